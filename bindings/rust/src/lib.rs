@@ -1,0 +1,117 @@
+//! bindery for Rust functions: lazy requests to the data bindings a function declares.
+//!
+//! A [`Context`] is built from the function's `function.yaml`: it connects every binding once
+//! and then serves requests to them. A request is a builder that does nothing until it is
+//! run: `.await` it (async), call `do_()` (blocking), `do_async(&wait_group)` (send now,
+//! wait later with [`Context::wait`]), or `load()` it to get an iterator that prefetches in
+//! the background.
+//!
+//! ```no_run
+//! # async fn f() -> bindery::Result<()> {
+//! let ctx = bindery::Context::connect("function.yaml").await?;
+//! let meta = ctx.object().put("obj://reports/q3.csv", "region,total\nNY,3\n")
+//!     .metadata([("content-type", "text/csv")])
+//!     .condition("if-none-match", "*")
+//!     .await?;
+//! let q3 = ctx.object().get("obj://reports/q3.csv").await?;
+//! assert_eq!(q3.meta.gen, meta.gen);
+//! for entry in ctx.object().list("obj://reports/").delimiter("/").await? {
+//!     println!("{}", entry.path());
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! From blocking code, [`Context::open`] starts the host on a runtime of its own:
+//!
+//! ```no_run
+//! # fn f() -> bindery::Result<()> {
+//! let ctx = bindery::Context::open("function.yaml")?;
+//! let mut reader = ctx.object().get("obj://big.bin").load();
+//! println!("{} bytes, generation {}", reader.size()?, reader.gen()?);
+//! for chunk in reader {
+//!     let chunk = chunk?; // zero-copy `Bytes`, prefetched while this loop works
+//! #   drop(chunk);
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! Errors are [`Error`]s with a [`ErrorKind`], naming binding, driver, operation and path.
+
+mod frames;
+mod object;
+mod wait;
+
+use std::path::Path;
+use std::sync::Arc;
+
+pub use bindery_core::{Bytes, Error, ErrorKind, ListEntry, ObjectMeta, Result};
+use bindery_runtime::{Host, Registry, Spec};
+pub use object::{Del, Get, Head_, List, Lister, ObjectData, ObjectReader, Objects, Put};
+pub use wait::{Done, WaitGroup, Waited};
+
+/// A function's connection to its data bindings. Cheap to clone.
+#[derive(Clone)]
+pub struct Context {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    host: Host,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+impl Context {
+    /// Loads the spec and connects every binding, on the current tokio runtime.
+    pub async fn connect(spec: impl AsRef<Path>) -> Result<Context> {
+        Context::connect_with(spec, Registry::builtin()).await
+    }
+
+    /// Like [`connect`](Context::connect), with a registry of drivers of your own.
+    pub async fn connect_with(spec: impl AsRef<Path>, registry: Registry) -> Result<Context> {
+        let spec = Spec::load(spec, &registry.infos())?;
+        let host = Host::start(spec, &registry).await?;
+        Ok(Context { inner: Arc::new(Inner { host, runtime: None }) })
+    }
+
+    /// Loads the spec and connects every binding, on a runtime of the context's own (two
+    /// worker threads); for functions written as blocking code.
+    pub fn open(spec: impl AsRef<Path>) -> Result<Context> {
+        Context::open_with(spec, Registry::builtin())
+    }
+
+    /// Like [`open`](Context::open), with a registry of drivers of your own.
+    pub fn open_with(spec: impl AsRef<Path>, registry: Registry) -> Result<Context> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("bindery")
+            .enable_all()
+            .build()
+            .map_err(|e| Error::internal(format!("cannot start the host's runtime: {e}")))?;
+        let spec = Spec::load(spec, &registry.infos())?;
+        let host = runtime.block_on(Host::start(spec, &registry))?;
+        Ok(Context { inner: Arc::new(Inner { host, runtime: Some(runtime) }) })
+    }
+
+    /// The running host (bindings, spec).
+    pub fn host(&self) -> &Host {
+        &self.inner.host
+    }
+
+    /// Object requests.
+    pub fn object(&self) -> Objects {
+        Objects::new(self.clone())
+    }
+
+    /// Waits (blocking) for every request sent to the group with `do_async`.
+    pub fn wait(&self, wg: &WaitGroup) -> Waited {
+        wg.wait_blocking()
+    }
+}

@@ -1,0 +1,498 @@
+//! Encoding the core's types as the schema's messages, and back.
+
+use std::collections::BTreeMap;
+use std::fmt::Display;
+use std::time::{Duration, UNIX_EPOCH};
+
+use bindery_core::{
+    BindingConfig, ByteRange, Capability, Conditions, DataRequest, Details, DriverInfo, Encoding,
+    Error, ErrorKind, Head, Kind, ListEntry, ObjectMeta, OpGet, OpList, OpPut, OpStat, Options,
+    PutBody, Result, ResponseMessage, Secret,
+};
+use bytes::Bytes;
+use capnp::message::{Builder, ReaderOptions};
+use capnp::serialize;
+
+use crate::schema as s;
+
+/// Turns any error met while decoding an envelope into an `Internal` error.
+trait Ctx<T> {
+    fn c(self) -> Result<T>;
+}
+
+impl<T, E: Display> Ctx<T> for std::result::Result<T, E> {
+    fn c(self) -> Result<T> {
+        self.map_err(|e| Error::internal(format!("malformed plugin envelope: {e}")))
+    }
+}
+
+fn words<A: capnp::message::Allocator>(m: &Builder<A>) -> Vec<u8> {
+    serialize::write_message_to_words(m)
+}
+
+fn reader(mut bytes: &[u8]) -> Result<capnp::message::Reader<serialize::BufferSegments<&[u8]>>> {
+    serialize::read_message_from_flat_slice(&mut bytes, ReaderOptions::new()).c()
+}
+
+fn text(t: capnp::Result<capnp::text::Reader<'_>>) -> Result<String> {
+    t.c()?.to_string().c()
+}
+
+fn put_map(mut list: capnp::struct_list::Builder<'_, s::key_value::Owned>, map: impl Iterator<Item = (String, String)>) {
+    for (i, (k, v)) in map.enumerate() {
+        let mut kv = list.reborrow().get(i as u32);
+        kv.set_key(k.as_str());
+        kv.set_value(v.as_str());
+    }
+}
+
+fn get_map(list: capnp::Result<capnp::struct_list::Reader<'_, s::key_value::Owned>>) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for kv in list.c()?.iter() {
+        out.insert(text(kv.get_key())?, text(kv.get_value())?);
+    }
+    Ok(out)
+}
+
+fn kind_to(k: Kind) -> s::Kind {
+    match k {
+        Kind::Object => s::Kind::Object,
+        Kind::Table => s::Kind::Table,
+        Kind::Stream => s::Kind::Stream,
+        Kind::Generic => s::Kind::Generic,
+    }
+}
+
+fn kind_from(k: s::Kind) -> Kind {
+    match k {
+        s::Kind::Object => Kind::Object,
+        s::Kind::Table => Kind::Table,
+        s::Kind::Stream => Kind::Stream,
+        s::Kind::Generic => Kind::Generic,
+    }
+}
+
+fn error_kind_to(k: ErrorKind) -> s::ErrorKind {
+    match k {
+        ErrorKind::NotFound => s::ErrorKind::NotFound,
+        ErrorKind::AlreadyExists => s::ErrorKind::AlreadyExists,
+        ErrorKind::ConditionFailed => s::ErrorKind::ConditionFailed,
+        ErrorKind::Unsupported => s::ErrorKind::Unsupported,
+        ErrorKind::InvalidInput => s::ErrorKind::InvalidInput,
+        ErrorKind::PermissionDenied => s::ErrorKind::PermissionDenied,
+        ErrorKind::Unavailable => s::ErrorKind::Unavailable,
+        ErrorKind::Timeout => s::ErrorKind::Timeout,
+        ErrorKind::Cancelled => s::ErrorKind::Cancelled,
+        _ => s::ErrorKind::Internal,
+    }
+}
+
+fn error_kind_from(k: s::ErrorKind) -> ErrorKind {
+    match k {
+        s::ErrorKind::NotFound => ErrorKind::NotFound,
+        s::ErrorKind::AlreadyExists => ErrorKind::AlreadyExists,
+        s::ErrorKind::ConditionFailed => ErrorKind::ConditionFailed,
+        s::ErrorKind::Unsupported => ErrorKind::Unsupported,
+        s::ErrorKind::InvalidInput => ErrorKind::InvalidInput,
+        s::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
+        s::ErrorKind::Unavailable => ErrorKind::Unavailable,
+        s::ErrorKind::Timeout => ErrorKind::Timeout,
+        s::ErrorKind::Cancelled => ErrorKind::Cancelled,
+        s::ErrorKind::Internal => ErrorKind::Internal,
+    }
+}
+
+fn put_error(mut b: s::error_record::Builder<'_>, e: &Error) {
+    b.set_kind(error_kind_to(e.kind()));
+    b.set_message(e.message());
+    b.set_retryable(e.is_retryable());
+    if let Some(op) = e.operation() {
+        b.set_operation(op);
+    }
+    if let Some(p) = e.path() {
+        b.set_path(p);
+    }
+}
+
+fn get_error(r: s::error_record::Reader<'_>) -> Result<Error> {
+    let mut e = Error::new(error_kind_from(r.get_kind().c()?), text(r.get_message())?)
+        .set_retryable(r.get_retryable());
+    if r.has_operation() {
+        e = e.with_operation(text(r.get_operation())?);
+    }
+    if r.has_path() {
+        e = e.with_path(text(r.get_path())?);
+    }
+    Ok(e)
+}
+
+fn put_capability(mut b: s::capabilities::Builder<'_>, c: &Capability) {
+    let flags = c.flags();
+    let mut list = b.reborrow().init_flags(flags.len() as u32);
+    for (i, f) in flags.iter().enumerate() {
+        list.set(i as u32, *f);
+    }
+    let limits = c.limits();
+    let mut list = b.init_limits(limits.len() as u32);
+    for (i, (name, value)) in limits.iter().enumerate() {
+        let mut l = list.reborrow().get(i as u32);
+        l.set_name(*name);
+        l.set_value(*value);
+    }
+}
+
+fn get_capability(r: s::capabilities::Reader<'_>) -> Result<Capability> {
+    let mut c = Capability::default();
+    for f in r.get_flags().c()?.iter() {
+        c.set_flag(f.c()?.to_str().c()?, true);
+    }
+    for l in r.get_limits().c()?.iter() {
+        c.set_limit(l.get_name().c()?.to_str().c()?, l.get_value());
+    }
+    Ok(c)
+}
+
+/// Encodes a plugin's handshake.
+pub fn encode_handshake(abi_version: u32, info: &DriverInfo) -> Vec<u8> {
+    let mut m = Builder::new_default();
+    let mut h = m.init_root::<s::handshake::Builder>();
+    h.set_abi_version(abi_version);
+    h.set_driver_name(info.name.as_str());
+    h.set_driver_version(info.version.as_str());
+    h.set_description(info.description.as_str());
+    let mut kinds = h.reborrow().init_kinds(info.kinds.len() as u32);
+    for (i, k) in info.kinds.iter().enumerate() {
+        kinds.set(i as u32, kind_to(*k));
+    }
+    put_capability(h.init_capabilities(), &info.capability);
+    words(&m)
+}
+
+/// Decodes a handshake: the ABI version it states and the driver's info.
+pub fn decode_handshake(bytes: &[u8]) -> Result<(u32, DriverInfo)> {
+    let msg = reader(bytes)?;
+    let h = msg.get_root::<s::handshake::Reader>().c()?;
+    let mut kinds = Vec::new();
+    for k in h.get_kinds().c()?.iter() {
+        kinds.push(kind_from(k.c()?));
+    }
+    let info = DriverInfo {
+        name: text(h.get_driver_name())?,
+        version: text(h.get_driver_version())?,
+        description: text(h.get_description())?,
+        kinds,
+        capability: get_capability(h.get_capabilities().c()?)?,
+    };
+    Ok((h.get_abi_version(), info))
+}
+
+/// Encodes a binding's config (secrets included: they go to the plugin that needs them).
+pub fn encode_config(c: &BindingConfig) -> Vec<u8> {
+    let mut m = Builder::new_default();
+    let mut b = m.init_root::<s::binding_config::Builder>();
+    b.set_name(c.name.as_str());
+    b.set_kind(kind_to(c.kind));
+    if let Some(url) = &c.url {
+        b.set_url(url.as_str());
+    }
+    b.set_base_dir(c.base_dir.to_string_lossy().as_ref());
+    put_map(b.reborrow().init_options(c.options.len() as u32), c.options.clone().into_iter());
+    let secrets = c.secrets.iter().map(|(k, v)| (k.clone(), v.expose().to_string()));
+    put_map(b.init_secrets(c.secrets.len() as u32), secrets);
+    words(&m)
+}
+
+/// Decodes a binding's config.
+pub fn decode_config(bytes: &[u8]) -> Result<BindingConfig> {
+    let msg = reader(bytes)?;
+    let r = msg.get_root::<s::binding_config::Reader>().c()?;
+    Ok(BindingConfig {
+        name: text(r.get_name())?,
+        kind: kind_from(r.get_kind().c()?),
+        url: if r.has_url() { Some(text(r.get_url())?) } else { None },
+        options: get_map(r.get_options())?,
+        secrets: get_map(r.get_secrets())?.into_iter().map(|(k, v)| (k, Secret::new(v))).collect(),
+        base_dir: text(r.get_base_dir())?.into(),
+    })
+}
+
+/// Encodes the result of a connect.
+pub fn encode_connect_result(result: &Result<Capability>) -> Vec<u8> {
+    let mut m = Builder::new_default();
+    let r = m.init_root::<s::connect_result::Builder>();
+    match result {
+        Ok(c) => put_capability(r.init_ok(), c),
+        Err(e) => put_error(r.init_error(), e),
+    }
+    words(&m)
+}
+
+/// Decodes the result of a connect.
+pub fn decode_connect_result(bytes: &[u8]) -> Result<Result<Capability>> {
+    let msg = reader(bytes)?;
+    let r = msg.get_root::<s::connect_result::Reader>().c()?;
+    Ok(match r.which().c()? {
+        s::connect_result::Ok(c) => Ok(get_capability(c.c()?)?),
+        s::connect_result::Error(e) => Err(get_error(e.c()?)?),
+    })
+}
+
+fn put_conditions(mut b: s::conditions::Builder<'_>, c: &Conditions) {
+    if let Some(v) = &c.if_match {
+        b.set_if_match(v.as_str());
+    }
+    if let Some(v) = &c.if_none_match {
+        b.set_if_none_match(v.as_str());
+    }
+}
+
+fn get_conditions(r: s::conditions::Reader<'_>) -> Result<Conditions> {
+    Ok(Conditions {
+        if_match: if r.has_if_match() { Some(text(r.get_if_match())?) } else { None },
+        if_none_match: if r.has_if_none_match() { Some(text(r.get_if_none_match())?) } else { None },
+    })
+}
+
+/// Encodes a request's envelope (a put's data travels beside it).
+pub fn encode_request(req: &DataRequest) -> Vec<u8> {
+    let mut m = Builder::new_default();
+    let mut b = m.init_root::<s::data_request::Builder>();
+    b.set_command(match req.command() {
+        bindery_core::Command::ObjectGet => s::Command::ObjectGet,
+        bindery_core::Command::ObjectPut => s::Command::ObjectPut,
+        bindery_core::Command::ObjectHead => s::Command::ObjectHead,
+        bindery_core::Command::ObjectDelete => s::Command::ObjectDelete,
+        bindery_core::Command::ObjectList => s::Command::ObjectList,
+    });
+    b.set_path(req.path.as_str());
+    let options = req.options();
+    put_map(b.reborrow().init_options(options.len() as u32), options.clone().into_iter());
+    let d = b.init_details();
+    match &req.details {
+        Details::ObjectGet(op) => {
+            let mut g = d.init_object_get();
+            put_conditions(g.reborrow().init_conditions(), &op.conditions);
+            if let Some(r) = op.range {
+                g.set_has_range(true);
+                g.set_offset(r.offset);
+                if let Some(len) = r.length {
+                    g.set_has_length(true);
+                    g.set_length(len);
+                }
+            }
+        }
+        Details::ObjectPut(op, _) => {
+            let mut p = d.init_object_put();
+            put_conditions(p.reborrow().init_conditions(), &op.conditions);
+            put_map(p.init_metadata(op.metadata.len() as u32), op.metadata.clone().into_iter());
+        }
+        Details::ObjectHead(op) => put_conditions(d.init_object_head(), &op.conditions),
+        Details::ObjectDelete(op) => put_conditions(d.init_object_delete(), &op.conditions),
+        Details::ObjectList(op) => {
+            let mut l = d.init_object_list();
+            if let Some(v) = &op.delimiter {
+                l.set_delimiter(v.as_str());
+            }
+            if let Some(v) = op.limit {
+                l.set_has_limit(true);
+                l.set_limit(v);
+            }
+            if let Some(v) = &op.start_after {
+                l.set_start_after(v.as_str());
+            }
+        }
+    }
+    words(&m)
+}
+
+/// Decodes a request's envelope; `body` becomes a put's data.
+pub fn decode_request(bytes: &[u8], body: Option<PutBody>) -> Result<DataRequest> {
+    use s::data_request::details::Which;
+    let msg = reader(bytes)?;
+    let r = msg.get_root::<s::data_request::Reader>().c()?;
+    let options: Options = get_map(r.get_options())?;
+    let details = match r.get_details().which().c()? {
+        Which::ObjectGet(g) => {
+            let g = g.c()?;
+            let range = g.get_has_range().then(|| ByteRange {
+                offset: g.get_offset(),
+                length: g.get_has_length().then(|| g.get_length()),
+            });
+            Details::ObjectGet(OpGet { range, conditions: get_conditions(g.get_conditions().c()?)?, options })
+        }
+        Which::ObjectPut(p) => {
+            let p = p.c()?;
+            let op = OpPut {
+                conditions: get_conditions(p.get_conditions().c()?)?,
+                metadata: get_map(p.get_metadata())?,
+                options,
+            };
+            let body = body.ok_or_else(|| Error::internal("a put arrived without its data"))?;
+            Details::ObjectPut(op, body)
+        }
+        Which::ObjectHead(c) => Details::ObjectHead(OpStat { conditions: get_conditions(c.c()?)?, options }),
+        Which::ObjectDelete(c) => Details::ObjectDelete(OpStat { conditions: get_conditions(c.c()?)?, options }),
+        Which::ObjectList(l) => {
+            let l = l.c()?;
+            Details::ObjectList(OpList {
+                delimiter: if l.has_delimiter() { Some(text(l.get_delimiter())?) } else { None },
+                limit: l.get_has_limit().then(|| l.get_limit()),
+                start_after: if l.has_start_after() { Some(text(l.get_start_after())?) } else { None },
+                options,
+            })
+        }
+    };
+    Ok(DataRequest { path: text(r.get_path())?, details })
+}
+
+/// Whether a request envelope is a put (its data follows).
+pub fn is_put(bytes: &[u8]) -> Result<bool> {
+    let msg = reader(bytes)?;
+    let r = msg.get_root::<s::data_request::Reader>().c()?;
+    Ok(matches!(r.get_command().c()?, s::Command::ObjectPut))
+}
+
+fn put_meta(mut b: s::object_meta::Builder<'_>, m: &ObjectMeta) {
+    b.set_path(m.path.as_str());
+    b.set_size(m.size);
+    b.set_gen(m.gen.as_str());
+    if let Some(t) = m.modified {
+        let nanos = match t.duration_since(UNIX_EPOCH) {
+            Ok(d) => d.as_nanos() as i64,
+            Err(e) => -(e.duration().as_nanos() as i64),
+        };
+        b.set_has_modified(true);
+        b.set_modified_nanos(nanos);
+    }
+    put_map(b.init_metadata(m.metadata.len() as u32), m.metadata.clone().into_iter());
+}
+
+fn get_meta(r: s::object_meta::Reader<'_>) -> Result<ObjectMeta> {
+    let modified = r.get_has_modified().then(|| {
+        let n = r.get_modified_nanos();
+        if n >= 0 {
+            UNIX_EPOCH + Duration::from_nanos(n as u64)
+        } else {
+            UNIX_EPOCH - Duration::from_nanos(n.unsigned_abs())
+        }
+    });
+    Ok(ObjectMeta {
+        path: text(r.get_path())?,
+        size: r.get_size(),
+        gen: text(r.get_gen())?,
+        modified,
+        metadata: get_map(r.get_metadata())?,
+    })
+}
+
+/// Encodes a frame's envelope (its buffer crosses beside it).
+pub fn encode_frame(frame: &Result<ResponseMessage>) -> Vec<u8> {
+    let mut m = Builder::new_default();
+    let mut b = m.init_root::<s::response_message::Builder>();
+    match frame {
+        Err(e) => {
+            b.set_code(1);
+            b.set_is_last(true);
+            put_error(b.init_head().init_error(), e);
+        }
+        Ok(f) => {
+            b.set_size(f.size);
+            b.set_encoding(match f.encoding {
+                Encoding::None => s::Encoding::None,
+                Encoding::Raw => s::Encoding::Raw,
+            });
+            b.set_is_array(f.is_array);
+            b.set_is_last(f.is_last);
+            b.set_behind(f.behind);
+            let mut h = b.init_head();
+            match &f.head {
+                Head::None => h.set_none(()),
+                Head::Object(meta) => put_meta(h.init_object(), meta),
+                Head::Entries(entries) => {
+                    let mut list = h.init_entries(entries.len() as u32);
+                    for (i, e) in entries.iter().enumerate() {
+                        let item = list.reborrow().get(i as u32);
+                        match e {
+                            ListEntry::Object(meta) => put_meta(item.init_object(), meta),
+                            ListEntry::Prefix(p) => {
+                                let mut item = item;
+                                item.set_prefix(p.as_str());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    words(&m)
+}
+
+/// Decodes a frame's envelope, with its buffer.
+pub fn decode_frame(bytes: &[u8], buffer: Bytes) -> Result<ResponseMessage> {
+    use s::response_message::head::Which;
+    let msg = reader(bytes)?;
+    let r = msg.get_root::<s::response_message::Reader>().c()?;
+    let head = match r.get_head().which().c()? {
+        Which::Error(e) => return Err(get_error(e.c()?)?),
+        Which::None(()) => Head::None,
+        Which::Object(m) => Head::Object(get_meta(m.c()?)?),
+        Which::Entries(list) => {
+            let mut entries = Vec::new();
+            for e in list.c()?.iter() {
+                entries.push(match e.which().c()? {
+                    s::list_entry::Object(m) => ListEntry::Object(get_meta(m.c()?)?),
+                    s::list_entry::Prefix(p) => ListEntry::Prefix(text(p)?),
+                });
+            }
+            Head::Entries(entries)
+        }
+    };
+    Ok(ResponseMessage {
+        size: r.get_size(),
+        encoding: match r.get_encoding().c()? {
+            s::Encoding::None => Encoding::None,
+            s::Encoding::Raw => Encoding::Raw,
+        },
+        is_array: r.get_is_array(),
+        is_last: r.get_is_last(),
+        behind: r.get_behind(),
+        head,
+        buffer,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_round_trip() {
+        let mut op = OpGet { range: Some(ByteRange { offset: 3, length: Some(4) }), ..Default::default() };
+        op.conditions.set("if-none-match", "*").unwrap();
+        op.options.insert("k".into(), "v".into());
+        let req = DataRequest { path: "a/b".into(), details: Details::ObjectGet(op) };
+        let back = decode_request(&encode_request(&req), None).unwrap();
+        assert_eq!(back.path, "a/b");
+        let Details::ObjectGet(g) = back.details else { panic!("not a get") };
+        assert_eq!(g.range, Some(ByteRange { offset: 3, length: Some(4) }));
+        assert_eq!(g.conditions.if_none_match.as_deref(), Some("*"));
+        assert_eq!(g.conditions.if_match, None);
+        assert_eq!(g.options.get("k").map(String::as_str), Some("v"));
+    }
+
+    #[test]
+    fn frames_and_errors_round_trip() {
+        let meta = ObjectMeta { path: "p".into(), size: 5, gen: "g".into(), modified: Some(UNIX_EPOCH + Duration::from_nanos(42)), metadata: [("a".to_string(), "b".to_string())].into() };
+        let frame = ResponseMessage { size: 5, is_last: true, head: Head::Object(meta.clone()), ..Default::default() };
+        let back = decode_frame(&encode_frame(&Ok(frame)), Bytes::from_static(b"hello")).unwrap();
+        assert_eq!(back.head, Head::Object(meta));
+        assert_eq!(&back.buffer[..], b"hello");
+        let err = Error::condition_failed("nope").with_operation("put").with_path("p");
+        let back = decode_frame(&encode_frame(&Err(err)), Bytes::new()).unwrap_err();
+        assert_eq!(back.kind(), ErrorKind::ConditionFailed);
+        assert_eq!(back.operation(), Some("put"));
+        let mut cap = Capability::full_object();
+        cap.set_limit("max_batch", 7);
+        assert_eq!(decode_connect_result(&encode_connect_result(&Ok(cap))).unwrap().unwrap(), cap);
+    }
+}

@@ -1,0 +1,245 @@
+//! The plugin side of the ABI: what `export_driver!` wires a driver into.
+//!
+//! Each plugin library owns a tokio runtime (a library has its own copy of tokio's state, so
+//! it cannot use the host's) on which its driver's requests run. Every exported function
+//! catches panics; a panic inside a request becomes an `Internal` error frame.
+
+use std::any::Any;
+use std::ffi::c_void;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, OnceLock};
+
+use bindery_core::{serve, Driver, DriverInfo, Error, Instance, PutBody, Result, ResponseMessage};
+use bytes::Bytes;
+use futures::{FutureExt, StreamExt};
+
+use crate::codec;
+use crate::ffi::{PluginApi, RawBuf, ABI_VERSION};
+
+struct Guest {
+    driver: Box<dyn Driver>,
+    info: DriverInfo,
+    runtime: tokio::runtime::Runtime,
+}
+
+static GUEST: OnceLock<Guest> = OnceLock::new();
+
+static API: PluginApi = PluginApi {
+    abi_version: ABI_VERSION,
+    handshake,
+    connect,
+    call,
+    send_body,
+    next_frame,
+    close_call,
+    disconnect,
+};
+
+/// The body of the exported entry point; use [`crate::export_driver!`] rather than this.
+/// Returns null if the driver could not be set up.
+pub fn entry(make: fn() -> Box<dyn Driver>) -> *const PluginApi {
+    let made = catch_unwind(|| {
+        GUEST.get_or_init(|| {
+            let driver = make();
+            let info = driver.info();
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name(format!("bindery-plugin-{}", info.name))
+                .enable_all()
+                .build()
+                .unwrap_or_else(|e| panic!("cannot start the plugin's runtime: {e}"));
+            Guest { driver, info, runtime }
+        });
+    });
+    match made {
+        Ok(()) => &API,
+        Err(_) => std::ptr::null(),
+    }
+}
+
+fn guest() -> Result<&'static Guest> {
+    GUEST.get().ok_or_else(|| Error::internal("the plugin was called before its entry point"))
+}
+
+/// The message of a panic payload.
+pub fn panic_message(p: &(dyn Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic with no message".into())
+}
+
+fn panicked(p: Box<dyn Any + Send>) -> Error {
+    Error::internal(format!("the driver panicked: {}", panic_message(p.as_ref())))
+}
+
+unsafe extern "C" fn handshake() -> RawBuf {
+    let bytes = catch_unwind(|| match guest() {
+        Ok(g) => codec::encode_handshake(ABI_VERSION, &g.info),
+        Err(_) => Vec::new(),
+    })
+    .unwrap_or_default();
+    RawBuf::from_bytes(Bytes::from(bytes))
+}
+
+struct GuestInstance(Arc<dyn Instance>);
+
+unsafe extern "C" fn connect(config: *const u8, len: usize, instance: *mut *mut c_void) -> RawBuf {
+    let result = catch_unwind(AssertUnwindSafe(|| -> Result<GuestInstance> {
+        let g = guest()?;
+        // SAFETY: the host passes a buffer valid for the call.
+        let config = codec::decode_config(unsafe { std::slice::from_raw_parts(config, len) })?;
+        let inst = g.runtime.block_on(g.driver.connect(config))?;
+        Ok(GuestInstance(inst))
+    }))
+    .unwrap_or_else(|p| Err(panicked(p)));
+    let answer = match result {
+        Ok(inst) => {
+            let cap = inst.0.capability();
+            // SAFETY: `instance` is a valid out-pointer given by the host.
+            unsafe { *instance = Box::into_raw(Box::new(inst)) as *mut c_void };
+            Ok(cap)
+        }
+        Err(e) => {
+            // SAFETY: as above.
+            unsafe { *instance = std::ptr::null_mut() };
+            Err(e)
+        }
+    };
+    RawBuf::from_bytes(Bytes::from(codec::encode_connect_result(&answer)))
+}
+
+unsafe extern "C" fn disconnect(instance: *mut c_void) {
+    if !instance.is_null() {
+        // SAFETY: made by `connect` and disconnected once.
+        let _ = catch_unwind(AssertUnwindSafe(|| drop(unsafe { Box::from_raw(instance as *mut GuestInstance) })));
+    }
+}
+
+struct GuestCall {
+    frames: flume::Receiver<Result<ResponseMessage>>,
+    body: Option<flume::Sender<Result<Bytes>>>,
+    body_ended: bool,
+}
+
+impl Drop for GuestCall {
+    fn drop(&mut self) {
+        if let Some(body) = self.body.take() {
+            if !self.body_ended {
+                let _ = body.try_send(Err(Error::new(
+                    bindery_core::ErrorKind::Cancelled,
+                    "the host abandoned the upload before its end",
+                )));
+            }
+        }
+    }
+}
+
+unsafe extern "C" fn call(instance: *mut c_void, request: *const u8, len: usize) -> *mut c_void {
+    let made = catch_unwind(AssertUnwindSafe(|| {
+        let g = guest().ok()?;
+        // SAFETY: made by `connect`; the host keeps it until `disconnect`.
+        let inst = unsafe { &*(instance as *const GuestInstance) }.0.clone();
+        // SAFETY: the host passes a buffer valid for the call.
+        let bytes = unsafe { std::slice::from_raw_parts(request, len) };
+        let (frames_tx, frames) = flume::bounded::<Result<ResponseMessage>>(2);
+        let mut body = None;
+        let decoded = codec::is_put(bytes).and_then(|put| {
+            let put_body = put.then(|| {
+                let (tx, rx) = flume::bounded::<Result<Bytes>>(4);
+                body = Some(tx);
+                PutBody::from_stream(rx.into_stream().boxed())
+            });
+            codec::decode_request(bytes, put_body)
+        });
+        let panic_tx = frames_tx.clone();
+        let work = async move {
+            let request = decoded?;
+            let mut stream = serve(inst.as_ref(), request).await?;
+            while let Some(frame) = stream.next().await {
+                let end = frame.as_ref().map_or(true, |f| f.is_last);
+                if frames_tx.send_async(frame).await.is_err() || end {
+                    break;
+                }
+            }
+            Ok(())
+        };
+        g.runtime.spawn(AssertUnwindSafe(work).catch_unwind().map(move |r: std::thread::Result<Result<()>>| {
+            let failure = match r {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e),
+                Err(p) => Some(panicked(p)),
+            };
+            if let Some(e) = failure {
+                let _ = panic_tx.try_send(Err(e));
+            }
+        }));
+        Some(Box::into_raw(Box::new(GuestCall { frames, body, body_ended: false })) as *mut c_void)
+    }));
+    made.ok().flatten().unwrap_or(std::ptr::null_mut())
+}
+
+unsafe extern "C" fn send_body(call: *mut c_void, chunk: RawBuf) -> i32 {
+    // SAFETY: made by `call`; the host uses a call from one thread at a time.
+    let call = unsafe { &mut *(call as *mut GuestCall) };
+    catch_unwind(AssertUnwindSafe(|| {
+        if chunk.is_null() {
+            call.body_ended = true;
+            call.body = None;
+            return 0;
+        }
+        // SAFETY: the host hands over ownership of the chunk.
+        let bytes = unsafe { chunk.into_bytes(None) };
+        match &call.body {
+            Some(tx) if tx.send(Ok(bytes)).is_ok() => 0,
+            _ => -1,
+        }
+    }))
+    .unwrap_or(-1)
+}
+
+unsafe extern "C" fn next_frame(call: *mut c_void, header: *mut RawBuf, payload: *mut RawBuf) -> i32 {
+    // SAFETY: made by `call`; used from one thread at a time.
+    let call = unsafe { &mut *(call as *mut GuestCall) };
+    let frame = match catch_unwind(AssertUnwindSafe(|| call.frames.recv())) {
+        Ok(Ok(f)) => f,
+        Ok(Err(_)) => return 0,
+        Err(p) => Err(panicked(p)),
+    };
+    let buffer = match &frame {
+        Ok(f) => f.buffer.clone(),
+        Err(_) => Bytes::new(),
+    };
+    // SAFETY: out-pointers given by the host.
+    unsafe {
+        *header = RawBuf::from_bytes(Bytes::from(codec::encode_frame(&frame)));
+        *payload = RawBuf::from_bytes(buffer);
+    }
+    1
+}
+
+unsafe extern "C" fn close_call(call: *mut c_void) {
+    if !call.is_null() {
+        // SAFETY: made by `call` and closed once.
+        let _ = catch_unwind(AssertUnwindSafe(|| drop(unsafe { Box::from_raw(call as *mut GuestCall) })));
+    }
+}
+
+/// Exports a driver from a plugin library (a crate with `crate-type = ["cdylib"]`).
+///
+/// ```ignore
+/// bindery_plugin::export_driver!(my_driver::MyDriver::default());
+/// ```
+#[macro_export]
+macro_rules! export_driver {
+    ($make:expr) => {
+        /// The bindery plugin entry point.
+        #[no_mangle]
+        pub extern "C" fn bindery_plugin_entry() -> *const $crate::ffi::PluginApi {
+            fn make() -> ::std::boxed::Box<dyn $crate::__private::Driver> {
+                ::std::boxed::Box::new($make)
+            }
+            $crate::guest::entry(make)
+        }
+    };
+}

@@ -1,0 +1,235 @@
+//! The host side of the ABI: loading a plugin library and serving requests through it.
+
+use std::ffi::c_void;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bindery_core::{
+    async_trait, BindingConfig, Capability, DataRequest, Details, DriverInfo, Error, FrameStream,
+    Result, ResponseMessage, Service,
+};
+use futures::StreamExt;
+use libloading::Library;
+
+use crate::codec;
+use crate::ffi::{KeepAlive, PluginApi, RawBuf, ABI_VERSION, ENTRY_SYMBOL};
+
+/// A loaded plugin library.
+pub struct PluginLibrary {
+    path: PathBuf,
+    api: *const PluginApi,
+    info: DriverInfo,
+    // Last: dropped after everything that may call into it.
+    library: Arc<Library>,
+}
+
+// SAFETY: `api` points to an immutable static table inside `library`, which lives as long as
+// this value; the table's functions are thread-safe by the ABI's contract.
+unsafe impl Send for PluginLibrary {}
+unsafe impl Sync for PluginLibrary {}
+
+impl std::fmt::Debug for PluginLibrary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginLibrary").field("path", &self.path).field("driver", &self.info.name).finish()
+    }
+}
+
+impl PluginLibrary {
+    /// Loads a plugin library and checks its ABI version and handshake.
+    pub fn load(path: &Path) -> Result<Arc<PluginLibrary>> {
+        let shown = path.display();
+        // SAFETY: loading a library runs its initialisers; plugins are code the spec's author
+        // chose to run, like the host itself.
+        let library = unsafe { Library::new(path) }
+            .map_err(|e| Error::invalid_input(format!("cannot load plugin library '{shown}': {e}")))?;
+        // SAFETY: the symbol's type is fixed by the ABI; its version is checked before use.
+        let entry = unsafe { library.get::<unsafe extern "C" fn() -> *const PluginApi>(ENTRY_SYMBOL.as_bytes()) }
+            .map_err(|_| {
+                Error::invalid_input(format!(
+                    "'{shown}' is not a bindery plugin: it exports no `{ENTRY_SYMBOL}` (build it with bindery_plugin::export_driver!)"
+                ))
+            })?;
+        // SAFETY: calling the entry point the plugin exported.
+        let api = unsafe { entry() };
+        if api.is_null() {
+            return Err(Error::internal(format!("plugin '{shown}' failed to initialise its driver")));
+        }
+        // SAFETY: every ABI version keeps `abi_version` as the first field.
+        let version = unsafe { (*api).abi_version };
+        if version != ABI_VERSION {
+            return Err(Error::invalid_input(format!(
+                "plugin '{shown}' speaks bindery plugin ABI version {version}, but this host speaks version {ABI_VERSION}; rebuild the plugin against a bindery-plugin of this host's release"
+            )));
+        }
+        let library = Arc::new(library);
+        // SAFETY: version checked; the table is valid while the library is loaded.
+        let raw = unsafe { ((*api).handshake)() };
+        let keep: KeepAlive = library.clone();
+        // SAFETY: the plugin hands over the buffer.
+        let bytes = unsafe { raw.into_bytes(Some(keep)) };
+        let (stated, info) = codec::decode_handshake(&bytes)
+            .map_err(|e| Error::internal(format!("plugin '{shown}' sent a bad handshake: {}", e.message())))?;
+        if stated != ABI_VERSION {
+            return Err(Error::invalid_input(format!(
+                "plugin '{shown}' states ABI version {stated} in its handshake, but this host speaks version {ABI_VERSION}"
+            )));
+        }
+        Ok(Arc::new(PluginLibrary { path: path.to_path_buf(), api, info, library }))
+    }
+
+    /// What the plugin's driver says of itself.
+    pub fn info(&self) -> &DriverInfo {
+        &self.info
+    }
+
+    /// The library's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn api(&self) -> &PluginApi {
+        // SAFETY: see the `Send`/`Sync` impls.
+        unsafe { &*self.api }
+    }
+
+    fn keep(&self) -> KeepAlive {
+        self.library.clone()
+    }
+
+    /// Connects a binding through the plugin.
+    pub async fn connect(self: &Arc<Self>, config: BindingConfig) -> Result<Arc<dyn Service>> {
+        let lib = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let bytes = codec::encode_config(&config);
+            let mut instance: *mut c_void = std::ptr::null_mut();
+            // SAFETY: valid buffer and out-pointer for the duration of the call.
+            let raw = unsafe { (lib.api().connect)(bytes.as_ptr(), bytes.len(), &mut instance) };
+            // SAFETY: the plugin hands over the buffer.
+            let answer = unsafe { raw.into_bytes(Some(lib.keep())) };
+            let capability = codec::decode_connect_result(&answer)??;
+            if instance.is_null() {
+                return Err(Error::internal("the plugin reported a connection but gave no instance"));
+            }
+            Ok(Arc::new(PluginService { lib, instance: Handle(instance), capability }) as Arc<dyn Service>)
+        })
+        .await
+        .map_err(|e| Error::internal(format!("plugin connect task failed: {e}")))?
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Handle(*mut c_void);
+// SAFETY: plugin instances and calls are thread-safe by the ABI's contract (a call is used
+// from one thread at a time, which the host guarantees).
+unsafe impl Send for Handle {}
+unsafe impl Sync for Handle {}
+
+impl Handle {
+    /// The pointer (a method, so closures capture the whole `Send` handle).
+    fn ptr(self) -> *mut c_void {
+        self.0
+    }
+}
+
+/// A binding served by a plugin.
+struct PluginService {
+    lib: Arc<PluginLibrary>,
+    instance: Handle,
+    capability: Capability,
+}
+
+impl Drop for PluginService {
+    fn drop(&mut self) {
+        // SAFETY: the instance was made by `connect` and is disconnected once.
+        unsafe { (self.lib.api().disconnect)(self.instance.0) };
+    }
+}
+
+/// Closes a call when the pump ends, however it ends.
+struct CallGuard<'a> {
+    lib: &'a PluginLibrary,
+    call: Handle,
+}
+
+impl Drop for CallGuard<'_> {
+    fn drop(&mut self) {
+        // SAFETY: the call was made by `call` and is closed once.
+        unsafe { (self.lib.api().close_call)(self.call.0) };
+    }
+}
+
+#[async_trait]
+impl Service for PluginService {
+    fn capability(&self) -> Capability {
+        self.capability
+    }
+
+    async fn call(&self, request: DataRequest) -> Result<FrameStream> {
+        let header = codec::encode_request(&request);
+        let body = match request.details {
+            Details::ObjectPut(_, body) => Some(body),
+            _ => None,
+        };
+        let (tx, rx) = flume::bounded::<Result<ResponseMessage>>(2);
+        let lib = self.lib.clone();
+        let instance = self.instance;
+        let rt = tokio::runtime::Handle::current();
+        // The plugin's calls block (next_frame waits for the driver), so the pump runs on a
+        // blocking thread and feeds the async side through a bounded channel.
+        tokio::task::spawn_blocking(move || {
+            let api = lib.api();
+            // SAFETY: valid instance and buffer for the duration of the call.
+            let call = unsafe { (api.call)(instance.ptr(), header.as_ptr(), header.len()) };
+            if call.is_null() {
+                let _ = tx.send(Err(Error::internal("the plugin refused to start the request")));
+                return;
+            }
+            let guard = CallGuard { lib: &lib, call: Handle(call) };
+            if let Some(mut body) = body {
+                loop {
+                    match rt.block_on(body.next_chunk()) {
+                        Some(Ok(chunk)) => {
+                            // SAFETY: ownership of the chunk passes to the plugin.
+                            if unsafe { (api.send_body)(guard.call.0, RawBuf::from_bytes(chunk)) } != 0 {
+                                break;
+                            }
+                        }
+                        Some(Err(e)) => {
+                            // Closing the call without ending the body aborts the put.
+                            let _ = tx.send(Err(e));
+                            return;
+                        }
+                        None => {
+                            // SAFETY: the null buffer ends the body.
+                            unsafe { (api.send_body)(guard.call.0, RawBuf::null()) };
+                            break;
+                        }
+                    }
+                }
+            }
+            loop {
+                let mut head = RawBuf::null();
+                let mut payload = RawBuf::null();
+                // SAFETY: valid call and out-pointers.
+                if unsafe { (api.next_frame)(guard.call.0, &mut head, &mut payload) } != 1 {
+                    break;
+                }
+                // SAFETY: the plugin hands over both buffers.
+                let (head, payload) = unsafe { (head.into_bytes(Some(lib.keep())), payload.into_bytes(Some(lib.keep()))) };
+                let frame = codec::decode_frame(&head, payload);
+                let end = frame.as_ref().map_or(true, |f| f.is_last);
+                if tx.send(frame).is_err() || end {
+                    break;
+                }
+            }
+        });
+        match rx.recv_async().await {
+            Ok(Ok(first)) => {
+                let rest = rx.into_stream();
+                Ok(futures::stream::once(async move { Ok(first) }).chain(rest).boxed())
+            }
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(Error::internal("the plugin ended the response without a frame")),
+        }
+    }
+}

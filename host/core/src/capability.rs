@@ -1,0 +1,151 @@
+//! The capability record: what a driver (or one connected binding of it) can do.
+//!
+//! A flat record of flags and limits, named `op` and `op_with_arg` like OpenDAL's. The host
+//! checks it before dispatch, fills gaps it can fill correctly (see the runtime's docs), and
+//! otherwise answers `Unsupported` naming binding, driver and operation. On the wire it is a
+//! list of the names of the set flags plus named limits, so either side can add a capability
+//! without breaking the other.
+
+macro_rules! capability {
+    (flags { $( $(#[$fm:meta])* $flag:ident, )* } limits { $( $(#[$lm:meta])* $limit:ident, )* }) => {
+        /// What a driver can do; every flag defaults to `false`, every limit to none.
+        #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+        #[non_exhaustive]
+        pub struct Capability {
+            $( $(#[$fm])* pub $flag: bool, )*
+            $( $(#[$lm])* pub $limit: Option<u64>, )*
+        }
+
+        impl Capability {
+            /// The names of every flag this version knows.
+            pub const FLAGS: &'static [&'static str] = &[$(stringify!($flag)),*];
+            /// The names of every limit this version knows.
+            pub const LIMITS: &'static [&'static str] = &[$(stringify!($limit)),*];
+
+            /// The names of the flags that are set.
+            pub fn flags(&self) -> Vec<&'static str> {
+                let mut out = Vec::new();
+                $( if self.$flag { out.push(stringify!($flag)); } )*
+                out
+            }
+
+            /// Whether the named flag is set; unknown names are `false`.
+            pub fn has(&self, name: &str) -> bool {
+                match name {
+                    $( stringify!($flag) => self.$flag, )*
+                    _ => false,
+                }
+            }
+
+            /// Sets the named flag; returns `false` for a name this version does not know.
+            pub fn set_flag(&mut self, name: &str, value: bool) -> bool {
+                match name {
+                    $( stringify!($flag) => { self.$flag = value; true } )*
+                    _ => false,
+                }
+            }
+
+            /// The limits that are set, by name.
+            pub fn limits(&self) -> Vec<(&'static str, u64)> {
+                let mut out = Vec::new();
+                $( if let Some(v) = self.$limit { out.push((stringify!($limit), v)); } )*
+                out
+            }
+
+            /// Sets the named limit; returns `false` for a name this version does not know.
+            pub fn set_limit(&mut self, name: &str, value: u64) -> bool {
+                match name {
+                    $( stringify!($limit) => { self.$limit = Some(value); true } )*
+                    _ => false,
+                }
+            }
+        }
+    };
+}
+
+capability! {
+    flags {
+        /// Object `get`.
+        get,
+        /// `get` of a byte range without reading the whole object.
+        get_with_range,
+        /// `get` with `if-match` (generation) enforced.
+        get_with_if_match,
+        /// `get` with `if-none-match` (generation) enforced.
+        get_with_if_none_match,
+        /// Object `put`.
+        put,
+        /// `put` with `if-match` (generation) enforced atomically.
+        put_with_if_match,
+        /// `put` with `if-none-match: *` (create only) enforced atomically.
+        put_with_if_none_match,
+        /// `put` stores user metadata.
+        put_with_metadata,
+        /// Object `head`.
+        head,
+        /// Object `del`.
+        delete,
+        /// `del` with `if-match` (generation) enforced.
+        delete_with_if_match,
+        /// Object `list`.
+        list,
+        /// `list` groups keys by a delimiter into common prefixes.
+        list_with_delimiter,
+        /// `list` stops after a number of entries by itself.
+        list_with_limit,
+        /// `list` starts after a given path (continuation).
+        list_with_start_after,
+        /// Change events on prefixes or tables (planned).
+        watch,
+        /// Object revisions (planned).
+        versioning,
+    }
+    limits {
+        /// The most items one batched request may carry.
+        max_batch,
+        /// The largest object a single put may write, in bytes.
+        max_object_size,
+    }
+}
+
+impl Capability {
+    /// Every object operation and option, as a driver that implements them all reports.
+    pub fn full_object() -> Self {
+        Capability {
+            get: true,
+            get_with_range: true,
+            get_with_if_match: true,
+            get_with_if_none_match: true,
+            put: true,
+            put_with_if_match: true,
+            put_with_if_none_match: true,
+            put_with_metadata: true,
+            head: true,
+            delete: true,
+            delete_with_if_match: true,
+            list: true,
+            list_with_delimiter: true,
+            list_with_limit: true,
+            list_with_start_after: true,
+            ..Capability::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_round_trip_by_name() {
+        let full = Capability::full_object();
+        let mut back = Capability::default();
+        for f in full.flags() {
+            assert!(back.set_flag(f, true));
+        }
+        assert_eq!(back, full);
+        assert!(!back.set_flag("no_such_flag", true));
+        assert!(back.set_limit("max_batch", 10));
+        assert_eq!(back.limits(), vec![("max_batch", 10)]);
+    }
+}

@@ -1,0 +1,155 @@
+//! Drivers: what a plugin author implements.
+//!
+//! A [`Driver`] is the factory: it names itself, says which kinds it serves and what it can
+//! do, and connects one binding at start-up. The connected [`Instance`] serves the binding's
+//! requests through the trait of each kind it serves ([`crate::ObjectDriver`], …).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::capability::Capability;
+use crate::error::Result;
+use crate::object::ObjectDriver;
+use crate::request::Options;
+
+/// The four kinds of binding (DESIGN §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// Objects and files.
+    Object,
+    /// Tables.
+    Table,
+    /// Streams and queues.
+    Stream,
+    /// Requests and responses defined by the driver.
+    Generic,
+}
+
+impl Kind {
+    /// Every kind.
+    pub const ALL: [Kind; 4] = [Kind::Object, Kind::Table, Kind::Stream, Kind::Generic];
+
+    /// The kind's name as written in `function.yaml`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Object => "object",
+            Kind::Table => "table",
+            Kind::Stream => "stream",
+            Kind::Generic => "generic",
+        }
+    }
+
+    /// Parses a kind name.
+    pub fn parse(s: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A secret value from the spec: never printed (`Debug` and `Display` show `***`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    /// The value, for handing to a client library.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// What a driver gets to connect one binding: everything from the spec it needs.
+#[derive(Debug, Clone)]
+pub struct BindingConfig {
+    /// The binding's name in the spec.
+    pub name: String,
+    /// The kind the binding is used as.
+    pub kind: Kind,
+    /// Where the backend is (`url`), after `${VAR}` substitution.
+    pub url: Option<String>,
+    /// Driver options (`options`, and nuclio's `attributes`).
+    pub options: Options,
+    /// Resolved secrets: `secret` under the name `secret`, and every `credentials` entry.
+    pub secrets: BTreeMap<String, Secret>,
+    /// The folder holding the spec; relative `url`s are relative to it.
+    pub base_dir: PathBuf,
+}
+
+impl BindingConfig {
+    /// A config with only a name, kind and url (for tests and tools).
+    pub fn new(name: impl Into<String>, kind: Kind, url: Option<String>) -> Self {
+        BindingConfig {
+            name: name.into(),
+            kind,
+            url,
+            options: Options::new(),
+            secrets: BTreeMap::new(),
+            base_dir: PathBuf::from("."),
+        }
+    }
+}
+
+/// What a driver says of itself.
+#[derive(Debug, Clone)]
+pub struct DriverInfo {
+    /// The name the spec's `driver` uses.
+    pub name: String,
+    /// The kinds it serves.
+    pub kinds: Vec<Kind>,
+    /// What it can do (a connected binding may report less, see [`Instance::capability`]).
+    pub capability: Capability,
+    /// One line for `bindery plugins`.
+    pub description: String,
+    /// The driver's version.
+    pub version: String,
+}
+
+/// A driver: connects bindings. Implement this and the trait of each kind you serve.
+#[async_trait]
+pub trait Driver: Send + Sync + 'static {
+    /// The driver's name, kinds and capability.
+    fn info(&self) -> DriverInfo;
+
+    /// Connects one binding. Called once at start-up; an error stops start-up.
+    ///
+    /// # Behavior
+    /// - MUST check that the backend is reachable and usable (a readiness check), so that a
+    ///   wrong `url` fails here and not at the first request.
+    async fn connect(&self, config: BindingConfig) -> Result<Arc<dyn Instance>>;
+}
+
+/// A connected binding.
+pub trait Instance: Send + Sync + 'static {
+    /// What this binding can do; may be less than the driver's (a server that does not
+    /// enforce a condition, say).
+    fn capability(&self) -> Capability;
+
+    /// The object operations, if this binding serves objects.
+    fn object(&self) -> Option<&dyn ObjectDriver> {
+        None
+    }
+}

@@ -1,0 +1,62 @@
+//! The driver-facing core of bindery.
+//!
+//! Everything a driver and the host share, and nothing else: the [`Error`] type, the
+//! [`Capability`] record, the [`Driver`] / [`Instance`] traits and the trait of each kind
+//! ([`ObjectDriver`]), the typed requests and the frames responses travel in
+//! ([`DataRequest`], [`ResponseMessage`]), and the path rules ([`path`]).
+//! A driver crate depends on this crate only.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use bindery_core::{async_trait, BindingConfig, Capability, Driver, DriverInfo, Instance,
+//!     Kind, ObjectDriver, ObjectMeta, OpStat, Result};
+//!
+//! struct Hello;
+//! struct HelloInstance;
+//!
+//! #[async_trait]
+//! impl Driver for Hello {
+//!     fn info(&self) -> DriverInfo {
+//!         let mut capability = Capability::default();
+//!         capability.head = true;
+//!         DriverInfo { name: "hello".into(), kinds: vec![Kind::Object], capability,
+//!             description: "Every object exists and is empty.".into(), version: "0.1.0".into() }
+//!     }
+//!     async fn connect(&self, _config: BindingConfig) -> Result<Arc<dyn Instance>> {
+//!         Ok(Arc::new(HelloInstance))
+//!     }
+//! }
+//!
+//! impl Instance for HelloInstance {
+//!     fn capability(&self) -> Capability { Hello.info().capability }
+//!     fn object(&self) -> Option<&dyn ObjectDriver> { Some(self) }
+//! }
+//!
+//! #[async_trait]
+//! impl ObjectDriver for HelloInstance {
+//!     async fn head(&self, path: &str, _op: OpStat) -> Result<ObjectMeta> {
+//!         Ok(ObjectMeta { path: path.to_string(), gen: "1".into(), ..Default::default() })
+//!     }
+//! }
+//! ```
+
+pub mod capability;
+pub mod driver;
+pub mod error;
+pub mod object;
+pub mod path;
+pub mod request;
+
+pub use async_trait::async_trait;
+pub use bytes::Bytes;
+pub use capability::Capability;
+pub use driver::{BindingConfig, Driver, DriverInfo, Instance, Kind, Secret};
+pub use error::{Error, ErrorKind, Result};
+pub use object::{
+    ByteRange, ByteStream, Conditions, GetResponse, ListEntry, ListStream, ObjectDriver,
+    ObjectMeta, OpGet, OpList, OpPut, OpStat, PutBody, shape_listing,
+};
+pub use request::{
+    Command, DataRequest, Details, Encoding, FrameStream, Head, InstanceService, Options,
+    ResponseMessage, Service, serve,
+};

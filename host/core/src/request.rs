@@ -1,0 +1,293 @@
+//! Requests and response frames: what travels between the SDK, the host and a driver.
+//!
+//! The SDK turns a finished builder into a [`DataRequest`] and sends it on the binding's
+//! channel; the answer is a stream of [`ResponseMessage`] frames on the request's own bounded
+//! channel. In-process the frames carry typed heads ([`Head`]); across the plugin ABI the same
+//! fields are Cap'n Proto (`schemas/bindery.capnp`) and the buffer crosses without a copy.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::stream::{self, BoxStream, StreamExt};
+
+use crate::capability::Capability;
+use crate::driver::{Instance, Kind};
+use crate::error::{Error, Result};
+use crate::object::{ListEntry, ObjectMeta, OpGet, OpList, OpPut, OpStat, PutBody};
+
+/// Options of a request (`.option(k, v)`), passed to the driver as a map.
+pub type Options = BTreeMap<String, String>;
+
+/// The operations, by kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Command {
+    /// Object get.
+    ObjectGet,
+    /// Object put.
+    ObjectPut,
+    /// Object head.
+    ObjectHead,
+    /// Object delete.
+    ObjectDelete,
+    /// Object list.
+    ObjectList,
+}
+
+impl Command {
+    /// The operation's name in messages (`get`, `put`, `head`, `del`, `list`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Command::ObjectGet => "get",
+            Command::ObjectPut => "put",
+            Command::ObjectHead => "head",
+            Command::ObjectDelete => "del",
+            Command::ObjectList => "list",
+        }
+    }
+
+    /// The kind the operation belongs to.
+    pub fn kind(self) -> Kind {
+        Kind::Object
+    }
+
+    /// Whether running the operation twice has the effect of running it once (so the host
+    /// may retry it after a retryable error without a condition).
+    pub fn is_idempotent(self) -> bool {
+        !matches!(self, Command::ObjectPut)
+    }
+}
+
+/// The operation-specific part of a request.
+#[derive(Debug)]
+pub enum Details {
+    /// Object get.
+    ObjectGet(OpGet),
+    /// Object put with its data.
+    ObjectPut(OpPut, PutBody),
+    /// Object head.
+    ObjectHead(OpStat),
+    /// Object delete.
+    ObjectDelete(OpStat),
+    /// Object list.
+    ObjectList(OpList),
+}
+
+/// One request to a binding: command, path (effective, joined with the spec's), options and
+/// the command's details.
+#[derive(Debug)]
+pub struct DataRequest {
+    /// The effective path.
+    pub path: String,
+    /// The command and its details (the options live in the details' `options`).
+    pub details: Details,
+}
+
+impl DataRequest {
+    /// The command.
+    pub fn command(&self) -> Command {
+        match &self.details {
+            Details::ObjectGet(_) => Command::ObjectGet,
+            Details::ObjectPut(..) => Command::ObjectPut,
+            Details::ObjectHead(_) => Command::ObjectHead,
+            Details::ObjectDelete(_) => Command::ObjectDelete,
+            Details::ObjectList(_) => Command::ObjectList,
+        }
+    }
+
+    /// The request's options.
+    pub fn options(&self) -> &Options {
+        match &self.details {
+            Details::ObjectGet(o) => &o.options,
+            Details::ObjectPut(o, _) => &o.options,
+            Details::ObjectHead(o) | Details::ObjectDelete(o) => &o.options,
+            Details::ObjectList(o) => &o.options,
+        }
+    }
+
+    /// A copy for a retry, if the request can be sent again (a streamed put cannot).
+    pub fn try_clone(&self) -> Option<DataRequest> {
+        let details = match &self.details {
+            Details::ObjectGet(o) => Details::ObjectGet(o.clone()),
+            Details::ObjectPut(o, body) => Details::ObjectPut(o.clone(), body.try_clone()?),
+            Details::ObjectHead(o) => Details::ObjectHead(o.clone()),
+            Details::ObjectDelete(o) => Details::ObjectDelete(o.clone()),
+            Details::ObjectList(o) => Details::ObjectList(o.clone()),
+        };
+        Some(DataRequest {
+            path: self.path.clone(),
+            details,
+        })
+    }
+}
+
+/// How a frame's buffer is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Encoding {
+    /// No buffer.
+    #[default]
+    None,
+    /// Raw bytes (object data).
+    Raw,
+}
+
+/// The typed head of a frame.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Head {
+    /// Nothing beyond the buffer.
+    #[default]
+    None,
+    /// An object's metadata (first frame of get; put; head).
+    Object(ObjectMeta),
+    /// A page of listing entries.
+    Entries(Vec<ListEntry>),
+}
+
+/// One frame of a response. Errors travel as the `Err` of a frame result.
+#[derive(Debug, Clone, Default)]
+pub struct ResponseMessage {
+    /// The size of the whole response payload, when known (an object's size).
+    pub size: u64,
+    /// How `buffer` is encoded.
+    pub encoding: Encoding,
+    /// Whether the head holds an array of items.
+    pub is_array: bool,
+    /// Whether this is the response's last frame.
+    pub is_last: bool,
+    /// Frames produced but not yet taken by the caller when this one was sent.
+    pub behind: u32,
+    /// The typed head.
+    pub head: Head,
+    /// The payload, shared, never copied.
+    pub buffer: Bytes,
+}
+
+/// A response: its frames, in order. The first error ends it.
+pub type FrameStream = BoxStream<'static, Result<ResponseMessage>>;
+
+/// Listing entries per frame.
+pub const LIST_PAGE: usize = 1000;
+
+/// Serves requests as frames: what the host's dispatcher talks to. Built-in drivers are
+/// served through [`InstanceService`]; plugins through the ABI's host side.
+#[async_trait]
+pub trait Service: Send + Sync + 'static {
+    /// What the binding can do.
+    fn capability(&self) -> Capability;
+
+    /// Runs one request. An `Err` means nothing was produced (so the host may retry);
+    /// an error inside the stream ends a response that had begun.
+    async fn call(&self, request: DataRequest) -> Result<FrameStream>;
+}
+
+/// A connected built-in [`Instance`] served as frames.
+pub struct InstanceService(pub Arc<dyn Instance>);
+
+#[async_trait]
+impl Service for InstanceService {
+    fn capability(&self) -> Capability {
+        self.0.capability()
+    }
+
+    async fn call(&self, request: DataRequest) -> Result<FrameStream> {
+        serve(self.0.as_ref(), request).await
+    }
+}
+
+/// Runs a request on an instance and turns its typed response into frames.
+pub async fn serve(instance: &dyn Instance, request: DataRequest) -> Result<FrameStream> {
+    let command = request.command();
+    let object = instance
+        .object()
+        .ok_or_else(|| Error::unsupported(command.as_str()))?;
+    let path = request.path;
+    match request.details {
+        Details::ObjectGet(op) => {
+            let resp = object.get(&path, op).await?;
+            Ok(body_frames(resp.meta, resp.body))
+        }
+        Details::ObjectPut(op, body) => {
+            let meta = object.put(&path, body, op).await?;
+            Ok(one_frame(Head::Object(meta)))
+        }
+        Details::ObjectHead(op) => {
+            let meta = object.head(&path, op).await?;
+            Ok(one_frame(Head::Object(meta)))
+        }
+        Details::ObjectDelete(op) => {
+            object.delete(&path, op).await?;
+            Ok(one_frame(Head::None))
+        }
+        Details::ObjectList(op) => {
+            let entries = object.list(&path, op).await?;
+            Ok(list_frames(entries))
+        }
+    }
+}
+
+fn one_frame(head: Head) -> FrameStream {
+    stream::once(async move {
+        Ok(ResponseMessage {
+            is_last: true,
+            head,
+            ..ResponseMessage::default()
+        })
+    })
+    .boxed()
+}
+
+/// Frames of an object body: the first carries the metadata and the first chunk; each frame
+/// knows whether it is the last (the stream is read one chunk ahead).
+fn body_frames(meta: ObjectMeta, body: crate::object::ByteStream) -> FrameStream {
+    let size = meta.size;
+    let state = (body.peekable(), Some(meta), false);
+    stream::unfold(state, move |(mut body, mut meta, done)| async move {
+        if done {
+            return None;
+        }
+        let chunk = match std::pin::Pin::new(&mut body).next().await {
+            Some(Err(e)) => return Some((Err(e), (body, None, true))),
+            Some(Ok(c)) => c,
+            None if meta.is_none() => return None,
+            None => Bytes::new(),
+        };
+        let is_last = std::pin::Pin::new(&mut body).peek().await.is_none();
+        let head = meta.take().map(Head::Object).unwrap_or_default();
+        let frame = ResponseMessage {
+            size,
+            encoding: Encoding::Raw,
+            is_last,
+            head,
+            buffer: chunk,
+            ..ResponseMessage::default()
+        };
+        Some((Ok(frame), (body, None, is_last)))
+    })
+    .boxed()
+}
+
+/// Frames of a listing: pages of up to [`LIST_PAGE`] entries; an empty listing is one frame.
+fn list_frames(entries: crate::object::ListStream) -> FrameStream {
+    let pages = entries.ready_chunks(LIST_PAGE).peekable();
+    stream::unfold((Box::pin(pages), false), |(mut pages, done)| async move {
+        if done {
+            return None;
+        }
+        let page = pages.next().await.unwrap_or_default();
+        let page: Result<Vec<ListEntry>> = page.into_iter().collect();
+        let page = match page {
+            Ok(p) => p,
+            Err(e) => return Some((Err(e), (pages, true))),
+        };
+        let is_last = pages.as_mut().peek().await.is_none();
+        let frame = ResponseMessage {
+            is_array: true,
+            is_last,
+            head: Head::Entries(page),
+            ..ResponseMessage::default()
+        };
+        Some((Ok(frame), (pages, is_last)))
+    })
+    .boxed()
+}

@@ -1,0 +1,344 @@
+//! The host: connects every binding of a spec and dispatches requests to it.
+//!
+//! Each binding runs on its own tokio task, reading [`Envelope`]s from a bounded flume
+//! channel; every request then runs on a task of its own, so a slow request does not hold up
+//! the next. A request's frames go back on the request's own bounded channel, whose capacity
+//! is the binding's prefetch window: the driver runs ahead of the caller by at most that many
+//! frames, and a caller that drops its receiver stops the driver's work.
+//!
+//! Before dispatch the host checks the binding's capability and answers `Unsupported` (naming
+//! binding, driver and operation) for what the driver cannot do. Retryable errors are retried
+//! up to the binding's `retries` with exponential backoff (50 ms doubling, at most 2 s), and
+//! each attempt has the binding's `timeout` until its response starts. A request is retried
+//! only if doing it again is safe: reads, head, list and delete always; a put only when its
+//! data was given up front and it has no condition (a retried create-only put could otherwise
+//! report a conflict with its own first attempt).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bindery_core::{
+    BindingConfig, Capability, Command, DataRequest, Details, Error, ErrorKind, Kind, Result,
+    ResponseMessage, Service,
+};
+use futures::StreamExt;
+use tracing::Instrument;
+
+use crate::registry::Registry;
+use crate::spec::{BindingSpec, Spec};
+
+/// Requests waiting for a binding's task before senders wait.
+const BINDING_QUEUE: usize = 1024;
+
+/// A request on its way to a binding, with the channel its frames go back on.
+pub struct Envelope {
+    /// The request.
+    pub request: DataRequest,
+    /// Where the frames go.
+    pub reply: flume::Sender<Result<ResponseMessage>>,
+}
+
+/// A connected binding.
+pub struct Binding {
+    spec: BindingSpec,
+    driver: String,
+    capability: Capability,
+    tx: flume::Sender<Envelope>,
+    runtime: tokio::runtime::Handle,
+}
+
+impl Binding {
+    /// The binding's name.
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+    /// Its kind.
+    pub fn kind(&self) -> Kind {
+        self.spec.kind
+    }
+    /// The driver's name.
+    pub fn driver(&self) -> &str {
+        &self.driver
+    }
+    /// What it can do.
+    pub fn capability(&self) -> Capability {
+        self.capability
+    }
+    /// Its spec.
+    pub fn spec(&self) -> &BindingSpec {
+        &self.spec
+    }
+
+    /// Decorates an error with this binding's context.
+    pub fn context(&self, e: Error, op: &str, path: &str) -> Error {
+        e.with_binding(&self.spec.name)
+            .with_driver(&self.driver)
+            .with_operation(op)
+            .with_path(path)
+    }
+
+    /// Checks a request against the capability, then wraps it for the binding's channel.
+    /// Returns the envelope to send and the receiver of its frames.
+    pub fn prepare(&self, request: DataRequest) -> Result<(Envelope, flume::Receiver<Result<ResponseMessage>>)> {
+        if let Some(missing) = missing_capability(&self.capability, &request) {
+            let op = request.command().as_str();
+            let e = Error::new(
+                ErrorKind::Unsupported,
+                format!("driver '{}' of binding '{}' does not support {missing}", self.driver, self.spec.name),
+            );
+            return Err(self.context(e, op, &request.path));
+        }
+        let (reply, rx) = flume::bounded(self.spec.prefetch);
+        Ok((Envelope { request, reply }, rx))
+    }
+
+    /// Sends a prepared envelope to the binding's task without blocking the caller: when the
+    /// binding's queue is full, a task waits for room (the caller still waits for its frames).
+    pub fn dispatch(&self, envelope: Envelope) -> Result<()> {
+        match self.tx.try_send(envelope) {
+            Ok(()) => Ok(()),
+            Err(flume::TrySendError::Full(env)) => {
+                let tx = self.tx.clone();
+                self.runtime.spawn(async move {
+                    if let Err(flume::SendError(env)) = tx.send_async(env).await {
+                        let _ = env.reply.try_send(Err(Error::new(ErrorKind::Cancelled, "the host has stopped")));
+                    }
+                });
+                Ok(())
+            }
+            Err(flume::TrySendError::Disconnected(_)) => Err(self.stopped()),
+        }
+    }
+
+    fn stopped(&self) -> Error {
+        Error::new(ErrorKind::Cancelled, "the host has stopped").with_binding(&self.spec.name)
+    }
+}
+
+/// Names the first capability a request needs that the binding lacks.
+fn missing_capability(cap: &Capability, req: &DataRequest) -> Option<&'static str> {
+    let need: &[(bool, &'static str)] = match &req.details {
+        Details::ObjectGet(o) => &[
+            (cap.get, "get"),
+            (o.range.is_none() || cap.get_with_range, "get with a byte range"),
+            (o.conditions.if_match.is_none() || cap.get_with_if_match, "get with if-match"),
+            (o.conditions.if_none_match.is_none() || cap.get_with_if_none_match, "get with if-none-match"),
+        ],
+        Details::ObjectPut(o, _) => &[
+            (cap.put, "put"),
+            (o.metadata.is_empty() || cap.put_with_metadata, "put with metadata"),
+            (o.conditions.if_match.is_none() || cap.put_with_if_match, "put with if-match"),
+            (o.conditions.if_none_match.is_none() || cap.put_with_if_none_match, "put with if-none-match"),
+        ],
+        Details::ObjectHead(o) => &[
+            (cap.head, "head"),
+            (o.conditions.if_match.is_none() || cap.get_with_if_match, "head with if-match"),
+            (o.conditions.if_none_match.is_none() || cap.get_with_if_none_match, "head with if-none-match"),
+        ],
+        Details::ObjectDelete(o) => &[
+            (cap.delete, "del"),
+            (o.conditions.is_empty() || cap.delete_with_if_match, "del with a condition"),
+        ],
+        Details::ObjectList(o) => &[
+            (cap.list, "list"),
+            (o.delimiter.is_none() || cap.list_with_delimiter, "list with a delimiter"),
+            (o.limit.is_none() || cap.list_with_limit, "list with a limit"),
+            (o.start_after.is_none() || cap.list_with_start_after, "list with start-after"),
+        ],
+    };
+    need.iter().find(|(ok, _)| !ok).map(|(_, what)| *what)
+}
+
+/// A running host: every binding of a spec, connected.
+pub struct Host {
+    spec: Spec,
+    bindings: Vec<Arc<Binding>>,
+}
+
+impl Host {
+    /// Connects every binding of the spec and starts its task. Must run inside a tokio
+    /// runtime. A binding that cannot connect stops start-up with an error naming it.
+    pub async fn start(spec: Spec, registry: &Registry) -> Result<Host> {
+        let mut bindings = Vec::with_capacity(spec.bindings.len());
+        for b in &spec.bindings {
+            bindings.push(Arc::new(connect(&spec, b, registry).await?));
+        }
+        Ok(Host { spec, bindings })
+    }
+
+    /// The spec the host runs.
+    pub fn spec(&self) -> &Spec {
+        &self.spec
+    }
+
+    /// The connected bindings, in spec order.
+    pub fn bindings(&self) -> &[Arc<Binding>] {
+        &self.bindings
+    }
+
+    /// The binding a command path names (`name://…`), or the first binding; checks the kind.
+    /// Returns the binding and the effective path.
+    pub fn resolve(&self, kind: Kind, command_path: &str, prefix: bool) -> Result<(Arc<Binding>, String)> {
+        let (name, rest) = bindery_core::path::split_binding(command_path);
+        let binding = match name {
+            Some(n) => self.bindings.iter().find(|b| b.name() == n).ok_or_else(|| {
+                Error::new(ErrorKind::NotFound, format!(
+                    "no binding named '{n}' in {}; bindings: {}",
+                    self.spec.file.display(),
+                    self.bindings.iter().map(|b| b.name()).collect::<Vec<_>>().join(", ")
+                ))
+            })?,
+            None => self.bindings.first().ok_or_else(|| {
+                Error::new(ErrorKind::NotFound, format!("{} declares no data bindings", self.spec.file.display()))
+            })?,
+        };
+        if binding.kind() != kind {
+            return Err(Error::invalid_input(format!(
+                "binding '{}' is a {} binding, not {kind}",
+                binding.name(),
+                binding.kind()
+            )));
+        }
+        let spec_path = &binding.spec.path;
+        let path = match kind {
+            Kind::Object => bindery_core::path::join_prefix(spec_path, rest, prefix),
+            _ => bindery_core::path::join_named(spec_path, rest),
+        }
+        .map_err(|e| e.with_binding(binding.name()))?;
+        Ok((binding.clone(), path))
+    }
+}
+
+async fn connect(spec: &Spec, b: &BindingSpec, registry: &Registry) -> Result<Binding> {
+    let fail = |e: Error| {
+        Error::new(e.kind(), format!(
+            "{}:{}:{}: binding '{}' (driver '{}') failed to start: {}",
+            spec.file.display(), b.loc.line, b.loc.col, b.name, b.driver, e.message()
+        ))
+        .with_binding(&b.name)
+        .with_driver(&b.driver)
+        .set_retryable(e.is_retryable())
+    };
+    let factory = match &b.plugin {
+        Some(path) => registry.load_plugin(path).map_err(fail)?,
+        None => registry
+            .builtin_named(&b.driver)
+            .ok_or_else(|| fail(Error::not_found(format!("no built-in driver '{}'", b.driver))))?,
+    };
+    let info = factory.info();
+    if !info.kinds.contains(&b.kind) {
+        return Err(fail(Error::invalid_input(format!(
+            "the driver does not serve kind '{}'", b.kind
+        ))));
+    }
+    let config = BindingConfig {
+        name: b.name.clone(),
+        kind: b.kind,
+        url: b.url.clone(),
+        options: b.options.clone(),
+        secrets: b.resolve_secrets(&spec.file).map_err(Error::from)?,
+        base_dir: spec.base_dir.clone(),
+    };
+    let service = tokio::time::timeout(b.timeout, factory.connect(config))
+        .await
+        .map_err(|_| fail(Error::new(ErrorKind::Timeout, format!("no answer within {:?}", b.timeout))))?
+        .map_err(fail)?;
+    let (tx, rx) = flume::bounded::<Envelope>(BINDING_QUEUE);
+    let binding = Binding {
+        spec: b.clone(),
+        driver: info.name.clone(),
+        capability: service.capability(),
+        tx,
+        runtime: tokio::runtime::Handle::current(),
+    };
+    let settings = Arc::new(Settings { binding: b.name.clone(), driver: info.name, timeout: b.timeout, retries: b.retries });
+    tracing::info!(binding = %b.name, driver = %settings.driver, "Binding connected.");
+    tokio::spawn(run_binding(rx, service, settings));
+    Ok(binding)
+}
+
+struct Settings {
+    binding: String,
+    driver: String,
+    timeout: Duration,
+    retries: u32,
+}
+
+async fn run_binding(rx: flume::Receiver<Envelope>, service: Arc<dyn Service>, settings: Arc<Settings>) {
+    while let Ok(envelope) = rx.recv_async().await {
+        let span = tracing::debug_span!("request", binding = %settings.binding, op = envelope.request.command().as_str());
+        tokio::spawn(handle(service.clone(), envelope, settings.clone()).instrument(span));
+    }
+}
+
+async fn handle(service: Arc<dyn Service>, envelope: Envelope, settings: Arc<Settings>) {
+    let Envelope { request, reply } = envelope;
+    let command = request.command();
+    let path = request.path.clone();
+    let decorate = |e: Error| {
+        e.with_binding(&settings.binding)
+            .with_driver(&settings.driver)
+            .with_operation(command.as_str())
+            .with_path(&path)
+    };
+    let mut frames = match call_with_retry(service.as_ref(), request, &settings).await {
+        Ok(f) => f,
+        Err(e) => {
+            let _ = reply.send_async(Err(decorate(e))).await;
+            return;
+        }
+    };
+    while let Some(frame) = frames.next().await {
+        let frame = match frame {
+            Ok(mut f) => {
+                f.behind = reply.len() as u32;
+                Ok(f)
+            }
+            Err(e) => Err(decorate(e)),
+        };
+        let end = frame.as_ref().map_or(true, |f| f.is_last);
+        if reply.send_async(frame).await.is_err() || end {
+            break; // the caller is gone, or the response is complete
+        }
+    }
+}
+
+fn may_retry(command: Command, request: &DataRequest) -> bool {
+    match &request.details {
+        Details::ObjectPut(op, _) => op.conditions.is_empty(),
+        _ => command.is_idempotent(),
+    }
+}
+
+async fn call_with_retry(
+    service: &dyn Service,
+    request: DataRequest,
+    settings: &Settings,
+) -> Result<bindery_core::FrameStream> {
+    let command = request.command();
+    let mut backoff = Duration::from_millis(50);
+    let mut pending = Some(request);
+    let mut attempt = 0;
+    loop {
+        let Some(req) = pending.take() else {
+            return Err(Error::internal("request lost between attempts"));
+        };
+        let spare = if attempt < settings.retries && may_retry(command, &req) { req.try_clone() } else { None };
+        let result = match tokio::time::timeout(settings.timeout, service.call(req)).await {
+            Ok(r) => r,
+            Err(_) => Err(Error::new(ErrorKind::Timeout, format!(
+                "no response within {:?} (the binding's `timeout`)", settings.timeout
+            ))),
+        };
+        match result {
+            Err(e) if e.is_retryable() && spare.is_some() => {
+                tracing::warn!(binding = %settings.binding, op = command.as_str(), attempt, error = %e, "Retrying after a retryable error.");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+                pending = spare;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! The bindery host: reads `function.yaml`, connects each binding's driver once at start-up,
+//! and dispatches the function's requests to it.
+//!
+//! - [`spec`]: the function spec, with `${VAR}` substitution, secrets, and errors that say
+//!   `file:line:column`.
+//! - [`registry`]: the built-in drivers and plugin libraries.
+//! - [`host`]: the dispatcher: one task per binding, bounded channels, prefetch windows,
+//!   capability checks, retries and timeouts.
+//!
+//! Function code does not use this crate directly; the SDK (`bindery`) does.
+
+pub mod host;
+pub mod registry;
+pub mod spec;
+pub mod yaml;
+
+pub use host::{Binding, Envelope, Host};
+pub use registry::{Factory, Registry};
+pub use spec::{BindingSpec, Spec, SpecError};

@@ -1,0 +1,165 @@
+//! A YAML document as a tree whose every node knows its line and column, so that spec errors
+//! can say `function.yaml:12:5`.
+
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::scanner::{Marker, TScalarStyle};
+
+/// A 1-based line and column in the spec file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Loc {
+    /// Line, from 1.
+    pub line: usize,
+    /// Column, from 1.
+    pub col: usize,
+}
+
+impl Loc {
+    fn of(m: Marker) -> Loc {
+        Loc { line: m.line(), col: m.col() + 1 }
+    }
+}
+
+/// A node of the tree.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Node {
+    /// A scalar, as written; `quoted` when it was in quotes (so `"1"` is a string).
+    Scalar { value: String, quoted: bool },
+    /// A sequence.
+    Seq(Vec<Marked>),
+    /// A mapping, in file order.
+    Map(Vec<(Marked, Marked)>),
+}
+
+/// A node and where it starts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Marked {
+    /// The node.
+    pub node: Node,
+    /// Where it starts.
+    pub loc: Loc,
+}
+
+impl Marked {
+    /// The scalar's text, if a scalar.
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.node {
+            Node::Scalar { value, .. } => Some(value),
+            _ => None,
+        }
+    }
+
+    /// Whether this is a null (`~`, `null`, or nothing).
+    pub fn is_null(&self) -> bool {
+        matches!(&self.node, Node::Scalar { value, quoted: false } if value.is_empty() || value == "~" || value == "null")
+    }
+
+    /// What the node is, for messages.
+    pub fn describe(&self) -> &'static str {
+        match &self.node {
+            Node::Scalar { .. } if self.is_null() => "nothing (null)",
+            Node::Scalar { .. } => "a scalar",
+            Node::Seq(_) => "a list",
+            Node::Map(_) => "a mapping",
+        }
+    }
+}
+
+/// A YAML syntax error with its position.
+#[derive(Debug, Clone)]
+pub struct SyntaxError {
+    /// Where.
+    pub loc: Loc,
+    /// What.
+    pub message: String,
+}
+
+#[derive(Default)]
+struct Builder {
+    stack: Vec<(Marked, Option<Marked>)>,
+    root: Option<Marked>,
+    error: Option<SyntaxError>,
+}
+
+impl Builder {
+    fn push_value(&mut self, value: Marked) {
+        match self.stack.last_mut() {
+            None => {
+                if self.root.is_none() {
+                    self.root = Some(value);
+                }
+            }
+            Some((parent, pending_key)) => match &mut parent.node {
+                Node::Seq(items) => items.push(value),
+                Node::Map(entries) => match pending_key.take() {
+                    None => *pending_key = Some(value),
+                    Some(k) => entries.push((k, value)),
+                },
+                Node::Scalar { .. } => {}
+            },
+        }
+    }
+}
+
+impl MarkedEventReceiver for Builder {
+    fn on_event(&mut self, ev: Event, mark: Marker) {
+        let loc = Loc::of(mark);
+        match ev {
+            Event::Scalar(value, style, _, _) => {
+                let quoted = !matches!(style, TScalarStyle::Plain);
+                self.push_value(Marked { node: Node::Scalar { value, quoted }, loc });
+            }
+            Event::SequenceStart(..) => self.stack.push((Marked { node: Node::Seq(Vec::new()), loc }, None)),
+            Event::MappingStart(..) => self.stack.push((Marked { node: Node::Map(Vec::new()), loc }, None)),
+            Event::SequenceEnd | Event::MappingEnd => {
+                if let Some((done, _)) = self.stack.pop() {
+                    self.push_value(done);
+                }
+            }
+            Event::Alias(_) => {
+                self.error.get_or_insert(SyntaxError {
+                    loc,
+                    message: "YAML aliases (*name) are not supported in function specs".into(),
+                });
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Parses the first document of `text`. An empty document is an empty mapping.
+pub fn parse(text: &str) -> Result<Marked, SyntaxError> {
+    let mut builder = Builder::default();
+    let mut parser = Parser::new_from_str(text);
+    parser.load(&mut builder, false).map_err(|e| SyntaxError {
+        loc: Loc::of(*e.marker()),
+        message: e.info().to_string(),
+    })?;
+    if let Some(e) = builder.error {
+        return Err(e);
+    }
+    Ok(builder.root.unwrap_or(Marked { node: Node::Map(Vec::new()), loc: Loc { line: 1, col: 1 } }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nodes_know_where_they_are() {
+        let doc = parse("a:\n  b: 1\n  c: [x, \"y\"]\n").unwrap();
+        let Node::Map(top) = &doc.node else { panic!() };
+        let (_, a) = &top[0];
+        let Node::Map(inner) = &a.node else { panic!() };
+        assert_eq!(inner[0].0.as_str(), Some("b"));
+        assert_eq!(inner[0].1.loc, Loc { line: 2, col: 6 });
+        let Node::Seq(items) = &inner[1].1.node else { panic!() };
+        assert_eq!(items[1].node, Node::Scalar { value: "y".into(), quoted: true });
+    }
+
+    #[test]
+    fn syntax_errors_have_positions() {
+        let e = parse("a: [1, 2\nb: 3\n").unwrap_err();
+        assert!(e.loc.line >= 1, "{e:?}");
+        assert!(!e.message.is_empty());
+    }
+}

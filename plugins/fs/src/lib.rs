@@ -1,0 +1,85 @@
+//! The `fs` object driver: objects are files under a root directory.
+//!
+//! ```yaml
+//! dataBindings:
+//!   files:
+//!     kind: object
+//!     driver: fs
+//!     url: ./data          # a directory, or file:///abs/dir; relative to function.yaml
+//!     path: uploads        # optional key prefix inside it
+//! ```
+//!
+//! An object `a/b.txt` is the plain file `<root>/a/b.txt`, so files put there by other
+//! programs are objects too. What the driver adds lives under `<root>/.bindery/`:
+//!
+//! - **Atomic, durable writes.** A put writes a temporary file in `.bindery/tmp`, fsyncs it,
+//!   renames it over the object and fsyncs the directory. A reader sees the old object or the
+//!   new one, never a torn one; a put that fails (or a process killed mid-put) leaves the old
+//!   object. Temporary files of dead processes are removed at connect.
+//! - **Generation** (`gen`): the file's inode and modification time in nanoseconds. Every put
+//!   makes a new file, so the generation changes on every write.
+//! - **User metadata**: a sidecar `.bindery/meta/<path>@<gen>` written before the object is
+//!   renamed into place. It counts only while its generation matches the file, so data and
+//!   metadata always change together.
+//! - **Conditions** (`if-match`, `if-none-match`) are applied under a per-path lock, atomically
+//!   with respect to every writer in this host; `if-none-match: *` uses `link(2)`, which is
+//!   atomic against other processes too.
+//! - **Listing** is in path order; with the `/` delimiter it reads one directory level.
+//!
+//! A path cannot both be an object and have objects below it (`a` and `a/b`): the second
+//! write fails with `InvalidInput`. Paths under `.bindery/` are reserved.
+
+mod error;
+mod store;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bindery_core::{
+    async_trait, BindingConfig, Capability, Driver, DriverInfo, Error, Instance, Kind, Result,
+};
+
+pub use store::FsStore;
+
+/// The `fs` driver.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FsDriver;
+
+impl FsDriver {
+    /// The driver's name in specs.
+    pub const NAME: &'static str = "fs";
+}
+
+#[async_trait]
+impl Driver for FsDriver {
+    fn info(&self) -> DriverInfo {
+        DriverInfo {
+            name: Self::NAME.into(),
+            kinds: vec![Kind::Object],
+            capability: Capability::full_object(),
+            description: "Objects as files in a directory; atomic, durable writes.".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        }
+    }
+
+    async fn connect(&self, config: BindingConfig) -> Result<Arc<dyn Instance>> {
+        if config.kind != Kind::Object {
+            return Err(Error::invalid_input(format!(
+                "the fs driver serves objects, not {}",
+                config.kind
+            )));
+        }
+        let url = config.url.as_deref().ok_or_else(|| {
+            Error::invalid_input("the fs driver needs `url`: the directory that holds the objects")
+        })?;
+        let dir = url.strip_prefix("file://").unwrap_or(url);
+        if dir.is_empty() {
+            return Err(Error::invalid_input("the fs driver's `url` is empty"));
+        }
+        let root = config.base_dir.join(PathBuf::from(dir));
+        let store = tokio::task::spawn_blocking(move || FsStore::open(root))
+            .await
+            .map_err(|e| Error::internal(format!("connect task failed: {e}")))??;
+        Ok(Arc::new(store))
+    }
+}

@@ -1,0 +1,606 @@
+//! The fs store: the object operations on a root directory.
+
+use std::collections::BTreeMap;
+use std::collections::hash_map::DefaultHasher;
+use std::fs::{self, File, Metadata};
+use std::hash::{Hash, Hasher};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bindery_core::{
+    async_trait, shape_listing, Bytes, Capability, Conditions, Error, GetResponse, Instance,
+    ListEntry, ListStream, ObjectDriver, ObjectMeta, OpGet, OpList, OpPut, OpStat, PutBody,
+    Result,
+};
+use futures::stream::{self, StreamExt};
+
+use crate::error::map;
+
+/// Objects up to this size are read in one chunk; larger ones stream in chunks of it.
+const CHUNK: u64 = 1 << 20;
+/// The folder under the root that holds the driver's own files.
+const RESERVED: &str = ".bindery";
+const LOCK_STRIPES: usize = 64;
+
+/// One connected fs binding.
+pub struct FsStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    root: PathBuf,
+    tmp: PathBuf,
+    meta: PathBuf,
+    seq: AtomicU64,
+    locks: Vec<tokio::sync::Mutex<()>>,
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::internal(format!("fs task failed: {e}")))?
+}
+
+impl FsStore {
+    /// Opens (creating if needed) a store rooted at `root`, and removes temporary files left
+    /// by processes that died mid-write.
+    pub fn open(root: PathBuf) -> Result<FsStore> {
+        let shown = root.display().to_string();
+        fs::create_dir_all(&root).map_err(|e| map(e, &format!("create root directory '{shown}'")))?;
+        if !root.is_dir() {
+            return Err(Error::invalid_input(format!("'{shown}' is not a directory")));
+        }
+        let tmp = root.join(RESERVED).join("tmp");
+        let meta = root.join(RESERVED).join("meta");
+        for dir in [&tmp, &meta] {
+            fs::create_dir_all(dir).map_err(|e| map(e, &format!("prepare '{shown}'")))?;
+        }
+        let probe = tmp.join(format!("probe-{}", std::process::id()));
+        File::create(&probe)
+            .and_then(|_| fs::remove_file(&probe))
+            .map_err(|e| map(e, &format!("'{shown}' is not writable")))?;
+        remove_stale_temp_files(&tmp);
+        Ok(FsStore {
+            inner: Arc::new(Inner {
+                root,
+                tmp,
+                meta,
+                seq: AtomicU64::new(0),
+                locks: (0..LOCK_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
+            }),
+        })
+    }
+
+    fn lock_for(&self, path: &str) -> &tokio::sync::Mutex<()> {
+        let mut h = DefaultHasher::new();
+        path.hash(&mut h);
+        &self.inner.locks[(h.finish() as usize) % LOCK_STRIPES]
+    }
+}
+
+/// Temporary files are named `<pid>-<seq>.tmp`; those of processes no longer alive go.
+fn remove_stale_temp_files(tmp: &Path) {
+    let Ok(entries) = fs::read_dir(tmp) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.split('-').next())
+            .and_then(|p| p.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        // SAFETY: kill with signal 0 only checks whether the process exists.
+        let alive = unsafe { libc::kill(pid, 0) } == 0
+            || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+        if !alive {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+fn check_reserved(path: &str) -> Result<()> {
+    if path == RESERVED || path.starts_with(".bindery/") {
+        return Err(Error::invalid_input(format!(
+            "paths under '{RESERVED}/' are reserved for the fs driver"
+        )));
+    }
+    Ok(())
+}
+
+fn gen_of(md: &Metadata) -> String {
+    format!("{:x}-{:x}", md.ino(), md.mtime() as i128 * 1_000_000_000 + md.mtime_nsec() as i128)
+}
+
+/// The file's metadata if it is an object (a regular file); `None` if absent.
+fn stat_object(file: &Path, path: &str) -> Result<Option<Metadata>> {
+    match fs::metadata(file) {
+        Ok(md) if md.is_file() => Ok(Some(md)),
+        Ok(_) => Ok(None),
+        Err(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR) => {
+            Ok(None)
+        }
+        Err(e) => Err(map(e, &format!("stat '{path}'"))),
+    }
+}
+
+fn fsync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+impl Inner {
+    fn file(&self, path: &str) -> PathBuf {
+        self.root.join(path)
+    }
+
+    fn sidecar(&self, path: &str, gen: &str) -> PathBuf {
+        self.meta.join(format!("{path}@{gen}"))
+    }
+
+    fn object_meta(&self, path: &str, md: &Metadata, with_user_meta: bool) -> Result<ObjectMeta> {
+        let gen = gen_of(md);
+        let metadata = if with_user_meta {
+            self.read_metadata(path, &gen)?
+        } else {
+            BTreeMap::new()
+        };
+        Ok(ObjectMeta {
+            path: path.to_string(),
+            size: md.len(),
+            modified: md.modified().ok(),
+            gen,
+            metadata,
+        })
+    }
+
+    fn read_metadata(&self, path: &str, gen: &str) -> Result<BTreeMap<String, String>> {
+        match fs::read(self.sidecar(path, gen)) {
+            Ok(raw) => decode_metadata(&raw)
+                .ok_or_else(|| Error::internal(format!("metadata of '{path}' is corrupt"))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+            Err(e) => Err(map(e, &format!("read metadata of '{path}'"))),
+        }
+    }
+
+    fn temp_path(&self) -> PathBuf {
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        self.tmp.join(format!("{}-{seq}.tmp", std::process::id()))
+    }
+
+    /// Writes the sidecar for `path@gen` durably, before the object is renamed into place.
+    fn write_sidecar(&self, path: &str, gen: &str, metadata: &BTreeMap<String, String>) -> Result<()> {
+        let target = self.sidecar(path, gen);
+        let what = format!("write metadata of '{path}'");
+        let dir = target.parent().unwrap_or(&self.meta).to_path_buf();
+        fs::create_dir_all(&dir).map_err(|e| map(e, &what))?;
+        let tmp = self.temp_path();
+        let mut guard = TempFile(Some(tmp.clone()));
+        let mut f = File::create(&tmp).map_err(|e| map(e, &what))?;
+        f.write_all(&encode_metadata(metadata)).map_err(|e| map(e, &what))?;
+        f.sync_all().map_err(|e| map(e, &what))?;
+        fs::rename(&tmp, &target).map_err(|e| map(e, &what))?;
+        guard.0 = None;
+        fsync_dir(&dir).map_err(|e| map(e, &what))
+    }
+
+    /// Removes the sidecars of `path` other than the one of `keep`.
+    fn remove_old_sidecars(&self, path: &str, keep: Option<&str>) {
+        let side = self.meta.join(path);
+        let (Some(dir), Some(base)) = (side.parent(), side.file_name().and_then(|n| n.to_str()))
+        else {
+            return;
+        };
+        let Ok(entries) = fs::read_dir(dir) else { return };
+        let stem = format!("{base}@");
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if let Some(gen) = name.strip_prefix(&stem) {
+                if Some(gen) != keep {
+                    let _ = fs::remove_file(entry.path());
+                }
+            }
+        }
+    }
+
+    /// The last step of a put, under the path's lock: check conditions, place the object.
+    fn commit(&self, path: &str, tmp: &Path, mut file: File, op: &OpPut) -> Result<ObjectMeta> {
+        let what = format!("put '{path}'");
+        file.flush().map_err(|e| map(e, &what))?;
+        file.sync_all().map_err(|e| map(e, &what))?;
+        let md = file.metadata().map_err(|e| map(e, &what))?;
+        let dest = self.file(path);
+        let current = stat_object(&dest, path)?;
+        op.conditions.check(current.as_ref().map(gen_of).as_deref())?;
+        let parent = dest.parent().unwrap_or(&self.root).to_path_buf();
+        let parent_existed = parent.is_dir();
+        if !parent_existed {
+            fs::create_dir_all(&parent).map_err(|e| {
+                if e.kind() == io::ErrorKind::AlreadyExists || e.raw_os_error() == Some(libc::ENOTDIR) {
+                    Error::invalid_input(format!(
+                        "cannot put '{path}': a parent of it is an object, and the fs driver cannot hold both"
+                    ))
+                } else {
+                    map(e, &what)
+                }
+            })?;
+        }
+        let meta = ObjectMeta {
+            path: path.to_string(),
+            size: md.len(),
+            modified: md.modified().ok(),
+            gen: gen_of(&md),
+            metadata: op.metadata.clone(),
+        };
+        if !op.metadata.is_empty() {
+            self.write_sidecar(path, &meta.gen, &op.metadata)?;
+        }
+        let placed = if op.conditions.if_none_match.as_deref() == Some("*") {
+            fs::hard_link(tmp, &dest)
+        } else {
+            fs::rename(tmp, &dest)
+        };
+        placed.map_err(|e| match e.kind() {
+            io::ErrorKind::AlreadyExists => Error::condition_failed("if-none-match '*': the object already exists"),
+            io::ErrorKind::IsADirectory | io::ErrorKind::DirectoryNotEmpty => Error::invalid_input(format!(
+                "cannot put '{path}': objects exist below it, and the fs driver cannot hold both"
+            )),
+            _ => map(e, &what),
+        })?;
+        // Make the new directory entries durable: the parent, and every directory created.
+        let mut dir = parent.as_path();
+        loop {
+            fsync_dir(dir).map_err(|e| map(e, &what))?;
+            if parent_existed || dir == self.root {
+                break;
+            }
+            match dir.parent() {
+                Some(up) => dir = up,
+                None => break,
+            }
+        }
+        self.remove_old_sidecars(path, (!op.metadata.is_empty()).then_some(meta.gen.as_str()));
+        Ok(meta)
+    }
+}
+
+/// Removes a temporary file when dropped, unless disarmed: a put that fails or is cancelled
+/// leaves nothing behind.
+struct TempFile(Option<PathBuf>);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = fs::remove_file(p);
+        }
+    }
+}
+
+fn encode_metadata(map: &BTreeMap<String, String>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (k, v) in map {
+        for s in [k, v] {
+            out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+            out.extend_from_slice(s.as_bytes());
+        }
+    }
+    out
+}
+
+fn decode_metadata(mut raw: &[u8]) -> Option<BTreeMap<String, String>> {
+    fn take(raw: &mut &[u8]) -> Option<String> {
+        let len = u32::from_le_bytes(raw.get(..4)?.try_into().ok()?) as usize;
+        let s = String::from_utf8(raw.get(4..4 + len)?.to_vec()).ok()?;
+        *raw = &raw[4 + len..];
+        Some(s)
+    }
+    let mut map = BTreeMap::new();
+    while !raw.is_empty() {
+        let k = take(&mut raw)?;
+        map.insert(k, take(&mut raw)?);
+    }
+    Some(map)
+}
+
+impl Instance for FsStore {
+    fn capability(&self) -> Capability {
+        Capability::full_object()
+    }
+
+    fn object(&self) -> Option<&dyn ObjectDriver> {
+        Some(self)
+    }
+}
+
+fn stat_checked(inner: &Inner, path: &str, conditions: &Conditions) -> Result<Option<(Metadata, String)>> {
+    let found = stat_object(&inner.file(path), path)?;
+    let found = found.map(|md| {
+        let gen = gen_of(&md);
+        (md, gen)
+    });
+    if found.is_none() && conditions.if_match.is_none() {
+        return Ok(None);
+    }
+    conditions.check(found.as_ref().map(|(_, g)| g.as_str()))?;
+    Ok(found)
+}
+
+#[async_trait]
+impl ObjectDriver for FsStore {
+    async fn get(&self, path: &str, op: OpGet) -> Result<GetResponse> {
+        check_reserved(path)?;
+        let inner = self.inner.clone();
+        let path = path.to_string();
+        blocking(move || {
+            let what = format!("read '{path}'");
+            let not_found = || Error::not_found("no such object");
+            let mut file = match File::open(inner.file(&path)) {
+                Ok(f) => f,
+                Err(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR) => {
+                    if op.conditions.if_match.is_some() {
+                        op.conditions.check(None)?;
+                    }
+                    return Err(not_found());
+                }
+                Err(e) => return Err(map(e, &what)),
+            };
+            let md = file.metadata().map_err(|e| map(e, &what))?;
+            if !md.is_file() {
+                return Err(not_found());
+            }
+            let meta = inner.object_meta(&path, &md, true)?;
+            op.conditions.check(Some(&meta.gen))?;
+            let range = match op.range {
+                Some(r) => r.resolve(meta.size)?,
+                None => 0..meta.size,
+            };
+            if range.start > 0 {
+                file.seek(SeekFrom::Start(range.start)).map_err(|e| map(e, &what))?;
+            }
+            let len = range.end - range.start;
+            let body = if len <= CHUNK {
+                let chunk = read_chunk(&mut file, len, &what)?;
+                stream::once(async move { Ok(chunk) }).boxed()
+            } else {
+                stream::unfold(Some((file, len, what)), |state| async move {
+                    let (mut file, left, what) = state?;
+                    let n = left.min(CHUNK);
+                    let step = tokio::task::spawn_blocking(move || {
+                        read_chunk(&mut file, n, &what).map(|c| (c, file, what))
+                    })
+                    .await;
+                    match step {
+                        Ok(Ok((chunk, file, what))) => {
+                            let next = (left > n).then_some((file, left - n, what));
+                            Some((Ok(chunk), next))
+                        }
+                        Ok(Err(e)) => Some((Err(e), None)),
+                        Err(e) => Some((Err(Error::internal(format!("fs read task failed: {e}"))), None)),
+                    }
+                })
+                .boxed()
+            };
+            Ok(GetResponse { meta, body })
+        })
+        .await
+    }
+
+    async fn put(&self, path: &str, mut body: PutBody, op: OpPut) -> Result<ObjectMeta> {
+        check_reserved(path)?;
+        let inner = self.inner.clone();
+        let tmp = inner.temp_path();
+        let mut guard = TempFile(Some(tmp.clone()));
+        let what = format!("put '{path}'");
+        let w = what.clone();
+        let open_tmp = tmp.clone();
+        let mut file = blocking(move || {
+            File::options()
+                .write(true)
+                .create_new(true)
+                .open(&open_tmp)
+                .map_err(|e| map(e, &w))
+        })
+        .await?;
+        // Write in batches of about CHUNK bytes, each in one blocking call.
+        let mut batch: Vec<Bytes> = Vec::new();
+        let mut batched = 0u64;
+        loop {
+            let next = body.next_chunk().await.transpose()?;
+            let end = next.is_none();
+            if let Some(chunk) = next {
+                batched += chunk.len() as u64;
+                batch.push(chunk);
+            }
+            if (end || batched >= CHUNK) && !batch.is_empty() {
+                let chunks = std::mem::take(&mut batch);
+                batched = 0;
+                let w = what.clone();
+                file = blocking(move || {
+                    for c in &chunks {
+                        file.write_all(c).map_err(|e| map(e, &w))?;
+                    }
+                    Ok(file)
+                })
+                .await?;
+            }
+            if end {
+                break;
+            }
+        }
+        let _lock = self.lock_for(path).lock().await;
+        let path = path.to_string();
+        let meta = blocking(move || inner.commit(&path, &tmp, file, &op)).await?;
+        // After a rename the temp path is gone; after a link it is removed here.
+        drop(guard.0.take().map(fs::remove_file));
+        Ok(meta)
+    }
+
+    async fn head(&self, path: &str, op: OpStat) -> Result<ObjectMeta> {
+        check_reserved(path)?;
+        let inner = self.inner.clone();
+        let path = path.to_string();
+        blocking(move || match stat_checked(&inner, &path, &op.conditions)? {
+            Some((md, _)) => inner.object_meta(&path, &md, true),
+            None => Err(Error::not_found("no such object")),
+        })
+        .await
+    }
+
+    async fn delete(&self, path: &str, op: OpStat) -> Result<()> {
+        check_reserved(path)?;
+        let _lock = self.lock_for(path).lock().await;
+        let inner = self.inner.clone();
+        let path = path.to_string();
+        blocking(move || {
+            if stat_checked(&inner, &path, &op.conditions)?.is_none() {
+                return Ok(());
+            }
+            let file = inner.file(&path);
+            match fs::remove_file(&file) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+                Err(e) => return Err(map(e, &format!("delete '{path}'"))),
+            }
+            inner.remove_old_sidecars(&path, None);
+            // Remove directories the delete left empty, so they do not list as prefixes.
+            let mut dir = file.parent().map(Path::to_path_buf);
+            while let Some(d) = dir {
+                if d == inner.root || fs::remove_dir(&d).is_err() {
+                    if let Err(e) = fsync_dir(&d) {
+                        return Err(map(e, &format!("delete '{path}'")));
+                    }
+                    break;
+                }
+                dir = d.parent().map(Path::to_path_buf);
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list(&self, prefix: &str, op: OpList) -> Result<ListStream> {
+        check_reserved(prefix)?;
+        let (dir_key, name_prefix) = match prefix.rfind('/') {
+            Some(i) => (prefix[..=i].to_string(), prefix[i + 1..].to_string()),
+            None => (String::new(), prefix.to_string()),
+        };
+        let one_level = op.delimiter.as_deref() == Some("/");
+        let inner = self.inner.clone();
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<ListEntry>>(256);
+        let start_after = op.start_after.clone();
+        tokio::task::spawn_blocking(move || {
+            let dir = inner.root.join(&dir_key);
+            let walk = Walk { inner: &inner, tx: &tx, one_level, start_after: start_after.as_deref() };
+            if let Err(e) = walk.dir(&dir, &dir_key, &name_prefix) {
+                let _ = tx.blocking_send(Err(e));
+            }
+        });
+        let entries = stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (e, rx)) });
+        Ok(shape_listing(entries.boxed(), prefix, &op))
+    }
+}
+
+struct Walk<'a> {
+    inner: &'a Inner,
+    tx: &'a tokio::sync::mpsc::Sender<Result<ListEntry>>,
+    one_level: bool,
+    start_after: Option<&'a str>,
+}
+
+/// Stops a walk whose listing was dropped by the caller.
+struct Stop;
+
+impl Walk<'_> {
+    fn dir(&self, dir: &Path, key: &str, name_prefix: &str) -> Result<()> {
+        match self.walk(dir, key, name_prefix) {
+            Ok(()) | Err(WalkError::Stop(Stop)) => Ok(()),
+            Err(WalkError::Io(e)) => Err(e),
+        }
+    }
+
+    fn send(&self, entry: ListEntry) -> Result<(), WalkError> {
+        self.tx.blocking_send(Ok(entry)).map_err(|_| WalkError::Stop(Stop))
+    }
+
+    fn walk(&self, dir: &Path, key: &str, name_prefix: &str) -> Result<(), WalkError> {
+        let entries = match fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR) => {
+                return Ok(());
+            }
+            Err(e) => return Err(WalkError::Io(map(e, &format!("list '{key}'")))),
+        };
+        // Sort as full keys sort: a directory `a` as `a/`, so `a-b` comes before `a/x`.
+        let mut names: Vec<(String, bool)> = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| WalkError::Io(map(e, &format!("list '{key}'"))))?;
+            let Ok(name) = entry.file_name().into_string() else { continue };
+            if (key.is_empty() && name == RESERVED) || !name.starts_with(name_prefix) {
+                continue;
+            }
+            let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
+            names.push((if is_dir { format!("{name}/") } else { name }, is_dir));
+        }
+        names.sort();
+        for (name, is_dir) in names {
+            let full = format!("{key}{name}");
+            if let Some(after) = self.start_after {
+                if full.as_str() <= after && !(is_dir && after.starts_with(&full)) {
+                    continue;
+                }
+            }
+            if is_dir {
+                if self.one_level {
+                    self.send(ListEntry::Prefix(full))?;
+                } else {
+                    self.walk(&dir.join(name.trim_end_matches('/')), &full, "")?;
+                }
+            } else {
+                match fs::metadata(dir.join(&name)) {
+                    Ok(md) if md.is_file() => {
+                        let meta = self.inner.object_meta(&full, &md, false).map_err(WalkError::Io)?;
+                        self.send(ListEntry::Object(meta))?;
+                    }
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {} // deleted meanwhile
+                    Err(e) => return Err(WalkError::Io(map(e, &format!("list '{full}'")))),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+enum WalkError {
+    Stop(Stop),
+    Io(Error),
+}
+
+fn read_chunk(file: &mut File, len: u64, what: &str) -> Result<Bytes> {
+    let mut buf = vec![0u8; len as usize];
+    file.read_exact(&mut buf).map_err(|e| {
+        if e.kind() == io::ErrorKind::UnexpectedEof {
+            Error::internal(format!("{what}: the file was truncated while being read")).set_retryable(true)
+        } else {
+            map(e, what)
+        }
+    })?;
+    Ok(Bytes::from(buf))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_encoding_round_trips() {
+        let mut m = BTreeMap::new();
+        m.insert("content-type".to_string(), "text/plain".to_string());
+        m.insert("émoji".to_string(), String::new());
+        assert_eq!(decode_metadata(&encode_metadata(&m)), Some(m));
+        assert_eq!(decode_metadata(&[9, 0, 0, 0, b'x']), None);
+    }
+}

@@ -1,0 +1,169 @@
+# bindery's language-independent contract: the envelopes requests and responses travel in,
+# the capability record, the error record and the plugin handshake.
+#
+# In-process, the host uses the Rust mirrors of these types (bindery-core); across the plugin
+# ABI (bindery-abi) every envelope is one of these messages. Payload bytes never go inside an
+# envelope: they cross beside it as a buffer (pointer, length, release callback), so they are
+# never copied. Fields are only ever added, never renumbered; the ABI version in the
+# handshake changes when an incompatible change is unavoidable.
+
+@0x9747e69652a59385;
+
+struct KeyValue {
+  key @0 :Text;
+  value @1 :Text;
+}
+
+enum Kind {
+  object @0;
+  table @1;
+  stream @2;
+  generic @3;
+}
+
+# The error record. Messages name what failed and why.
+enum ErrorKind {
+  notFound @0;
+  alreadyExists @1;
+  conditionFailed @2;
+  unsupported @3;
+  invalidInput @4;
+  permissionDenied @5;
+  unavailable @6;
+  timeout @7;
+  cancelled @8;
+  internal @9;
+}
+
+struct ErrorRecord {
+  kind @0 :ErrorKind;
+  message @1 :Text;
+  retryable @2 :Bool;
+  operation @3 :Text;
+  path @4 :Text;
+}
+
+# The capability record: the names of the capabilities that are set, and named limits.
+# Names a side does not know are ignored by it, so either side can add capabilities.
+struct Capabilities {
+  flags @0 :List(Text);
+  limits @1 :List(Limit);
+
+  struct Limit {
+    name @0 :Text;
+    value @1 :UInt64;
+  }
+}
+
+# The plugin handshake: what a plugin library answers first.
+struct Handshake {
+  abiVersion @0 :UInt32;
+  driverName @1 :Text;
+  driverVersion @2 :Text;
+  description @3 :Text;
+  kinds @4 :List(Kind);
+  capabilities @5 :Capabilities;
+}
+
+# What a plugin gets to connect one binding.
+struct BindingConfig {
+  name @0 :Text;
+  kind @1 :Kind;
+  url @2 :Text;          # absent when the spec has none
+  options @3 :List(KeyValue);
+  secrets @4 :List(KeyValue);
+  baseDir @5 :Text;
+}
+
+struct ConnectResult {
+  union {
+    ok @0 :Capabilities;
+    error @1 :ErrorRecord;
+  }
+}
+
+enum Command {
+  objectGet @0;
+  objectPut @1;
+  objectHead @2;
+  objectDelete @3;
+  objectList @4;
+}
+
+struct Conditions {
+  ifMatch @0 :Text;      # absent: no condition
+  ifNoneMatch @1 :Text;
+}
+
+struct ObjectGet {
+  conditions @0 :Conditions;
+  hasRange @1 :Bool;
+  offset @2 :UInt64;
+  hasLength @3 :Bool;
+  length @4 :UInt64;
+}
+
+# The data of a put follows the request as buffers.
+struct ObjectPut {
+  conditions @0 :Conditions;
+  metadata @1 :List(KeyValue);
+}
+
+struct ObjectList {
+  delimiter @0 :Text;    # absent: none
+  hasLimit @1 :Bool;
+  limit @2 :UInt64;
+  startAfter @3 :Text;   # absent: from the start
+}
+
+# One request: command, path, options, and the command's details.
+struct DataRequest {
+  command @0 :Command;
+  path @1 :Text;
+  options @2 :List(KeyValue);
+  details :union {
+    objectGet @3 :ObjectGet;
+    objectPut @4 :ObjectPut;
+    objectHead @5 :Conditions;
+    objectDelete @6 :Conditions;
+    objectList @7 :ObjectList;
+  }
+}
+
+struct ObjectMeta {
+  path @0 :Text;
+  size @1 :UInt64;
+  gen @2 :Text;
+  hasModified @3 :Bool;
+  modifiedNanos @4 :Int64;   # since the Unix epoch
+  metadata @5 :List(KeyValue);
+}
+
+struct ListEntry {
+  union {
+    object @0 :ObjectMeta;
+    prefix @1 :Text;
+  }
+}
+
+enum Encoding {
+  none @0;
+  raw @1;
+}
+
+# One frame of a response. code 0 is a frame; any other code is an error, described by
+# head.error, and ends the response. The frame's buffer crosses beside this envelope.
+struct ResponseMessage {
+  code @0 :UInt16;
+  size @1 :UInt64;
+  encoding @2 :Encoding;
+  isArray @3 :Bool;
+  isLast @4 :Bool;
+  behind @5 :UInt32;
+  head :union {
+    none @6 :Void;
+    object @7 :ObjectMeta;
+    entries @8 :List(ListEntry);
+    error @9 :ErrorRecord;
+  }
+}

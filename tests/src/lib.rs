@@ -1,0 +1,70 @@
+//! Cross-crate tests of bindery: the conformance suites every driver of a kind runs, and the
+//! helpers they share.
+//!
+//! Adding a driver to the object suite is one line in `tests/object_conformance.rs`:
+//! `object_suite!(name, fixture_fn);` where the fixture builds a [`Fixture`] whose first
+//! binding (named `obj`) uses the driver.
+
+pub mod object_suite;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use bindery::Context;
+
+/// A connected context and the folder its spec and data live in.
+pub struct Fixture {
+    /// The context (its first binding, `obj`, is the driver under test).
+    pub ctx: Context,
+    /// The folder holding `function.yaml` (and the fs driver's data).
+    pub dir: tempfile::TempDir,
+}
+
+/// Writes a spec whose first binding `obj` uses `driver` (with `extra` YAML lines added to
+/// the binding), and connects it.
+pub async fn fixture(driver: &str, extra: &str) -> Fixture {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let spec = spec_text(driver, extra);
+    std::fs::write(dir.path().join("function.yaml"), spec).expect("write spec");
+    let ctx = Context::connect(dir.path().join("function.yaml")).await.expect("connect");
+    Fixture { ctx, dir }
+}
+
+/// The spec text [`fixture`] writes.
+pub fn spec_text(driver: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: nuclio.io/v1\nkind: NuclioFunction\nmetadata:\n  name: suite\nspec:\n  runtime: rust\n  dataBindings:\n    obj:\n      kind: object\n      driver: {driver}\n      path: suite\n{extra}"
+    )
+}
+
+/// The target folder the running test binary was built into (`target/debug`).
+pub fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    // target/<profile>/deps/<test binary>
+    exe.parent().and_then(Path::parent).expect("target dir").to_path_buf()
+}
+
+/// Builds a workspace `cdylib` package (once per test process) and returns its library path.
+pub fn cdylib(package: &str) -> PathBuf {
+    static BUILT: OnceLock<std::sync::Mutex<Vec<String>>> = OnceLock::new();
+    let built = BUILT.get_or_init(Default::default);
+    let mut built = built.lock().unwrap_or_else(|p| p.into_inner());
+    let target = target_dir();
+    let lib = target.join(format!("lib{}.so", package.replace('-', "_")));
+    if !built.iter().any(|p| p == package) {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = std::process::Command::new(cargo);
+        cmd.args(["build", "--quiet", "-p", package]);
+        if target.file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
+        }
+        if let Some(root) = target.parent() {
+            cmd.env("CARGO_TARGET_DIR", root);
+        }
+        let status = cmd.status().expect("run cargo build");
+        assert!(status.success(), "building plugin package {package} failed");
+        built.push(package.to_string());
+    }
+    assert!(lib.is_file(), "plugin library {} missing after build", lib.display());
+    lib
+}

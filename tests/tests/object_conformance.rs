@@ -1,0 +1,11 @@
+//! The object conformance suite, run against every object driver: built in, and loaded as a
+//! plugin library through the ABI.
+
+use bindery_tests::{cdylib, fixture, object_suite};
+
+object_suite!(memory, || fixture("memory", ""));
+object_suite!(fs, || fixture("fs", "      url: ./data\n"));
+object_suite!(memory_plugin, || async {
+    let lib = cdylib("memory-plugin");
+    fixture(&lib.display().to_string(), "").await
+});
