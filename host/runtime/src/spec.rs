@@ -343,7 +343,7 @@ impl SpecParser {
         let name = self.string(key, "trigger name")?;
         self.map(node, &format!("trigger '{name}'"))?;
         let kind_node = get(node, "kind").ok_or_else(|| {
-            self.err(node.loc, format!("trigger '{name}' has no `kind` (one of {})", TRIGGER_KINDS.join(", ")))
+            self.err(key.loc, format!("trigger '{name}' has no `kind` (one of {})", TRIGGER_KINDS.join(", ")))
         })?;
         let kind = self.string(kind_node, "kind")?;
         if !TRIGGER_KINDS.contains(&kind.as_str()) {
@@ -429,7 +429,7 @@ impl SpecParser {
                 return Err(self.err(c.loc, format!("binding '{name}' has both `driver` and `class` (its alias); keep one")));
             }
             (None, None) => {
-                return Err(self.err(node.loc, format!(
+                return Err(self.err(key.loc, format!(
                     "binding '{name}' has no `driver`; built-in drivers: {}, or a path to a plugin library",
                     names(drivers)
                 )));
@@ -472,7 +472,7 @@ impl SpecParser {
             }
             None => match builtin.map(|i| i.kinds.as_slice()) {
                 Some([only]) => *only,
-                _ => return Err(self.err(node.loc, format!(
+                _ => return Err(self.err(key.loc, format!(
                     "binding '{name}' has no `kind` (object, table, stream or generic)"
                 ))),
             },
@@ -562,5 +562,131 @@ impl BindingSpec {
             out.insert(key.clone(), value);
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn drivers() -> Vec<DriverInfo> {
+        crate::Registry::builtin().infos()
+    }
+
+    fn parse(text: &str) -> Result<Spec, SpecError> {
+        Spec::parse(Path::new("fn/function.yaml"), text, &drivers())
+    }
+
+    fn err(text: &str) -> String {
+        parse(text).expect_err("the spec must be refused").to_string()
+    }
+
+    #[test]
+    fn a_nuclio_spec_loads() {
+        let spec = parse(
+            r#"apiVersion: "nuclio.io/v1"
+kind: NuclioFunction
+metadata:
+  name: ingest
+  labels: { team: data }
+spec:
+  runtime: python:3.11
+  handler: main:handler
+  resources: { limits: { cpu: 1 } }
+  env:
+    - name: ROOT
+      value: /srv/data
+  triggers:
+    web:
+      kind: http
+      maxWorkers: 4
+      attributes:
+        port: 8080
+  dataBindings:
+    obj:
+      class: fs
+      url: ${ROOT}/objects
+      attributes:
+        fsync: "true"
+    cache:
+      driver: memory
+      kind: object
+      prefetch: 2
+      timeout: 500ms
+      retries: 0
+"#,
+        )
+        .unwrap();
+        assert_eq!(spec.name, "ingest");
+        assert_eq!(spec.handler.as_deref(), Some("main:handler"));
+        assert_eq!(spec.triggers[0].max_workers, Some(4));
+        assert_eq!(spec.triggers[0].attributes["port"], "8080");
+        let obj = &spec.bindings[0];
+        assert_eq!((obj.name.as_str(), obj.driver.as_str(), obj.kind), ("obj", "fs", Kind::Object));
+        assert_eq!(obj.url.as_deref(), Some("/srv/data/objects"));
+        assert_eq!(obj.options["fsync"], "true");
+        assert_eq!(obj.prefetch, DEFAULT_PREFETCH);
+        let cache = &spec.bindings[1];
+        assert_eq!((cache.prefetch, cache.timeout, cache.retries), (2, Duration::from_millis(500), 0));
+        assert_eq!(spec.binding(None).map(|b| b.name.as_str()), Some("obj"));
+    }
+
+    #[test]
+    fn variables_substitute_with_defaults_and_escapes() {
+        std::env::set_var("BINDERY_SPEC_TEST_VAR", "from-env");
+        let spec = parse(
+            "spec:\n  dataBindings:\n    a:\n      driver: fs\n      url: ${BINDERY_SPEC_TEST_VAR}/${BINDERY_SPEC_UNSET:-dflt}/$$x\n",
+        )
+        .unwrap();
+        assert_eq!(spec.bindings[0].url.as_deref(), Some("from-env/dflt/$x"));
+        let e = err("spec:\n  dataBindings:\n    a:\n      driver: fs\n      url: ${BINDERY_SPEC_UNSET}\n");
+        assert!(e.starts_with("fn/function.yaml:5:12: environment variable BINDERY_SPEC_UNSET is not set"), "{e}");
+    }
+
+    #[test]
+    fn bad_input_is_located_and_explained() {
+        let cases = [
+            ("spec:\n  dataBindings:\n    a:\n      driver: s4\n", "4:15: unknown driver 's4'; built-in drivers: memory, fs"),
+            ("spec:\n  dataBindings:\n    a:\n      driver: fs\n      colour: red\n", "5:7: unknown key 'colour' in binding 'a'; known keys: kind"),
+            ("spec:\n  dataBindings:\n    a:\n      driver: fs\n      class: fs\n", "5:14: binding 'a' has both `driver` and `class`"),
+            ("spec:\n  dataBindings:\n    a:\n      kind: table\n      driver: fs\n", "4:13: driver 'fs' does not serve kind 'table'; it serves: object"),
+            ("spec:\n  dataBindings:\n    a:\n      kind: blob\n      driver: fs\n", "4:13: unknown kind 'blob'"),
+            ("spec:\n  dataBindings:\n    a:\n      driver: fs\n      path: ../up\n", "5:13: invalid path '../up'"),
+            ("spec:\n  dataBindings:\n    a:\n      driver: fs\n      timeout: soon\n", "5:16: timeout must be a duration"),
+            ("spec:\n  dataBindings:\n    a:\n      driver: fs\n      prefetch: 0\n", "prefetch must be at least 1"),
+            ("spec:\n  dataBindings:\n    a:\n      kind: object\n", "3:5: binding 'a' has no `driver`; built-in drivers: memory, fs"),
+            ("spec:\n  dataBindings:\n    a:\n      driver: ./libnone.so\n", "4:15: plugin library 'fn/./libnone.so' does not exist"),
+            ("spec:\n  dataBindings:\n    a:\n      driver: fs\n    a:\n      driver: memory\n", "5:5: binding 'a' is defined twice"),
+            ("spec:\n  dataBindings:\n    'a b':\n      driver: fs\n", "3:5: binding name 'a b' must be letters"),
+            ("spec:\n  triggers:\n    t:\n      kind: carrier-pigeon\n", "4:13: unknown trigger kind 'carrier-pigeon'; known kinds: http, stream, cron"),
+            ("metadata:\n  name: x\n", "1:1: the spec has no `spec:` section"),
+            ("spec:\n  dataBindings: [1, 2\n", "YAML syntax"),
+            ("spec:\n  dataBindings:\n    a: &x { driver: fs }\n    b: *x\n", "4:8: YAML syntax: YAML aliases"),
+            ("spec:\n  dataBindings:\n    a:\n      driver: fs\n      secret: { vault: x }\n", "5:17: secret must be {env: NAME}"),
+        ];
+        for (text, want) in cases {
+            let got = err(text);
+            assert!(got.contains(want), "for\n{text}\nwanted '{want}' in:\n{got}");
+            assert!(got.starts_with("fn/function.yaml:"), "{got}");
+        }
+    }
+
+    #[test]
+    fn secrets_come_from_env_files_or_the_spec() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("pw"), "from-file\n").unwrap();
+        std::env::set_var("BINDERY_SPEC_TEST_SECRET", "from-env");
+        let file = dir.path().join("function.yaml");
+        let spec = Spec::parse(
+            &file,
+            "spec:\n  dataBindings:\n    a:\n      driver: fs\n      secret: { env: BINDERY_SPEC_TEST_SECRET }\n      credentials:\n        pw: { file: pw }\n        key: literal\n",
+            &drivers(),
+        )
+        .unwrap();
+        let s = spec.bindings[0].resolve_secrets(&file).unwrap();
+        assert_eq!(s["secret"].expose(), "from-env");
+        assert_eq!(s["pw"].expose(), "from-file");
+        assert_eq!(s["key"].expose(), "literal");
+        assert!(!format!("{s:?}").contains("from-"));
     }
 }

@@ -91,7 +91,16 @@ impl Builder {
             Some((parent, pending_key)) => match &mut parent.node {
                 Node::Seq(items) => items.push(value),
                 Node::Map(entries) => match pending_key.take() {
-                    None => *pending_key = Some(value),
+                    None => {
+                        // The parser marks a block mapping after its first key: such a
+                        // mapping starts where its first key does. (A flow mapping is marked
+                        // at its `{`, before its first key, and keeps that.)
+                        let (k, p) = (value.loc, parent.loc);
+                        if entries.is_empty() && (k.line, k.col) < (p.line, p.col) {
+                            parent.loc = value.loc;
+                        }
+                        *pending_key = Some(value);
+                    }
                     Some(k) => entries.push((k, value)),
                 },
                 Node::Scalar { .. } => {}

@@ -1,0 +1,186 @@
+//! The host around the drivers: start-up failures, the plugin boundary, capability checks,
+//! retries and timeouts.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bindery::{Context, ErrorKind};
+use bindery_core::{
+    async_trait, BindingConfig, Capability, Driver, DriverInfo, Error, Instance, Kind, ObjectDriver,
+    ObjectMeta, OpStat, Result,
+};
+use bindery_runtime::Registry;
+use bindery_tests::{cdylib, spec_text};
+
+fn write_spec(dir: &tempfile::TempDir, text: &str) -> std::path::PathBuf {
+    let p = dir.path().join("function.yaml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[tokio::test]
+async fn a_binding_that_cannot_connect_stops_start_up_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("not-a-dir"), "x").unwrap();
+    let spec = write_spec(&dir, &spec_text("fs", "      url: ./not-a-dir/sub\n"));
+    let e = Context::connect(&spec).await.err().expect("start-up must fail");
+    let text = e.to_string();
+    assert!(text.contains("binding 'obj'") && text.contains("driver 'fs'"), "{text}");
+    assert!(text.contains("function.yaml:8:5"), "names where the binding is: {text}");
+}
+
+#[tokio::test]
+async fn a_missing_secret_stops_start_up_naming_the_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(&dir, &spec_text("memory", "      secret: { env: BINDERY_TEST_NO_SUCH_VAR }\n"));
+    let e = Context::connect(&spec).await.err().expect("start-up must fail");
+    assert!(e.to_string().contains("BINDERY_TEST_NO_SUCH_VAR is not set"), "{e}");
+    assert!(e.to_string().contains("function.yaml:12:15"), "{e}");
+}
+
+#[tokio::test]
+async fn a_plugin_of_another_abi_version_is_refused_not_called() {
+    let lib = cdylib("abi-v999-plugin");
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(&dir, &spec_text(&lib.display().to_string(), ""));
+    let e = Context::connect(&spec).await.err().expect("must be refused");
+    let text = e.to_string();
+    assert!(text.contains("ABI version 999") && text.contains("speaks version 1"), "{text}");
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+}
+
+#[tokio::test]
+async fn a_library_that_is_not_a_plugin_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("libfake.so");
+    std::fs::write(&fake, b"not an ELF file").unwrap();
+    let spec = write_spec(&dir, &spec_text("./libfake.so", ""));
+    let e = Context::connect(&spec).await.err().expect("must be refused");
+    assert!(e.to_string().contains("cannot load plugin library"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_in_a_plugin_becomes_an_error_and_the_host_goes_on() {
+    let lib = cdylib("panicky-plugin");
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(&dir, &spec_text(&lib.display().to_string(), ""));
+    let ctx = Context::connect(&spec).await.unwrap();
+    for _ in 0..3 {
+        let e = ctx.object().get("obj://x").await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Internal);
+        assert!(e.to_string().contains("panicked on purpose"), "{e}");
+    }
+    let meta = ctx.object().head("obj://still-alive").await.unwrap();
+    assert_eq!(meta.path, "still-alive");
+    let e = ctx.object().put("obj://x", "y").await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported);
+    assert!(e.to_string().contains("driver 'panicky' of binding 'obj' does not support put"), "{e}");
+    // A panic while connecting fails start-up, with the panic's message.
+    let spec = write_spec(&dir, &spec_text(&lib.display().to_string(), "      url: panic\n"));
+    let e = Context::connect(&spec).await.err().expect("connect panicked");
+    assert!(e.to_string().contains("connect was told to panic"), "{e}");
+}
+
+/// A driver whose head fails with a retryable error a number of times, or hangs.
+struct Flaky {
+    failures: u32,
+    hang: bool,
+    calls: Arc<AtomicU32>,
+}
+
+struct FlakyInstance {
+    failures: u32,
+    hang: bool,
+    calls: Arc<AtomicU32>,
+}
+
+#[async_trait]
+impl Driver for Flaky {
+    fn info(&self) -> DriverInfo {
+        let mut capability = Capability::default();
+        capability.head = true;
+        capability.list = true;
+        DriverInfo { name: "flaky".into(), kinds: vec![Kind::Object], capability, description: "test".into(), version: "0".into() }
+    }
+    async fn connect(&self, _: BindingConfig) -> Result<Arc<dyn Instance>> {
+        Ok(Arc::new(FlakyInstance { failures: self.failures, hang: self.hang, calls: self.calls.clone() }))
+    }
+}
+
+impl Instance for FlakyInstance {
+    fn capability(&self) -> Capability {
+        Flaky { failures: 0, hang: false, calls: Default::default() }.info().capability
+    }
+    fn object(&self) -> Option<&dyn ObjectDriver> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl ObjectDriver for FlakyInstance {
+    async fn head(&self, path: &str, _: OpStat) -> Result<ObjectMeta> {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst);
+        if self.hang {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
+        if n < self.failures {
+            return Err(Error::unavailable("backend briefly away"));
+        }
+        Ok(ObjectMeta { path: path.into(), gen: n.to_string(), ..Default::default() })
+    }
+}
+
+async fn flaky_ctx(failures: u32, hang: bool, extra: &str) -> (Context, Arc<AtomicU32>, tempfile::TempDir) {
+    let calls = Arc::new(AtomicU32::new(0));
+    let registry = Registry::builtin().with(Arc::new(Flaky { failures, hang, calls: calls.clone() }));
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(&dir, &spec_text("flaky", extra));
+    let ctx = Context::connect_with(&spec, registry).await.unwrap();
+    (ctx, calls, dir)
+}
+
+#[tokio::test]
+async fn retryable_errors_are_retried_up_to_the_binding_s_retries() {
+    let (ctx, calls, _d) = flaky_ctx(2, false, "      retries: 2\n").await;
+    assert_eq!(ctx.object().head("obj://a").await.unwrap().gen, "2");
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+
+    let (ctx, calls, _d) = flaky_ctx(5, false, "      retries: 1\n").await;
+    let e = ctx.object().head("obj://a").await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unavailable);
+    assert!(e.is_retryable());
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "one try and one retry");
+}
+
+#[tokio::test]
+async fn each_attempt_has_the_binding_s_timeout() {
+    let (ctx, calls, _d) = flaky_ctx(0, true, "      timeout: 50ms\n      retries: 1\n").await;
+    let e = ctx.object().head("obj://a").await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+    assert!(e.to_string().contains("binding 'obj'"), "{e}");
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn what_a_driver_cannot_do_is_unsupported_naming_binding_and_driver() {
+    let (ctx, calls, _d) = flaky_ctx(0, false, "").await;
+    let e = ctx.object().get("obj://a").await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported);
+    assert!(e.to_string().contains("driver 'flaky' of binding 'obj' does not support get"), "{e}");
+    let e = ctx.object().list("obj://").delimiter("/").await.unwrap_err();
+    assert!(e.to_string().contains("does not support list with a delimiter"), "{e}");
+    assert_eq!(calls.load(Ordering::SeqCst), 0, "refused before the driver");
+}
+
+#[tokio::test]
+async fn secrets_are_never_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("token"), "s3cr3t-value\n").unwrap();
+    let spec_path = write_spec(&dir, &spec_text("memory", "      credentials:\n        token: { file: token }\n        inline: also-s3cr3t\n"));
+    let spec = bindery_runtime::Spec::load(&spec_path, &Registry::builtin().infos()).unwrap();
+    let secrets = spec.bindings[0].resolve_secrets(&spec_path).unwrap();
+    assert_eq!(secrets["token"].expose(), "s3cr3t-value");
+    let shown = format!("{secrets:?} {:?}", spec.bindings[0]);
+    assert!(!shown.contains("s3cr3t"), "{shown}");
+}
