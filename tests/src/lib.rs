@@ -37,6 +37,11 @@ pub fn spec_text(driver: &str, extra: &str) -> String {
     )
 }
 
+/// The byte the fs crash writer fills write number `seq` with.
+pub fn crash_byte(seq: u64) -> u8 {
+    (seq % 251) as u8 + 1
+}
+
 /// The target folder the running test binary was built into (`target/debug`).
 pub fn target_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
