@@ -26,7 +26,9 @@ pub async fn fixture(driver: &str, extra: &str) -> Fixture {
     let dir = tempfile::tempdir().expect("temp dir");
     let spec = spec_text(driver, extra);
     std::fs::write(dir.path().join("function.yaml"), spec).expect("write spec");
-    let ctx = Context::connect(dir.path().join("function.yaml")).await.expect("connect");
+    let ctx = Context::connect(dir.path().join("function.yaml"))
+        .await
+        .expect("connect");
     Fixture { ctx, dir }
 }
 
@@ -46,7 +48,10 @@ pub fn crash_byte(seq: u64) -> u8 {
 pub fn target_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
     // target/<profile>/deps/<test binary>
-    exe.parent().and_then(Path::parent).expect("target dir").to_path_buf()
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .to_path_buf()
 }
 
 /// Builds a workspace `cdylib` package (once per test process) and returns its library path.
@@ -70,6 +75,10 @@ pub fn cdylib(package: &str) -> PathBuf {
         assert!(status.success(), "building plugin package {package} failed");
         built.push(package.to_string());
     }
-    assert!(lib.is_file(), "plugin library {} missing after build", lib.display());
+    assert!(
+        lib.is_file(),
+        "plugin library {} missing after build",
+        lib.display()
+    );
     lib
 }

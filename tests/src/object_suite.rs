@@ -64,7 +64,10 @@ macro_rules! object_suite {
 }
 
 fn data(n: usize, seed: u8) -> Bytes {
-    (0..n).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect::<Vec<u8>>().into()
+    (0..n)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect::<Vec<u8>>()
+        .into()
 }
 
 pub async fn put_then_get_returns_the_data(ctx: &Context) {
@@ -88,7 +91,10 @@ pub async fn get_of_a_missing_object_is_not_found(ctx: &Context) {
     assert_eq!(e.binding(), Some("obj"));
     assert_eq!(e.operation(), Some("get"));
     let text = e.to_string();
-    assert!(text.contains("binding 'obj'") && text.contains("no/such"), "{text}");
+    assert!(
+        text.contains("binding 'obj'") && text.contains("no/such"),
+        "{text}"
+    );
     let mut reader = ctx.object().get("obj://no/such").load();
     assert_eq!(reader.error().map(|e| e.kind()), Some(ErrorKind::NotFound));
 }
@@ -118,7 +124,12 @@ pub async fn empty_objects_and_odd_paths(ctx: &Context) {
 
 pub async fn chunks_added_to_a_put_are_joined(ctx: &Context) {
     let o = ctx.object();
-    o.put("obj://joined", "ab").add("cd").add(Bytes::new()).add("ef").await.unwrap();
+    o.put("obj://joined", "ab")
+        .add("cd")
+        .add(Bytes::new())
+        .add("ef")
+        .await
+        .unwrap();
     assert_eq!(&o.get("obj://joined").await.unwrap().data[..], b"abcdef");
     let stream = futures::stream::iter(vec![Ok(Bytes::from("gh")), Ok(Bytes::from("ij"))]).boxed();
     o.put("obj://streamed", "ef").add_stream(stream).await.unwrap();
@@ -130,7 +141,10 @@ pub async fn metadata_is_stored_and_replaced(ctx: &Context) {
         return;
     }
     let o = ctx.object();
-    o.put("obj://m", "x").metadata([("content-type", "text/plain"), ("owner", "ana")]).await.unwrap();
+    o.put("obj://m", "x")
+        .metadata([("content-type", "text/plain"), ("owner", "ana")])
+        .await
+        .unwrap();
     let head = o.head("obj://m").await.unwrap();
     assert_eq!(head.metadata.get("owner").map(String::as_str), Some("ana"));
     assert_eq!(head.metadata.len(), 2);
@@ -164,10 +178,21 @@ pub async fn if_none_match_star_creates_only(ctx: &Context) {
         return;
     }
     let o = ctx.object();
-    o.put("obj://once", "first").condition("if-none-match", "*").await.unwrap();
-    let e = o.put("obj://once", "second").condition("if-none-match", "*").await.unwrap_err();
+    o.put("obj://once", "first")
+        .condition("if-none-match", "*")
+        .await
+        .unwrap();
+    let e = o
+        .put("obj://once", "second")
+        .condition("if-none-match", "*")
+        .await
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::ConditionFailed, "{e}");
-    assert_eq!(&o.get("obj://once").await.unwrap().data[..], b"first", "a refused write leaves nothing behind");
+    assert_eq!(
+        &o.get("obj://once").await.unwrap().data[..],
+        b"first",
+        "a refused write leaves nothing behind"
+    );
 }
 
 pub async fn if_match_checks_the_generation(ctx: &Context) {
@@ -176,16 +201,35 @@ pub async fn if_match_checks_the_generation(ctx: &Context) {
     }
     let o = ctx.object();
     let v1 = o.put("obj://cas", "v1").await.unwrap();
-    let v2 = o.put("obj://cas", "v2").condition("if-match", &v1.gen).await.unwrap();
-    let e = o.put("obj://cas", "v3").condition("if-match", &v1.gen).await.unwrap_err();
+    let v2 = o
+        .put("obj://cas", "v2")
+        .condition("if-match", &v1.gen)
+        .await
+        .unwrap();
+    let e = o
+        .put("obj://cas", "v3")
+        .condition("if-match", &v1.gen)
+        .await
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::ConditionFailed, "{e}");
     let got = o.get("obj://cas").await.unwrap();
     assert_eq!(&got.data[..], b"v2");
     assert_eq!(got.meta.gen, v2.gen);
-    let e = o.put("obj://cas-missing", "x").condition("if-match", "*").await.unwrap_err();
+    let e = o
+        .put("obj://cas-missing", "x")
+        .condition("if-match", "*")
+        .await
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::ConditionFailed, "{e}");
-    assert_eq!(o.head("obj://cas-missing").await.unwrap_err().kind(), ErrorKind::NotFound);
-    let e = o.put("obj://cas", "x").condition("if-modified-since", "now").await.unwrap_err();
+    assert_eq!(
+        o.head("obj://cas-missing").await.unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+    let e = o
+        .put("obj://cas", "x")
+        .condition("if-modified-since", "now")
+        .await
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
 }
 
@@ -195,31 +239,67 @@ pub async fn conditional_get_and_head(ctx: &Context) {
     }
     let o = ctx.object();
     let v = o.put("obj://cg", "data").await.unwrap();
-    assert_eq!(&o.get("obj://cg").condition("if-match", &v.gen).await.unwrap().data[..], b"data");
-    let e = o.get("obj://cg").condition("if-match", "not-the-gen").await.unwrap_err();
+    assert_eq!(
+        &o.get("obj://cg")
+            .condition("if-match", &v.gen)
+            .await
+            .unwrap()
+            .data[..],
+        b"data"
+    );
+    let e = o
+        .get("obj://cg")
+        .condition("if-match", "not-the-gen")
+        .await
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::ConditionFailed);
-    let e = o.get("obj://cg").condition("if-none-match", &v.gen).await.unwrap_err();
+    let e = o
+        .get("obj://cg")
+        .condition("if-none-match", &v.gen)
+        .await
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::ConditionFailed);
-    let e = o.head("obj://cg").condition("if-match", "not-the-gen").await.unwrap_err();
+    let e = o
+        .head("obj://cg")
+        .condition("if-match", "not-the-gen")
+        .await
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::ConditionFailed);
-    assert!(o.head("obj://cg").condition("if-none-match", "other").await.is_ok());
+    assert!(o
+        .head("obj://cg")
+        .condition("if-none-match", "other")
+        .await
+        .is_ok());
 }
 
 pub async fn head_returns_metadata(ctx: &Context) {
     let o = ctx.object();
     let put = o.put("obj://h", data(123, 1)).await.unwrap();
     let head = o.head("obj://h").await.unwrap();
-    assert_eq!((head.size, head.gen.as_str(), head.path.as_str()), (123, put.gen.as_str(), "h"));
-    assert_eq!(o.head("obj://nope").await.unwrap_err().kind(), ErrorKind::NotFound);
+    assert_eq!(
+        (head.size, head.gen.as_str(), head.path.as_str()),
+        (123, put.gen.as_str(), "h")
+    );
+    assert_eq!(
+        o.head("obj://nope").await.unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
 }
 
 pub async fn delete_is_idempotent_and_conditional(ctx: &Context) {
     let o = ctx.object();
     let v = o.put("obj://d/x", "x").await.unwrap();
     if !skip(ctx, &["delete_with_if_match"]) {
-        let e = o.del("obj://d/x").condition("if-match", "wrong").await.unwrap_err();
+        let e = o
+            .del("obj://d/x")
+            .condition("if-match", "wrong")
+            .await
+            .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::ConditionFailed);
-        assert!(o.head("obj://d/x").await.is_ok(), "a refused delete leaves the object");
+        assert!(
+            o.head("obj://d/x").await.is_ok(),
+            "a refused delete leaves the object"
+        );
         o.del("obj://d/x").condition("if-match", &v.gen).await.unwrap();
     } else {
         o.del("obj://d/x").await.unwrap();
@@ -232,7 +312,10 @@ pub async fn delete_is_idempotent_and_conditional(ctx: &Context) {
 
 async fn put_all(ctx: &Context, keys: &[&str]) {
     for k in keys {
-        ctx.object().put(format!("obj://{k}"), k.to_string()).await.unwrap();
+        ctx.object()
+            .put(format!("obj://{k}"), k.to_string())
+            .await
+            .unwrap();
     }
 }
 
@@ -250,8 +333,14 @@ pub async fn list_by_prefix_in_order(ctx: &Context) {
         ListEntry::Object(m) => assert_eq!(m.size, 5),
         other => panic!("expected an object, got {other:?}"),
     }
-    assert_eq!(paths(&o.list("obj://l/a").await.unwrap()), ["l/a-b", "l/a/1", "l/a/2", "l/ab"]);
-    assert!(o.list("obj://zzz").await.unwrap().is_empty(), "an empty prefix lists nothing, not an error");
+    assert_eq!(
+        paths(&o.list("obj://l/a").await.unwrap()),
+        ["l/a-b", "l/a/1", "l/a/2", "l/ab"]
+    );
+    assert!(
+        o.list("obj://zzz").await.unwrap().is_empty(),
+        "an empty prefix lists nothing, not an error"
+    );
     let mut lister = o.list("obj://l/a/").load();
     assert!(lister.has_next());
     assert_eq!(lister.next_path().unwrap().unwrap(), "l/a/1");
@@ -300,7 +389,10 @@ pub async fn list_with_limit_and_continuation(ctx: &Context) {
 pub async fn large_objects_stream_in_chunks(ctx: &Context) {
     let o = ctx.object();
     let big = data(5 * 1024 * 1024 + 17, 9);
-    let parts: Vec<Bytes> = (0..big.len()).step_by(1 << 20).map(|i| big.slice(i..(i + (1 << 20)).min(big.len()))).collect();
+    let parts: Vec<Bytes> = (0..big.len())
+        .step_by(1 << 20)
+        .map(|i| big.slice(i..(i + (1 << 20)).min(big.len())))
+        .collect();
     let mut put = o.put("obj://big", parts[0].clone());
     for p in &parts[1..] {
         put = put.add(p.clone());
@@ -321,7 +413,9 @@ pub async fn wait_groups_collect_every_result(ctx: &Context) {
     let o = ctx.object();
     let wg = WaitGroup::new();
     for i in 0..20 {
-        o.put(format!("obj://wg/{i}"), format!("v{i}")).do_async(&wg).unwrap();
+        o.put(format!("obj://wg/{i}"), format!("v{i}"))
+            .do_async(&wg)
+            .unwrap();
     }
     assert_eq!(wg.len(), 20);
     let waited = wg.wait().await;
@@ -399,7 +493,10 @@ pub async fn concurrent_puts_never_mix(ctx: &Context) {
             for _ in 0..20 {
                 if let Ok(got) = o.get("obj://race").await {
                     assert_eq!(got.data.len(), 300_000);
-                    assert!(got.data.iter().all(|b| *b == got.data[0]), "a read saw a mix of two writes");
+                    assert!(
+                        got.data.iter().all(|b| *b == got.data[0]),
+                        "a read saw a mix of two writes"
+                    );
                 }
             }
         }

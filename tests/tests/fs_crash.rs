@@ -14,7 +14,9 @@ const ROUNDS: u64 = 25;
 
 /// A small deterministic generator, so a failing round can be replayed.
 fn next(state: &mut u64) -> u64 {
-    *state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    *state = state
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     *state >> 33
 }
 
@@ -30,13 +32,22 @@ fn a_killed_writer_never_leaves_a_torn_object() {
     for round in 0..ROUNDS {
         let first = round * 1_000_000;
         let mut child = Command::new(env!("CARGO_BIN_EXE_fs-crash-writer"))
-            .args([spec.to_str().unwrap(), "obj://victim", &SIZE.to_string(), &first.to_string()])
+            .args([
+                spec.to_str().unwrap(),
+                "obj://victim",
+                &SIZE.to_string(),
+                &first.to_string(),
+            ])
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
         let acks = std::thread::spawn(move || {
-            BufReader::new(stdout).lines().map_while(Result::ok).filter_map(|l| l.parse::<u64>().ok()).collect::<Vec<_>>()
+            BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+                .filter_map(|l| l.parse::<u64>().ok())
+                .collect::<Vec<_>>()
         });
         // Let it start (opening the spec), then kill it at a random point of its writes.
         std::thread::sleep(Duration::from_millis(40 + next(&mut rng) % 200));
@@ -56,23 +67,37 @@ fn a_killed_writer_never_leaves_a_torn_object() {
         };
         let got = match ctx.object().get("obj://victim").do_() {
             Ok(obj) => {
-                assert_eq!(obj.data.len(), SIZE, "round {round}: a torn object of {} bytes", obj.data.len());
+                assert_eq!(
+                    obj.data.len(),
+                    SIZE,
+                    "round {round}: a torn object of {} bytes",
+                    obj.data.len()
+                );
                 let seq: u64 = obj.meta.metadata["seq"].parse().unwrap();
                 let fill = crash_byte(seq);
-                assert!(obj.data.iter().all(|b| *b == fill), "round {round}: the data of write {seq} is mixed with another's");
+                assert!(
+                    obj.data.iter().all(|b| *b == fill),
+                    "round {round}: the data of write {seq} is mixed with another's"
+                );
                 Some(seq)
             }
             Err(e) if e.kind() == ErrorKind::NotFound => None,
             Err(e) => panic!("round {round}: {e}"),
         };
-        assert!(allowed.contains(&got), "round {round}: found write {got:?}, acknowledged up to {last_acked:?}");
+        assert!(
+            allowed.contains(&got),
+            "round {round}: found write {got:?}, acknowledged up to {last_acked:?}"
+        );
         if got != last_acked && got.is_some() {
             kills_mid_write += 1; // killed after the rename, before the acknowledgement
         }
         let listed = ctx.object().list("obj://").do_().unwrap();
         assert!(listed.len() <= 1, "round {round}: stray objects {listed:?}");
         let stale: Vec<_> = std::fs::read_dir(&tmp).unwrap().collect();
-        assert!(stale.is_empty(), "round {round}: temporary files of the dead writer remain: {stale:?}");
+        assert!(
+            stale.is_empty(),
+            "round {round}: temporary files of the dead writer remain: {stale:?}"
+        );
         current = got;
         drop(ctx);
     }
@@ -80,7 +105,10 @@ fn a_killed_writer_never_leaves_a_torn_object() {
         "{ROUNDS} kills; {temp_files_left} left a temporary file (removed at the next start); \
          {kills_mid_write} landed between a write's rename and its acknowledgement"
     );
-    assert!(current.is_some(), "no write was ever acknowledged: the kills came too early to test anything");
+    assert!(
+        current.is_some(),
+        "no write was ever acknowledged: the kills came too early to test anything"
+    );
 }
 
 #[test]

@@ -26,16 +26,28 @@ async fn a_binding_that_cannot_connect_stops_start_up_naming_it() {
     let spec = write_spec(&dir, &spec_text("fs", "      url: ./not-a-dir/sub\n"));
     let e = Context::connect(&spec).await.err().expect("start-up must fail");
     let text = e.to_string();
-    assert!(text.contains("binding 'obj'") && text.contains("driver 'fs'"), "{text}");
-    assert!(text.contains("function.yaml:8:5"), "names where the binding is: {text}");
+    assert!(
+        text.contains("binding 'obj'") && text.contains("driver 'fs'"),
+        "{text}"
+    );
+    assert!(
+        text.contains("function.yaml:8:5"),
+        "names where the binding is: {text}"
+    );
 }
 
 #[tokio::test]
 async fn a_missing_secret_stops_start_up_naming_the_reference() {
     let dir = tempfile::tempdir().unwrap();
-    let spec = write_spec(&dir, &spec_text("memory", "      secret: { env: BINDERY_TEST_NO_SUCH_VAR }\n"));
+    let spec = write_spec(
+        &dir,
+        &spec_text("memory", "      secret: { env: BINDERY_TEST_NO_SUCH_VAR }\n"),
+    );
     let e = Context::connect(&spec).await.err().expect("start-up must fail");
-    assert!(e.to_string().contains("BINDERY_TEST_NO_SUCH_VAR is not set"), "{e}");
+    assert!(
+        e.to_string().contains("BINDERY_TEST_NO_SUCH_VAR is not set"),
+        "{e}"
+    );
     assert!(e.to_string().contains("function.yaml:12:15"), "{e}");
 }
 
@@ -46,7 +58,10 @@ async fn a_plugin_of_another_abi_version_is_refused_not_called() {
     let spec = write_spec(&dir, &spec_text(&lib.display().to_string(), ""));
     let e = Context::connect(&spec).await.err().expect("must be refused");
     let text = e.to_string();
-    assert!(text.contains("ABI version 999") && text.contains("speaks version 1"), "{text}");
+    assert!(
+        text.contains("ABI version 999") && text.contains("speaks version 1"),
+        "{text}"
+    );
     assert_eq!(e.kind(), ErrorKind::InvalidInput);
 }
 
@@ -75,7 +90,11 @@ async fn a_panic_in_a_plugin_becomes_an_error_and_the_host_goes_on() {
     assert_eq!(meta.path, "still-alive");
     let e = ctx.object().put("obj://x", "y").await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unsupported);
-    assert!(e.to_string().contains("driver 'panicky' of binding 'obj' does not support put"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("driver 'panicky' of binding 'obj' does not support put"),
+        "{e}"
+    );
     // A panic while connecting fails start-up, with the panic's message.
     let spec = write_spec(&dir, &spec_text(&lib.display().to_string(), "      url: panic\n"));
     let e = Context::connect(&spec).await.err().expect("connect panicked");
@@ -101,16 +120,32 @@ impl Driver for Flaky {
         let mut capability = Capability::default();
         capability.head = true;
         capability.list = true;
-        DriverInfo { name: "flaky".into(), kinds: vec![Kind::Object], capability, description: "test".into(), version: "0".into() }
+        DriverInfo {
+            name: "flaky".into(),
+            kinds: vec![Kind::Object],
+            capability,
+            description: "test".into(),
+            version: "0".into(),
+        }
     }
     async fn connect(&self, _: BindingConfig) -> Result<Arc<dyn Instance>> {
-        Ok(Arc::new(FlakyInstance { failures: self.failures, hang: self.hang, calls: self.calls.clone() }))
+        Ok(Arc::new(FlakyInstance {
+            failures: self.failures,
+            hang: self.hang,
+            calls: self.calls.clone(),
+        }))
     }
 }
 
 impl Instance for FlakyInstance {
     fn capability(&self) -> Capability {
-        Flaky { failures: 0, hang: false, calls: Default::default() }.info().capability
+        Flaky {
+            failures: 0,
+            hang: false,
+            calls: Default::default(),
+        }
+        .info()
+        .capability
     }
     fn object(&self) -> Option<&dyn ObjectDriver> {
         Some(self)
@@ -127,13 +162,21 @@ impl ObjectDriver for FlakyInstance {
         if n < self.failures {
             return Err(Error::unavailable("backend briefly away"));
         }
-        Ok(ObjectMeta { path: path.into(), gen: n.to_string(), ..Default::default() })
+        Ok(ObjectMeta {
+            path: path.into(),
+            gen: n.to_string(),
+            ..Default::default()
+        })
     }
 }
 
 async fn flaky_ctx(failures: u32, hang: bool, extra: &str) -> (Context, Arc<AtomicU32>, tempfile::TempDir) {
     let calls = Arc::new(AtomicU32::new(0));
-    let registry = Registry::builtin().with(Arc::new(Flaky { failures, hang, calls: calls.clone() }));
+    let registry = Registry::builtin().with(Arc::new(Flaky {
+        failures,
+        hang,
+        calls: calls.clone(),
+    }));
     let dir = tempfile::tempdir().unwrap();
     let spec = write_spec(&dir, &spec_text("flaky", extra));
     let ctx = Context::connect_with(&spec, registry).await.unwrap();
@@ -167,9 +210,16 @@ async fn what_a_driver_cannot_do_is_unsupported_naming_binding_and_driver() {
     let (ctx, calls, _d) = flaky_ctx(0, false, "").await;
     let e = ctx.object().get("obj://a").await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unsupported);
-    assert!(e.to_string().contains("driver 'flaky' of binding 'obj' does not support get"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("driver 'flaky' of binding 'obj' does not support get"),
+        "{e}"
+    );
     let e = ctx.object().list("obj://").delimiter("/").await.unwrap_err();
-    assert!(e.to_string().contains("does not support list with a delimiter"), "{e}");
+    assert!(
+        e.to_string().contains("does not support list with a delimiter"),
+        "{e}"
+    );
     assert_eq!(calls.load(Ordering::SeqCst), 0, "refused before the driver");
 }
 
@@ -177,7 +227,13 @@ async fn what_a_driver_cannot_do_is_unsupported_naming_binding_and_driver() {
 async fn secrets_are_never_printed() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("token"), "s3cr3t-value\n").unwrap();
-    let spec_path = write_spec(&dir, &spec_text("memory", "      credentials:\n        token: { file: token }\n        inline: also-s3cr3t\n"));
+    let spec_path = write_spec(
+        &dir,
+        &spec_text(
+            "memory",
+            "      credentials:\n        token: { file: token }\n        inline: also-s3cr3t\n",
+        ),
+    );
     let spec = bindery_runtime::Spec::load(&spec_path, &Registry::builtin().infos()).unwrap();
     let secrets = spec.bindings[0].resolve_secrets(&spec_path).unwrap();
     assert_eq!(secrets["token"].expose(), "s3cr3t-value");

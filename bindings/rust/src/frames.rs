@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use bindery_core::{Error, Result, ResponseMessage};
+use bindery_core::{Error, ResponseMessage, Result};
 use bindery_runtime::Binding;
 
 /// The frames of one response.
@@ -21,10 +21,19 @@ impl Frames {
         op: &'static str,
         path: String,
     ) -> Frames {
-        Frames { binding, rx, done: false, op, path }
+        Frames {
+            binding,
+            rx,
+            done: false,
+            op,
+            path,
+        }
     }
 
-    fn settle(&mut self, got: std::result::Result<Result<ResponseMessage>, flume::RecvError>) -> Option<Result<ResponseMessage>> {
+    fn settle(
+        &mut self,
+        got: std::result::Result<Result<ResponseMessage>, flume::RecvError>,
+    ) -> Option<Result<ResponseMessage>> {
         let item = match got {
             Ok(item) => item,
             Err(flume::RecvError::Disconnected) => Err(self.binding.context(

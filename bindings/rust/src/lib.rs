@@ -78,7 +78,9 @@ impl Context {
     pub async fn connect_with(spec: impl AsRef<Path>, registry: Registry) -> Result<Context> {
         let spec = Spec::load(spec, &registry.infos())?;
         let host = Host::start(spec, &registry).await?;
-        Ok(Context { inner: Arc::new(Inner { host, runtime: None }) })
+        Ok(Context {
+            inner: Arc::new(Inner { host, runtime: None }),
+        })
     }
 
     /// Loads the spec and connects every binding, on a runtime of the context's own (two
@@ -97,7 +99,12 @@ impl Context {
             .map_err(|e| Error::internal(format!("cannot start the host's runtime: {e}")))?;
         let spec = Spec::load(spec, &registry.infos())?;
         let host = runtime.block_on(Host::start(spec, &registry))?;
-        Ok(Context { inner: Arc::new(Inner { host, runtime: Some(runtime) }) })
+        Ok(Context {
+            inner: Arc::new(Inner {
+                host,
+                runtime: Some(runtime),
+            }),
+        })
     }
 
     /// The running host (bindings, spec).

@@ -4,8 +4,8 @@ use std::collections::{BTreeMap, VecDeque};
 use std::future::IntoFuture;
 
 use bindery_core::{
-    path, ByteRange, ByteStream, Bytes, Conditions, Details, Error, Head, Kind, ListEntry,
-    ObjectMeta, OpGet, OpList, OpPut, OpStat, Options, PutBody, Result, ResponseMessage,
+    path, ByteRange, ByteStream, Bytes, Conditions, Details, Error, Head, Kind, ListEntry, ObjectMeta, OpGet,
+    OpList, OpPut, OpStat, Options, PutBody, ResponseMessage, Result,
 };
 use bytes::BytesMut;
 use futures::future::BoxFuture;
@@ -37,27 +37,44 @@ impl Objects {
 
     /// Reads an object (`name://path`), or a byte range of it with [`Get::range`].
     pub fn get(&self, path: impl Into<String>) -> Get {
-        Get { req: Req::new(&self.ctx, path), op: OpGet::default() }
+        Get {
+            req: Req::new(&self.ctx, path),
+            op: OpGet::default(),
+        }
     }
 
     /// Writes an object from `data`; more chunks with [`Put::add`].
     pub fn put(&self, path: impl Into<String>, data: impl Into<Bytes>) -> Put {
-        Put { req: Req::new(&self.ctx, path), op: OpPut::default(), chunks: vec![data.into()], stream: None }
+        Put {
+            req: Req::new(&self.ctx, path),
+            op: OpPut::default(),
+            chunks: vec![data.into()],
+            stream: None,
+        }
     }
 
     /// Reads an object's metadata.
     pub fn head(&self, path: impl Into<String>) -> Head_ {
-        Head_ { req: Req::new(&self.ctx, path), op: OpStat::default() }
+        Head_ {
+            req: Req::new(&self.ctx, path),
+            op: OpStat::default(),
+        }
     }
 
     /// Deletes an object (deleting a missing object succeeds).
     pub fn del(&self, path: impl Into<String>) -> Del {
-        Del { req: Req::new(&self.ctx, path), op: OpStat::default() }
+        Del {
+            req: Req::new(&self.ctx, path),
+            op: OpStat::default(),
+        }
     }
 
     /// Lists the objects under a prefix.
     pub fn list(&self, prefix: impl Into<String>) -> List {
-        List { req: Req::new(&self.ctx, prefix), op: OpList::default() }
+        List {
+            req: Req::new(&self.ctx, prefix),
+            op: OpList::default(),
+        }
     }
 }
 
@@ -70,7 +87,11 @@ struct Req {
 
 impl Req {
     fn new(ctx: &Context, path: impl Into<String>) -> Req {
-        Req { ctx: ctx.clone(), path: path.into(), error: None }
+        Req {
+            ctx: ctx.clone(),
+            path: path.into(),
+            error: None,
+        }
     }
 
     fn fail(&mut self, e: Error) {
@@ -84,7 +105,12 @@ impl Req {
     }
 
     /// Resolves the path and sends the request; returns its frames and the spec prefix.
-    fn send(self, op: &'static str, prefix: bool, details: impl FnOnce() -> Details) -> Result<(Frames, String)> {
+    fn send(
+        self,
+        op: &'static str,
+        prefix: bool,
+        details: impl FnOnce() -> Details,
+    ) -> Result<(Frames, String)> {
         if let Some(e) = self.error {
             return Err(e.with_operation(op).with_path(self.path));
         }
@@ -93,7 +119,10 @@ impl Req {
             .host()
             .resolve(Kind::Object, &self.path, prefix)
             .map_err(|e| e.with_operation(op).with_path(&self.path))?;
-        let request = bindery_core::DataRequest { path: effective.clone(), details: details() };
+        let request = bindery_core::DataRequest {
+            path: effective.clone(),
+            details: details(),
+        };
         let (envelope, rx) = binding.prepare(request)?;
         binding.dispatch(envelope)?;
         let spec_prefix = binding.spec().path.clone();
@@ -116,7 +145,9 @@ fn strip_entry(prefix: &str, entry: ListEntry) -> ListEntry {
 fn head_meta(prefix: &str, frames: Vec<ResponseMessage>) -> Result<ObjectMeta> {
     match frames.into_iter().next().map(|f| f.head) {
         Some(Head::Object(m)) => Ok(strip_meta(prefix, m)),
-        _ => Err(Error::internal("the driver answered without the object's metadata")),
+        _ => Err(Error::internal(
+            "the driver answered without the object's metadata",
+        )),
     }
 }
 
@@ -140,7 +171,10 @@ fn object_data(prefix: &str, frames: Vec<ResponseMessage>) -> Result<ObjectData>
         }
     }
     let meta = meta.ok_or_else(|| Error::internal("the driver answered without the object's metadata"))?;
-    Ok(ObjectData { meta, data: concat(chunks) })
+    Ok(ObjectData {
+        meta,
+        data: concat(chunks),
+    })
 }
 
 fn finish_object(prefix: &str, frames: Vec<ResponseMessage>) -> Result<Done> {
@@ -178,13 +212,19 @@ fn concat(mut chunks: Vec<Bytes>) -> Bytes {
 }
 
 /// Runs a request and turns its frames into a result, blocking.
-fn run_blocking<T>(sent: Result<(Frames, String)>, finish: impl FnOnce(&str, Vec<ResponseMessage>) -> Result<T>) -> Result<T> {
+fn run_blocking<T>(
+    sent: Result<(Frames, String)>,
+    finish: impl FnOnce(&str, Vec<ResponseMessage>) -> Result<T>,
+) -> Result<T> {
     let (frames, prefix) = sent?;
     finish(&prefix, frames.collect_blocking()?)
 }
 
 /// Runs a request and turns its frames into a result, async.
-async fn run_async<T>(sent: Result<(Frames, String)>, finish: impl FnOnce(&str, Vec<ResponseMessage>) -> Result<T>) -> Result<T> {
+async fn run_async<T>(
+    sent: Result<(Frames, String)>,
+    finish: impl FnOnce(&str, Vec<ResponseMessage>) -> Result<T>,
+) -> Result<T> {
     let (frames, prefix) = sent?;
     finish(&prefix, frames.collect_async().await?)
 }
@@ -201,14 +241,12 @@ macro_rules! common_setters {
             /// Adds a condition: `if-match` (a generation, or `*`) or `if-none-match` (`*`, or a
             /// generation). A condition the driver cannot enforce fails with `Unsupported`;
             /// one that does not hold fails with `ConditionFailed`.
-            #[must_use]
             pub fn condition(mut self, key: &str, value: impl Into<String>) -> Self {
                 self.req.condition(&mut self.$($conds).+, key, value.into());
                 self
             }
 
             /// Adds an option, passed to the driver.
-            #[must_use]
             pub fn option(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
                 self.options().insert(key.into(), value.into());
                 self
@@ -233,7 +271,6 @@ impl Get {
     }
 
     /// Reads `length` bytes from `offset` (to the end when `length` is `None`).
-    #[must_use]
     pub fn range(mut self, offset: u64, length: Option<u64>) -> Self {
         self.op.range = Some(ByteRange { offset, length });
         self
@@ -289,7 +326,7 @@ impl Put {
     }
 
     /// Appends more data.
-    #[must_use]
+    #[allow(clippy::should_implement_trait)] // `add` is the data-binding API's name
     pub fn add(mut self, data: impl Into<Bytes>) -> Self {
         self.chunks.push(data.into());
         self
@@ -297,21 +334,29 @@ impl Put {
 
     /// Appends data read from a stream as the driver writes it, for objects too large to
     /// hold in memory. A put with a stream is not retried.
-    #[must_use]
     pub fn add_stream(mut self, stream: ByteStream) -> Self {
         self.stream = Some(stream);
         self
     }
 
     /// Sets user metadata.
-    #[must_use]
-    pub fn metadata<K: Into<String>, V: Into<String>>(mut self, metadata: impl IntoIterator<Item = (K, V)>) -> Self {
-        self.op.metadata.extend(metadata.into_iter().map(|(k, v)| (k.into(), v.into())));
+    pub fn metadata<K: Into<String>, V: Into<String>>(
+        mut self,
+        metadata: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        self.op
+            .metadata
+            .extend(metadata.into_iter().map(|(k, v)| (k.into(), v.into())));
         self
     }
 
     fn send(self) -> Result<(Frames, String)> {
-        let Put { req, op, chunks, stream } = self;
+        let Put {
+            req,
+            op,
+            chunks,
+            stream,
+        } = self;
         let chunks: Vec<Bytes> = chunks.into_iter().filter(|c| !c.is_empty()).collect();
         let body = match stream {
             None => PutBody::from_chunks(chunks),
@@ -432,7 +477,6 @@ pub struct List {
 
 impl List {
     /// Stops after `n` entries.
-    #[must_use]
     pub fn limit(mut self, n: u64) -> Self {
         self.op.limit = Some(n);
         self
@@ -440,7 +484,6 @@ impl List {
 
     /// Groups keys with `delimiter` after the prefix into common prefixes (`"/"` lists one
     /// level of a hierarchy).
-    #[must_use]
     pub fn delimiter(mut self, delimiter: impl Into<String>) -> Self {
         self.op.delimiter = Some(delimiter.into());
         self
@@ -448,14 +491,12 @@ impl List {
 
     /// Starts after this path: pass the last path of a limited listing to continue it.
     /// The path is relative to the binding, as entries are.
-    #[must_use]
     pub fn start_after(mut self, path: impl Into<String>) -> Self {
         self.op.start_after = Some(path.into());
         self
     }
 
     /// Adds an option, passed to the driver.
-    #[must_use]
     pub fn option(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.op.options.insert(key.into(), value.into());
         self
@@ -470,7 +511,11 @@ impl List {
         if let Some(after) = op.start_after.take() {
             let base = prefix_path.strip_suffix(rest).unwrap_or("");
             let joined = format!("{base}{after}");
-            let resolved = req.ctx.host().resolve(Kind::Object, &joined, true).map(|(_, p)| p);
+            let resolved = req
+                .ctx
+                .host()
+                .resolve(Kind::Object, &joined, true)
+                .map(|(_, p)| p);
             match resolved {
                 Ok(p) => op.start_after = Some(p),
                 Err(e) => return Err(e.with_operation("list")),
@@ -522,7 +567,13 @@ impl ObjectReader {
             Ok((f, p)) => (Some(f), p, None),
             Err(e) => (None, String::new(), Some(e)),
         };
-        ObjectReader { frames, prefix, meta: None, chunks: VecDeque::new(), error }
+        ObjectReader {
+            frames,
+            prefix,
+            meta: None,
+            chunks: VecDeque::new(),
+            error,
+        }
     }
 
     fn absorb(&mut self, frame: Option<Result<ResponseMessage>>) -> bool {
@@ -565,7 +616,9 @@ impl ObjectReader {
         match (&self.meta, &self.error) {
             (Some(m), _) => Ok(m),
             (None, Some(e)) => Err(e.clone()),
-            (None, None) => Err(Error::internal("the response ended without the object's metadata")),
+            (None, None) => Err(Error::internal(
+                "the response ended without the object's metadata",
+            )),
         }
     }
 
@@ -660,7 +713,10 @@ impl ObjectReader {
 
     /// The data as a `futures::Stream` of chunks.
     pub fn into_stream(self) -> impl Stream<Item = Result<Bytes>> + Send + 'static {
-        stream::unfold(self, |mut r| async move { r.next_chunk_async().await.map(|c| (c, r)) })
+        stream::unfold(
+            self,
+            |mut r| async move { r.next_chunk_async().await.map(|c| (c, r)) },
+        )
     }
 
     /// Stops reading; the driver stops producing.
@@ -691,7 +747,12 @@ impl Lister {
             Ok((f, p)) => (Some(f), p, None),
             Err(e) => (None, String::new(), Some(e)),
         };
-        Lister { frames, prefix, page: VecDeque::new(), error }
+        Lister {
+            frames,
+            prefix,
+            page: VecDeque::new(),
+            error,
+        }
     }
 
     fn absorb(&mut self, frame: Option<Result<ResponseMessage>>) -> bool {

@@ -2,7 +2,7 @@
 
 use std::sync::Mutex;
 
-use bindery_core::{Error, ListEntry, ObjectMeta, Result, ResponseMessage};
+use bindery_core::{Error, ListEntry, ObjectMeta, ResponseMessage, Result};
 
 use crate::frames::Frames;
 use crate::object::ObjectData;
@@ -77,7 +77,11 @@ impl WaitGroup {
     }
 
     pub(crate) fn add(&self, frames: Frames, prefix: String, finish: Finish) {
-        self.lock().push(Pending { frames, finish, prefix });
+        self.lock().push(Pending {
+            frames,
+            finish,
+            prefix,
+        });
     }
 
     /// How many requests are still to be waited for.

@@ -5,9 +5,9 @@ use std::fmt::Display;
 use std::time::{Duration, UNIX_EPOCH};
 
 use bindery_core::{
-    BindingConfig, ByteRange, Capability, Conditions, DataRequest, Details, DriverInfo, Encoding,
-    Error, ErrorKind, Head, Kind, ListEntry, ObjectMeta, OpGet, OpList, OpPut, OpStat, Options,
-    PutBody, Result, ResponseMessage, Secret,
+    BindingConfig, ByteRange, Capability, Conditions, DataRequest, Details, DriverInfo, Encoding, Error,
+    ErrorKind, Head, Kind, ListEntry, ObjectMeta, OpGet, OpList, OpPut, OpStat, Options, PutBody,
+    ResponseMessage, Result, Secret,
 };
 use bytes::Bytes;
 use capnp::message::{Builder, ReaderOptions};
@@ -38,7 +38,10 @@ fn text(t: capnp::Result<capnp::text::Reader<'_>>) -> Result<String> {
     t.c()?.to_string().c()
 }
 
-fn put_map(mut list: capnp::struct_list::Builder<'_, s::key_value::Owned>, map: impl Iterator<Item = (String, String)>) {
+fn put_map(
+    mut list: capnp::struct_list::Builder<'_, s::key_value::Owned>,
+    map: impl Iterator<Item = (String, String)>,
+) {
     for (i, (k, v)) in map.enumerate() {
         let mut kv = list.reborrow().get(i as u32);
         kv.set_key(k.as_str());
@@ -46,7 +49,9 @@ fn put_map(mut list: capnp::struct_list::Builder<'_, s::key_value::Owned>, map: 
     }
 }
 
-fn get_map(list: capnp::Result<capnp::struct_list::Reader<'_, s::key_value::Owned>>) -> Result<BTreeMap<String, String>> {
+fn get_map(
+    list: capnp::Result<capnp::struct_list::Reader<'_, s::key_value::Owned>>,
+) -> Result<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
     for kv in list.c()?.iter() {
         out.insert(text(kv.get_key())?, text(kv.get_value())?);
@@ -196,7 +201,10 @@ pub fn encode_config(c: &BindingConfig) -> Vec<u8> {
         b.set_url(url.as_str());
     }
     b.set_base_dir(c.base_dir.to_string_lossy().as_ref());
-    put_map(b.reborrow().init_options(c.options.len() as u32), c.options.clone().into_iter());
+    put_map(
+        b.reborrow().init_options(c.options.len() as u32),
+        c.options.clone().into_iter(),
+    );
     let secrets = c.secrets.iter().map(|(k, v)| (k.clone(), v.expose().to_string()));
     put_map(b.init_secrets(c.secrets.len() as u32), secrets);
     words(&m)
@@ -209,9 +217,16 @@ pub fn decode_config(bytes: &[u8]) -> Result<BindingConfig> {
     Ok(BindingConfig {
         name: text(r.get_name())?,
         kind: kind_from(r.get_kind().c()?),
-        url: if r.has_url() { Some(text(r.get_url())?) } else { None },
+        url: if r.has_url() {
+            Some(text(r.get_url())?)
+        } else {
+            None
+        },
         options: get_map(r.get_options())?,
-        secrets: get_map(r.get_secrets())?.into_iter().map(|(k, v)| (k, Secret::new(v))).collect(),
+        secrets: get_map(r.get_secrets())?
+            .into_iter()
+            .map(|(k, v)| (k, Secret::new(v)))
+            .collect(),
         base_dir: text(r.get_base_dir())?.into(),
     })
 }
@@ -248,8 +263,16 @@ fn put_conditions(mut b: s::conditions::Builder<'_>, c: &Conditions) {
 
 fn get_conditions(r: s::conditions::Reader<'_>) -> Result<Conditions> {
     Ok(Conditions {
-        if_match: if r.has_if_match() { Some(text(r.get_if_match())?) } else { None },
-        if_none_match: if r.has_if_none_match() { Some(text(r.get_if_none_match())?) } else { None },
+        if_match: if r.has_if_match() {
+            Some(text(r.get_if_match())?)
+        } else {
+            None
+        },
+        if_none_match: if r.has_if_none_match() {
+            Some(text(r.get_if_none_match())?)
+        } else {
+            None
+        },
     })
 }
 
@@ -266,7 +289,10 @@ pub fn encode_request(req: &DataRequest) -> Vec<u8> {
     });
     b.set_path(req.path.as_str());
     let options = req.options();
-    put_map(b.reborrow().init_options(options.len() as u32), options.clone().into_iter());
+    put_map(
+        b.reborrow().init_options(options.len() as u32),
+        options.clone().into_iter(),
+    );
     let d = b.init_details();
     match &req.details {
         Details::ObjectGet(op) => {
@@ -284,7 +310,10 @@ pub fn encode_request(req: &DataRequest) -> Vec<u8> {
         Details::ObjectPut(op, _) => {
             let mut p = d.init_object_put();
             put_conditions(p.reborrow().init_conditions(), &op.conditions);
-            put_map(p.init_metadata(op.metadata.len() as u32), op.metadata.clone().into_iter());
+            put_map(
+                p.init_metadata(op.metadata.len() as u32),
+                op.metadata.clone().into_iter(),
+            );
         }
         Details::ObjectHead(op) => put_conditions(d.init_object_head(), &op.conditions),
         Details::ObjectDelete(op) => put_conditions(d.init_object_delete(), &op.conditions),
@@ -318,7 +347,11 @@ pub fn decode_request(bytes: &[u8], body: Option<PutBody>) -> Result<DataRequest
                 offset: g.get_offset(),
                 length: g.get_has_length().then(|| g.get_length()),
             });
-            Details::ObjectGet(OpGet { range, conditions: get_conditions(g.get_conditions().c()?)?, options })
+            Details::ObjectGet(OpGet {
+                range,
+                conditions: get_conditions(g.get_conditions().c()?)?,
+                options,
+            })
         }
         Which::ObjectPut(p) => {
             let p = p.c()?;
@@ -330,19 +363,36 @@ pub fn decode_request(bytes: &[u8], body: Option<PutBody>) -> Result<DataRequest
             let body = body.ok_or_else(|| Error::internal("a put arrived without its data"))?;
             Details::ObjectPut(op, body)
         }
-        Which::ObjectHead(c) => Details::ObjectHead(OpStat { conditions: get_conditions(c.c()?)?, options }),
-        Which::ObjectDelete(c) => Details::ObjectDelete(OpStat { conditions: get_conditions(c.c()?)?, options }),
+        Which::ObjectHead(c) => Details::ObjectHead(OpStat {
+            conditions: get_conditions(c.c()?)?,
+            options,
+        }),
+        Which::ObjectDelete(c) => Details::ObjectDelete(OpStat {
+            conditions: get_conditions(c.c()?)?,
+            options,
+        }),
         Which::ObjectList(l) => {
             let l = l.c()?;
             Details::ObjectList(OpList {
-                delimiter: if l.has_delimiter() { Some(text(l.get_delimiter())?) } else { None },
+                delimiter: if l.has_delimiter() {
+                    Some(text(l.get_delimiter())?)
+                } else {
+                    None
+                },
                 limit: l.get_has_limit().then(|| l.get_limit()),
-                start_after: if l.has_start_after() { Some(text(l.get_start_after())?) } else { None },
+                start_after: if l.has_start_after() {
+                    Some(text(l.get_start_after())?)
+                } else {
+                    None
+                },
                 options,
             })
         }
     };
-    Ok(DataRequest { path: text(r.get_path())?, details })
+    Ok(DataRequest {
+        path: text(r.get_path())?,
+        details,
+    })
 }
 
 /// Whether a request envelope is a put (its data follows).
@@ -364,7 +414,10 @@ fn put_meta(mut b: s::object_meta::Builder<'_>, m: &ObjectMeta) {
         b.set_has_modified(true);
         b.set_modified_nanos(nanos);
     }
-    put_map(b.init_metadata(m.metadata.len() as u32), m.metadata.clone().into_iter());
+    put_map(
+        b.init_metadata(m.metadata.len() as u32),
+        m.metadata.clone().into_iter(),
+    );
 }
 
 fn get_meta(r: s::object_meta::Reader<'_>) -> Result<ObjectMeta> {
@@ -467,14 +520,31 @@ mod tests {
 
     #[test]
     fn requests_round_trip() {
-        let mut op = OpGet { range: Some(ByteRange { offset: 3, length: Some(4) }), ..Default::default() };
+        let mut op = OpGet {
+            range: Some(ByteRange {
+                offset: 3,
+                length: Some(4),
+            }),
+            ..Default::default()
+        };
         op.conditions.set("if-none-match", "*").unwrap();
         op.options.insert("k".into(), "v".into());
-        let req = DataRequest { path: "a/b".into(), details: Details::ObjectGet(op) };
+        let req = DataRequest {
+            path: "a/b".into(),
+            details: Details::ObjectGet(op),
+        };
         let back = decode_request(&encode_request(&req), None).unwrap();
         assert_eq!(back.path, "a/b");
-        let Details::ObjectGet(g) = back.details else { panic!("not a get") };
-        assert_eq!(g.range, Some(ByteRange { offset: 3, length: Some(4) }));
+        let Details::ObjectGet(g) = back.details else {
+            panic!("not a get")
+        };
+        assert_eq!(
+            g.range,
+            Some(ByteRange {
+                offset: 3,
+                length: Some(4)
+            })
+        );
         assert_eq!(g.conditions.if_none_match.as_deref(), Some("*"));
         assert_eq!(g.conditions.if_match, None);
         assert_eq!(g.options.get("k").map(String::as_str), Some("v"));
@@ -482,17 +552,35 @@ mod tests {
 
     #[test]
     fn frames_and_errors_round_trip() {
-        let meta = ObjectMeta { path: "p".into(), size: 5, gen: "g".into(), modified: Some(UNIX_EPOCH + Duration::from_nanos(42)), metadata: [("a".to_string(), "b".to_string())].into() };
-        let frame = ResponseMessage { size: 5, is_last: true, head: Head::Object(meta.clone()), ..Default::default() };
+        let meta = ObjectMeta {
+            path: "p".into(),
+            size: 5,
+            gen: "g".into(),
+            modified: Some(UNIX_EPOCH + Duration::from_nanos(42)),
+            metadata: [("a".to_string(), "b".to_string())].into(),
+        };
+        let frame = ResponseMessage {
+            size: 5,
+            is_last: true,
+            head: Head::Object(meta.clone()),
+            ..Default::default()
+        };
         let back = decode_frame(&encode_frame(&Ok(frame)), Bytes::from_static(b"hello")).unwrap();
         assert_eq!(back.head, Head::Object(meta));
         assert_eq!(&back.buffer[..], b"hello");
-        let err = Error::condition_failed("nope").with_operation("put").with_path("p");
+        let err = Error::condition_failed("nope")
+            .with_operation("put")
+            .with_path("p");
         let back = decode_frame(&encode_frame(&Err(err)), Bytes::new()).unwrap_err();
         assert_eq!(back.kind(), ErrorKind::ConditionFailed);
         assert_eq!(back.operation(), Some("put"));
         let mut cap = Capability::full_object();
         cap.set_limit("max_batch", 7);
-        assert_eq!(decode_connect_result(&encode_connect_result(&Ok(cap))).unwrap().unwrap(), cap);
+        assert_eq!(
+            decode_connect_result(&encode_connect_result(&Ok(cap)))
+                .unwrap()
+                .unwrap(),
+            cap
+        );
     }
 }

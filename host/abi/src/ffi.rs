@@ -49,14 +49,24 @@ unsafe extern "C" fn release_bytes(owner: *mut c_void) {
 impl RawBuf {
     /// The empty buffer with a null pointer (the end of a body).
     pub fn null() -> RawBuf {
-        RawBuf { ptr: std::ptr::null(), len: 0, owner: std::ptr::null_mut(), release: None }
+        RawBuf {
+            ptr: std::ptr::null(),
+            len: 0,
+            owner: std::ptr::null_mut(),
+            release: None,
+        }
     }
 
     /// Lends `bytes` across the boundary without copying; released when the receiver is done.
     pub fn from_bytes(bytes: Bytes) -> RawBuf {
         let boxed = Box::new(bytes);
         let (ptr, len) = (boxed.as_ptr(), boxed.len());
-        RawBuf { ptr, len, owner: Box::into_raw(boxed) as *mut c_void, release: Some(release_bytes) }
+        RawBuf {
+            ptr,
+            len,
+            owner: Box::into_raw(boxed) as *mut c_void,
+            release: Some(release_bytes),
+        }
     }
 
     /// Whether this is the null buffer.
@@ -72,10 +82,16 @@ impl RawBuf {
     pub unsafe fn into_bytes(self, keep: Option<KeepAlive>) -> Bytes {
         if self.ptr.is_null() || self.len == 0 {
             // Release an owned empty buffer right away.
-            drop(Foreign { raw: self, _keep: keep });
+            drop(Foreign {
+                raw: self,
+                _keep: keep,
+            });
             return Bytes::new();
         }
-        Bytes::from_owner(Foreign { raw: self, _keep: keep })
+        Bytes::from_owner(Foreign {
+            raw: self,
+            _keep: keep,
+        })
     }
 }
 

@@ -9,7 +9,7 @@ use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, OnceLock};
 
-use bindery_core::{serve, Driver, DriverInfo, Error, Instance, PutBody, Result, ResponseMessage};
+use bindery_core::{serve, Driver, DriverInfo, Error, Instance, PutBody, ResponseMessage, Result};
 use bytes::Bytes;
 use futures::{FutureExt, StreamExt};
 
@@ -48,7 +48,11 @@ pub fn entry(make: fn() -> Box<dyn Driver>) -> *const PluginApi {
                 .enable_all()
                 .build()
                 .unwrap_or_else(|e| panic!("cannot start the plugin's runtime: {e}"));
-            Guest { driver, info, runtime }
+            Guest {
+                driver,
+                info,
+                runtime,
+            }
         });
     });
     match made {
@@ -58,7 +62,9 @@ pub fn entry(make: fn() -> Box<dyn Driver>) -> *const PluginApi {
 }
 
 fn guest() -> Result<&'static Guest> {
-    GUEST.get().ok_or_else(|| Error::internal("the plugin was called before its entry point"))
+    GUEST
+        .get()
+        .ok_or_else(|| Error::internal("the plugin was called before its entry point"))
 }
 
 /// The message of a panic payload.
@@ -112,7 +118,9 @@ unsafe extern "C" fn connect(config: *const u8, len: usize, instance: *mut *mut 
 unsafe extern "C" fn disconnect(instance: *mut c_void) {
     if !instance.is_null() {
         // SAFETY: made by `connect` and disconnected once.
-        let _ = catch_unwind(AssertUnwindSafe(|| drop(unsafe { Box::from_raw(instance as *mut GuestInstance) })));
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            drop(unsafe { Box::from_raw(instance as *mut GuestInstance) })
+        }));
     }
 }
 
@@ -164,17 +172,23 @@ unsafe extern "C" fn call(instance: *mut c_void, request: *const u8, len: usize)
             }
             Ok(())
         };
-        g.runtime.spawn(AssertUnwindSafe(work).catch_unwind().map(move |r: std::thread::Result<Result<()>>| {
-            let failure = match r {
-                Ok(Ok(())) => None,
-                Ok(Err(e)) => Some(e),
-                Err(p) => Some(panicked(p)),
-            };
-            if let Some(e) = failure {
-                let _ = panic_tx.try_send(Err(e));
-            }
-        }));
-        Some(Box::into_raw(Box::new(GuestCall { frames, body, body_ended: false })) as *mut c_void)
+        g.runtime.spawn(AssertUnwindSafe(work).catch_unwind().map(
+            move |r: std::thread::Result<Result<()>>| {
+                let failure = match r {
+                    Ok(Ok(())) => None,
+                    Ok(Err(e)) => Some(e),
+                    Err(p) => Some(panicked(p)),
+                };
+                if let Some(e) = failure {
+                    let _ = panic_tx.try_send(Err(e));
+                }
+            },
+        ));
+        Some(Box::into_raw(Box::new(GuestCall {
+            frames,
+            body,
+            body_ended: false,
+        })) as *mut c_void)
     }));
     made.ok().flatten().unwrap_or(std::ptr::null_mut())
 }
@@ -221,7 +235,9 @@ unsafe extern "C" fn next_frame(call: *mut c_void, header: *mut RawBuf, payload:
 unsafe extern "C" fn close_call(call: *mut c_void) {
     if !call.is_null() {
         // SAFETY: made by `call` and closed once.
-        let _ = catch_unwind(AssertUnwindSafe(|| drop(unsafe { Box::from_raw(call as *mut GuestCall) })));
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            drop(unsafe { Box::from_raw(call as *mut GuestCall) })
+        }));
     }
 }
 

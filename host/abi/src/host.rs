@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bindery_core::{
     async_trait, BindingConfig, Capability, DataRequest, Details, DriverInfo, Error, FrameStream,
-    Result, ResponseMessage, Service,
+    ResponseMessage, Result, Service,
 };
 use futures::StreamExt;
 use libloading::Library;
@@ -30,7 +30,10 @@ unsafe impl Sync for PluginLibrary {}
 
 impl std::fmt::Debug for PluginLibrary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PluginLibrary").field("path", &self.path).field("driver", &self.info.name).finish()
+        f.debug_struct("PluginLibrary")
+            .field("path", &self.path)
+            .field("driver", &self.info.name)
+            .finish()
     }
 }
 
@@ -52,7 +55,9 @@ impl PluginLibrary {
         // SAFETY: calling the entry point the plugin exported.
         let api = unsafe { entry() };
         if api.is_null() {
-            return Err(Error::internal(format!("plugin '{shown}' failed to initialise its driver")));
+            return Err(Error::internal(format!(
+                "plugin '{shown}' failed to initialise its driver"
+            )));
         }
         // SAFETY: every ABI version keeps `abi_version` as the first field.
         let version = unsafe { (*api).abi_version };
@@ -67,14 +72,20 @@ impl PluginLibrary {
         let keep: KeepAlive = library.clone();
         // SAFETY: the plugin hands over the buffer.
         let bytes = unsafe { raw.into_bytes(Some(keep)) };
-        let (stated, info) = codec::decode_handshake(&bytes)
-            .map_err(|e| Error::internal(format!("plugin '{shown}' sent a bad handshake: {}", e.message())))?;
+        let (stated, info) = codec::decode_handshake(&bytes).map_err(|e| {
+            Error::internal(format!("plugin '{shown}' sent a bad handshake: {}", e.message()))
+        })?;
         if stated != ABI_VERSION {
             return Err(Error::invalid_input(format!(
                 "plugin '{shown}' states ABI version {stated} in its handshake, but this host speaks version {ABI_VERSION}"
             )));
         }
-        Ok(Arc::new(PluginLibrary { path: path.to_path_buf(), api, info, library }))
+        Ok(Arc::new(PluginLibrary {
+            path: path.to_path_buf(),
+            api,
+            info,
+            library,
+        }))
     }
 
     /// What the plugin's driver says of itself.
@@ -108,9 +119,15 @@ impl PluginLibrary {
             let answer = unsafe { raw.into_bytes(Some(lib.keep())) };
             let capability = codec::decode_connect_result(&answer)??;
             if instance.is_null() {
-                return Err(Error::internal("the plugin reported a connection but gave no instance"));
+                return Err(Error::internal(
+                    "the plugin reported a connection but gave no instance",
+                ));
             }
-            Ok(Arc::new(PluginService { lib, instance: Handle(instance), capability }) as Arc<dyn Service>)
+            Ok(Arc::new(PluginService {
+                lib,
+                instance: Handle(instance),
+                capability,
+            }) as Arc<dyn Service>)
         })
         .await
         .map_err(|e| Error::internal(format!("plugin connect task failed: {e}")))?
@@ -184,7 +201,10 @@ impl Service for PluginService {
                 let _ = tx.send(Err(Error::internal("the plugin refused to start the request")));
                 return;
             }
-            let guard = CallGuard { lib: &lib, call: Handle(call) };
+            let guard = CallGuard {
+                lib: &lib,
+                call: Handle(call),
+            };
             if let Some(mut body) = body {
                 loop {
                     match rt.block_on(body.next_chunk()) {
@@ -215,7 +235,12 @@ impl Service for PluginService {
                     break;
                 }
                 // SAFETY: the plugin hands over both buffers.
-                let (head, payload) = unsafe { (head.into_bytes(Some(lib.keep())), payload.into_bytes(Some(lib.keep()))) };
+                let (head, payload) = unsafe {
+                    (
+                        head.into_bytes(Some(lib.keep())),
+                        payload.into_bytes(Some(lib.keep())),
+                    )
+                };
                 let frame = codec::decode_frame(&head, payload);
                 let end = frame.as_ref().map_or(true, |f| f.is_last);
                 if tx.send(frame).is_err() || end {
@@ -226,7 +251,9 @@ impl Service for PluginService {
         match rx.recv_async().await {
             Ok(Ok(first)) => {
                 let rest = rx.into_stream();
-                Ok(futures::stream::once(async move { Ok(first) }).chain(rest).boxed())
+                Ok(futures::stream::once(async move { Ok(first) })
+                    .chain(rest)
+                    .boxed())
             }
             Ok(Err(e)) => Err(e),
             Err(_) => Err(Error::internal("the plugin ended the response without a frame")),

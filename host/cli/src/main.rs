@@ -44,7 +44,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_env("BINDERY_LOG").unwrap_or_else(|_| "warn".into());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Validate { file } => validate(&file),
@@ -80,14 +83,21 @@ fn validate(file: &PathBuf) -> Result<(), String> {
 }
 
 fn capability_json(c: &Capability) -> serde_json::Value {
-    let limits: serde_json::Map<String, serde_json::Value> =
-        c.limits().into_iter().map(|(k, v)| (k.to_string(), v.into())).collect();
+    let limits: serde_json::Map<String, serde_json::Value> = c
+        .limits()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.into()))
+        .collect();
     serde_json::json!({ "flags": c.flags(), "limits": limits })
 }
 
 fn plugins(json: bool, load: &[PathBuf]) -> Result<(), String> {
     let registry = Registry::builtin();
-    let mut rows: Vec<(String, DriverInfo)> = registry.infos().into_iter().map(|i| ("built-in".to_string(), i)).collect();
+    let mut rows: Vec<(String, DriverInfo)> = registry
+        .infos()
+        .into_iter()
+        .map(|i| ("built-in".to_string(), i))
+        .collect();
     for lib in load {
         let factory = registry.load_plugin(lib).map_err(|e| e.to_string())?;
         rows.push((lib.display().to_string(), factory.info()));
@@ -106,7 +116,10 @@ fn plugins(json: bool, load: &[PathBuf]) -> Result<(), String> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?
+        );
         return Ok(());
     }
     for (source, i) in rows {

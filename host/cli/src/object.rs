@@ -120,9 +120,14 @@ pub fn run(args: ObjectArgs) -> Result<(), String> {
                     Some((o, l)) => (o, Some(l)),
                     None => (r.as_str(), None),
                 };
-                let offset = offset.parse().map_err(|_| format!("--range offset '{offset}' is not a number"))?;
+                let offset = offset
+                    .parse()
+                    .map_err(|_| format!("--range offset '{offset}' is not a number"))?;
                 let length = length
-                    .map(|l| l.parse().map_err(|_| format!("--range length '{l}' is not a number")))
+                    .map(|l| {
+                        l.parse()
+                            .map_err(|_| format!("--range length '{l}' is not a number"))
+                    })
                     .transpose()?;
                 req = req.range(offset, length);
             }
@@ -133,7 +138,11 @@ pub fn run(args: ObjectArgs) -> Result<(), String> {
                 Some(l) => Box::new(File::create(l).map_err(|e| format!("cannot create '{l}': {e}"))?),
                 None => Box::new(io::stdout().lock()),
             };
-            let bar = if to_file.is_some() { progress(Some(size), &path) } else { ProgressBar::hidden() };
+            let bar = if to_file.is_some() {
+                progress(Some(size), &path)
+            } else {
+                ProgressBar::hidden()
+            };
             for chunk in reader {
                 let chunk = chunk.map_err(fail)?;
                 out.write_all(&chunk).map_err(|e| format!("write failed: {e}"))?;
@@ -142,15 +151,21 @@ pub fn run(args: ObjectArgs) -> Result<(), String> {
             out.flush().map_err(|e| format!("write failed: {e}"))?;
             bar.finish_and_clear();
         }
-        Op::Put { path, local, meta, conditions } => {
-            let (mut input, total): (Box<dyn Read + Send>, Option<u64>) = match local.as_deref().filter(|l| *l != "-") {
-                Some(l) => {
-                    let f = File::open(l).map_err(|e| format!("cannot open '{l}': {e}"))?;
-                    let len = f.metadata().ok().map(|m| m.len());
-                    (Box::new(f), len)
-                }
-                None => (Box::new(io::stdin()), None),
-            };
+        Op::Put {
+            path,
+            local,
+            meta,
+            conditions,
+        } => {
+            let (mut input, total): (Box<dyn Read + Send>, Option<u64>) =
+                match local.as_deref().filter(|l| *l != "-") {
+                    Some(l) => {
+                        let f = File::open(l).map_err(|e| format!("cannot open '{l}': {e}"))?;
+                        let len = f.metadata().ok().map(|m| m.len());
+                        (Box::new(f), len)
+                    }
+                    None => (Box::new(io::stdin()), None),
+                };
             let bar = progress(total, &path);
             // A reader thread feeds a bounded channel: at most a few chunks in memory.
             let (tx, rx) = flume::bounded::<bindery::Result<Bytes>>(4);
@@ -160,7 +175,9 @@ pub fn run(args: ObjectArgs) -> Result<(), String> {
                 let n = match read_full(&mut input, &mut buf) {
                     Ok(n) => n,
                     Err(e) => {
-                        let _ = tx.send(Err(bindery::Error::invalid_input(format!("reading the input failed: {e}"))));
+                        let _ = tx.send(Err(bindery::Error::invalid_input(format!(
+                            "reading the input failed: {e}"
+                        ))));
                         return;
                     }
                 };
@@ -174,7 +191,9 @@ pub fn run(args: ObjectArgs) -> Result<(), String> {
                 }
             });
             use futures::StreamExt;
-            let mut req = objects.put(&path, Bytes::new()).add_stream(rx.into_stream().boxed());
+            let mut req = objects
+                .put(&path, Bytes::new())
+                .add_stream(rx.into_stream().boxed());
             for m in &meta {
                 let (k, v) = pair(m, "--meta")?;
                 req = req.metadata([(k, v)]);
@@ -191,9 +210,17 @@ pub fn run(args: ObjectArgs) -> Result<(), String> {
         }
         Op::Head { path } => {
             let meta = objects.head(&path).do_().map_err(fail)?;
-            println!("{}", serde_json::to_string_pretty(&meta_json(&meta)).map_err(|e| e.to_string())?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&meta_json(&meta)).map_err(|e| e.to_string())?
+            );
         }
-        Op::Ls { prefix, delimiter, limit, json } => {
+        Op::Ls {
+            prefix,
+            delimiter,
+            limit,
+            json,
+        } => {
             let mut req = objects.list(&prefix);
             if let Some(d) = delimiter {
                 req = req.delimiter(d);

@@ -84,6 +84,12 @@ impl fmt::Display for ErrorKind {
 /// Cloning is cheap (the source is shared), so one error can be reported to every waiter.
 #[derive(Clone)]
 pub struct Error {
+    // Boxed so that `Result<T, Error>` stays small on the hot path.
+    inner: Box<Inner>,
+}
+
+#[derive(Clone)]
+struct Inner {
     kind: ErrorKind,
     message: String,
     retryable: bool,
@@ -101,14 +107,16 @@ impl Error {
     /// A new error; retryable if the kind is retryable by default.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Error {
-            kind,
-            message: message.into(),
-            retryable: kind.retryable_by_default(),
-            binding: None,
-            driver: None,
-            operation: None,
-            path: None,
-            source: None,
+            inner: Box::new(Inner {
+                kind,
+                message: message.into(),
+                retryable: kind.retryable_by_default(),
+                binding: None,
+                driver: None,
+                operation: None,
+                path: None,
+                source: None,
+            }),
         }
     }
 
@@ -148,94 +156,94 @@ impl Error {
 
     /// The kind.
     pub fn kind(&self) -> ErrorKind {
-        self.kind
+        self.inner.kind
     }
     /// The message, without context.
     pub fn message(&self) -> &str {
-        &self.message
+        &self.inner.message
     }
     /// Whether retrying the same request may succeed.
     pub fn is_retryable(&self) -> bool {
-        self.retryable
+        self.inner.retryable
     }
     /// The binding the request was for, when known.
     pub fn binding(&self) -> Option<&str> {
-        self.binding.as_deref()
+        self.inner.binding.as_deref()
     }
     /// The driver that served the binding, when known.
     pub fn driver(&self) -> Option<&str> {
-        self.driver.as_deref()
+        self.inner.driver.as_deref()
     }
     /// The operation (`get`, `put`, `list`, …), when known.
     pub fn operation(&self) -> Option<&str> {
-        self.operation.as_deref()
+        self.inner.operation.as_deref()
     }
     /// The path the operation was on, when known.
     pub fn path(&self) -> Option<&str> {
-        self.path.as_deref()
+        self.inner.path.as_deref()
     }
 
     /// Sets whether the error is retryable.
     #[must_use]
     pub fn set_retryable(mut self, retryable: bool) -> Self {
-        self.retryable = retryable;
+        self.inner.retryable = retryable;
         self
     }
     /// Names the binding, unless one is named already.
     #[must_use]
     pub fn with_binding(mut self, binding: impl Into<String>) -> Self {
-        self.binding.get_or_insert_with(|| binding.into());
+        self.inner.binding.get_or_insert_with(|| binding.into());
         self
     }
     /// Names the driver, unless one is named already.
     #[must_use]
     pub fn with_driver(mut self, driver: impl Into<String>) -> Self {
-        self.driver.get_or_insert_with(|| driver.into());
+        self.inner.driver.get_or_insert_with(|| driver.into());
         self
     }
     /// Names the operation, unless one is named already.
     #[must_use]
     pub fn with_operation(mut self, operation: impl Into<String>) -> Self {
-        self.operation.get_or_insert_with(|| operation.into());
+        self.inner.operation.get_or_insert_with(|| operation.into());
         self
     }
     /// Names the path, unless one is named already.
     #[must_use]
     pub fn with_path(mut self, path: impl Into<String>) -> Self {
-        self.path.get_or_insert_with(|| path.into());
+        self.inner.path.get_or_insert_with(|| path.into());
         self
     }
     /// Attaches the underlying error.
     #[must_use]
     pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
-        self.source = Some(Arc::new(source));
+        self.inner.source = Some(Arc::new(source));
         self
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.kind, self.message)?;
+        write!(f, "{}: {}", self.inner.kind, self.inner.message)?;
         let mut ctx = Vec::new();
-        if let Some(b) = &self.binding {
+        if let Some(b) = &self.inner.binding {
             ctx.push(format!("binding '{b}'"));
         }
-        if let Some(d) = &self.driver {
+        if let Some(d) = &self.inner.driver {
             ctx.push(format!("driver '{d}'"));
         }
-        if let Some(o) = &self.operation {
+        if let Some(o) = &self.inner.operation {
             ctx.push(format!("operation '{o}'"));
         }
-        if let Some(p) = &self.path {
+        if let Some(p) = &self.inner.path {
             ctx.push(format!("path '{p}'"));
         }
         if !ctx.is_empty() {
             write!(f, " ({})", ctx.join(", "))?;
         }
-        if let Some(s) = &self.source {
+        if let Some(s) = &self.inner.source {
             write!(f, ": {s}")?;
         }
-        if self.retryable {
+        if self.inner.retryable {
             f.write_str(" [retryable]")?;
         }
         Ok(())
@@ -250,7 +258,8 @@ impl fmt::Debug for Error {
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source
+        self.inner
+            .source
             .as_deref()
             .map(|s| s as &(dyn std::error::Error + 'static))
     }

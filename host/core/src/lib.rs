@@ -53,10 +53,10 @@ pub use capability::Capability;
 pub use driver::{BindingConfig, Driver, DriverInfo, Instance, Kind, Secret};
 pub use error::{Error, ErrorKind, Result};
 pub use object::{
-    ByteRange, ByteStream, Conditions, GetResponse, ListEntry, ListStream, ObjectDriver,
-    ObjectMeta, OpGet, OpList, OpPut, OpStat, PutBody, shape_listing,
+    shape_listing, ByteRange, ByteStream, Conditions, GetResponse, ListEntry, ListStream, ObjectDriver,
+    ObjectMeta, OpGet, OpList, OpPut, OpStat, PutBody,
 };
 pub use request::{
-    Command, DataRequest, Details, Encoding, FrameStream, Head, InstanceService, Options,
-    ResponseMessage, Service, serve,
+    serve, Command, DataRequest, Details, Encoding, FrameStream, Head, InstanceService, Options,
+    ResponseMessage, Service,
 };

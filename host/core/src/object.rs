@@ -5,8 +5,8 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
-use futures::StreamExt;
 use futures::stream::BoxStream;
+use futures::StreamExt;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::request::Options;
@@ -365,9 +365,7 @@ pub fn shape_listing(objects: ListStream, prefix: &str, op: &OpList) -> ListStre
                     (Some(d), ListEntry::Object(meta)) => {
                         let rest = meta.path.get(prefix.len()..).unwrap_or("");
                         match rest.find(d.as_str()) {
-                            Some(i) => {
-                                ListEntry::Prefix(meta.path[..prefix.len() + i + d.len()].to_string())
-                            }
+                            Some(i) => ListEntry::Prefix(meta.path[..prefix.len() + i + d.len()].to_string()),
                             None => ListEntry::Object(meta),
                         }
                     }
@@ -395,11 +393,32 @@ mod tests {
 
     #[test]
     fn ranges_clamp_and_refuse_past_the_end() {
-        let r = ByteRange { offset: 2, length: Some(100) };
+        let r = ByteRange {
+            offset: 2,
+            length: Some(100),
+        };
         assert_eq!(r.resolve(10).unwrap(), 2..10);
-        assert_eq!(ByteRange { offset: 0, length: None }.resolve(0).unwrap(), 0..0);
-        assert!(ByteRange { offset: 11, length: None }.resolve(10).is_err());
-        assert!(ByteRange { offset: 10, length: None }.resolve(10).is_err());
+        assert_eq!(
+            ByteRange {
+                offset: 0,
+                length: None
+            }
+            .resolve(0)
+            .unwrap(),
+            0..0
+        );
+        assert!(ByteRange {
+            offset: 11,
+            length: None
+        }
+        .resolve(10)
+        .is_err());
+        assert!(ByteRange {
+            offset: 10,
+            length: None
+        }
+        .resolve(10)
+        .is_err());
     }
 
     #[test]
@@ -407,13 +426,20 @@ mod tests {
         let mut c = Conditions::default();
         c.set("If-None-Match", "*").unwrap();
         assert!(c.check(None).is_ok());
-        assert_eq!(c.check(Some("g1")).unwrap_err().kind(), ErrorKind::ConditionFailed);
+        assert_eq!(
+            c.check(Some("g1")).unwrap_err().kind(),
+            ErrorKind::ConditionFailed
+        );
         let mut c = Conditions::default();
         c.set("if_match", "g1").unwrap();
         assert!(c.check(Some("g1")).is_ok());
         assert!(c.check(Some("g2")).is_err());
         assert!(c.check(None).is_err());
-        assert!(c.set("if-modified", "x").unwrap_err().to_string().contains("if-match"));
+        assert!(c
+            .set("if-modified", "x")
+            .unwrap_err()
+            .to_string()
+            .contains("if-match"));
     }
 
     fn obj(path: &str) -> Result<ListEntry> {
@@ -435,9 +461,15 @@ mod tests {
                     .await
             }
         };
-        let op = OpList { delimiter: Some("/".into()), ..Default::default() };
+        let op = OpList {
+            delimiter: Some("/".into()),
+            ..Default::default()
+        };
         assert_eq!(run(op.clone()).await, ["p/a", "p/b/", "p/c", "p/d/"]);
-        let after = OpList { start_after: Some("p/b/".into()), ..op.clone() };
+        let after = OpList {
+            start_after: Some("p/b/".into()),
+            ..op.clone()
+        };
         assert_eq!(run(after).await, ["p/c", "p/d/"]);
         let limited = OpList { limit: Some(2), ..op };
         assert_eq!(run(limited).await, ["p/a", "p/b/"]);

@@ -50,7 +50,11 @@ pub fn validate(path: &str, prefix: bool) -> Result<()> {
     for seg in body.split('/') {
         match seg {
             "" => return bad("it has an empty segment ('//')"),
-            "." | ".." => return bad(&format!("'{seg}' segments are not allowed; a path never escapes its prefix")),
+            "." | ".." => {
+                return bad(&format!(
+                    "'{seg}' segments are not allowed; a path never escapes its prefix"
+                ))
+            }
             _ => {}
         }
     }
@@ -117,7 +121,16 @@ mod tests {
 
     #[test]
     fn refuses_escapes_and_odd_segments() {
-        for p in ["../x", "a/../../x", "a//b", "/abs", "./a", "a/./b", "a\0b", "a/.."] {
+        for p in [
+            "../x",
+            "a/../../x",
+            "a//b",
+            "/abs",
+            "./a",
+            "a/./b",
+            "a\0b",
+            "a/..",
+        ] {
             let e = validate(p, false).unwrap_err();
             assert_eq!(e.kind(), crate::ErrorKind::InvalidInput, "{p}");
             assert!(e.to_string().contains(p.trim_end_matches('\0')) || p.contains('\0'));
@@ -132,10 +145,16 @@ mod tests {
     #[test]
     fn joins_prefixes() {
         assert_eq!(join_prefix("reports", "q3.csv", false).unwrap(), "reports/q3.csv");
-        assert_eq!(join_prefix("reports/", "q3.csv", false).unwrap(), "reports/q3.csv");
+        assert_eq!(
+            join_prefix("reports/", "q3.csv", false).unwrap(),
+            "reports/q3.csv"
+        );
         assert_eq!(join_prefix("", "q3.csv", false).unwrap(), "q3.csv");
         assert_eq!(join_prefix("reports", "", true).unwrap(), "reports/");
-        assert_eq!(join_prefix("reports/q3.csv", "", false).unwrap(), "reports/q3.csv");
+        assert_eq!(
+            join_prefix("reports/q3.csv", "", false).unwrap(),
+            "reports/q3.csv"
+        );
         assert!(join_prefix("reports", "../etc/passwd", false).is_err());
         assert_eq!(strip_prefix("reports", "reports/q3.csv"), "q3.csv");
         assert_eq!(strip_prefix("reports/", "reports/q3.csv"), "q3.csv");

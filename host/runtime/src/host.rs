@@ -18,8 +18,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bindery_core::{
-    BindingConfig, Capability, Command, DataRequest, Details, Error, ErrorKind, Kind, Result,
-    ResponseMessage, Service,
+    BindingConfig, Capability, Command, DataRequest, Details, Error, ErrorKind, Kind, ResponseMessage,
+    Result, Service,
 };
 use futures::StreamExt;
 use tracing::Instrument;
@@ -79,12 +79,18 @@ impl Binding {
 
     /// Checks a request against the capability, then wraps it for the binding's channel.
     /// Returns the envelope to send and the receiver of its frames.
-    pub fn prepare(&self, request: DataRequest) -> Result<(Envelope, flume::Receiver<Result<ResponseMessage>>)> {
+    pub fn prepare(
+        &self,
+        request: DataRequest,
+    ) -> Result<(Envelope, flume::Receiver<Result<ResponseMessage>>)> {
         if let Some(missing) = missing_capability(&self.capability, &request) {
             let op = request.command().as_str();
             let e = Error::new(
                 ErrorKind::Unsupported,
-                format!("driver '{}' of binding '{}' does not support {missing}", self.driver, self.spec.name),
+                format!(
+                    "driver '{}' of binding '{}' does not support {missing}",
+                    self.driver, self.spec.name
+                ),
             );
             return Err(self.context(e, op, &request.path));
         }
@@ -101,7 +107,9 @@ impl Binding {
                 let tx = self.tx.clone();
                 self.runtime.spawn(async move {
                     if let Err(flume::SendError(env)) = tx.send_async(env).await {
-                        let _ = env.reply.try_send(Err(Error::new(ErrorKind::Cancelled, "the host has stopped")));
+                        let _ = env
+                            .reply
+                            .try_send(Err(Error::new(ErrorKind::Cancelled, "the host has stopped")));
                     }
                 });
                 Ok(())
@@ -121,29 +129,59 @@ fn missing_capability(cap: &Capability, req: &DataRequest) -> Option<&'static st
         Details::ObjectGet(o) => &[
             (cap.get, "get"),
             (o.range.is_none() || cap.get_with_range, "get with a byte range"),
-            (o.conditions.if_match.is_none() || cap.get_with_if_match, "get with if-match"),
-            (o.conditions.if_none_match.is_none() || cap.get_with_if_none_match, "get with if-none-match"),
+            (
+                o.conditions.if_match.is_none() || cap.get_with_if_match,
+                "get with if-match",
+            ),
+            (
+                o.conditions.if_none_match.is_none() || cap.get_with_if_none_match,
+                "get with if-none-match",
+            ),
         ],
         Details::ObjectPut(o, _) => &[
             (cap.put, "put"),
-            (o.metadata.is_empty() || cap.put_with_metadata, "put with metadata"),
-            (o.conditions.if_match.is_none() || cap.put_with_if_match, "put with if-match"),
-            (o.conditions.if_none_match.is_none() || cap.put_with_if_none_match, "put with if-none-match"),
+            (
+                o.metadata.is_empty() || cap.put_with_metadata,
+                "put with metadata",
+            ),
+            (
+                o.conditions.if_match.is_none() || cap.put_with_if_match,
+                "put with if-match",
+            ),
+            (
+                o.conditions.if_none_match.is_none() || cap.put_with_if_none_match,
+                "put with if-none-match",
+            ),
         ],
         Details::ObjectHead(o) => &[
             (cap.head, "head"),
-            (o.conditions.if_match.is_none() || cap.get_with_if_match, "head with if-match"),
-            (o.conditions.if_none_match.is_none() || cap.get_with_if_none_match, "head with if-none-match"),
+            (
+                o.conditions.if_match.is_none() || cap.get_with_if_match,
+                "head with if-match",
+            ),
+            (
+                o.conditions.if_none_match.is_none() || cap.get_with_if_none_match,
+                "head with if-none-match",
+            ),
         ],
         Details::ObjectDelete(o) => &[
             (cap.delete, "del"),
-            (o.conditions.is_empty() || cap.delete_with_if_match, "del with a condition"),
+            (
+                o.conditions.is_empty() || cap.delete_with_if_match,
+                "del with a condition",
+            ),
         ],
         Details::ObjectList(o) => &[
             (cap.list, "list"),
-            (o.delimiter.is_none() || cap.list_with_delimiter, "list with a delimiter"),
+            (
+                o.delimiter.is_none() || cap.list_with_delimiter,
+                "list with a delimiter",
+            ),
             (o.limit.is_none() || cap.list_with_limit, "list with a limit"),
-            (o.start_after.is_none() || cap.list_with_start_after, "list with start-after"),
+            (
+                o.start_after.is_none() || cap.list_with_start_after,
+                "list with start-after",
+            ),
         ],
     };
     need.iter().find(|(ok, _)| !ok).map(|(_, what)| *what)
@@ -182,14 +220,24 @@ impl Host {
         let (name, rest) = bindery_core::path::split_binding(command_path);
         let binding = match name {
             Some(n) => self.bindings.iter().find(|b| b.name() == n).ok_or_else(|| {
-                Error::new(ErrorKind::NotFound, format!(
-                    "no binding named '{n}' in {}; bindings: {}",
-                    self.spec.file.display(),
-                    self.bindings.iter().map(|b| b.name()).collect::<Vec<_>>().join(", ")
-                ))
+                Error::new(
+                    ErrorKind::NotFound,
+                    format!(
+                        "no binding named '{n}' in {}; bindings: {}",
+                        self.spec.file.display(),
+                        self.bindings
+                            .iter()
+                            .map(|b| b.name())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
             })?,
             None => self.bindings.first().ok_or_else(|| {
-                Error::new(ErrorKind::NotFound, format!("{} declares no data bindings", self.spec.file.display()))
+                Error::new(
+                    ErrorKind::NotFound,
+                    format!("{} declares no data bindings", self.spec.file.display()),
+                )
             })?,
         };
         if binding.kind() != kind {
@@ -211,10 +259,18 @@ impl Host {
 
 async fn connect(spec: &Spec, b: &BindingSpec, registry: &Registry) -> Result<Binding> {
     let fail = |e: Error| {
-        Error::new(e.kind(), format!(
-            "{}:{}:{}: binding '{}' (driver '{}') failed to start: {}",
-            spec.file.display(), b.loc.line, b.loc.col, b.name, b.driver, e.message()
-        ))
+        Error::new(
+            e.kind(),
+            format!(
+                "{}:{}:{}: binding '{}' (driver '{}') failed to start: {}",
+                spec.file.display(),
+                b.loc.line,
+                b.loc.col,
+                b.name,
+                b.driver,
+                e.message()
+            ),
+        )
         .with_binding(&b.name)
         .with_driver(&b.driver)
         .set_retryable(e.is_retryable())
@@ -228,7 +284,8 @@ async fn connect(spec: &Spec, b: &BindingSpec, registry: &Registry) -> Result<Bi
     let info = factory.info();
     if !info.kinds.contains(&b.kind) {
         return Err(fail(Error::invalid_input(format!(
-            "the driver does not serve kind '{}'", b.kind
+            "the driver does not serve kind '{}'",
+            b.kind
         ))));
     }
     let config = BindingConfig {
@@ -241,7 +298,12 @@ async fn connect(spec: &Spec, b: &BindingSpec, registry: &Registry) -> Result<Bi
     };
     let service = tokio::time::timeout(b.timeout, factory.connect(config))
         .await
-        .map_err(|_| fail(Error::new(ErrorKind::Timeout, format!("no answer within {:?}", b.timeout))))?
+        .map_err(|_| {
+            fail(Error::new(
+                ErrorKind::Timeout,
+                format!("no answer within {:?}", b.timeout),
+            ))
+        })?
         .map_err(fail)?;
     let (tx, rx) = flume::bounded::<Envelope>(BINDING_QUEUE);
     let binding = Binding {
@@ -251,7 +313,12 @@ async fn connect(spec: &Spec, b: &BindingSpec, registry: &Registry) -> Result<Bi
         tx,
         runtime: tokio::runtime::Handle::current(),
     };
-    let settings = Arc::new(Settings { binding: b.name.clone(), driver: info.name, timeout: b.timeout, retries: b.retries });
+    let settings = Arc::new(Settings {
+        binding: b.name.clone(),
+        driver: info.name,
+        timeout: b.timeout,
+        retries: b.retries,
+    });
     tracing::info!(binding = %b.name, driver = %settings.driver, "Binding connected.");
     tokio::spawn(run_binding(rx, service, settings));
     Ok(binding)
@@ -323,12 +390,20 @@ async fn call_with_retry(
         let Some(req) = pending.take() else {
             return Err(Error::internal("request lost between attempts"));
         };
-        let spare = if attempt < settings.retries && may_retry(command, &req) { req.try_clone() } else { None };
+        let spare = if attempt < settings.retries && may_retry(command, &req) {
+            req.try_clone()
+        } else {
+            None
+        };
         let result = match tokio::time::timeout(settings.timeout, service.call(req)).await {
             Ok(r) => r,
-            Err(_) => Err(Error::new(ErrorKind::Timeout, format!(
-                "no response within {:?} (the binding's `timeout`)", settings.timeout
-            ))),
+            Err(_) => Err(Error::new(
+                ErrorKind::Timeout,
+                format!(
+                    "no response within {:?} (the binding's `timeout`)",
+                    settings.timeout
+                ),
+            )),
         };
         match result {
             Err(e) if e.is_retryable() && spare.is_some() => {

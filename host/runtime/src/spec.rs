@@ -62,7 +62,14 @@ pub struct SpecError {
 
 impl fmt::Display for SpecError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: {}", self.file.display(), self.loc.line, self.loc.col, self.message)
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file.display(),
+            self.loc.line,
+            self.loc.col,
+            self.message
+        )
     }
 }
 
@@ -162,7 +169,10 @@ impl Spec {
 
     /// Checks a spec given as text; `file` is used for messages and relative paths.
     pub fn parse(file: &Path, text: &str, drivers: &[DriverInfo]) -> Result<Spec, SpecError> {
-        let p = SpecParser { file: file.to_path_buf(), env: Vec::new() };
+        let p = SpecParser {
+            file: file.to_path_buf(),
+            env: Vec::new(),
+        };
         let root = yaml::parse(text).map_err(|e| p.err(e.loc, format!("YAML syntax: {}", e.message)))?;
         p.spec(&root, drivers)
     }
@@ -191,17 +201,36 @@ fn entries(node: &Marked) -> &[(Marked, Marked)] {
 }
 
 fn get<'a>(node: &'a Marked, key: &str) -> Option<&'a Marked> {
-    entries(node).iter().find(|(k, _)| k.as_str() == Some(key)).map(|(_, v)| v)
+    entries(node)
+        .iter()
+        .find(|(k, _)| k.as_str() == Some(key))
+        .map(|(_, v)| v)
 }
 
 const BINDING_KEYS: [&str; 14] = [
-    "kind", "driver", "class", "url", "path", "options", "attributes", "secret", "credentials",
-    "prefetch", "timeout", "retries", "name", "query",
+    "kind",
+    "driver",
+    "class",
+    "url",
+    "path",
+    "options",
+    "attributes",
+    "secret",
+    "credentials",
+    "prefetch",
+    "timeout",
+    "retries",
+    "name",
+    "query",
 ];
 
 impl SpecParser {
     fn err(&self, loc: Loc, message: impl Into<String>) -> SpecError {
-        SpecError { file: self.file.clone(), loc, message: message.into() }
+        SpecError {
+            file: self.file.clone(),
+            loc,
+            message: message.into(),
+        }
     }
 
     fn base_dir(&self) -> PathBuf {
@@ -215,7 +244,10 @@ impl SpecParser {
         match &node.node {
             Node::Map(e) => Ok(e),
             _ if node.is_null() => Ok(&[]),
-            _ => Err(self.err(node.loc, format!("{what} must be a mapping, not {}", node.describe()))),
+            _ => Err(self.err(
+                node.loc,
+                format!("{what} must be a mapping, not {}", node.describe()),
+            )),
         }
     }
 
@@ -223,7 +255,10 @@ impl SpecParser {
     fn string(&self, node: &Marked, what: &str) -> R<String> {
         match &node.node {
             Node::Scalar { value, .. } => self.subst(value, node.loc),
-            _ => Err(self.err(node.loc, format!("{what} must be a string, not {}", node.describe()))),
+            _ => Err(self.err(
+                node.loc,
+                format!("{what} must be a string, not {}", node.describe()),
+            )),
         }
     }
 
@@ -281,14 +316,21 @@ impl SpecParser {
                 .unwrap_or_else(|| "function".into()),
         };
         let spec = get(root, "spec").ok_or_else(|| {
-            self.err(root.loc, "the spec has no `spec:` section (a function spec has `spec.dataBindings`)")
+            self.err(
+                root.loc,
+                "the spec has no `spec:` section (a function spec has `spec.dataBindings`)",
+            )
         })?;
         self.map(spec, "`spec`")?;
         if let Some(env) = get(spec, "env") {
             self.env = self.env_list(env)?;
         }
-        let runtime = get(spec, "runtime").map(|n| self.string(n, "spec.runtime")).transpose()?;
-        let handler = get(spec, "handler").map(|n| self.string(n, "spec.handler")).transpose()?;
+        let runtime = get(spec, "runtime")
+            .map(|n| self.string(n, "spec.runtime"))
+            .transpose()?;
+        let handler = get(spec, "handler")
+            .map(|n| self.string(n, "spec.handler"))
+            .transpose()?;
         let mut triggers = Vec::new();
         if let Some(t) = get(spec, "triggers") {
             for (k, v) in self.map(t, "spec.triggers")? {
@@ -343,13 +385,22 @@ impl SpecParser {
         let name = self.string(key, "trigger name")?;
         self.map(node, &format!("trigger '{name}'"))?;
         let kind_node = get(node, "kind").ok_or_else(|| {
-            self.err(key.loc, format!("trigger '{name}' has no `kind` (one of {})", TRIGGER_KINDS.join(", ")))
+            self.err(
+                key.loc,
+                format!(
+                    "trigger '{name}' has no `kind` (one of {})",
+                    TRIGGER_KINDS.join(", ")
+                ),
+            )
         })?;
         let kind = self.string(kind_node, "kind")?;
         if !TRIGGER_KINDS.contains(&kind.as_str()) {
             return Err(self.err(
                 kind_node.loc,
-                format!("unknown trigger kind '{kind}'; known kinds: {}", TRIGGER_KINDS.join(", ")),
+                format!(
+                    "unknown trigger kind '{kind}'; known kinds: {}",
+                    TRIGGER_KINDS.join(", ")
+                ),
             ));
         }
         let max_workers = get(node, "maxWorkers")
@@ -361,7 +412,12 @@ impl SpecParser {
                 attributes.insert(self.string(k, "attribute")?, self.string(v, "attribute value")?);
             }
         }
-        Ok(TriggerSpec { name, kind, max_workers, attributes })
+        Ok(TriggerSpec {
+            name,
+            kind,
+            max_workers,
+            attributes,
+        })
     }
 
     fn number(&self, node: &Marked, what: &str) -> R<u64> {
@@ -374,7 +430,10 @@ impl SpecParser {
     fn duration(&self, node: &Marked, what: &str) -> R<Duration> {
         let s = self.string(node, what)?;
         let t = s.trim();
-        let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len()));
+        let (num, unit) = t.split_at(
+            t.find(|c: char| !c.is_ascii_digit() && c != '.')
+                .unwrap_or(t.len()),
+        );
         let n: f64 = num.parse().map_err(|_| self.bad_duration(node, what, &s))?;
         let secs = match unit {
             "" | "s" => n,
@@ -387,7 +446,10 @@ impl SpecParser {
     }
 
     fn bad_duration(&self, node: &Marked, what: &str, s: &str) -> SpecError {
-        self.err(node.loc, format!("{what} must be a duration such as 500ms, 30s, 2m or 1h, not '{s}'"))
+        self.err(
+            node.loc,
+            format!("{what} must be a duration such as 500ms, 30s, 2m or 1h, not '{s}'"),
+        )
     }
 
     fn secret(&self, node: &Marked, what: &str) -> R<SecretRef> {
@@ -398,41 +460,63 @@ impl SpecParser {
                 match k.as_str() {
                     Some("env") => Ok(SecretRef::Env(self.string(v, "env")?)),
                     Some("file") => Ok(SecretRef::File(self.base_dir().join(self.string(v, "file")?))),
-                    _ => Err(self.err(k.loc, format!("{what} must be {{env: NAME}}, {{file: PATH}} or a string"))),
+                    _ => Err(self.err(
+                        k.loc,
+                        format!("{what} must be {{env: NAME}}, {{file: PATH}} or a string"),
+                    )),
                 }
             }
-            _ => Err(self.err(node.loc, format!("{what} must be {{env: NAME}}, {{file: PATH}} or a string"))),
+            _ => Err(self.err(
+                node.loc,
+                format!("{what} must be {{env: NAME}}, {{file: PATH}} or a string"),
+            )),
         }
     }
 
     fn binding(&self, key: &Marked, node: &Marked, drivers: &[DriverInfo]) -> R<BindingSpec> {
         let name = self.string(key, "binding name")?;
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-            return Err(self.err(key.loc, format!(
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(self.err(
+                key.loc,
+                format!(
                 "binding name '{name}' must be letters, digits, '_' or '-' (it is the `name://` of paths)"
-            )));
+            ),
+            ));
         }
         let fields = self.map(node, &format!("binding '{name}'"))?;
         for (k, _) in fields {
             let known = k.as_str().is_some_and(|k| BINDING_KEYS.contains(&k));
             if !known {
-                return Err(self.err(k.loc, format!(
-                    "unknown key '{}' in binding '{name}'; known keys: {}",
-                    k.as_str().unwrap_or("?"),
-                    BINDING_KEYS.join(", ")
-                )));
+                return Err(self.err(
+                    k.loc,
+                    format!(
+                        "unknown key '{}' in binding '{name}'; known keys: {}",
+                        k.as_str().unwrap_or("?"),
+                        BINDING_KEYS.join(", ")
+                    ),
+                ));
             }
         }
         let driver_node = match (get(node, "driver"), get(node, "class")) {
             (Some(d), None) | (None, Some(d)) => d,
             (Some(_), Some(c)) => {
-                return Err(self.err(c.loc, format!("binding '{name}' has both `driver` and `class` (its alias); keep one")));
+                return Err(self.err(
+                    c.loc,
+                    format!("binding '{name}' has both `driver` and `class` (its alias); keep one"),
+                ));
             }
             (None, None) => {
-                return Err(self.err(key.loc, format!(
+                return Err(self.err(
+                    key.loc,
+                    format!(
                     "binding '{name}' has no `driver`; built-in drivers: {}, or a path to a plugin library",
                     names(drivers)
-                )));
+                ),
+                ));
             }
         };
         let driver = self.string(driver_node, "driver")?;
@@ -443,9 +527,10 @@ impl SpecParser {
         } else if looks_like_path {
             let p = self.base_dir().join(&driver);
             if !p.is_file() {
-                return Err(self.err(driver_node.loc, format!(
-                    "plugin library '{}' does not exist", p.display()
-                )));
+                return Err(self.err(
+                    driver_node.loc,
+                    format!("plugin library '{}' does not exist", p.display()),
+                ));
             }
             Some(p)
         } else {
@@ -458,26 +543,42 @@ impl SpecParser {
             Some(k) => {
                 let s = self.string(k, "kind")?;
                 let kind = Kind::parse(&s).ok_or_else(|| {
-                    self.err(k.loc, format!("unknown kind '{s}'; kinds: object, table, stream, generic"))
+                    self.err(
+                        k.loc,
+                        format!("unknown kind '{s}'; kinds: object, table, stream, generic"),
+                    )
                 })?;
                 if let Some(info) = builtin {
                     if !info.kinds.contains(&kind) {
-                        return Err(self.err(k.loc, format!(
-                            "driver '{driver}' does not serve kind '{kind}'; it serves: {}",
-                            info.kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
-                        )));
+                        return Err(self.err(
+                            k.loc,
+                            format!(
+                                "driver '{driver}' does not serve kind '{kind}'; it serves: {}",
+                                info.kinds
+                                    .iter()
+                                    .map(|k| k.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                        ));
                     }
                 }
                 kind
             }
             None => match builtin.map(|i| i.kinds.as_slice()) {
                 Some([only]) => *only,
-                _ => return Err(self.err(key.loc, format!(
-                    "binding '{name}' has no `kind` (object, table, stream or generic)"
-                ))),
+                _ => {
+                    return Err(self.err(
+                        key.loc,
+                        format!("binding '{name}' has no `kind` (object, table, stream or generic)"),
+                    ))
+                }
             },
         };
-        let url = get(node, "url").filter(|u| !u.is_null()).map(|u| self.string(u, "url")).transpose()?;
+        let url = get(node, "url")
+            .filter(|u| !u.is_null())
+            .map(|u| self.string(u, "url"))
+            .transpose()?;
         let path = match get(node, "path").filter(|p| !p.is_null()) {
             Some(p) => {
                 let s = self.string(p, "path")?;
@@ -505,7 +606,10 @@ impl SpecParser {
         if let Some(c) = get(node, "credentials") {
             for (k, v) in self.map(c, "credentials")? {
                 let key = self.string(k, "credential name")?;
-                secrets.insert(key.clone(), (self.secret(v, &format!("credential '{key}'"))?, v.loc));
+                secrets.insert(
+                    key.clone(),
+                    (self.secret(v, &format!("credential '{key}'"))?, v.loc),
+                );
             }
         }
         let prefetch = match get(node, "prefetch") {
@@ -515,8 +619,14 @@ impl SpecParser {
             },
             None => DEFAULT_PREFETCH,
         };
-        let timeout = get(node, "timeout").map(|n| self.duration(n, "timeout")).transpose()?.unwrap_or(DEFAULT_TIMEOUT);
-        let retries = get(node, "retries").map(|n| self.number(n, "retries").map(|v| v as u32)).transpose()?.unwrap_or(DEFAULT_RETRIES);
+        let timeout = get(node, "timeout")
+            .map(|n| self.duration(n, "timeout"))
+            .transpose()?
+            .unwrap_or(DEFAULT_TIMEOUT);
+        let retries = get(node, "retries")
+            .map(|n| self.number(n, "retries").map(|v| v as u32))
+            .transpose()?
+            .unwrap_or(DEFAULT_RETRIES);
         Ok(BindingSpec {
             name,
             loc: key.loc,
@@ -535,7 +645,11 @@ impl SpecParser {
 }
 
 fn names(drivers: &[DriverInfo]) -> String {
-    drivers.iter().map(|d| d.name.as_str()).collect::<Vec<_>>().join(", ")
+    drivers
+        .iter()
+        .map(|d| d.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl BindingSpec {
@@ -543,15 +657,26 @@ impl BindingSpec {
     pub fn resolve_secrets(&self, file: &Path) -> Result<BTreeMap<String, Secret>, SpecError> {
         let mut out = BTreeMap::new();
         for (key, (r, loc)) in &self.secrets {
-            let err = |m: String| SpecError { file: file.to_path_buf(), loc: *loc, message: m };
+            let err = |m: String| SpecError {
+                file: file.to_path_buf(),
+                loc: *loc,
+                message: m,
+            };
             let value = match r {
                 SecretRef::Value(s) => s.clone(),
                 SecretRef::Env(var) => Secret::new(std::env::var(var).map_err(|_| {
-                    err(format!("secret '{key}' of binding '{}': environment variable {var} is not set", self.name))
+                    err(format!(
+                        "secret '{key}' of binding '{}': environment variable {var} is not set",
+                        self.name
+                    ))
                 })?),
                 SecretRef::File(p) => {
                     let mut s = std::fs::read_to_string(p).map_err(|e| {
-                        err(format!("secret '{key}' of binding '{}': cannot read {}: {e}", self.name, p.display()))
+                        err(format!(
+                            "secret '{key}' of binding '{}': cannot read {}: {e}",
+                            self.name,
+                            p.display()
+                        ))
                     })?;
                     if s.ends_with('\n') {
                         s.pop();
@@ -622,12 +747,18 @@ spec:
         assert_eq!(spec.triggers[0].max_workers, Some(4));
         assert_eq!(spec.triggers[0].attributes["port"], "8080");
         let obj = &spec.bindings[0];
-        assert_eq!((obj.name.as_str(), obj.driver.as_str(), obj.kind), ("obj", "fs", Kind::Object));
+        assert_eq!(
+            (obj.name.as_str(), obj.driver.as_str(), obj.kind),
+            ("obj", "fs", Kind::Object)
+        );
         assert_eq!(obj.url.as_deref(), Some("/srv/data/objects"));
         assert_eq!(obj.options["fsync"], "true");
         assert_eq!(obj.prefetch, DEFAULT_PREFETCH);
         let cache = &spec.bindings[1];
-        assert_eq!((cache.prefetch, cache.timeout, cache.retries), (2, Duration::from_millis(500), 0));
+        assert_eq!(
+            (cache.prefetch, cache.timeout, cache.retries),
+            (2, Duration::from_millis(500), 0)
+        );
         assert_eq!(spec.binding(None).map(|b| b.name.as_str()), Some("obj"));
     }
 
@@ -640,29 +771,77 @@ spec:
         .unwrap();
         assert_eq!(spec.bindings[0].url.as_deref(), Some("from-env/dflt/$x"));
         let e = err("spec:\n  dataBindings:\n    a:\n      driver: fs\n      url: ${BINDERY_SPEC_UNSET}\n");
-        assert!(e.starts_with("fn/function.yaml:5:12: environment variable BINDERY_SPEC_UNSET is not set"), "{e}");
+        assert!(
+            e.starts_with("fn/function.yaml:5:12: environment variable BINDERY_SPEC_UNSET is not set"),
+            "{e}"
+        );
     }
 
     #[test]
     fn bad_input_is_located_and_explained() {
         let cases = [
-            ("spec:\n  dataBindings:\n    a:\n      driver: s4\n", "4:15: unknown driver 's4'; built-in drivers: memory, fs"),
-            ("spec:\n  dataBindings:\n    a:\n      driver: fs\n      colour: red\n", "5:7: unknown key 'colour' in binding 'a'; known keys: kind"),
-            ("spec:\n  dataBindings:\n    a:\n      driver: fs\n      class: fs\n", "5:14: binding 'a' has both `driver` and `class`"),
-            ("spec:\n  dataBindings:\n    a:\n      kind: table\n      driver: fs\n", "4:13: driver 'fs' does not serve kind 'table'; it serves: object"),
-            ("spec:\n  dataBindings:\n    a:\n      kind: blob\n      driver: fs\n", "4:13: unknown kind 'blob'"),
-            ("spec:\n  dataBindings:\n    a:\n      driver: fs\n      path: ../up\n", "5:13: invalid path '../up'"),
-            ("spec:\n  dataBindings:\n    a:\n      driver: fs\n      timeout: soon\n", "5:16: timeout must be a duration"),
-            ("spec:\n  dataBindings:\n    a:\n      driver: fs\n      prefetch: 0\n", "prefetch must be at least 1"),
-            ("spec:\n  dataBindings:\n    a:\n      kind: object\n", "3:5: binding 'a' has no `driver`; built-in drivers: memory, fs"),
-            ("spec:\n  dataBindings:\n    a:\n      driver: ./libnone.so\n", "4:15: plugin library 'fn/./libnone.so' does not exist"),
-            ("spec:\n  dataBindings:\n    a:\n      driver: fs\n    a:\n      driver: memory\n", "5:5: binding 'a' is defined twice"),
-            ("spec:\n  dataBindings:\n    'a b':\n      driver: fs\n", "3:5: binding name 'a b' must be letters"),
-            ("spec:\n  triggers:\n    t:\n      kind: carrier-pigeon\n", "4:13: unknown trigger kind 'carrier-pigeon'; known kinds: http, stream, cron"),
+            (
+                "spec:\n  dataBindings:\n    a:\n      driver: s4\n",
+                "4:15: unknown driver 's4'; built-in drivers: memory, fs",
+            ),
+            (
+                "spec:\n  dataBindings:\n    a:\n      driver: fs\n      colour: red\n",
+                "5:7: unknown key 'colour' in binding 'a'; known keys: kind",
+            ),
+            (
+                "spec:\n  dataBindings:\n    a:\n      driver: fs\n      class: fs\n",
+                "5:14: binding 'a' has both `driver` and `class`",
+            ),
+            (
+                "spec:\n  dataBindings:\n    a:\n      kind: table\n      driver: fs\n",
+                "4:13: driver 'fs' does not serve kind 'table'; it serves: object",
+            ),
+            (
+                "spec:\n  dataBindings:\n    a:\n      kind: blob\n      driver: fs\n",
+                "4:13: unknown kind 'blob'",
+            ),
+            (
+                "spec:\n  dataBindings:\n    a:\n      driver: fs\n      path: ../up\n",
+                "5:13: invalid path '../up'",
+            ),
+            (
+                "spec:\n  dataBindings:\n    a:\n      driver: fs\n      timeout: soon\n",
+                "5:16: timeout must be a duration",
+            ),
+            (
+                "spec:\n  dataBindings:\n    a:\n      driver: fs\n      prefetch: 0\n",
+                "prefetch must be at least 1",
+            ),
+            (
+                "spec:\n  dataBindings:\n    a:\n      kind: object\n",
+                "3:5: binding 'a' has no `driver`; built-in drivers: memory, fs",
+            ),
+            (
+                "spec:\n  dataBindings:\n    a:\n      driver: ./libnone.so\n",
+                "4:15: plugin library 'fn/./libnone.so' does not exist",
+            ),
+            (
+                "spec:\n  dataBindings:\n    a:\n      driver: fs\n    a:\n      driver: memory\n",
+                "5:5: binding 'a' is defined twice",
+            ),
+            (
+                "spec:\n  dataBindings:\n    'a b':\n      driver: fs\n",
+                "3:5: binding name 'a b' must be letters",
+            ),
+            (
+                "spec:\n  triggers:\n    t:\n      kind: carrier-pigeon\n",
+                "4:13: unknown trigger kind 'carrier-pigeon'; known kinds: http, stream, cron",
+            ),
             ("metadata:\n  name: x\n", "1:1: the spec has no `spec:` section"),
             ("spec:\n  dataBindings: [1, 2\n", "YAML syntax"),
-            ("spec:\n  dataBindings:\n    a: &x { driver: fs }\n    b: *x\n", "4:8: YAML syntax: YAML aliases"),
-            ("spec:\n  dataBindings:\n    a:\n      driver: fs\n      secret: { vault: x }\n", "5:17: secret must be {env: NAME}"),
+            (
+                "spec:\n  dataBindings:\n    a: &x { driver: fs }\n    b: *x\n",
+                "4:8: YAML syntax: YAML aliases",
+            ),
+            (
+                "spec:\n  dataBindings:\n    a:\n      driver: fs\n      secret: { vault: x }\n",
+                "5:17: secret must be {env: NAME}",
+            ),
         ];
         for (text, want) in cases {
             let got = err(text);

@@ -15,7 +15,10 @@ pub struct Loc {
 
 impl Loc {
     fn of(m: Marker) -> Loc {
-        Loc { line: m.line(), col: m.col() + 1 }
+        Loc {
+            line: m.line(),
+            col: m.col() + 1,
+        }
     }
 }
 
@@ -115,10 +118,25 @@ impl MarkedEventReceiver for Builder {
         match ev {
             Event::Scalar(value, style, _, _) => {
                 let quoted = !matches!(style, TScalarStyle::Plain);
-                self.push_value(Marked { node: Node::Scalar { value, quoted }, loc });
+                self.push_value(Marked {
+                    node: Node::Scalar { value, quoted },
+                    loc,
+                });
             }
-            Event::SequenceStart(..) => self.stack.push((Marked { node: Node::Seq(Vec::new()), loc }, None)),
-            Event::MappingStart(..) => self.stack.push((Marked { node: Node::Map(Vec::new()), loc }, None)),
+            Event::SequenceStart(..) => self.stack.push((
+                Marked {
+                    node: Node::Seq(Vec::new()),
+                    loc,
+                },
+                None,
+            )),
+            Event::MappingStart(..) => self.stack.push((
+                Marked {
+                    node: Node::Map(Vec::new()),
+                    loc,
+                },
+                None,
+            )),
             Event::SequenceEnd | Event::MappingEnd => {
                 if let Some((done, _)) = self.stack.pop() {
                     self.push_value(done);
@@ -146,7 +164,10 @@ pub fn parse(text: &str) -> Result<Marked, SyntaxError> {
     if let Some(e) = builder.error {
         return Err(e);
     }
-    Ok(builder.root.unwrap_or(Marked { node: Node::Map(Vec::new()), loc: Loc { line: 1, col: 1 } }))
+    Ok(builder.root.unwrap_or(Marked {
+        node: Node::Map(Vec::new()),
+        loc: Loc { line: 1, col: 1 },
+    }))
 }
 
 #[cfg(test)]
@@ -161,8 +182,16 @@ mod tests {
         let Node::Map(inner) = &a.node else { panic!() };
         assert_eq!(inner[0].0.as_str(), Some("b"));
         assert_eq!(inner[0].1.loc, Loc { line: 2, col: 6 });
-        let Node::Seq(items) = &inner[1].1.node else { panic!() };
-        assert_eq!(items[1].node, Node::Scalar { value: "y".into(), quoted: true });
+        let Node::Seq(items) = &inner[1].1.node else {
+            panic!()
+        };
+        assert_eq!(
+            items[1].node,
+            Node::Scalar {
+                value: "y".into(),
+                quoted: true
+            }
+        );
     }
 
     #[test]

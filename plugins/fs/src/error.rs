@@ -8,9 +8,7 @@ use bindery_core::{Error, ErrorKind};
 pub fn map(err: io::Error, what: &str) -> Error {
     let kind = match err.kind() {
         io::ErrorKind::NotFound => ErrorKind::NotFound,
-        io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => {
-            ErrorKind::PermissionDenied
-        }
+        io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => ErrorKind::PermissionDenied,
         io::ErrorKind::AlreadyExists => ErrorKind::AlreadyExists,
         io::ErrorKind::NotADirectory
         | io::ErrorKind::IsADirectory

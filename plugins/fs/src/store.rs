@@ -1,7 +1,7 @@
 //! The fs store: the object operations on a root directory.
 
-use std::collections::BTreeMap;
 use std::collections::hash_map::DefaultHasher;
+use std::collections::BTreeMap;
 use std::fs::{self, File, Metadata};
 use std::hash::{Hash, Hasher};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -11,9 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bindery_core::{
-    async_trait, shape_listing, Bytes, Capability, Conditions, Error, GetResponse, Instance,
-    ListEntry, ListStream, ObjectDriver, ObjectMeta, OpGet, OpList, OpPut, OpStat, PutBody,
-    Result,
+    async_trait, shape_listing, Bytes, Capability, Conditions, Error, GetResponse, Instance, ListEntry,
+    ListStream, ObjectDriver, ObjectMeta, OpGet, OpList, OpPut, OpStat, PutBody, Result,
 };
 use futures::stream::{self, StreamExt};
 
@@ -112,7 +111,11 @@ fn check_reserved(path: &str) -> Result<()> {
 }
 
 fn gen_of(md: &Metadata) -> String {
-    format!("{:x}-{:x}", md.ino(), md.mtime() as i128 * 1_000_000_000 + md.mtime_nsec() as i128)
+    format!(
+        "{:x}-{:x}",
+        md.ino(),
+        md.mtime() as i128 * 1_000_000_000 + md.mtime_nsec() as i128
+    )
 }
 
 /// The file's metadata if it is an object (a regular file); `None` if absent.
@@ -120,9 +123,7 @@ fn stat_object(file: &Path, path: &str) -> Result<Option<Metadata>> {
     match fs::metadata(file) {
         Ok(md) if md.is_file() => Ok(Some(md)),
         Ok(_) => Ok(None),
-        Err(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR) => {
-            Ok(None)
-        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR) => Ok(None),
         Err(e) => Err(map(e, &format!("stat '{path}'"))),
     }
 }
@@ -179,7 +180,8 @@ impl Inner {
         let tmp = self.temp_path();
         let mut guard = TempFile(Some(tmp.clone()));
         let mut f = File::create(&tmp).map_err(|e| map(e, &what))?;
-        f.write_all(&encode_metadata(metadata)).map_err(|e| map(e, &what))?;
+        f.write_all(&encode_metadata(metadata))
+            .map_err(|e| map(e, &what))?;
         f.sync_all().map_err(|e| map(e, &what))?;
         fs::rename(&tmp, &target).map_err(|e| map(e, &what))?;
         guard.0 = None;
@@ -189,8 +191,7 @@ impl Inner {
     /// Removes the sidecars of `path` other than the one of `keep`.
     fn remove_old_sidecars(&self, path: &str, keep: Option<&str>) {
         let side = self.meta.join(path);
-        let (Some(dir), Some(base)) = (side.parent(), side.file_name().and_then(|n| n.to_str()))
-        else {
+        let (Some(dir), Some(base)) = (side.parent(), side.file_name().and_then(|n| n.to_str())) else {
             return;
         };
         let Ok(entries) = fs::read_dir(dir) else { return };
@@ -244,7 +245,9 @@ impl Inner {
             fs::rename(tmp, &dest)
         };
         placed.map_err(|e| match e.kind() {
-            io::ErrorKind::AlreadyExists => Error::condition_failed("if-none-match '*': the object already exists"),
+            io::ErrorKind::AlreadyExists => {
+                Error::condition_failed("if-none-match '*': the object already exists")
+            }
             io::ErrorKind::IsADirectory | io::ErrorKind::DirectoryNotEmpty => Error::invalid_input(format!(
                 "cannot put '{path}': objects exist below it, and the fs driver cannot hold both"
             )),
@@ -358,7 +361,8 @@ impl ObjectDriver for FsStore {
                 None => 0..meta.size,
             };
             if range.start > 0 {
-                file.seek(SeekFrom::Start(range.start)).map_err(|e| map(e, &what))?;
+                file.seek(SeekFrom::Start(range.start))
+                    .map_err(|e| map(e, &what))?;
             }
             let len = range.end - range.start;
             let body = if len <= CHUNK {
@@ -493,7 +497,12 @@ impl ObjectDriver for FsStore {
         let start_after = op.start_after.clone();
         tokio::task::spawn_blocking(move || {
             let dir = inner.root.join(&dir_key);
-            let walk = Walk { inner: &inner, tx: &tx, one_level, start_after: start_after.as_deref() };
+            let walk = Walk {
+                inner: &inner,
+                tx: &tx,
+                one_level,
+                start_after: start_after.as_deref(),
+            };
             if let Err(e) = walk.dir(&dir, &dir_key, &name_prefix) {
                 let _ = tx.blocking_send(Err(e));
             }
@@ -522,7 +531,9 @@ impl Walk<'_> {
     }
 
     fn send(&self, entry: ListEntry) -> Result<(), WalkError> {
-        self.tx.blocking_send(Ok(entry)).map_err(|_| WalkError::Stop(Stop))
+        self.tx
+            .blocking_send(Ok(entry))
+            .map_err(|_| WalkError::Stop(Stop))
     }
 
     fn walk(&self, dir: &Path, key: &str, name_prefix: &str) -> Result<(), WalkError> {
@@ -537,7 +548,9 @@ impl Walk<'_> {
         let mut names: Vec<(String, bool)> = Vec::new();
         for entry in entries {
             let entry = entry.map_err(|e| WalkError::Io(map(e, &format!("list '{key}'"))))?;
-            let Ok(name) = entry.file_name().into_string() else { continue };
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
             if (key.is_empty() && name == RESERVED) || !name.starts_with(name_prefix) {
                 continue;
             }

@@ -18,9 +18,9 @@ use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
 use bindery_core::{
-    async_trait, shape_listing, BindingConfig, Bytes, Capability, Driver, DriverInfo, Error,
-    GetResponse, Instance, Kind, ListEntry, ListStream, ObjectDriver, ObjectMeta, OpGet, OpList,
-    OpPut, OpStat, PutBody, Result,
+    async_trait, shape_listing, BindingConfig, Bytes, Capability, Driver, DriverInfo, Error, GetResponse,
+    Instance, Kind, ListEntry, ListStream, ObjectDriver, ObjectMeta, OpGet, OpList, OpPut, OpStat, PutBody,
+    Result,
 };
 use futures::stream::{self, StreamExt};
 
@@ -138,7 +138,13 @@ impl ObjectDriver for MemoryStore {
             modified: Some(SystemTime::now()),
             metadata: op.metadata,
         };
-        objects.insert(path.to_string(), Stored { data, meta: meta.clone() });
+        objects.insert(
+            path.to_string(),
+            Stored {
+                data,
+                meta: meta.clone(),
+            },
+        );
         Ok(meta)
     }
 

@@ -18,7 +18,9 @@ fn main() {
     for seq in first.. {
         let fill = bindery_tests::crash_byte(seq);
         let chunk = bytes::Bytes::from(vec![fill; 256 * 1024]);
-        let mut put = ctx.object().put(path.as_str(), chunk.slice(..size.min(chunk.len())));
+        let mut put = ctx
+            .object()
+            .put(path.as_str(), chunk.slice(..size.min(chunk.len())));
         let mut written = chunk.len().min(size);
         while written < size {
             let n = chunk.len().min(size - written);

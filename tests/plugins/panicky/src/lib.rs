@@ -48,7 +48,11 @@ impl ObjectDriver for PanickyInstance {
     }
 
     async fn head(&self, path: &str, _op: OpStat) -> Result<ObjectMeta> {
-        Ok(ObjectMeta { path: path.to_string(), gen: "1".into(), ..Default::default() })
+        Ok(ObjectMeta {
+            path: path.to_string(),
+            gen: "1".into(),
+            ..Default::default()
+        })
     }
 }
 
