@@ -1,0 +1,23 @@
+# Sourced by the other scripts: installs what building bindery needs on a fresh Debian
+# machine, skipping whatever is already there, and points cargo at a shared target folder.
+
+set -euo pipefail
+
+bindery_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/bindery-target}"
+
+missing=()
+command -v capnp >/dev/null 2>&1 || missing+=(capnproto)   # compiles schemas/*.capnp
+command -v cc >/dev/null 2>&1 || missing+=(build-essential)
+if ((${#missing[@]})); then
+    sudo=""
+    if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+    echo "bindery setup: installing ${missing[*]} from Debian's packages" >&2
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+    echo "bindery setup: cargo is missing; install Rust (rustup) first" >&2
+    exit 1
+fi
