@@ -240,3 +240,42 @@ async fn secrets_are_never_printed() {
     let shown = format!("{secrets:?} {:?}", spec.bindings[0]);
     assert!(!shown.contains("s3cr3t"), "{shown}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_driver_runs_ahead_by_the_prefetch_window_and_no_further() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(&dir, &spec_text("fs", "      url: ./data\n      prefetch: 3\n"));
+    let ctx = Context::connect(&spec).await.unwrap();
+    ctx.object().put("obj://big", vec![1u8; 6 << 20]).await.unwrap();
+    let (binding, path) = ctx.host().resolve(Kind::Object, "obj://big", false).unwrap();
+    let request = bindery_core::DataRequest {
+        path,
+        details: bindery_core::Details::ObjectGet(Default::default()),
+    };
+    let (envelope, rx) = binding.prepare(request).unwrap();
+    binding.dispatch(envelope).unwrap();
+    // The caller does not read: the driver fills the window, then waits.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while rx.len() < 3 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(rx.len(), 3, "exactly the prefetch window is buffered");
+    let mut behind = Vec::new();
+    let mut total = 0;
+    while let Ok(frame) = rx.recv_async().await {
+        let frame = frame.unwrap();
+        behind.push(frame.behind);
+        total += frame.buffer.len();
+        if frame.is_last {
+            break;
+        }
+    }
+    assert_eq!(total, 6 << 20);
+    assert_eq!(behind.len(), 6, "six 1 MiB frames");
+    assert_eq!(
+        &behind[..3],
+        &[0, 1, 2],
+        "`behind` counts the frames already waiting"
+    );
+}

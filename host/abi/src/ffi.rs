@@ -149,3 +149,51 @@ pub struct PluginApi {
     /// Disconnects an instance.
     pub disconnect: unsafe extern "C" fn(instance: *mut c_void),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    /// Counts drops, to see the release callback run exactly once.
+    struct Tracked(Vec<u8>, Arc<AtomicUsize>);
+
+    impl AsRef<[u8]> for Tracked {
+        fn as_ref(&self) -> &[u8] {
+            &self.0
+        }
+    }
+
+    impl Drop for Tracked {
+        fn drop(&mut self) {
+            self.1.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn buffers_cross_without_a_copy_and_are_released_once() {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let original = Bytes::from_owner(Tracked(vec![1, 2, 3, 4], drops.clone()));
+        let ptr = original.as_ptr();
+        let raw = RawBuf::from_bytes(original);
+        assert_eq!((raw.ptr, raw.len), (ptr, 4));
+        // SAFETY: a buffer made above, used once.
+        let received = unsafe { raw.into_bytes(None) };
+        assert_eq!(received.as_ptr(), ptr, "the receiver sees the sender's memory");
+        let clone = received.slice(1..3);
+        drop(received);
+        assert_eq!(drops.load(Ordering::SeqCst), 0, "still referenced by a slice");
+        assert_eq!(&clone[..], &[2, 3]);
+        drop(clone);
+        assert_eq!(drops.load(Ordering::SeqCst), 1, "released exactly once");
+    }
+
+    #[test]
+    fn the_null_buffer_is_empty() {
+        let raw = RawBuf::null();
+        assert!(raw.is_null());
+        // SAFETY: the null buffer owns nothing.
+        assert!(unsafe { raw.into_bytes(None) }.is_empty());
+    }
+}
