@@ -192,6 +192,14 @@ fn entries(prefix: &str, frames: Vec<ResponseMessage>) -> Vec<ListEntry> {
         .collect()
 }
 
+fn unit(_: &str, _: Vec<ResponseMessage>) -> Result<()> {
+    Ok(())
+}
+
+fn listing(prefix: &str, frames: Vec<ResponseMessage>) -> Result<Vec<ListEntry>> {
+    Ok(entries(prefix, frames))
+}
+
 fn finish_list(prefix: &str, frames: Vec<ResponseMessage>) -> Result<Done> {
     Ok(Done::Listed(entries(prefix, frames)))
 }
@@ -234,6 +242,40 @@ fn enqueue(sent: Result<(Frames, String)>, wg: &WaitGroup, finish: Finish) -> Re
     wg.add(frames, prefix, finish);
     Ok(())
 }
+
+/// The three ways to run a request: `.await`, `do_()` (blocking) and `do_async(&wg)`.
+macro_rules! runnable {
+    ($t:ty, $out:ty, $finish:path, $done:path) => {
+        impl $t {
+            /// Runs the request and waits (blocking) for its result.
+            pub fn do_(self) -> Result<$out> {
+                run_blocking(self.send(), $finish)
+            }
+
+            /// Sends the request now and adds it to a wait group; `ctx.wait(&wg)` collects
+            /// the result.
+            pub fn do_async(self, wg: &WaitGroup) -> Result<()> {
+                enqueue(self.send(), wg, $done)
+            }
+        }
+
+        /// Awaiting a request runs it (the data-binding API's `do`).
+        impl IntoFuture for $t {
+            type Output = Result<$out>;
+            type IntoFuture = BoxFuture<'static, Result<$out>>;
+            fn into_future(self) -> Self::IntoFuture {
+                let sent = self.send();
+                Box::pin(run_async(sent, $finish))
+            }
+        }
+    };
+}
+
+runnable!(Get, ObjectData, object_data, finish_object);
+runnable!(Put, ObjectMeta, head_meta, finish_meta);
+runnable!(Head_, ObjectMeta, head_meta, finish_meta);
+runnable!(Del, (), unit, finish_deleted);
+runnable!(List, Vec<ListEntry>, listing, finish_list);
 
 macro_rules! common_setters {
     ($t:ty, $($conds:ident).+) => {
@@ -285,25 +327,6 @@ impl Get {
     /// up to the binding's window while the caller works.
     pub fn load(self) -> ObjectReader {
         ObjectReader::new(self.send())
-    }
-
-    /// Reads the whole object, blocking.
-    pub fn do_(self) -> Result<ObjectData> {
-        run_blocking(self.send(), object_data)
-    }
-
-    /// Sends the request and adds it to a wait group.
-    pub fn do_async(self, wg: &WaitGroup) -> Result<()> {
-        enqueue(self.send(), wg, finish_object)
-    }
-}
-
-impl IntoFuture for Get {
-    type Output = Result<ObjectData>;
-    type IntoFuture = BoxFuture<'static, Result<ObjectData>>;
-    fn into_future(self) -> Self::IntoFuture {
-        let sent = self.send();
-        Box::pin(run_async(sent, object_data))
     }
 }
 
@@ -367,25 +390,6 @@ impl Put {
         };
         req.send("put", false, || Details::ObjectPut(op, body))
     }
-
-    /// Writes the object, blocking.
-    pub fn do_(self) -> Result<ObjectMeta> {
-        run_blocking(self.send(), head_meta)
-    }
-
-    /// Sends the request and adds it to a wait group.
-    pub fn do_async(self, wg: &WaitGroup) -> Result<()> {
-        enqueue(self.send(), wg, finish_meta)
-    }
-}
-
-impl IntoFuture for Put {
-    type Output = Result<ObjectMeta>;
-    type IntoFuture = BoxFuture<'static, Result<ObjectMeta>>;
-    fn into_future(self) -> Self::IntoFuture {
-        let sent = self.send();
-        Box::pin(run_async(sent, head_meta))
-    }
 }
 
 /// `head(path)`: the object's metadata. (Named `Head_` as `Head` is the frame head type.)
@@ -406,25 +410,6 @@ impl Head_ {
         let Head_ { req, op } = self;
         req.send("head", false, || Details::ObjectHead(op))
     }
-
-    /// Reads the metadata, blocking.
-    pub fn do_(self) -> Result<ObjectMeta> {
-        run_blocking(self.send(), head_meta)
-    }
-
-    /// Sends the request and adds it to a wait group.
-    pub fn do_async(self, wg: &WaitGroup) -> Result<()> {
-        enqueue(self.send(), wg, finish_meta)
-    }
-}
-
-impl IntoFuture for Head_ {
-    type Output = Result<ObjectMeta>;
-    type IntoFuture = BoxFuture<'static, Result<ObjectMeta>>;
-    fn into_future(self) -> Self::IntoFuture {
-        let sent = self.send();
-        Box::pin(run_async(sent, head_meta))
-    }
 }
 
 /// `del(path)`: deletes an object; deleting a missing object succeeds.
@@ -444,25 +429,6 @@ impl Del {
     fn send(self) -> Result<(Frames, String)> {
         let Del { req, op } = self;
         req.send("del", false, || Details::ObjectDelete(op))
-    }
-
-    /// Deletes, blocking.
-    pub fn do_(self) -> Result<()> {
-        run_blocking(self.send(), |_, _| Ok(()))
-    }
-
-    /// Sends the request and adds it to a wait group.
-    pub fn do_async(self, wg: &WaitGroup) -> Result<()> {
-        enqueue(self.send(), wg, finish_deleted)
-    }
-}
-
-impl IntoFuture for Del {
-    type Output = Result<()>;
-    type IntoFuture = BoxFuture<'static, Result<()>>;
-    fn into_future(self) -> Self::IntoFuture {
-        let sent = self.send();
-        Box::pin(run_async(sent, |_, _| Ok(())))
     }
 }
 
@@ -527,25 +493,6 @@ impl List {
     /// Sends the request and returns a lister at once; pages are prefetched.
     pub fn load(self) -> Lister {
         Lister::new(self.send())
-    }
-
-    /// Every entry, blocking.
-    pub fn do_(self) -> Result<Vec<ListEntry>> {
-        run_blocking(self.send(), |p, f| Ok(entries(p, f)))
-    }
-
-    /// Sends the request and adds it to a wait group.
-    pub fn do_async(self, wg: &WaitGroup) -> Result<()> {
-        enqueue(self.send(), wg, finish_list)
-    }
-}
-
-impl IntoFuture for List {
-    type Output = Result<Vec<ListEntry>>;
-    type IntoFuture = BoxFuture<'static, Result<Vec<ListEntry>>>;
-    fn into_future(self) -> Self::IntoFuture {
-        let sent = self.send();
-        Box::pin(run_async(sent, |p, f| Ok(entries(p, f))))
     }
 }
 
