@@ -279,3 +279,25 @@ async fn the_driver_runs_ahead_by_the_prefetch_window_and_no_further() {
         "`behind` counts the frames already waiting"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streamed_put_is_not_cut_off_by_the_timeout() {
+    use futures::StreamExt;
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(&dir, &spec_text("fs", "      url: ./data\n      timeout: 50ms\n"));
+    let ctx = Context::connect(&spec).await.unwrap();
+    // Ten chunks, 30 ms apart: the input lasts six times the binding's timeout.
+    let slow = futures::stream::iter(0..10u8)
+        .then(|i| async move {
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            Ok(bytes::Bytes::from(vec![i; 1000]))
+        })
+        .boxed();
+    let meta = ctx
+        .object()
+        .put("obj://slow", bytes::Bytes::new())
+        .add_stream(slow)
+        .await
+        .unwrap();
+    assert_eq!(meta.size, 10_000);
+}

@@ -9,7 +9,8 @@
 //! Before dispatch the host checks the binding's capability and answers `Unsupported` (naming
 //! binding, driver and operation) for what the driver cannot do. Retryable errors are retried
 //! up to the binding's `retries` with exponential backoff (50 ms doubling, at most 2 s), and
-//! each attempt has the binding's `timeout` until its response starts. A request is retried
+//! each attempt has the binding's `timeout` until its response starts (except a put whose
+//! data is streamed, which lasts as long as its input). A request is retried
 //! only if doing it again is safe: reads, head, list and delete always; a put only when its
 //! data was given up front and it has no condition (a retried create-only put could otherwise
 //! report a conflict with its own first attempt).
@@ -395,15 +396,22 @@ async fn call_with_retry(
         } else {
             None
         };
-        let result = match tokio::time::timeout(settings.timeout, service.call(req)).await {
-            Ok(r) => r,
-            Err(_) => Err(Error::new(
-                ErrorKind::Timeout,
-                format!(
-                    "no response within {:?} (the binding's `timeout`)",
-                    settings.timeout
-                ),
-            )),
+        // A put's response starts once its data is written; a streamed put lasts as long as
+        // its input does, so only puts whose data was given up front are timed.
+        let timed = !matches!(&req.details, Details::ObjectPut(_, body) if body.known_size().is_none());
+        let result = if timed {
+            match tokio::time::timeout(settings.timeout, service.call(req)).await {
+                Ok(r) => r,
+                Err(_) => Err(Error::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "no response within {:?} (the binding's `timeout`)",
+                        settings.timeout
+                    ),
+                )),
+            }
+        } else {
+            service.call(req).await
         };
         match result {
             Err(e) if e.is_retryable() && spare.is_some() => {

@@ -244,6 +244,9 @@ impl Inner {
         } else {
             fs::rename(tmp, &dest)
         };
+        if placed.is_err() && !op.metadata.is_empty() {
+            let _ = fs::remove_file(self.sidecar(path, &meta.gen)); // a refused write leaves nothing
+        }
         placed.map_err(|e| match e.kind() {
             io::ErrorKind::AlreadyExists => {
                 Error::condition_failed("if-none-match '*': the object already exists")
@@ -607,6 +610,41 @@ fn read_chunk(file: &mut File, len: u64, what: &str) -> Result<Bytes> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sidecars(root: &Path) -> Vec<String> {
+        let names = fs::read_dir(root.join(".bindery/meta"))
+            .into_iter()
+            .flatten()
+            .flatten();
+        names
+            .filter(|e| e.path().is_file())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_refused_put_leaves_no_metadata_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsStore::open(dir.path().to_path_buf()).unwrap();
+        let mut op = OpPut::default();
+        op.metadata.insert("k".into(), "v".into());
+        let body = || PutBody::from_chunks([Bytes::from_static(b"data")]);
+        store.put("d/x", body(), OpPut::default()).await.unwrap();
+        // `d` holds objects, so placing an object at `d` fails after its metadata was
+        // written: the metadata must go too.
+        let e = store.put("d", body(), op.clone()).await.unwrap_err();
+        assert_eq!(e.kind(), bindery_core::ErrorKind::InvalidInput, "{e}");
+        assert_eq!(
+            sidecars(dir.path()),
+            Vec::<String>::new(),
+            "the refused put's metadata remains"
+        );
+        assert_eq!(fs::read_dir(dir.path().join(".bindery/tmp")).unwrap().count(), 0);
+        store.put("e", body(), op).await.unwrap();
+        assert_eq!(sidecars(dir.path()).len(), 1);
+        store.delete("e", OpStat::default()).await.unwrap();
+        assert!(sidecars(dir.path()).is_empty());
+    }
 
     #[test]
     fn metadata_encoding_round_trips() {
