@@ -43,6 +43,7 @@
 pub mod capability;
 pub mod driver;
 pub mod error;
+pub mod filter;
 pub mod object;
 pub mod path;
 pub mod request;

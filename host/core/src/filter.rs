@@ -1,0 +1,533 @@
+//! The filter language of `where_` (DESIGN §6): a SQL-like boolean expression, parsed once
+//! (by sqlparser) into bindery's own expression tree, [`Expr`].
+//!
+//! ```
+//! use bindery_core::filter::Filter;
+//! let f = Filter::parse("age > 30 AND city = 'NY' AND name LIKE 'A%'").unwrap();
+//! let row = serde_json::json!({"age": 41, "city": "NY", "name": "Ana"});
+//! assert!(f.matches_json(&row));
+//! ```
+//!
+//! Supported: comparisons (`= != <> < <= > >=`), `AND`, `OR`, `NOT`, `IN (…)`,
+//! `BETWEEN … AND …`, `LIKE` / `ILIKE` (`%` and `_`), `IS [NOT] NULL`, arithmetic
+//! (`+ - * / %`), parentheses; literals are numbers, `'strings'`, `TRUE`, `FALSE`, `NULL`;
+//! column names may be dotted (`user.address.city`) or `"quoted"`. Anything else (a function
+//! call, a subquery) is refused with `InvalidInput` pointing at it.
+//!
+//! Evaluation follows SQL: a comparison with `NULL` (or a missing field) is unknown, and a
+//! row passes only if the whole expression is true.
+
+use std::fmt;
+
+use sqlparser::ast::{self, BinaryOperator, Spanned, UnaryOperator};
+use sqlparser::dialect::GenericDialect;
+use sqlparser::parser::Parser;
+use sqlparser::tokenizer::{Location, Token};
+
+use crate::error::{Error, Result};
+
+/// A literal value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// `NULL`.
+    Null,
+    /// `TRUE` / `FALSE`.
+    Bool(bool),
+    /// A whole number.
+    Int(i64),
+    /// A number with a fraction or exponent.
+    Float(f64),
+    /// A string.
+    Str(String),
+}
+
+/// A binary operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinOp {
+    /// `=`
+    Eq,
+    /// `!=`, `<>`
+    NotEq,
+    /// `<`
+    Lt,
+    /// `<=`
+    LtEq,
+    /// `>`
+    Gt,
+    /// `>=`
+    GtEq,
+    /// `AND`
+    And,
+    /// `OR`
+    Or,
+    /// `+`
+    Plus,
+    /// `-`
+    Minus,
+    /// `*`
+    Mul,
+    /// `/`
+    Div,
+    /// `%`
+    Mod,
+}
+
+/// The expression tree.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expr {
+    /// A column (a field of a message), as its path of names.
+    Column(Vec<String>),
+    /// A literal.
+    Literal(Value),
+    /// `left op right`.
+    Binary(Box<Expr>, BinOp, Box<Expr>),
+    /// `NOT e`.
+    Not(Box<Expr>),
+    /// `-e`.
+    Neg(Box<Expr>),
+    /// `e IS NULL` (or `IS NOT NULL` when the flag is set).
+    IsNull(Box<Expr>, bool),
+    /// `e [NOT] IN (list)`.
+    InList(Box<Expr>, Vec<Expr>, bool),
+    /// `e [NOT] BETWEEN low AND high`.
+    Between(Box<Expr>, Box<Expr>, Box<Expr>, bool),
+    /// `e [NOT] LIKE pattern` (case-insensitive when the last flag is set).
+    Like(Box<Expr>, String, bool, bool),
+}
+
+/// A parsed filter: its text and its tree.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Filter {
+    /// The text as given.
+    pub text: String,
+    /// The parsed tree.
+    pub expr: Expr,
+}
+
+impl fmt::Display for Filter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+fn located(text: &str, line: u64, col: u64, why: &str) -> Error {
+    let shown = text.lines().nth(line.saturating_sub(1) as usize).unwrap_or(text);
+    let caret = " ".repeat(col.saturating_sub(1) as usize);
+    Error::invalid_input(format!(
+        "invalid filter: {why} at line {line}, column {col}\n  {shown}\n  {caret}^"
+    ))
+}
+
+fn at(text: &str, loc: Location, why: &str) -> Error {
+    located(text, loc.line.max(1), loc.column.max(1), why)
+}
+
+/// Pulls `Line: L, Column: C` out of a sqlparser message.
+fn position_of(message: &str) -> Option<(u64, u64)> {
+    let line = message
+        .split("Line: ")
+        .nth(1)?
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()?;
+    let col = message
+        .split("Column: ")
+        .nth(1)?
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()?;
+    Some((line, col))
+}
+
+impl Filter {
+    /// Parses a filter. A malformed one is `InvalidInput` pointing at the offending position.
+    pub fn parse(text: &str) -> Result<Filter> {
+        if text.trim().is_empty() {
+            return Err(Error::invalid_input("invalid filter: it is empty"));
+        }
+        let dialect = GenericDialect {};
+        let fail = |e: sqlparser::parser::ParserError| {
+            let msg = e.to_string();
+            let why = msg
+                .split(" at Line:")
+                .next()
+                .unwrap_or(&msg)
+                .trim_start_matches("sql parser error: ");
+            match position_of(&msg) {
+                Some((l, c)) => located(text, l, c, why),
+                // The input ended early: point just past its end.
+                None => {
+                    let last = text.lines().last().unwrap_or("");
+                    let line = text.lines().count().max(1) as u64;
+                    located(text, line, last.chars().count() as u64 + 1, why)
+                }
+            }
+        };
+        let mut parser = Parser::new(&dialect).try_with_sql(text).map_err(fail)?;
+        let ast = parser.parse_expr().map_err(fail)?;
+        let next = parser.peek_token();
+        if next.token != Token::EOF {
+            return Err(at(
+                text,
+                next.span.start,
+                &format!("unexpected '{}' after the expression", next.token),
+            ));
+        }
+        Ok(Filter {
+            text: text.to_string(),
+            expr: convert(text, &ast)?,
+        })
+    }
+
+    /// Whether a JSON document passes the filter (SQL semantics: unknown is not a pass).
+    pub fn matches_json(&self, doc: &serde_json::Value) -> bool {
+        matches!(eval(&self.expr, doc), Some(Value::Bool(true)))
+    }
+}
+
+fn convert(text: &str, e: &ast::Expr) -> Result<Expr> {
+    let c = |e: &ast::Expr| convert(text, e).map(Box::new);
+    Ok(match e {
+        ast::Expr::Identifier(id) => Expr::Column(vec![id.value.clone()]),
+        ast::Expr::CompoundIdentifier(ids) => Expr::Column(ids.iter().map(|i| i.value.clone()).collect()),
+        ast::Expr::Nested(inner) => convert(text, inner)?,
+        ast::Expr::Value(v) => Expr::Literal(match &v.value {
+            ast::Value::Null => Value::Null,
+            ast::Value::Boolean(b) => Value::Bool(*b),
+            ast::Value::Number(n, _) => match n.parse::<i64>() {
+                Ok(i) => Value::Int(i),
+                Err(_) => Value::Float(n.parse().map_err(|_| at(text, v.span.start, "bad number"))?),
+            },
+            ast::Value::SingleQuotedString(s) => Value::Str(s.clone()),
+            other => return Err(at(text, v.span.start, &format!("unsupported literal {other}"))),
+        }),
+        ast::Expr::BinaryOp { left, op, right } => {
+            let op = match op {
+                BinaryOperator::Eq => BinOp::Eq,
+                BinaryOperator::NotEq => BinOp::NotEq,
+                BinaryOperator::Lt => BinOp::Lt,
+                BinaryOperator::LtEq => BinOp::LtEq,
+                BinaryOperator::Gt => BinOp::Gt,
+                BinaryOperator::GtEq => BinOp::GtEq,
+                BinaryOperator::And => BinOp::And,
+                BinaryOperator::Or => BinOp::Or,
+                BinaryOperator::Plus => BinOp::Plus,
+                BinaryOperator::Minus => BinOp::Minus,
+                BinaryOperator::Multiply => BinOp::Mul,
+                BinaryOperator::Divide => BinOp::Div,
+                BinaryOperator::Modulo => BinOp::Mod,
+                other => {
+                    return Err(at(
+                        text,
+                        e.span().start,
+                        &format!("unsupported operator '{other}'"),
+                    ))
+                }
+            };
+            Expr::Binary(c(left)?, op, c(right)?)
+        }
+        ast::Expr::UnaryOp {
+            op: UnaryOperator::Not,
+            expr,
+        } => Expr::Not(c(expr)?),
+        ast::Expr::UnaryOp {
+            op: UnaryOperator::Minus,
+            expr,
+        } => Expr::Neg(c(expr)?),
+        ast::Expr::UnaryOp {
+            op: UnaryOperator::Plus,
+            expr,
+        } => convert(text, expr)?,
+        ast::Expr::IsNull(x) => Expr::IsNull(c(x)?, false),
+        ast::Expr::IsNotNull(x) => Expr::IsNull(c(x)?, true),
+        ast::Expr::InList { expr, list, negated } => Expr::InList(
+            c(expr)?,
+            list.iter().map(|x| convert(text, x)).collect::<Result<_>>()?,
+            *negated,
+        ),
+        ast::Expr::Between {
+            expr,
+            negated,
+            low,
+            high,
+        } => Expr::Between(c(expr)?, c(low)?, c(high)?, *negated),
+        ast::Expr::Like {
+            negated,
+            expr,
+            pattern,
+            escape_char: None,
+            any: false,
+        }
+        | ast::Expr::ILike {
+            negated,
+            expr,
+            pattern,
+            escape_char: None,
+            any: false,
+        } => {
+            let insensitive = matches!(e, ast::Expr::ILike { .. });
+            let pattern = match convert(text, pattern)? {
+                Expr::Literal(Value::Str(p)) => p,
+                _ => return Err(at(text, pattern.span().start, "LIKE needs a string pattern")),
+            };
+            Expr::Like(c(expr)?, pattern, *negated, insensitive)
+        }
+        other => {
+            let what = other.to_string();
+            let what = what.split_whitespace().next().unwrap_or("");
+            return Err(at(
+                text,
+                other.span().start,
+                &format!("unsupported expression starting '{what}'"),
+            ));
+        }
+    })
+}
+
+fn json_value(v: &serde_json::Value) -> Value {
+    match v {
+        serde_json::Value::Null => Value::Null,
+        serde_json::Value::Bool(b) => Value::Bool(*b),
+        serde_json::Value::Number(n) => match n.as_i64() {
+            Some(i) => Value::Int(i),
+            None => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        serde_json::Value::String(s) => Value::Str(s.clone()),
+        // Objects and arrays compare as their JSON text.
+        other => Value::Str(other.to_string()),
+    }
+}
+
+fn lookup(doc: &serde_json::Value, path: &[String]) -> Value {
+    let mut cur = doc;
+    for p in path {
+        match cur.get(p) {
+            Some(next) => cur = next,
+            None => return Value::Null,
+        }
+    }
+    json_value(cur)
+}
+
+fn num(v: &Value) -> Option<f64> {
+    match v {
+        Value::Int(i) => Some(*i as f64),
+        Value::Float(f) => Some(*f),
+        _ => None,
+    }
+}
+
+fn compare(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
+    match (a, b) {
+        (Value::Null, _) | (_, Value::Null) => None,
+        (Value::Int(x), Value::Int(y)) => Some(x.cmp(y)),
+        (Value::Str(x), Value::Str(y)) => Some(x.cmp(y)),
+        (Value::Bool(x), Value::Bool(y)) => Some(x.cmp(y)),
+        _ => num(a)?.partial_cmp(&num(b)?),
+    }
+}
+
+fn like(s: &str, pattern: &str) -> bool {
+    fn go(s: &[char], p: &[char]) -> bool {
+        match p.split_first() {
+            None => s.is_empty(),
+            Some(('%', rest)) => (0..=s.len()).any(|i| go(&s[i..], rest)),
+            Some(('_', rest)) => !s.is_empty() && go(&s[1..], rest),
+            Some((c, rest)) => s.first() == Some(c) && go(&s[1..], rest),
+        }
+    }
+    let s: Vec<char> = s.chars().collect();
+    let p: Vec<char> = pattern.chars().collect();
+    go(&s, &p)
+}
+
+/// Evaluates an expression against a JSON document; `None` is SQL's unknown (or an error
+/// such as a type mismatch, which is treated the same).
+pub fn eval(e: &Expr, doc: &serde_json::Value) -> Option<Value> {
+    use std::cmp::Ordering::*;
+    let truth = |v: Option<Value>| match v {
+        Some(Value::Bool(b)) => Some(b),
+        _ => None,
+    };
+    Some(match e {
+        Expr::Column(path) => lookup(doc, path),
+        Expr::Literal(v) => v.clone(),
+        Expr::Not(x) => Value::Bool(!truth(eval(x, doc))?),
+        Expr::Neg(x) => match eval(x, doc)? {
+            Value::Int(i) => Value::Int(-i),
+            Value::Float(f) => Value::Float(-f),
+            _ => return None,
+        },
+        Expr::IsNull(x, negated) => {
+            let null = matches!(eval(x, doc), None | Some(Value::Null));
+            Value::Bool(null != *negated)
+        }
+        Expr::Binary(l, BinOp::And, r) => match (truth(eval(l, doc)), truth(eval(r, doc))) {
+            (Some(false), _) | (_, Some(false)) => Value::Bool(false),
+            (Some(true), Some(true)) => Value::Bool(true),
+            _ => return None,
+        },
+        Expr::Binary(l, BinOp::Or, r) => match (truth(eval(l, doc)), truth(eval(r, doc))) {
+            (Some(true), _) | (_, Some(true)) => Value::Bool(true),
+            (Some(false), Some(false)) => Value::Bool(false),
+            _ => return None,
+        },
+        Expr::Binary(l, op, r) => {
+            let (a, b) = (eval(l, doc)?, eval(r, doc)?);
+            match op {
+                BinOp::Eq => Value::Bool(compare(&a, &b)? == Equal),
+                BinOp::NotEq => Value::Bool(compare(&a, &b)? != Equal),
+                BinOp::Lt => Value::Bool(compare(&a, &b)? == Less),
+                BinOp::LtEq => Value::Bool(compare(&a, &b)? != Greater),
+                BinOp::Gt => Value::Bool(compare(&a, &b)? == Greater),
+                BinOp::GtEq => Value::Bool(compare(&a, &b)? != Less),
+                _ => arith(*op, &a, &b)?,
+            }
+        }
+        Expr::InList(x, list, negated) => {
+            let v = eval(x, doc)?;
+            let mut unknown = false;
+            for item in list {
+                match eval(item, doc).and_then(|i| compare(&v, &i)) {
+                    Some(Equal) => return Some(Value::Bool(!negated)),
+                    Some(_) => {}
+                    None => unknown = true,
+                }
+            }
+            if unknown {
+                return None;
+            }
+            Value::Bool(*negated)
+        }
+        Expr::Between(x, lo, hi, negated) => {
+            let v = eval(x, doc)?;
+            let inside = compare(&v, &eval(lo, doc)?)? != Less && compare(&v, &eval(hi, doc)?)? != Greater;
+            Value::Bool(inside != *negated)
+        }
+        Expr::Like(x, pattern, negated, insensitive) => match eval(x, doc)? {
+            Value::Str(s) if *insensitive => {
+                Value::Bool(like(&s.to_lowercase(), &pattern.to_lowercase()) != *negated)
+            }
+            Value::Str(s) => Value::Bool(like(&s, pattern) != *negated),
+            _ => return None,
+        },
+    })
+}
+
+fn arith(op: BinOp, a: &Value, b: &Value) -> Option<Value> {
+    if let (Value::Int(x), Value::Int(y)) = (a, b) {
+        return Some(Value::Int(match op {
+            BinOp::Plus => x.checked_add(*y)?,
+            BinOp::Minus => x.checked_sub(*y)?,
+            BinOp::Mul => x.checked_mul(*y)?,
+            BinOp::Div => x.checked_div(*y)?,
+            BinOp::Mod => x.checked_rem(*y)?,
+            _ => return None,
+        }));
+    }
+    let (x, y) = (num(a)?, num(b)?);
+    Some(Value::Float(match op {
+        BinOp::Plus => x + y,
+        BinOp::Minus => x - y,
+        BinOp::Mul => x * y,
+        BinOp::Div => x / y,
+        BinOp::Mod => x % y,
+        _ => return None,
+    }))
+}
+
+/// Keeps only the named fields of a JSON object (dotted names reach into nested objects).
+/// Missing fields are left out.
+pub fn select_json(doc: &serde_json::Value, fields: &[String]) -> serde_json::Value {
+    let mut out = serde_json::Map::new();
+    for f in fields {
+        let path: Vec<String> = f.split('.').map(str::to_string).collect();
+        let mut cur = doc;
+        let mut found = true;
+        for p in &path {
+            match cur.get(p) {
+                Some(next) => cur = next,
+                None => {
+                    found = false;
+                    break;
+                }
+            }
+        }
+        if found {
+            out.insert(f.clone(), cur.clone());
+        }
+    }
+    serde_json::Value::Object(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pass(f: &str, doc: serde_json::Value) -> bool {
+        Filter::parse(f).unwrap().matches_json(&doc)
+    }
+
+    #[test]
+    fn evaluates_the_supported_forms() {
+        let d = json!({"age": 41, "city": "NY", "name": "Ana", "score": 2.5, "vip": true,
+                       "addr": {"zip": "10001"}, "none": null});
+        for (f, want) in [
+            ("age > 30 AND city = 'NY' AND name LIKE 'A%'", true),
+            ("age > 30 AND city = 'SF'", false),
+            ("age >= 41 OR missing = 1", true),
+            ("NOT (age < 40)", true),
+            ("city IN ('SF', 'NY')", true),
+            ("city NOT IN ('SF', 'NY')", false),
+            ("age BETWEEN 40 AND 50", true),
+            ("age NOT BETWEEN 40 AND 50", false),
+            ("name LIKE '_na'", true),
+            ("name ILIKE 'ana'", true),
+            ("name NOT LIKE 'B%'", true),
+            ("none IS NULL AND missing IS NULL AND age IS NOT NULL", true),
+            ("age + 1 = 42 AND age * 2 > 80 AND age % 2 = 1 AND -age < 0", true),
+            ("score > 2 AND score < 3.0", true),
+            ("vip = TRUE", true),
+            ("addr.zip = '10001'", true),
+            ("missing = 1", false),
+            ("NOT missing = 1", false),
+            ("age = 'forty'", false),
+        ] {
+            assert_eq!(pass(f, d.clone()), want, "{f}");
+        }
+    }
+
+    #[test]
+    fn bad_filters_point_at_the_position() {
+        let e = Filter::parse("age >> 3").unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::InvalidInput);
+        let e = Filter::parse("age > 3 AND").unwrap_err().to_string();
+        assert!(
+            e.contains("found: EOF at line 1, column 12\n  age > 3 AND\n             ^"),
+            "{e}"
+        );
+        let e = Filter::parse("lower(name) = 'a'").unwrap_err().to_string();
+        assert!(
+            e.contains("unsupported expression starting 'lower(name)'") && e.contains("column 1"),
+            "{e}"
+        );
+        let e = Filter::parse("age > 3 garbage").unwrap_err().to_string();
+        assert!(
+            e.contains("unexpected 'garbage'") && e.contains("column 9\n  age > 3 garbage\n          ^"),
+            "{e}"
+        );
+        assert!(Filter::parse("  ").is_err());
+    }
+
+    #[test]
+    fn select_keeps_named_fields() {
+        let d = json!({"a": 1, "b": {"c": 2}, "d": 3});
+        assert_eq!(
+            select_json(&d, &["a".into(), "b.c".into(), "x".into()]),
+            json!({"a": 1, "b.c": 2})
+        );
+    }
+}
