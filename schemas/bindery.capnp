@@ -88,6 +88,13 @@ enum Command {
   objectHead @2;
   objectDelete @3;
   objectList @4;
+  streamCreate @5;
+  streamUpdate @6;
+  streamDelete @7;
+  streamListShards @8;
+  streamPublish @9;
+  streamConsume @10;
+  streamCheckpoint @11;
 }
 
 struct Conditions {
@@ -127,7 +134,67 @@ struct DataRequest {
     objectHead @5 :Conditions;
     objectDelete @6 :Conditions;
     objectList @7 :ObjectList;
+    streamCreate @8 :UInt32;        # shards
+    streamUpdate @9 :UInt32;        # shards
+    streamDelete @10 :Void;
+    streamListShards @11 :Void;
+    streamPublish @12 :List(Message);
+    streamConsume @13 :StreamConsume;
+    streamCheckpoint @14 :StreamCheckpoint;
   }
+}
+
+# A stream message. Its value travels inside the envelope (a copy at the plugin boundary;
+# object data, by contrast, crosses beside it).
+struct Message {
+  hasKey @0 :Bool;
+  key @1 :Data;
+  value @2 :Data;
+  headers @3 :List(Header);
+  hasTimestamp @4 :Bool;
+  timestampNanos @5 :Int64;      # since the Unix epoch
+  shard @6 :UInt32;
+  position @7 :UInt64;
+
+  struct Header {
+    name @0 :Text;
+    value @1 :Data;
+  }
+}
+
+struct ShardPosition {
+  shard @0 :UInt32;
+  position @1 :UInt64;
+}
+
+struct ShardInfo {
+  id @0 :UInt32;
+  first @1 :UInt64;
+  next @2 :UInt64;
+}
+
+struct StreamConsume {
+  start @0 :Start;
+  positions @1 :List(ShardPosition);   # with start = positions
+  timestampNanos @2 :Int64;             # with start = timestamp
+  group @3 :Text;                       # absent: no group
+  filter @4 :Text;                      # absent: no filter
+  select @5 :List(Text);
+  follow @6 :Bool;
+
+  enum Start {
+    default @0;
+    earliest @1;
+    latest @2;
+    positions @3;
+    timestamp @4;
+    checkpoint @5;
+  }
+}
+
+struct StreamCheckpoint {
+  group @0 :Text;
+  positions @1 :List(ShardPosition);
 }
 
 struct ObjectMeta {
@@ -165,5 +232,8 @@ struct ResponseMessage {
     object @7 :ObjectMeta;
     entries @8 :List(ListEntry);
     error @9 :ErrorRecord;
+    messages @10 :List(Message);
+    shards @11 :List(ShardInfo);
+    positions @12 :List(ShardPosition);
   }
 }

@@ -4,10 +4,11 @@ use std::collections::BTreeMap;
 use std::fmt::Display;
 use std::time::{Duration, UNIX_EPOCH};
 
+use bindery_core::filter::Filter;
 use bindery_core::{
     BindingConfig, ByteRange, Capability, Conditions, DataRequest, Details, DriverInfo, Encoding, Error,
-    ErrorKind, Head, Kind, ListEntry, ObjectMeta, OpGet, OpList, OpPut, OpStat, Options, PutBody,
-    ResponseMessage, Result, Secret,
+    ErrorKind, Head, Kind, ListEntry, Message, ObjectMeta, OpCheckpoint, OpConsume, OpCreateStream, OpGet,
+    OpList, OpPublish, OpPut, OpStat, Options, PutBody, ResponseMessage, Result, Secret, ShardInfo, StartAt,
 };
 use bytes::Bytes;
 use capnp::message::{Builder, ReaderOptions};
@@ -286,6 +287,13 @@ pub fn encode_request(req: &DataRequest) -> Vec<u8> {
         bindery_core::Command::ObjectHead => s::Command::ObjectHead,
         bindery_core::Command::ObjectDelete => s::Command::ObjectDelete,
         bindery_core::Command::ObjectList => s::Command::ObjectList,
+        bindery_core::Command::StreamCreate => s::Command::StreamCreate,
+        bindery_core::Command::StreamUpdate => s::Command::StreamUpdate,
+        bindery_core::Command::StreamDelete => s::Command::StreamDelete,
+        bindery_core::Command::StreamListShards => s::Command::StreamListShards,
+        bindery_core::Command::StreamPublish => s::Command::StreamPublish,
+        bindery_core::Command::StreamConsume => s::Command::StreamConsume,
+        bindery_core::Command::StreamCheckpoint => s::Command::StreamCheckpoint,
     });
     b.set_path(req.path.as_str());
     let options = req.options();
@@ -293,7 +301,7 @@ pub fn encode_request(req: &DataRequest) -> Vec<u8> {
         b.reborrow().init_options(options.len() as u32),
         options.clone().into_iter(),
     );
-    let d = b.init_details();
+    let mut d = b.init_details();
     match &req.details {
         Details::ObjectGet(op) => {
             let mut g = d.init_object_get();
@@ -330,8 +338,135 @@ pub fn encode_request(req: &DataRequest) -> Vec<u8> {
                 l.set_start_after(v.as_str());
             }
         }
+        Details::StreamCreate(op) => d.set_stream_create(op.shards),
+        Details::StreamUpdate(n, _) => d.set_stream_update(*n),
+        Details::StreamDelete(_) => d.set_stream_delete(()),
+        Details::StreamListShards(_) => d.set_stream_list_shards(()),
+        Details::StreamPublish(op) => {
+            put_messages(d.init_stream_publish(op.messages.len() as u32), &op.messages)
+        }
+        Details::StreamConsume(op) => {
+            use s::stream_consume::Start;
+            let mut c = d.init_stream_consume();
+            c.set_follow(op.follow);
+            if let Some(g) = &op.group {
+                c.set_group(g.as_str());
+            }
+            if let Some(f) = &op.filter {
+                c.set_filter(f.text.as_str());
+            }
+            let mut sel = c.reborrow().init_select(op.select.len() as u32);
+            for (i, f) in op.select.iter().enumerate() {
+                sel.set(i as u32, f.as_str());
+            }
+            let start = match &op.start {
+                None => Start::Default,
+                Some(StartAt::Earliest) => Start::Earliest,
+                Some(StartAt::Latest) => Start::Latest,
+                Some(StartAt::Checkpoint) => Start::Checkpoint,
+                Some(StartAt::Timestamp(t)) => {
+                    c.set_timestamp_nanos(to_nanos(*t));
+                    Start::Timestamp
+                }
+                Some(StartAt::Positions(p)) => {
+                    let list: Vec<(u32, u64)> = p.iter().map(|(s, p)| (*s, *p)).collect();
+                    put_positions(c.reborrow().init_positions(list.len() as u32), &list);
+                    Start::Positions
+                }
+            };
+            c.set_start(start);
+        }
+        Details::StreamCheckpoint(op) => {
+            let mut c = d.init_stream_checkpoint();
+            c.set_group(op.group.as_str());
+            put_positions(c.init_positions(op.positions.len() as u32), &op.positions);
+        }
     }
     words(&m)
+}
+
+fn to_nanos(t: std::time::SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_nanos() as i64,
+        Err(e) => -(e.duration().as_nanos() as i64),
+    }
+}
+
+fn from_nanos(n: i64) -> std::time::SystemTime {
+    if n >= 0 {
+        UNIX_EPOCH + Duration::from_nanos(n as u64)
+    } else {
+        UNIX_EPOCH - Duration::from_nanos(n.unsigned_abs())
+    }
+}
+
+fn put_positions(
+    mut list: capnp::struct_list::Builder<'_, s::shard_position::Owned>,
+    positions: &[(u32, u64)],
+) {
+    for (i, (shard, pos)) in positions.iter().enumerate() {
+        let mut p = list.reborrow().get(i as u32);
+        p.set_shard(*shard);
+        p.set_position(*pos);
+    }
+}
+
+fn get_positions(
+    list: capnp::Result<capnp::struct_list::Reader<'_, s::shard_position::Owned>>,
+) -> Result<Vec<(u32, u64)>> {
+    Ok(list
+        .c()?
+        .iter()
+        .map(|p| (p.get_shard(), p.get_position()))
+        .collect())
+}
+
+fn put_messages(mut list: capnp::struct_list::Builder<'_, s::message::Owned>, messages: &[Message]) {
+    for (i, msg) in messages.iter().enumerate() {
+        let mut m = list.reborrow().get(i as u32);
+        if let Some(k) = &msg.key {
+            m.set_has_key(true);
+            m.set_key(&k[..]);
+        }
+        m.set_value(&msg.value[..]);
+        if let Some(t) = msg.timestamp {
+            m.set_has_timestamp(true);
+            m.set_timestamp_nanos(to_nanos(t));
+        }
+        m.set_shard(msg.shard);
+        m.set_position(msg.position);
+        let mut headers = m.init_headers(msg.headers.len() as u32);
+        for (j, (name, value)) in msg.headers.iter().enumerate() {
+            let mut h = headers.reborrow().get(j as u32);
+            h.set_name(name.as_str());
+            h.set_value(&value[..]);
+        }
+    }
+}
+
+fn get_messages(
+    list: capnp::Result<capnp::struct_list::Reader<'_, s::message::Owned>>,
+) -> Result<Vec<Message>> {
+    let mut out = Vec::new();
+    for m in list.c()?.iter() {
+        let mut headers = Vec::new();
+        for h in m.get_headers().c()?.iter() {
+            headers.push((text(h.get_name())?, Bytes::copy_from_slice(h.get_value().c()?)));
+        }
+        out.push(Message {
+            key: if m.get_has_key() {
+                Some(Bytes::copy_from_slice(m.get_key().c()?))
+            } else {
+                None
+            },
+            value: Bytes::copy_from_slice(m.get_value().c()?),
+            headers,
+            timestamp: m.get_has_timestamp().then(|| from_nanos(m.get_timestamp_nanos())),
+            shard: m.get_shard(),
+            position: m.get_position(),
+        });
+    }
+    Ok(out)
 }
 
 /// Decodes a request's envelope; `body` becomes a put's data.
@@ -388,6 +523,56 @@ pub fn decode_request(bytes: &[u8], body: Option<PutBody>) -> Result<DataRequest
                 options,
             })
         }
+        Which::StreamCreate(shards) => Details::StreamCreate(OpCreateStream { shards, options }),
+        Which::StreamUpdate(shards) => Details::StreamUpdate(shards, options),
+        Which::StreamDelete(()) => Details::StreamDelete(options),
+        Which::StreamListShards(()) => Details::StreamListShards(options),
+        Which::StreamPublish(list) => Details::StreamPublish(OpPublish {
+            messages: get_messages(list)?,
+            options,
+        }),
+        Which::StreamConsume(c) => {
+            use s::stream_consume::Start;
+            let c = c.c()?;
+            let start = match c.get_start().c()? {
+                Start::Default => None,
+                Start::Earliest => Some(StartAt::Earliest),
+                Start::Latest => Some(StartAt::Latest),
+                Start::Checkpoint => Some(StartAt::Checkpoint),
+                Start::Timestamp => Some(StartAt::Timestamp(from_nanos(c.get_timestamp_nanos()))),
+                Start::Positions => Some(StartAt::Positions(
+                    get_positions(c.get_positions())?.into_iter().collect(),
+                )),
+            };
+            let mut select = Vec::new();
+            for f in c.get_select().c()?.iter() {
+                select.push(f.c()?.to_string().c()?);
+            }
+            Details::StreamConsume(OpConsume {
+                start,
+                group: if c.has_group() {
+                    Some(text(c.get_group())?)
+                } else {
+                    None
+                },
+                filter: if c.has_filter() {
+                    Some(Filter::parse(&text(c.get_filter())?)?)
+                } else {
+                    None
+                },
+                select,
+                follow: c.get_follow(),
+                options,
+            })
+        }
+        Which::StreamCheckpoint(c) => {
+            let c = c.c()?;
+            Details::StreamCheckpoint(OpCheckpoint {
+                group: text(c.get_group())?,
+                positions: get_positions(c.get_positions())?,
+                options,
+            })
+        }
     };
     Ok(DataRequest {
         path: text(r.get_path())?,
@@ -407,12 +592,8 @@ fn put_meta(mut b: s::object_meta::Builder<'_>, m: &ObjectMeta) {
     b.set_size(m.size);
     b.set_gen(m.gen.as_str());
     if let Some(t) = m.modified {
-        let nanos = match t.duration_since(UNIX_EPOCH) {
-            Ok(d) => d.as_nanos() as i64,
-            Err(e) => -(e.duration().as_nanos() as i64),
-        };
         b.set_has_modified(true);
-        b.set_modified_nanos(nanos);
+        b.set_modified_nanos(to_nanos(t));
     }
     put_map(
         b.init_metadata(m.metadata.len() as u32),
@@ -421,14 +602,7 @@ fn put_meta(mut b: s::object_meta::Builder<'_>, m: &ObjectMeta) {
 }
 
 fn get_meta(r: s::object_meta::Reader<'_>) -> Result<ObjectMeta> {
-    let modified = r.get_has_modified().then(|| {
-        let n = r.get_modified_nanos();
-        if n >= 0 {
-            UNIX_EPOCH + Duration::from_nanos(n as u64)
-        } else {
-            UNIX_EPOCH - Duration::from_nanos(n.unsigned_abs())
-        }
-    });
+    let modified = r.get_has_modified().then(|| from_nanos(r.get_modified_nanos()));
     Ok(ObjectMeta {
         path: text(r.get_path())?,
         size: r.get_size(),
@@ -474,6 +648,17 @@ pub fn encode_frame(frame: &Result<ResponseMessage>) -> Vec<u8> {
                         }
                     }
                 }
+                Head::Messages(msgs) => put_messages(h.init_messages(msgs.len() as u32), msgs),
+                Head::Positions(p) => put_positions(h.init_positions(p.len() as u32), p),
+                Head::Shards(shards) => {
+                    let mut list = h.init_shards(shards.len() as u32);
+                    for (i, info) in shards.iter().enumerate() {
+                        let mut item = list.reborrow().get(i as u32);
+                        item.set_id(info.id);
+                        item.set_first(info.first);
+                        item.set_next(info.next);
+                    }
+                }
             }
         }
     }
@@ -499,6 +684,18 @@ pub fn decode_frame(bytes: &[u8], buffer: Bytes) -> Result<ResponseMessage> {
             }
             Head::Entries(entries)
         }
+        Which::Messages(list) => Head::Messages(get_messages(list)?),
+        Which::Positions(list) => Head::Positions(get_positions(list)?),
+        Which::Shards(list) => Head::Shards(
+            list.c()?
+                .iter()
+                .map(|i| ShardInfo {
+                    id: i.get_id(),
+                    first: i.get_first(),
+                    next: i.get_next(),
+                })
+                .collect(),
+        ),
     };
     Ok(ResponseMessage {
         size: r.get_size(),
@@ -548,6 +745,74 @@ mod tests {
         assert_eq!(g.conditions.if_none_match.as_deref(), Some("*"));
         assert_eq!(g.conditions.if_match, None);
         assert_eq!(g.options.get("k").map(String::as_str), Some("v"));
+    }
+
+    #[test]
+    fn stream_requests_and_frames_round_trip() {
+        let mut msg = Message::new("value").with_key("key").with_header("h", "x");
+        msg.timestamp = Some(UNIX_EPOCH + Duration::from_millis(1234));
+        msg.shard = 2;
+        msg.position = 9;
+        let req = DataRequest {
+            path: "s".into(),
+            details: Details::StreamPublish(OpPublish {
+                messages: vec![msg.clone()],
+                options: Options::new(),
+            }),
+        };
+        let Details::StreamPublish(back) = decode_request(&encode_request(&req), None).unwrap().details
+        else {
+            panic!("not a publish")
+        };
+        assert_eq!(back.messages, vec![msg.clone()]);
+        let consume = OpConsume {
+            start: Some(StartAt::Positions([(1, 5)].into_iter().collect())),
+            group: Some("g".into()),
+            filter: Some(Filter::parse("n > 1").unwrap()),
+            select: vec!["n".into()],
+            follow: false,
+            options: Options::new(),
+        };
+        let req = DataRequest {
+            path: "s".into(),
+            details: Details::StreamConsume(consume.clone()),
+        };
+        let Details::StreamConsume(back) = decode_request(&encode_request(&req), None).unwrap().details
+        else {
+            panic!("not a consume")
+        };
+        assert_eq!(
+            (back.start, back.group, back.filter, back.select, back.follow),
+            (
+                consume.start,
+                consume.group,
+                consume.filter,
+                consume.select,
+                false
+            )
+        );
+        let frame = ResponseMessage {
+            is_array: true,
+            head: Head::Messages(vec![msg.clone()]),
+            ..Default::default()
+        };
+        let back = decode_frame(&encode_frame(&Ok(frame)), Bytes::new()).unwrap();
+        assert_eq!(back.head, Head::Messages(vec![msg]));
+        let shards = Head::Shards(vec![ShardInfo {
+            id: 1,
+            first: 2,
+            next: 3,
+        }]);
+        let frame = ResponseMessage {
+            head: shards.clone(),
+            ..Default::default()
+        };
+        assert_eq!(
+            decode_frame(&encode_frame(&Ok(frame)), Bytes::new())
+                .unwrap()
+                .head,
+            shards
+        );
     }
 
     #[test]

@@ -95,6 +95,20 @@ capability! {
         list_with_limit,
         /// `list` starts after a given path (continuation).
         list_with_start_after,
+        /// Stream `create`, `update`, `delete` and `list_shards`.
+        stream_admin,
+        /// Stream `publish`.
+        publish,
+        /// Stream `consume`.
+        consume,
+        /// `consume` in a consumer group, members splitting the shards.
+        consume_with_group,
+        /// Durable `checkpoint` per consumer group.
+        consume_with_checkpoint,
+        /// `consume` from a timestamp.
+        consume_from_timestamp,
+        /// `consume` applies `where_` and `select` itself (otherwise the host does).
+        consume_with_filter,
         /// Change events on prefixes or tables (planned).
         watch,
         /// Object revisions (planned).

@@ -152,4 +152,9 @@ pub trait Instance: Send + Sync + 'static {
     fn object(&self) -> Option<&dyn ObjectDriver> {
         None
     }
+
+    /// The stream operations, if this binding serves streams.
+    fn stream(&self) -> Option<&dyn crate::stream::StreamDriver> {
+        None
+    }
 }

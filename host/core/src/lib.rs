@@ -47,6 +47,7 @@ pub mod filter;
 pub mod object;
 pub mod path;
 pub mod request;
+pub mod stream;
 
 pub use async_trait::async_trait;
 pub use bytes::Bytes;
@@ -60,4 +61,8 @@ pub use object::{
 pub use request::{
     serve, Command, DataRequest, Details, Encoding, FrameStream, Head, InstanceService, Options,
     ResponseMessage, Service,
+};
+pub use stream::{
+    filter_messages, Message, MessageStream, OpCheckpoint, OpConsume, OpCreateStream, OpPublish, ShardInfo,
+    StartAt, StreamDriver,
 };

@@ -16,6 +16,9 @@ use crate::capability::Capability;
 use crate::driver::{Instance, Kind};
 use crate::error::{Error, Result};
 use crate::object::{ListEntry, ObjectMeta, OpGet, OpList, OpPut, OpStat, PutBody};
+use crate::stream::{
+    filter_messages, Message, OpCheckpoint, OpConsume, OpCreateStream, OpPublish, ShardInfo,
+};
 
 /// Options of a request (`.option(k, v)`), passed to the driver as a map.
 pub type Options = BTreeMap<String, String>;
@@ -33,6 +36,20 @@ pub enum Command {
     ObjectDelete,
     /// Object list.
     ObjectList,
+    /// Stream create.
+    StreamCreate,
+    /// Stream update (grow the shards).
+    StreamUpdate,
+    /// Stream delete.
+    StreamDelete,
+    /// Stream list_shards.
+    StreamListShards,
+    /// Stream publish.
+    StreamPublish,
+    /// Stream consume.
+    StreamConsume,
+    /// Stream checkpoint.
+    StreamCheckpoint,
 }
 
 impl Command {
@@ -44,18 +61,36 @@ impl Command {
             Command::ObjectHead => "head",
             Command::ObjectDelete => "del",
             Command::ObjectList => "list",
+            Command::StreamCreate => "create",
+            Command::StreamUpdate => "update",
+            Command::StreamDelete => "delete",
+            Command::StreamListShards => "list_shards",
+            Command::StreamPublish => "publish",
+            Command::StreamConsume => "consume",
+            Command::StreamCheckpoint => "checkpoint",
         }
     }
 
     /// The kind the operation belongs to.
     pub fn kind(self) -> Kind {
-        Kind::Object
+        match self {
+            Command::ObjectGet
+            | Command::ObjectPut
+            | Command::ObjectHead
+            | Command::ObjectDelete
+            | Command::ObjectList => Kind::Object,
+            _ => Kind::Stream,
+        }
     }
 
     /// Whether running the operation twice has the effect of running it once (so the host
-    /// may retry it after a retryable error without a condition).
+    /// may retry it after a retryable error without a condition). A publish retried after a
+    /// lost acknowledgement could be stored twice; a create could fail on its own first try.
     pub fn is_idempotent(self) -> bool {
-        !matches!(self, Command::ObjectPut)
+        !matches!(
+            self,
+            Command::ObjectPut | Command::StreamPublish | Command::StreamCreate
+        )
     }
 }
 
@@ -72,6 +107,20 @@ pub enum Details {
     ObjectDelete(OpStat),
     /// Object list.
     ObjectList(OpList),
+    /// Stream create.
+    StreamCreate(OpCreateStream),
+    /// Stream update to this many shards.
+    StreamUpdate(u32, Options),
+    /// Stream delete.
+    StreamDelete(Options),
+    /// Stream list_shards.
+    StreamListShards(Options),
+    /// Stream publish.
+    StreamPublish(OpPublish),
+    /// Stream consume.
+    StreamConsume(OpConsume),
+    /// Stream checkpoint.
+    StreamCheckpoint(OpCheckpoint),
 }
 
 /// One request to a binding: command, path (effective, joined with the spec's), options and
@@ -93,6 +142,13 @@ impl DataRequest {
             Details::ObjectHead(_) => Command::ObjectHead,
             Details::ObjectDelete(_) => Command::ObjectDelete,
             Details::ObjectList(_) => Command::ObjectList,
+            Details::StreamCreate(_) => Command::StreamCreate,
+            Details::StreamUpdate(..) => Command::StreamUpdate,
+            Details::StreamDelete(_) => Command::StreamDelete,
+            Details::StreamListShards(_) => Command::StreamListShards,
+            Details::StreamPublish(_) => Command::StreamPublish,
+            Details::StreamConsume(_) => Command::StreamConsume,
+            Details::StreamCheckpoint(_) => Command::StreamCheckpoint,
         }
     }
 
@@ -103,6 +159,11 @@ impl DataRequest {
             Details::ObjectPut(o, _) => &o.options,
             Details::ObjectHead(o) | Details::ObjectDelete(o) => &o.options,
             Details::ObjectList(o) => &o.options,
+            Details::StreamCreate(o) => &o.options,
+            Details::StreamUpdate(_, o) | Details::StreamDelete(o) | Details::StreamListShards(o) => o,
+            Details::StreamPublish(o) => &o.options,
+            Details::StreamConsume(o) => &o.options,
+            Details::StreamCheckpoint(o) => &o.options,
         }
     }
 
@@ -114,6 +175,13 @@ impl DataRequest {
             Details::ObjectHead(o) => Details::ObjectHead(o.clone()),
             Details::ObjectDelete(o) => Details::ObjectDelete(o.clone()),
             Details::ObjectList(o) => Details::ObjectList(o.clone()),
+            Details::StreamCreate(o) => Details::StreamCreate(o.clone()),
+            Details::StreamUpdate(n, o) => Details::StreamUpdate(*n, o.clone()),
+            Details::StreamDelete(o) => Details::StreamDelete(o.clone()),
+            Details::StreamListShards(o) => Details::StreamListShards(o.clone()),
+            Details::StreamPublish(o) => Details::StreamPublish(o.clone()),
+            Details::StreamConsume(o) => Details::StreamConsume(o.clone()),
+            Details::StreamCheckpoint(o) => Details::StreamCheckpoint(o.clone()),
         };
         Some(DataRequest {
             path: self.path.clone(),
@@ -142,6 +210,12 @@ pub enum Head {
     Object(ObjectMeta),
     /// A page of listing entries.
     Entries(Vec<ListEntry>),
+    /// A batch of consumed messages.
+    Messages(Vec<Message>),
+    /// A stream's shards.
+    Shards(Vec<ShardInfo>),
+    /// Where published messages went: `(shard, position)` each, in order.
+    Positions(Vec<(u32, u64)>),
 }
 
 /// One frame of a response. Errors travel as the `Err` of a frame result.
@@ -198,10 +272,16 @@ impl Service for InstanceService {
 /// Runs a request on an instance and turns its typed response into frames.
 pub async fn serve(instance: &dyn Instance, request: DataRequest) -> Result<FrameStream> {
     let command = request.command();
+    let path = request.path;
+    if command.kind() == Kind::Stream {
+        let stream = instance
+            .stream()
+            .ok_or_else(|| Error::unsupported(command.as_str()))?;
+        return serve_stream(stream, instance.capability(), &path, request.details).await;
+    }
     let object = instance
         .object()
         .ok_or_else(|| Error::unsupported(command.as_str()))?;
-    let path = request.path;
     match request.details {
         Details::ObjectGet(op) => {
             let resp = object.get(&path, op).await?;
@@ -223,7 +303,74 @@ pub async fn serve(instance: &dyn Instance, request: DataRequest) -> Result<Fram
             let entries = object.list(&path, op).await?;
             Ok(list_frames(entries))
         }
+        _ => Err(Error::unsupported(command.as_str())),
     }
+}
+
+async fn serve_stream(
+    stream: &dyn crate::stream::StreamDriver,
+    capability: Capability,
+    path: &str,
+    details: Details,
+) -> Result<FrameStream> {
+    Ok(match details {
+        Details::StreamCreate(op) => {
+            stream.create(path, op).await?;
+            one_frame(Head::None)
+        }
+        Details::StreamUpdate(shards, options) => {
+            stream.update(path, shards, options).await?;
+            one_frame(Head::None)
+        }
+        Details::StreamDelete(options) => {
+            stream.delete(path, options).await?;
+            one_frame(Head::None)
+        }
+        Details::StreamListShards(options) => {
+            one_frame(Head::Shards(stream.list_shards(path, options).await?))
+        }
+        Details::StreamPublish(op) => one_frame(Head::Positions(stream.publish(path, op).await?)),
+        Details::StreamCheckpoint(op) => {
+            stream.checkpoint(path, op).await?;
+            one_frame(Head::None)
+        }
+        Details::StreamConsume(mut op) => {
+            // Filter and project here when the driver cannot do it itself.
+            let (filter, select) = if capability.consume_with_filter {
+                (None, Vec::new())
+            } else {
+                (op.filter.take(), std::mem::take(&mut op.select))
+            };
+            let messages = filter_messages(stream.consume(path, op).await?, filter, select);
+            consume_frames(messages)
+        }
+        // `serve` routes only stream requests here.
+        _ => return Err(Error::internal("an object request reached the stream driver")),
+    })
+}
+
+/// Messages per consume frame, at most.
+pub const MESSAGES_PER_FRAME: usize = 256;
+
+/// Frames of a consume: each batch of messages that is ready goes out at once (a consumer
+/// that follows must not wait for the next message to learn about this one); when the
+/// messages end, an empty last frame says so.
+fn consume_frames(messages: crate::stream::MessageStream) -> FrameStream {
+    let batches = messages.ready_chunks(MESSAGES_PER_FRAME).map(|batch| {
+        let batch: Result<Vec<Message>> = batch.into_iter().collect();
+        batch.map(|m| ResponseMessage {
+            is_array: true,
+            head: Head::Messages(m),
+            ..ResponseMessage::default()
+        })
+    });
+    let end = stream::once(async {
+        Ok(ResponseMessage {
+            is_last: true,
+            ..ResponseMessage::default()
+        })
+    });
+    batches.chain(end).boxed()
 }
 
 fn one_frame(head: Head) -> FrameStream {

@@ -184,6 +184,20 @@ fn missing_capability(cap: &Capability, req: &DataRequest) -> Option<&'static st
                 "list with start-after",
             ),
         ],
+        Details::StreamCreate(_) => &[(cap.stream_admin, "create")],
+        Details::StreamUpdate(..) => &[(cap.stream_admin, "update")],
+        Details::StreamDelete(_) => &[(cap.stream_admin, "delete")],
+        Details::StreamListShards(_) => &[(cap.stream_admin, "list_shards")],
+        Details::StreamPublish(_) => &[(cap.publish, "publish")],
+        Details::StreamConsume(o) => &[
+            (cap.consume, "consume"),
+            (o.group.is_none() || cap.consume_with_group, "consume in a group"),
+            (
+                !matches!(o.start, Some(bindery_core::StartAt::Timestamp(_))) || cap.consume_from_timestamp,
+                "consume from a timestamp",
+            ),
+        ],
+        Details::StreamCheckpoint(_) => &[(cap.consume_with_checkpoint, "checkpoint")],
     };
     need.iter().find(|(ok, _)| !ok).map(|(_, what)| *what)
 }
