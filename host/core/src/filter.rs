@@ -122,23 +122,23 @@ fn at(text: &str, loc: Location, why: &str) -> Error {
     located(text, loc.line.max(1), loc.column.max(1), why)
 }
 
+/// The number after `label` in a sqlparser message.
+fn number_after(message: &str, label: &str) -> Option<u64> {
+    message
+        .split(label)
+        .nth(1)?
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// Pulls `Line: L, Column: C` out of a sqlparser message.
 fn position_of(message: &str) -> Option<(u64, u64)> {
-    let line = message
-        .split("Line: ")
-        .nth(1)?
-        .split(|c: char| !c.is_ascii_digit())
-        .next()?
-        .parse()
-        .ok()?;
-    let col = message
-        .split("Column: ")
-        .nth(1)?
-        .split(|c: char| !c.is_ascii_digit())
-        .next()?
-        .parse()
-        .ok()?;
-    Some((line, col))
+    Some((
+        number_after(message, "Line: ")?,
+        number_after(message, "Column: ")?,
+    ))
 }
 
 impl Filter {
