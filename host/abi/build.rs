@@ -1,5 +1,8 @@
 fn main() {
-    let schemas = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas");
+    // Read at run time: a build-script binary cached in a shared target dir may be reused
+    // by a clone at another path, and `env!` would point it at the old one.
+    let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let schemas = std::path::Path::new(&dir).join("../../schemas");
     println!("cargo:rerun-if-changed={}", schemas.display());
     let result = capnpc::CompilerCommand::new()
         .src_prefix(&schemas)
