@@ -122,6 +122,21 @@ fn at(text: &str, loc: Location, why: &str) -> Error {
     located(text, loc.line.max(1), loc.column.max(1), why)
 }
 
+/// Where `op` is written after `after` (sqlparser keeps no span for an operator).
+fn operator_location(text: &str, after: Location, op: &str) -> Option<Location> {
+    let line = text.lines().nth(after.line.checked_sub(1)? as usize)?;
+    let start: usize = line
+        .chars()
+        .take(after.column.saturating_sub(1) as usize)
+        .map(char::len_utf8)
+        .sum();
+    let found = line.get(start..)?.find(op)? + start;
+    Some(Location::new(
+        after.line,
+        line[..found].chars().count() as u64 + 1,
+    ))
+}
+
 /// The number after `label` in a sqlparser message.
 fn number_after(message: &str, label: &str) -> Option<u64> {
     message
@@ -219,11 +234,9 @@ fn convert(text: &str, e: &ast::Expr) -> Result<Expr> {
                 BinaryOperator::Divide => BinOp::Div,
                 BinaryOperator::Modulo => BinOp::Mod,
                 other => {
-                    return Err(at(
-                        text,
-                        e.span().start,
-                        &format!("unsupported operator '{other}'"),
-                    ))
+                    let shown = other.to_string();
+                    let loc = operator_location(text, left.span().end, &shown).unwrap_or(e.span().start);
+                    return Err(at(text, loc, &format!("unsupported operator '{shown}'")));
                 }
             };
             Expr::Binary(c(left)?, op, c(right)?)
@@ -504,6 +517,11 @@ mod tests {
     fn bad_filters_point_at_the_position() {
         let e = Filter::parse("age >> 3").unwrap_err();
         assert_eq!(e.kind(), crate::ErrorKind::InvalidInput);
+        let e = e.to_string();
+        assert!(
+            e.contains("unsupported operator '>>' at line 1, column 5\n  age >> 3\n      ^"),
+            "{e}"
+        );
         let e = Filter::parse("age > 3 AND").unwrap_err().to_string();
         assert!(
             e.contains("found: EOF at line 1, column 12\n  age > 3 AND\n             ^"),
