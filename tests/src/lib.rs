@@ -6,6 +6,7 @@
 //! binding (named `obj`) uses the driver.
 
 pub mod object_suite;
+pub mod stream_suite;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -18,6 +19,28 @@ pub struct Fixture {
     pub ctx: Context,
     /// The folder holding `function.yaml` (and the fs driver's data).
     pub dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    /// A second context on the same spec and data, as after a restart.
+    pub async fn reopen(&self) -> Context {
+        Context::connect(self.dir.path().join("function.yaml"))
+            .await
+            .expect("reconnect")
+    }
+}
+
+/// Writes a spec whose only binding, `ev`, is a stream binding on `driver`.
+pub async fn stream_fixture(driver: &str, extra: &str) -> Fixture {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let spec = format!(
+        "metadata:\n  name: suite\nspec:\n  dataBindings:\n    ev:\n      kind: stream\n      driver: {driver}\n{extra}"
+    );
+    std::fs::write(dir.path().join("function.yaml"), spec).expect("write spec");
+    let ctx = Context::connect(dir.path().join("function.yaml"))
+        .await
+        .expect("connect");
+    Fixture { ctx, dir }
 }
 
 /// Writes a spec whose first binding `obj` uses `driver` (with `extra` YAML lines added to

@@ -1,5 +1,6 @@
 //! The receiving end of a request: its frames, from blocking or async code.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use bindery_core::{Error, ResponseMessage, Result};
@@ -8,7 +9,7 @@ use bindery_runtime::Binding;
 /// The frames of one response.
 pub(crate) struct Frames {
     pub(crate) binding: Arc<Binding>,
-    rx: flume::Receiver<Result<ResponseMessage>>,
+    rx: bindery_runtime::Reply,
     done: bool,
     op: &'static str,
     path: String,
@@ -17,7 +18,7 @@ pub(crate) struct Frames {
 impl Frames {
     pub(crate) fn new(
         binding: Arc<Binding>,
-        rx: flume::Receiver<Result<ResponseMessage>>,
+        rx: bindery_runtime::Reply,
         op: &'static str,
         path: String,
     ) -> Frames {
@@ -64,6 +65,18 @@ impl Frames {
         self.settle(got)
     }
 
+    /// Abandons the request and waits (blocking) until the driver has let go of it.
+    pub(crate) fn close_blocking(self) {
+        let rx = self.rx.cancel();
+        while rx.recv().is_ok() {}
+    }
+
+    /// Abandons the request and waits (async) until the driver has let go of it.
+    pub(crate) async fn close_async(self) {
+        let rx = self.rx.cancel();
+        while rx.recv_async().await.is_ok() {}
+    }
+
     /// Every frame, waiting (blocking).
     pub(crate) fn collect_blocking(mut self) -> Result<Vec<ResponseMessage>> {
         let mut out = Vec::new();
@@ -80,5 +93,112 @@ impl Frames {
             out.push(f?);
         }
         Ok(out)
+    }
+}
+
+/// Unpacks one frame's items onto the queue.
+type Unpack<T> = Box<dyn FnMut(ResponseMessage, &mut VecDeque<T>) + Send>;
+
+/// Items unpacked from a response's frames as they arrive (listing entries, stream
+/// messages), taken one at a time; an error comes after the items before it.
+pub(crate) struct Items<T> {
+    frames: Option<Frames>,
+    queue: VecDeque<T>,
+    error: Option<Error>,
+    unpack: Unpack<T>,
+}
+
+impl<T> Items<T> {
+    pub(crate) fn new(sent: Result<Frames>, unpack: Unpack<T>) -> Items<T> {
+        let (frames, error) = match sent {
+            Ok(f) => (Some(f), None),
+            Err(e) => (None, Some(e)),
+        };
+        Items {
+            frames,
+            queue: VecDeque::new(),
+            error,
+            unpack,
+        }
+    }
+
+    /// Takes in a frame; false when there are no more.
+    fn absorb(&mut self, frame: Option<Result<ResponseMessage>>) -> bool {
+        match frame {
+            None => {
+                self.frames = None;
+                false
+            }
+            Some(Err(e)) => {
+                self.error.get_or_insert(e);
+                self.frames = None;
+                false
+            }
+            Some(Ok(f)) => {
+                (self.unpack)(f, &mut self.queue);
+                true
+            }
+        }
+    }
+
+    fn ready(&mut self) -> Option<Option<Result<T>>> {
+        if let Some(item) = self.queue.pop_front() {
+            return Some(Some(Ok(item)));
+        }
+        self.error.take().map(|e| Some(Err(e)))
+    }
+
+    /// The next item, waiting (blocking) for it; `None` at the end.
+    pub(crate) fn next_blocking(&mut self) -> Option<Result<T>> {
+        loop {
+            if let Some(r) = self.ready() {
+                return r;
+            }
+            let frame = self.frames.as_mut().and_then(Frames::next_blocking);
+            if !self.absorb(frame) {
+                return self.ready().flatten();
+            }
+        }
+    }
+
+    /// The next item, waiting (async) for it; `None` at the end.
+    pub(crate) async fn next_async(&mut self) -> Option<Result<T>> {
+        loop {
+            if let Some(r) = self.ready() {
+                return r;
+            }
+            let frame = match &mut self.frames {
+                Some(f) => f.next_async().await,
+                None => None,
+            };
+            if !self.absorb(frame) {
+                return self.ready().flatten();
+            }
+        }
+    }
+
+    /// Whether an item (or an error) follows; blocks until that is known.
+    pub(crate) fn has_next_blocking(&mut self) -> bool {
+        while self.queue.is_empty() && self.error.is_none() {
+            let frame = self.frames.as_mut().and_then(Frames::next_blocking);
+            if !self.absorb(frame) {
+                break;
+            }
+        }
+        !self.queue.is_empty() || self.error.is_some()
+    }
+
+    /// Abandons the response and waits (blocking) until the driver has let go of it.
+    pub(crate) fn close_blocking(self) {
+        if let Some(f) = self.frames {
+            f.close_blocking();
+        }
+    }
+
+    /// Abandons the response and waits (async) until the driver has let go of it.
+    pub(crate) async fn close_async(self) {
+        if let Some(f) = self.frames {
+            f.close_async().await;
+        }
     }
 }

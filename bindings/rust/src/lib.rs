@@ -38,15 +38,19 @@
 //! Errors are [`Error`]s with a [`ErrorKind`], naming binding, driver, operation and path.
 
 mod frames;
+#[macro_use]
 mod object;
+mod stream;
 mod wait;
 
 use std::path::Path;
 use std::sync::Arc;
 
 pub use bindery_core::{Bytes, Error, ErrorKind, ListEntry, ObjectMeta, Result};
+pub use bindery_core::{Message, ShardInfo};
 use bindery_runtime::{Host, Registry, Spec};
 pub use object::{Del, Get, Head_, List, Lister, ObjectData, ObjectReader, Objects, Put};
+pub use stream::{Consume, Consumer, ListShards, Publish, StreamAdmin, Streams};
 pub use wait::{Done, WaitGroup, Waited};
 
 /// A function's connection to its data bindings. Cheap to clone.
@@ -115,6 +119,11 @@ impl Context {
     /// Object requests.
     pub fn object(&self) -> Objects {
         Objects::new(self.clone())
+    }
+
+    /// Stream requests.
+    pub fn stream(&self) -> Streams {
+        Streams::new(self.clone())
     }
 
     /// Waits (blocking) for every request sent to the group with `do_async`.

@@ -1,17 +1,15 @@
 //! Object requests: `get`, `put`, `head`, `del`, `list`.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::future::IntoFuture;
 
 use bindery_core::{
     path, ByteRange, ByteStream, Bytes, Conditions, Details, Error, Head, Kind, ListEntry, ObjectMeta, OpGet,
     OpList, OpPut, OpStat, Options, PutBody, ResponseMessage, Result,
 };
 use bytes::BytesMut;
-use futures::future::BoxFuture;
 use futures::stream::{self, Stream};
 
-use crate::frames::Frames;
+use crate::frames::{Frames, Items};
 use crate::wait::{Done, Finish, WaitGroup};
 use crate::Context;
 
@@ -79,14 +77,14 @@ impl Objects {
 }
 
 /// What every builder holds: the context, the command path, and the first misuse.
-struct Req {
+pub(crate) struct Req {
     ctx: Context,
     path: String,
     error: Option<Error>,
 }
 
 impl Req {
-    fn new(ctx: &Context, path: impl Into<String>) -> Req {
+    pub(crate) fn new(ctx: &Context, path: impl Into<String>) -> Req {
         Req {
             ctx: ctx.clone(),
             path: path.into(),
@@ -94,7 +92,15 @@ impl Req {
         }
     }
 
-    fn fail(&mut self, e: Error) {
+    pub(crate) fn ctx(&self) -> &Context {
+        &self.ctx
+    }
+
+    pub(crate) fn path(&self) -> &str {
+        &self.path
+    }
+
+    pub(crate) fn fail(&mut self, e: Error) {
         self.error.get_or_insert(e);
     }
 
@@ -111,13 +117,24 @@ impl Req {
         prefix: bool,
         details: impl FnOnce() -> Details,
     ) -> Result<(Frames, String)> {
+        self.send_kind(Kind::Object, op, prefix, details)
+    }
+
+    /// Like `send`, for a binding of `kind`.
+    pub(crate) fn send_kind(
+        self,
+        kind: Kind,
+        op: &'static str,
+        prefix: bool,
+        details: impl FnOnce() -> Details,
+    ) -> Result<(Frames, String)> {
         if let Some(e) = self.error {
             return Err(e.with_operation(op).with_path(self.path));
         }
         let (binding, effective) = self
             .ctx
             .host()
-            .resolve(Kind::Object, &self.path, prefix)
+            .resolve(kind, &self.path, prefix)
             .map_err(|e| e.with_operation(op).with_path(&self.path))?;
         let request = bindery_core::DataRequest {
             path: effective.clone(),
@@ -220,7 +237,7 @@ fn concat(mut chunks: Vec<Bytes>) -> Bytes {
 }
 
 /// Runs a request and turns its frames into a result, blocking.
-fn run_blocking<T>(
+pub(crate) fn run_blocking<T>(
     sent: Result<(Frames, String)>,
     finish: impl FnOnce(&str, Vec<ResponseMessage>) -> Result<T>,
 ) -> Result<T> {
@@ -229,7 +246,7 @@ fn run_blocking<T>(
 }
 
 /// Runs a request and turns its frames into a result, async.
-async fn run_async<T>(
+pub(crate) async fn run_async<T>(
     sent: Result<(Frames, String)>,
     finish: impl FnOnce(&str, Vec<ResponseMessage>) -> Result<T>,
 ) -> Result<T> {
@@ -237,7 +254,7 @@ async fn run_async<T>(
     finish(&prefix, frames.collect_async().await?)
 }
 
-fn enqueue(sent: Result<(Frames, String)>, wg: &WaitGroup, finish: Finish) -> Result<()> {
+pub(crate) fn enqueue(sent: Result<(Frames, String)>, wg: &WaitGroup, finish: Finish) -> Result<()> {
     let (frames, prefix) = sent?;
     wg.add(frames, prefix, finish);
     Ok(())
@@ -248,24 +265,24 @@ macro_rules! runnable {
     ($t:ty, $out:ty, $finish:path, $done:path) => {
         impl $t {
             /// Runs the request and waits (blocking) for its result.
-            pub fn do_(self) -> Result<$out> {
-                run_blocking(self.send(), $finish)
+            pub fn do_(self) -> $crate::Result<$out> {
+                $crate::object::run_blocking(self.send(), $finish)
             }
 
             /// Sends the request now and adds it to a wait group; `ctx.wait(&wg)` collects
             /// the result.
-            pub fn do_async(self, wg: &WaitGroup) -> Result<()> {
-                enqueue(self.send(), wg, $done)
+            pub fn do_async(self, wg: &$crate::WaitGroup) -> $crate::Result<()> {
+                $crate::object::enqueue(self.send(), wg, $done)
             }
         }
 
         /// Awaiting a request runs it (the data-binding API's `do`).
-        impl IntoFuture for $t {
-            type Output = Result<$out>;
-            type IntoFuture = BoxFuture<'static, Result<$out>>;
+        impl ::std::future::IntoFuture for $t {
+            type Output = $crate::Result<$out>;
+            type IntoFuture = ::futures::future::BoxFuture<'static, $crate::Result<$out>>;
             fn into_future(self) -> Self::IntoFuture {
                 let sent = self.send();
-                Box::pin(run_async(sent, $finish))
+                Box::pin($crate::object::run_async(sent, $finish))
             }
         }
     };
@@ -682,90 +699,34 @@ impl Iterator for ObjectReader {
 /// Use it from blocking code (the methods, or as an `Iterator`) or from async code
 /// ([`next_async`](Lister::next_async), [`into_stream`](Lister::into_stream)).
 pub struct Lister {
-    frames: Option<Frames>,
-    prefix: String,
-    page: VecDeque<ListEntry>,
-    error: Option<Error>,
+    items: Items<ListEntry>,
 }
 
 impl Lister {
     fn new(sent: Result<(Frames, String)>) -> Lister {
-        let (frames, prefix, error) = match sent {
-            Ok((f, p)) => (Some(f), p, None),
-            Err(e) => (None, String::new(), Some(e)),
+        let (sent, prefix) = match sent {
+            Ok((f, p)) => (Ok(f), p),
+            Err(e) => (Err(e), String::new()),
+        };
+        let unpack = move |f: ResponseMessage, page: &mut VecDeque<ListEntry>| {
+            if let Head::Entries(e) = f.head {
+                page.extend(e.into_iter().map(|e| strip_entry(&prefix, e)));
+            }
         };
         Lister {
-            frames,
-            prefix,
-            page: VecDeque::new(),
-            error,
+            items: Items::new(sent, Box::new(unpack)),
         }
-    }
-
-    fn absorb(&mut self, frame: Option<Result<ResponseMessage>>) -> bool {
-        match frame {
-            None => {
-                self.frames = None;
-                false
-            }
-            Some(Err(e)) => {
-                self.error.get_or_insert(e);
-                self.frames = None;
-                false
-            }
-            Some(Ok(f)) => {
-                if let Head::Entries(e) = f.head {
-                    let prefix = &self.prefix;
-                    self.page.extend(e.into_iter().map(|e| strip_entry(prefix, e)));
-                }
-                true
-            }
-        }
-    }
-
-    fn pull_blocking(&mut self) -> bool {
-        let frame = self.frames.as_mut().and_then(Frames::next_blocking);
-        self.absorb(frame)
-    }
-
-    async fn pull_async(&mut self) -> bool {
-        let frame = match &mut self.frames {
-            Some(f) => f.next_async().await,
-            None => None,
-        };
-        self.absorb(frame)
-    }
-
-    fn ready(&mut self) -> Option<Option<Result<ListEntry>>> {
-        if let Some(e) = self.page.pop_front() {
-            return Some(Some(Ok(e)));
-        }
-        self.error.take().map(|e| Some(Err(e)))
     }
 
     /// The next entry, blocking; `None` at the end.
     #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Option<Result<ListEntry>> {
-        loop {
-            if let Some(r) = self.ready() {
-                return r;
-            }
-            if !self.pull_blocking() {
-                return self.ready().flatten();
-            }
-        }
+        self.items.next_blocking()
     }
 
     /// The next entry, async; `None` at the end.
     pub async fn next_async(&mut self) -> Option<Result<ListEntry>> {
-        loop {
-            if let Some(r) = self.ready() {
-                return r;
-            }
-            if !self.pull_async().await {
-                return self.ready().flatten();
-            }
-        }
+        self.items.next_async().await
     }
 
     /// The next entry's path, blocking.
@@ -775,8 +736,7 @@ impl Lister {
 
     /// Whether another entry (or an error) follows; blocks until that is known.
     pub fn has_next(&mut self) -> bool {
-        while self.page.is_empty() && self.error.is_none() && self.pull_blocking() {}
-        !self.page.is_empty() || self.error.is_some()
+        self.items.has_next_blocking()
     }
 
     /// The entries as a `futures::Stream`.
@@ -784,8 +744,11 @@ impl Lister {
         stream::unfold(self, |mut l| async move { l.next_async().await.map(|e| (e, l)) })
     }
 
-    /// Stops listing; the driver stops producing.
-    pub fn close(self) {}
+    /// Stops listing and waits (blocking) until the driver has stopped producing. Dropping a
+    /// lister stops it without waiting.
+    pub fn close(self) {
+        self.items.close_blocking();
+    }
 }
 
 impl Iterator for Lister {

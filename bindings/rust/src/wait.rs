@@ -18,6 +18,12 @@ pub enum Done {
     Deleted,
     /// A listing.
     Listed(Vec<ListEntry>),
+    /// A publish: where each message went, `(shard, position)`.
+    Published(Vec<(u32, u64)>),
+    /// A stream's shards.
+    Shards(Vec<bindery_core::ShardInfo>),
+    /// A stream create, update, delete or checkpoint.
+    Applied,
 }
 
 pub(crate) type Finish = fn(&str, Vec<ResponseMessage>) -> Result<Done>;

@@ -37,6 +37,30 @@ pub struct Envelope {
     pub request: DataRequest,
     /// Where the frames go.
     pub reply: flume::Sender<Result<ResponseMessage>>,
+    /// Resolves when the caller drops its [`Reply`]: the request is abandoned.
+    pub cancelled: tokio::sync::oneshot::Receiver<()>,
+}
+
+/// The caller's end of a request: the frames (it derefs to their receiver), and, by being
+/// dropped, the request's cancellation.
+pub struct Reply {
+    frames: flume::Receiver<Result<ResponseMessage>>,
+    _cancel: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Reply {
+    /// Abandons the request and returns the frames' receiver; it disconnects once the
+    /// binding's task has dropped the driver's side of the request.
+    pub fn cancel(self) -> flume::Receiver<Result<ResponseMessage>> {
+        self.frames
+    }
+}
+
+impl std::ops::Deref for Reply {
+    type Target = flume::Receiver<Result<ResponseMessage>>;
+    fn deref(&self) -> &Self::Target {
+        &self.frames
+    }
 }
 
 /// A connected binding.
@@ -80,10 +104,7 @@ impl Binding {
 
     /// Checks a request against the capability, then wraps it for the binding's channel.
     /// Returns the envelope to send and the receiver of its frames.
-    pub fn prepare(
-        &self,
-        request: DataRequest,
-    ) -> Result<(Envelope, flume::Receiver<Result<ResponseMessage>>)> {
+    pub fn prepare(&self, request: DataRequest) -> Result<(Envelope, Reply)> {
         if let Some(missing) = missing_capability(&self.capability, &request) {
             let op = request.command().as_str();
             let e = Error::new(
@@ -95,8 +116,20 @@ impl Binding {
             );
             return Err(self.context(e, op, &request.path));
         }
-        let (reply, rx) = flume::bounded(self.spec.prefetch);
-        Ok((Envelope { request, reply }, rx))
+        let (reply, frames) = flume::bounded(self.spec.prefetch);
+        let (cancel, cancelled) = tokio::sync::oneshot::channel();
+        let envelope = Envelope {
+            request,
+            reply,
+            cancelled,
+        };
+        Ok((
+            envelope,
+            Reply {
+                frames,
+                _cancel: cancel,
+            },
+        ))
     }
 
     /// Sends a prepared envelope to the binding's task without blocking the caller: when the
@@ -354,7 +387,11 @@ async fn run_binding(rx: flume::Receiver<Envelope>, service: Arc<dyn Service>, s
 }
 
 async fn handle(service: Arc<dyn Service>, envelope: Envelope, settings: Arc<Settings>) {
-    let Envelope { request, reply } = envelope;
+    let Envelope {
+        request,
+        reply,
+        mut cancelled,
+    } = envelope;
     let command = request.command();
     let path = request.path.clone();
     let decorate = |e: Error| {
@@ -363,14 +400,27 @@ async fn handle(service: Arc<dyn Service>, envelope: Envelope, settings: Arc<Set
             .with_operation(command.as_str())
             .with_path(&path)
     };
-    let mut frames = match call_with_retry(service.as_ref(), request, &settings).await {
+    let called = tokio::select! {
+        biased;
+        called = call_with_retry(service.as_ref(), request, &settings) => called,
+        _ = &mut cancelled => return,
+    };
+    let mut frames = match called {
         Ok(f) => f,
         Err(e) => {
             let _ = reply.send_async(Err(decorate(e))).await;
             return;
         }
     };
-    while let Some(frame) = frames.next().await {
+    // Frames stop as soon as the caller drops its end (a closed consumer releases its
+    // shards at once, an abandoned read stops reading).
+    loop {
+        let next = tokio::select! {
+            biased;
+            _ = &mut cancelled => None,
+            frame = frames.next() => frame,
+        };
+        let Some(frame) = next else { break };
         let frame = match frame {
             Ok(mut f) => {
                 f.behind = reply.len() as u32;
@@ -379,10 +429,19 @@ async fn handle(service: Arc<dyn Service>, envelope: Envelope, settings: Arc<Set
             Err(e) => Err(decorate(e)),
         };
         let end = frame.as_ref().map_or(true, |f| f.is_last);
-        if reply.send_async(frame).await.is_err() || end {
+        let sent = tokio::select! {
+            biased;
+            _ = &mut cancelled => false,
+            sent = reply.send_async(frame) => sent.is_ok(),
+        };
+        if !sent || end {
             break; // the caller is gone, or the response is complete
         }
     }
+    // `frames` (the driver's side) is dropped before `reply`: a caller waiting for the reply
+    // channel to close knows the driver has let go of the request.
+    drop(frames);
+    drop(reply);
 }
 
 fn may_retry(command: Command, request: &DataRequest) -> bool {

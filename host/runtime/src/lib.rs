@@ -14,6 +14,6 @@ pub mod registry;
 pub mod spec;
 pub mod yaml;
 
-pub use host::{Binding, Envelope, Host};
+pub use host::{Binding, Envelope, Host, Reply};
 pub use registry::{Factory, Registry};
 pub use spec::{BindingSpec, Spec, SpecError};

@@ -53,6 +53,7 @@ impl Registry {
             builtins: vec![
                 Arc::new(bindery_driver_memory::MemoryDriver),
                 Arc::new(bindery_driver_fs::FsDriver),
+                Arc::new(bindery_driver_log::LogDriver),
             ],
         }
     }

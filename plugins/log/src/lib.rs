@@ -1,0 +1,274 @@
+//! The `log` stream driver: a durable, segmented log on local disk, the embedded default.
+//!
+//! ```yaml
+//! dataBindings:
+//!   events:
+//!     kind: stream
+//!     driver: log
+//!     url: ./streams          # a folder; each stream is a folder in it
+//!     path: orders            # optional: the binding is this one stream
+//!     options:
+//!       segment.bytes: "16777216"   # a segment is closed past this size (default 16 MiB)
+//!       retention.bytes: "1073741824" # per shard; oldest closed segments go first
+//!       retention.ms: "604800000"     # closed segments whose newest message is older go
+//! ```
+//!
+//! A stream is a folder with `stream.json` (its shard count) and one folder per shard; a
+//! shard is a sequence of segment files named by their first position. Each record carries a
+//! CRC32 of its body.
+//!
+//! - **Durable publish.** A publish is acknowledged once its records are written and
+//!   fsynced (`fdatasync`). Publishes that arrive while a write is in progress are grouped
+//!   into the next write, so many publishers share one fsync.
+//! - **Crash safety.** A record cut short or failing its checksum at a shard's tail was never
+//!   acknowledged; the writer cuts it off when it starts, and it is never served.
+//! - **Shards.** A message with a key goes to shard `crc32(key) % shards` (so one key stays in
+//!   order); without a key, round robin. `update` only grows a stream.
+//! - **One writer.** A process that publishes (or creates, grows) takes the stream's
+//!   `write.lock` (flock). Another process can consume at the same time: it reads complete
+//!   records and looks for new ones every 100 ms. In the writing process, consumers read only
+//!   acknowledged records and are woken by each publish.
+//! - **Consumer groups** are coordinated within the process: members of a group split the
+//!   shards (member i of n gets shards s with s mod n = i) and rebalance when one joins or
+//!   leaves. Checkpoints are files `groups/<group>.json`, written atomically and durably.
+//!   A consumer with a group starts after the group's checkpoint unless `from_` says
+//!   otherwise; shards it is given later always continue from the checkpoint.
+
+mod consume;
+mod error;
+mod record;
+mod shard;
+mod stream;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bindery_core::{
+    async_trait, BindingConfig, Capability, Driver, DriverInfo, Error, Instance, Kind, Message,
+    MessageStream, OpCheckpoint, OpConsume, OpCreateStream, OpPublish, Options, Result, ShardInfo, StartAt,
+    StreamDriver,
+};
+use futures::StreamExt;
+
+use crate::shard::ShardOptions;
+use crate::stream::LogStream;
+
+/// The `log` driver.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LogDriver;
+
+impl LogDriver {
+    /// The driver's name in specs.
+    pub const NAME: &'static str = "log";
+}
+
+fn capability() -> Capability {
+    let mut c = Capability::default();
+    c.stream_admin = true;
+    c.publish = true;
+    c.consume = true;
+    c.consume_with_group = true;
+    c.consume_with_checkpoint = true;
+    c.consume_from_timestamp = true;
+    c.set_limit("max_object_size", record::MAX_BODY as u64);
+    c
+}
+
+fn option_u64(options: &Options, key: &str) -> Result<Option<u64>> {
+    options
+        .get(key)
+        .map(|v| {
+            v.trim().parse::<u64>().map_err(|_| {
+                Error::invalid_input(format!(
+                    "option '{key}' of the log driver must be a whole number, not '{v}'"
+                ))
+            })
+        })
+        .transpose()
+}
+
+#[async_trait]
+impl Driver for LogDriver {
+    fn info(&self) -> DriverInfo {
+        DriverInfo {
+            name: Self::NAME.into(),
+            kinds: vec![Kind::Stream],
+            capability: capability(),
+            description: "A durable segmented log on local disk; group commit, crash-safe.".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        }
+    }
+
+    async fn connect(&self, config: BindingConfig) -> Result<Arc<dyn Instance>> {
+        if config.kind != Kind::Stream {
+            return Err(Error::invalid_input(format!(
+                "the log driver serves streams, not {}",
+                config.kind
+            )));
+        }
+        let url = config.url.as_deref().ok_or_else(|| {
+            Error::invalid_input("the log driver needs `url`: the folder that holds the streams")
+        })?;
+        let root = config.base_dir.join(url.strip_prefix("file://").unwrap_or(url));
+        let known = ["segment.bytes", "retention.bytes", "retention.ms"];
+        if let Some(k) = config.options.keys().find(|k| !known.contains(&k.as_str())) {
+            return Err(Error::invalid_input(format!(
+                "unknown option '{k}' of the log driver; options: {}",
+                known.join(", ")
+            )));
+        }
+        let opts = ShardOptions {
+            segment_bytes: option_u64(&config.options, "segment.bytes")?
+                .unwrap_or(16 << 20)
+                .max(1),
+            retention_bytes: option_u64(&config.options, "retention.bytes")?,
+            retention: option_u64(&config.options, "retention.ms")?.map(Duration::from_millis),
+        };
+        let r = root.clone();
+        tokio::task::spawn_blocking(move || std::fs::create_dir_all(&r))
+            .await
+            .map_err(|e| Error::internal(e.to_string()))?
+            .map_err(|e| error::map(e, &format!("create the log folder '{}'", root.display())))?;
+        Ok(Arc::new(LogStore {
+            root,
+            opts,
+            streams: Mutex::new(HashMap::new()),
+        }))
+    }
+}
+
+/// One connected log binding.
+pub struct LogStore {
+    root: PathBuf,
+    opts: ShardOptions,
+    streams: Mutex<HashMap<String, Arc<LogStream>>>,
+}
+
+impl LogStore {
+    fn dir(&self, path: &str) -> Result<PathBuf> {
+        if path.is_empty() {
+            return Err(Error::invalid_input(
+                "name the stream (`events://orders`), or give the binding a `path`",
+            ));
+        }
+        Ok(self.root.join(path))
+    }
+
+    async fn open(&self, path: &str) -> Result<Arc<LogStream>> {
+        if let Some(s) = self.streams.lock().unwrap_or_else(|p| p.into_inner()).get(path) {
+            return Ok(s.clone());
+        }
+        let (name, dir, opts) = (path.to_string(), self.dir(path)?, self.opts);
+        let opened = tokio::task::spawn_blocking(move || LogStream::open(&name, dir, opts))
+            .await
+            .map_err(|e| Error::internal(e.to_string()))??;
+        let mut streams = self.streams.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(streams.entry(path.to_string()).or_insert(opened).clone())
+    }
+}
+
+impl Instance for LogStore {
+    fn capability(&self) -> Capability {
+        capability()
+    }
+
+    fn stream(&self) -> Option<&dyn StreamDriver> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl StreamDriver for LogStore {
+    async fn create(&self, path: &str, op: OpCreateStream) -> Result<()> {
+        let dir = self.dir(path)?;
+        tokio::task::spawn_blocking(move || LogStream::create(&dir, op.shards))
+            .await
+            .map_err(|e| Error::internal(e.to_string()))?
+    }
+
+    async fn update(&self, path: &str, shards: u32, _options: Options) -> Result<()> {
+        let stream = self.open(path).await?;
+        tokio::task::spawn_blocking(move || stream.grow(shards))
+            .await
+            .map_err(|e| Error::internal(e.to_string()))?
+    }
+
+    async fn delete(&self, path: &str, _options: Options) -> Result<()> {
+        let dir = self.dir(path)?;
+        if !stream::exists(&dir) {
+            return Err(Error::not_found(format!("stream '{path}' does not exist")));
+        }
+        // Only a writer may delete: no other process is appending to it.
+        self.open(path).await?.become_writer()?;
+        self.streams
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(path);
+        let path = path.to_string();
+        tokio::task::spawn_blocking(move || {
+            // Gone at once (the rename), then removed.
+            let gone = dir.with_file_name(format!(
+                ".deleted-{}-{}",
+                std::process::id(),
+                path.replace('/', "_")
+            ));
+            std::fs::rename(&dir, &gone).map_err(|e| error::map(e, &format!("delete stream '{path}'")))?;
+            let _ = std::fs::remove_dir_all(&gone);
+            Ok(())
+        })
+        .await
+        .map_err(|e| Error::internal(e.to_string()))?
+    }
+
+    async fn list_shards(&self, path: &str, _options: Options) -> Result<Vec<ShardInfo>> {
+        let stream = self.open(path).await?;
+        Ok(stream
+            .shards()
+            .iter()
+            .map(|s| ShardInfo {
+                id: s.id,
+                first: s.first(),
+                next: s.next(),
+            })
+            .collect())
+    }
+
+    async fn publish(&self, path: &str, op: OpPublish) -> Result<Vec<(u32, u64)>> {
+        // Checked before anything is written: a refused publish leaves nothing behind.
+        for m in &op.messages {
+            record::check(m).map_err(Error::invalid_input)?;
+        }
+        if op.messages.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.open(path).await?.publish(op.messages).await
+    }
+
+    async fn consume(&self, path: &str, op: OpConsume) -> Result<MessageStream> {
+        if op.group.is_none() && op.start == Some(StartAt::Checkpoint) {
+            return Err(Error::invalid_input("from_('checkpoint') needs a consumer group"));
+        }
+        if let Some(g) = &op.group {
+            stream::check_group(g)?;
+        }
+        let stream = self.open(path).await?;
+        let member = op.group.as_deref().map(|g| stream.join(g)).transpose()?;
+        let assignment = match &member {
+            Some(m) => consume::Assignment::Group(m.assignment.clone()),
+            None => consume::Assignment::All(stream.watch_shards()),
+        };
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Message>>(1024);
+        tokio::spawn(consume::run(stream, op, assignment, tx));
+        // The member lives as long as the stream: the host dropping it leaves the group.
+        let messages = futures::stream::unfold((rx, member), |(mut rx, member)| async move {
+            rx.recv().await.map(|m| (m, (rx, member)))
+        });
+        Ok(messages.boxed())
+    }
+
+    async fn checkpoint(&self, path: &str, op: OpCheckpoint) -> Result<()> {
+        self.open(path).await?.checkpoint(&op.group, &op.positions).await
+    }
+}

@@ -1,0 +1,541 @@
+//! A shard: an append-only sequence of segment files `<base position>.log`.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufReader, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use bindery_core::{Error, Message, Result};
+use bytes::BytesMut;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::error::{corrupt, map};
+use crate::record::{self, Next};
+
+/// Limits a shard keeps to.
+#[derive(Debug, Clone, Copy)]
+pub struct ShardOptions {
+    /// A segment is closed and a new one started past this size.
+    pub segment_bytes: u64,
+    /// Old segments are deleted while the shard is larger than this.
+    pub retention_bytes: Option<u64>,
+    /// Segments whose newest message is older than this are deleted.
+    pub retention: Option<Duration>,
+}
+
+#[derive(Debug, Clone)]
+struct Segment {
+    base: u64,
+    path: PathBuf,
+    size: u64,
+    last_ts: Option<SystemTime>,
+}
+
+fn segment_name(base: u64) -> String {
+    format!("{base:020}.log")
+}
+
+/// Lists a shard's segments in order.
+fn list_segments(dir: &Path) -> Result<Vec<Segment>> {
+    let mut out = Vec::new();
+    let entries = fs::read_dir(dir).map_err(|e| map(e, &format!("read shard {}", dir.display())))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(base) = name
+            .to_str()
+            .and_then(|n| n.strip_suffix(".log"))
+            .and_then(|n| n.parse().ok())
+        else {
+            continue;
+        };
+        let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+        out.push(Segment {
+            base,
+            path: entry.path(),
+            size,
+            last_ts: None,
+        });
+    }
+    out.sort_by_key(|s| s.base);
+    Ok(out)
+}
+
+/// Scans a segment: the valid length, the next position, the last timestamp, and whether
+/// the data after the valid part is torn.
+fn scan(path: &Path, base: u64, shard: u32) -> Result<(u64, u64, Option<SystemTime>, bool)> {
+    let what = format!("scan {}", path.display());
+    let file = File::open(path).map_err(|e| map(e, &what))?;
+    let total = file.metadata().map_err(|e| map(e, &what))?.len();
+    let mut r = BufReader::with_capacity(1 << 20, file);
+    let (mut valid, mut next, mut last) = (0u64, base, None);
+    loop {
+        match record::read(&mut r, shard).map_err(|e| map(e, &what))? {
+            Next::Record(m, size) => {
+                if m.position != next {
+                    return Err(corrupt(&format!(
+                        "{} holds position {} where {next} belongs",
+                        path.display(),
+                        m.position
+                    )));
+                }
+                valid += size;
+                next += 1;
+                last = m.timestamp;
+            }
+            Next::End => return Ok((valid, next, last, false)),
+            Next::Torn => return Ok((valid, next, last, valid < total)),
+        }
+    }
+}
+
+struct Job {
+    messages: Vec<Message>,
+    reply: oneshot::Sender<Result<Vec<u64>>>,
+}
+
+/// One shard of a stream.
+pub struct Shard {
+    /// The shard's id.
+    pub id: u32,
+    dir: PathBuf,
+    segments: Mutex<Vec<Segment>>,
+    /// The durable end: positions below it are acknowledged (while this process writes).
+    next: watch::Sender<u64>,
+    appender: Mutex<Option<mpsc::Sender<Job>>>,
+}
+
+impl Shard {
+    /// Creates a shard's folder with its first, empty segment.
+    pub fn create(dir: &Path) -> Result<()> {
+        let what = format!("create shard {}", dir.display());
+        fs::create_dir_all(dir).map_err(|e| map(e, &what))?;
+        File::create(dir.join(segment_name(0)))
+            .and_then(|f| f.sync_all())
+            .map_err(|e| map(e, &what))?;
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| map(e, &what))
+    }
+
+    /// Opens a shard for reading: finds its segments and where its data ends.
+    pub fn open(dir: PathBuf, id: u32) -> Result<Arc<Shard>> {
+        let mut segments = list_segments(&dir)?;
+        let next = match segments.last_mut() {
+            Some(last) => {
+                let (valid, next, ts, _) = scan(&last.path, last.base, id)?;
+                last.size = valid;
+                last.last_ts = ts;
+                next
+            }
+            None => 0,
+        };
+        let (tx, _) = watch::channel(next);
+        Ok(Arc::new(Shard {
+            id,
+            dir,
+            segments: Mutex::new(segments),
+            next: tx,
+            appender: Mutex::new(None),
+        }))
+    }
+
+    fn lock_segments(&self) -> std::sync::MutexGuard<'_, Vec<Segment>> {
+        self.segments.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The position of the first message kept.
+    pub fn first(&self) -> u64 {
+        self.lock_segments().first().map_or(0, |s| s.base)
+    }
+
+    /// The position the next message will get, as this process knows it.
+    pub fn next(&self) -> u64 {
+        *self.next.borrow()
+    }
+
+    /// Watches the durable end.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.next.subscribe()
+    }
+
+    /// Rereads the segment list from disk (another process may be writing).
+    pub fn refresh(&self) -> Result<()> {
+        let mut fresh = list_segments(&self.dir)?;
+        if let Some(last) = fresh.last_mut() {
+            let (valid, next, ts, _) = scan(&last.path, last.base, self.id)?;
+            last.size = valid;
+            last.last_ts = ts;
+            self.next.send_if_modified(|n| {
+                let changed = *n != next;
+                *n = next;
+                changed
+            });
+        }
+        *self.lock_segments() = fresh;
+        Ok(())
+    }
+
+    /// Becomes the shard's writer (the caller holds the stream's write lock): cuts a torn
+    /// tail left by a crash, then starts the appender. Idempotent.
+    pub fn start_writer(self: &Arc<Self>, opts: ShardOptions) -> Result<()> {
+        let mut appender = self.appender.lock().unwrap_or_else(|p| p.into_inner());
+        if appender.is_some() {
+            return Ok(());
+        }
+        let mut segments = list_segments(&self.dir)?;
+        if segments.is_empty() {
+            Shard::create(&self.dir)?;
+            segments = list_segments(&self.dir)?;
+        }
+        let last = segments
+            .last_mut()
+            .ok_or_else(|| corrupt("a shard without segments"))?;
+        let (valid, next, ts, torn) = scan(&last.path, last.base, self.id)?;
+        let what = format!("open {}", last.path.display());
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&last.path)
+            .map_err(|e| map(e, &what))?;
+        if torn || file.metadata().map_err(|e| map(e, &what))?.len() != valid {
+            // A crash cut the last write short: that data was never acknowledged.
+            file.set_len(valid)
+                .and_then(|_| file.sync_all())
+                .map_err(|e| map(e, &what))?;
+        }
+        last.size = valid;
+        last.last_ts = ts;
+        let writer = Writer {
+            file,
+            base: last.base,
+            size: valid,
+            next,
+            dir: self.dir.clone(),
+            opts,
+            shard: self.id,
+        };
+        *self.lock_segments() = segments;
+        self.next.send_replace(next);
+        let (tx, rx) = mpsc::channel::<Job>(1024);
+        tokio::spawn(run_appender(self.clone(), rx, writer));
+        *appender = Some(tx);
+        Ok(())
+    }
+
+    /// Appends messages durably; returns their positions. The shard must have a writer.
+    pub async fn append(&self, messages: Vec<Message>) -> Result<Vec<u64>> {
+        let tx = self
+            .appender
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or_else(|| Error::internal("the shard has no writer"))?;
+        let (reply, rx) = oneshot::channel();
+        tx.send(Job { messages, reply })
+            .await
+            .map_err(|_| Error::unavailable("the shard's writer stopped"))?;
+        rx.await
+            .map_err(|_| Error::unavailable("the shard's writer stopped"))?
+    }
+
+    /// The first position whose message was published at or after `t`.
+    pub fn position_at(&self, t: SystemTime) -> Result<u64> {
+        let segments = self.lock_segments().clone();
+        for seg in &segments {
+            let what = format!("read {}", seg.path.display());
+            let file = match File::open(&seg.path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue, // retention
+                Err(e) => return Err(map(e, &what)),
+            };
+            let mut r = BufReader::new(file);
+            while let Next::Record(m, _) = record::read(&mut r, self.id).map_err(|e| map(e, &what))? {
+                if m.timestamp.is_some_and(|ts| ts >= t) {
+                    return Ok(m.position);
+                }
+            }
+        }
+        Ok(self.next())
+    }
+
+    /// The segment holding `pos` (the first kept, if `pos` was deleted by retention).
+    fn segment_for(&self, pos: u64) -> Option<Segment> {
+        let segments = self.lock_segments();
+        let first = segments.first()?;
+        if pos < first.base {
+            return Some(first.clone());
+        }
+        segments.iter().rev().find(|s| s.base <= pos).cloned()
+    }
+
+    fn has_segment_at(&self, base: u64) -> bool {
+        self.lock_segments().iter().any(|s| s.base == base)
+    }
+}
+
+/// The writing end of a shard, owned by its appender task.
+struct Writer {
+    file: File,
+    base: u64,
+    size: u64,
+    next: u64,
+    dir: PathBuf,
+    opts: ShardOptions,
+    shard: u32,
+}
+
+impl Writer {
+    /// Writes a group of publishes with one fsync; returns each publish's positions.
+    fn append(&mut self, groups: &[Vec<Message>]) -> Result<(Vec<Vec<u64>>, Option<Segment>)> {
+        let mut rolled = None;
+        if self.size >= self.opts.segment_bytes {
+            rolled = Some(self.roll()?);
+        }
+        let now = SystemTime::now();
+        let mut buf = BytesMut::new();
+        let mut positions = Vec::with_capacity(groups.len());
+        let mut next = self.next;
+        for group in groups {
+            let mut ps = Vec::with_capacity(group.len());
+            for m in group {
+                record::encode(&mut buf, m, next, m.timestamp.unwrap_or(now));
+                ps.push(next);
+                next += 1;
+            }
+            positions.push(ps);
+        }
+        let what = format!("append to shard {}", self.shard);
+        let written = self
+            .file
+            .seek(SeekFrom::Start(self.size))
+            .and_then(|_| self.file.write_all(&buf));
+        let synced = written.and_then(|_| self.file.sync_data());
+        if let Err(e) = synced {
+            // Leave no partial record behind for the next append to follow.
+            let _ = self.file.set_len(self.size);
+            return Err(map(e, &what).set_retryable(true));
+        }
+        self.size += buf.len() as u64;
+        self.next = next;
+        Ok((positions, rolled))
+    }
+
+    /// Closes the current segment and starts a new one at `next`; returns the closed one.
+    fn roll(&mut self) -> Result<Segment> {
+        let what = format!("roll shard {}", self.shard);
+        self.file.sync_all().map_err(|e| map(e, &what))?;
+        let path = self.dir.join(segment_name(self.next));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| map(e, &what))?;
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| map(e, &what))?;
+        let closed = Segment {
+            base: self.base,
+            path: self.dir.join(segment_name(self.base)),
+            size: self.size,
+            last_ts: None,
+        };
+        self.file = file;
+        self.base = self.next;
+        self.size = 0;
+        Ok(closed)
+    }
+}
+
+async fn run_appender(shard: Arc<Shard>, mut rx: mpsc::Receiver<Job>, writer: Writer) {
+    let mut writer = Some(writer);
+    while let Some(first) = rx.recv().await {
+        // Group commit: everything queued meanwhile shares one write and one fsync.
+        let mut jobs = vec![first];
+        while jobs.len() < 4096 {
+            match rx.try_recv() {
+                Ok(j) => jobs.push(j),
+                Err(_) => break,
+            }
+        }
+        let groups: Vec<Vec<Message>> = jobs.iter_mut().map(|j| std::mem::take(&mut j.messages)).collect();
+        let Some(mut w) = writer.take() else { break };
+        let done = tokio::task::spawn_blocking(move || {
+            let r = w.append(&groups);
+            (w, r)
+        })
+        .await;
+        let (w, result) = match done {
+            Ok(pair) => pair,
+            Err(e) => {
+                for j in jobs {
+                    let _ = j
+                        .reply
+                        .send(Err(Error::internal(format!("the shard's writer failed: {e}"))));
+                }
+                break;
+            }
+        };
+        match result {
+            Ok((positions, rolled)) => {
+                {
+                    let mut segments = shard.lock_segments();
+                    if let Some(closed) = rolled {
+                        if let Some(s) = segments.iter_mut().find(|s| s.base == closed.base) {
+                            s.size = closed.size;
+                        }
+                        if !segments.iter().any(|s| s.base == w.base) {
+                            segments.push(Segment {
+                                base: w.base,
+                                path: w.dir.join(segment_name(w.base)),
+                                size: 0,
+                                last_ts: None,
+                            });
+                        }
+                    }
+                    if let Some(last) = segments.last_mut() {
+                        last.size = w.size;
+                        last.last_ts = Some(SystemTime::now());
+                    }
+                }
+                shard.next.send_replace(w.next);
+                for (j, ps) in jobs.into_iter().zip(positions) {
+                    let _ = j.reply.send(Ok(ps));
+                }
+                apply_retention(&shard, &w.opts);
+            }
+            Err(e) => {
+                for j in jobs {
+                    let _ = j.reply.send(Err(e.clone()));
+                }
+            }
+        }
+        writer = Some(w);
+    }
+}
+
+/// Deletes closed segments beyond the retention limits (the open segment always stays).
+fn apply_retention(shard: &Shard, opts: &ShardOptions) {
+    if opts.retention_bytes.is_none() && opts.retention.is_none() {
+        return;
+    }
+    let mut segments = shard.lock_segments();
+    let now = SystemTime::now();
+    while segments.len() > 1 {
+        let total: u64 = segments.iter().map(|s| s.size).sum();
+        let oldest = &segments[0];
+        let too_big = opts.retention_bytes.is_some_and(|max| total > max);
+        let too_old = opts.retention.is_some_and(|age| {
+            let newest_in_oldest = oldest
+                .last_ts
+                .or_else(|| fs::metadata(&oldest.path).and_then(|m| m.modified()).ok());
+            newest_in_oldest.is_some_and(|t| now.duration_since(t).unwrap_or_default() > age)
+        });
+        if !(too_big || too_old) {
+            break;
+        }
+        let _ = fs::remove_file(&oldest.path);
+        segments.remove(0);
+    }
+}
+
+/// Reads a shard from a position onwards, keeping its place between calls.
+pub struct Reader {
+    shard: Arc<Shard>,
+    pos: u64,
+    open: Option<(BufReader<File>, u64)>, // the file, and the byte offset after the last good record
+}
+
+impl Reader {
+    /// A reader starting at `pos`.
+    pub fn new(shard: Arc<Shard>, pos: u64) -> Reader {
+        Reader {
+            shard,
+            pos,
+            open: None,
+        }
+    }
+
+    /// Opens the segment holding `self.pos` and skips to it. `false` when there is none yet.
+    fn open_at(&mut self) -> Result<bool> {
+        let Some(seg) = self.shard.segment_for(self.pos) else {
+            return Ok(false);
+        };
+        let what = format!("read {}", seg.path.display());
+        let file = match File::open(&seg.path) {
+            Ok(f) => f,
+            // Deleted by retention meanwhile: start again from what is kept.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.shard.refresh()?;
+                return Ok(false);
+            }
+            Err(e) => return Err(map(e, &what)),
+        };
+        self.pos = self.pos.max(seg.base);
+        let mut r = BufReader::with_capacity(256 << 10, file);
+        let mut offset = 0u64;
+        let mut at = seg.base;
+        while at < self.pos {
+            match record::read(&mut r, self.shard.id).map_err(|e| map(e, &what))? {
+                Next::Record(_, size) => {
+                    offset += size;
+                    at += 1;
+                }
+                _ => break,
+            }
+        }
+        self.pos = at;
+        self.open = Some((r, offset));
+        Ok(true)
+    }
+
+    /// Reads up to `max` messages available now (blocking). `bound`: positions at or past it
+    /// are not read (the durable end, when this process writes the shard).
+    pub fn read(&mut self, max: usize, bound: Option<u64>) -> Result<Vec<Message>> {
+        let mut out = Vec::new();
+        while out.len() < max && bound.is_none_or(|b| self.pos < b) {
+            if self.open.is_none() && !self.open_at()? {
+                break;
+            }
+            let Some((r, offset)) = self.open.as_mut() else {
+                break;
+            };
+            let what = format!("read shard {}", self.shard.id);
+            match record::read(r, self.shard.id).map_err(|e| map(e, &what))? {
+                Next::Record(m, size) => {
+                    if m.position != self.pos {
+                        return Err(corrupt(&format!(
+                            "shard {} holds position {} where {} belongs",
+                            self.shard.id, m.position, self.pos
+                        )));
+                    }
+                    *offset += size;
+                    self.pos += 1;
+                    out.push(m);
+                }
+                Next::End | Next::Torn => {
+                    // The end of this segment's data for now: rewind over any partial record,
+                    // then go on in the next segment if one starts here, else stop.
+                    r.seek(SeekFrom::Start(*offset)).map_err(|e| map(e, &what))?;
+                    if bound.is_none() && !self.shard.has_segment_at(self.pos) {
+                        // Another process writes this shard: look for segments it added.
+                        self.shard.refresh()?;
+                    }
+                    if self.shard.has_segment_at(self.pos) {
+                        self.open = None;
+                        continue;
+                    }
+                    if bound.is_some_and(|b| self.pos < b) {
+                        return Err(corrupt(&format!(
+                            "shard {} ends at {} before its durable end",
+                            self.shard.id, self.pos
+                        )));
+                    }
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+}
