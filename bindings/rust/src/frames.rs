@@ -2,6 +2,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bindery_core::{Error, ResponseMessage, Result};
 use bindery_runtime::Binding;
@@ -54,6 +55,23 @@ impl Frames {
         }
         let got = self.rx.recv();
         self.settle(got)
+    }
+
+    /// The next frame, waiting (blocking) until `deadline` at most: `Err(())` when none came
+    /// in time.
+    pub(crate) fn next_until(
+        &mut self,
+        deadline: Instant,
+    ) -> std::result::Result<Option<Result<ResponseMessage>>, ()> {
+        if self.done {
+            return Ok(None);
+        }
+        let got = match self.rx.recv_deadline(deadline) {
+            Ok(item) => Ok(item),
+            Err(flume::RecvTimeoutError::Timeout) => return Err(()),
+            Err(flume::RecvTimeoutError::Disconnected) => Err(flume::RecvError::Disconnected),
+        };
+        Ok(self.settle(got))
     }
 
     /// The next frame, waiting (async) for it; `None` after the last.
@@ -175,6 +193,29 @@ impl<T> Items<T> {
                 return self.ready().flatten();
             }
         }
+    }
+
+    /// The next item if one comes within `timeout`; `None` when none did or at the end.
+    pub(crate) fn poll_blocking(&mut self, timeout: Duration) -> Option<Result<T>> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(r) = self.ready() {
+                return r;
+            }
+            let frame = match self.frames.as_mut().map(|f| f.next_until(deadline)) {
+                Some(Err(())) => return None,
+                Some(Ok(frame)) => frame,
+                None => None,
+            };
+            if !self.absorb(frame) {
+                return self.ready().flatten();
+            }
+        }
+    }
+
+    /// Whether every item has been taken and no more will come.
+    pub(crate) fn ended(&self) -> bool {
+        self.frames.is_none() && self.queue.is_empty() && self.error.is_none()
     }
 
     /// Whether an item (or an error) follows; blocks until that is known.

@@ -325,6 +325,19 @@ impl Consumer {
         self.items.next_async().await
     }
 
+    /// The next message if one arrives within `timeout` (blocking at most that long);
+    /// `None` when none did, or at the end ([`ended`](Consumer::ended) tells which). Use it
+    /// to do other work (such as checkpointing) while following an idle stream.
+    pub fn poll(&mut self, timeout: std::time::Duration) -> Option<Result<Message>> {
+        self.items.poll_blocking(timeout)
+    }
+
+    /// Whether the consumer has ended (only without `follow`, or after an error) and every
+    /// message has been taken.
+    pub fn ended(&self) -> bool {
+        self.items.ended()
+    }
+
     /// The next message's value only.
     pub fn next_bytes(&mut self) -> Option<Result<Bytes>> {
         self.next().map(|m| m.map(|m| m.value))

@@ -4,8 +4,11 @@
 //! - `bindery plugins [--json] [--load LIB]…` lists the drivers with kinds and capabilities.
 //! - `bindery object --spec FILE get|put|head|ls|rm PATH [LOCAL|-]` works on any object
 //!   binding, streaming large objects with bounded memory.
+//! - `bindery stream --spec FILE publish|consume|create|update|delete|shards PATH` works on
+//!   any stream binding; `consume --follow` tails a stream like `kcat -C`.
 
 mod object;
+mod stream;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -40,6 +43,23 @@ enum Command {
     },
     /// Object requests on an object binding of a spec.
     Object(object::ObjectArgs),
+    /// Stream requests on a stream binding of a spec.
+    Stream(stream::StreamArgs),
+}
+
+/// `--spec FILE`: the function spec whose bindings a command uses.
+#[derive(clap::Args)]
+struct SpecArg {
+    /// The function spec whose bindings to use.
+    #[arg(long, value_name = "FILE", default_value = "function.yaml")]
+    spec: PathBuf,
+}
+
+impl SpecArg {
+    /// Connects the spec's bindings.
+    fn open(&self) -> Result<bindery::Context, String> {
+        bindery::Context::open(&self.spec).map_err(|e| e.to_string())
+    }
 }
 
 fn main() -> ExitCode {
@@ -53,6 +73,7 @@ fn main() -> ExitCode {
         Command::Validate { file } => validate(&file),
         Command::Plugins { json, load } => plugins(json, &load),
         Command::Object(args) => object::run(args),
+        Command::Stream(args) => stream::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,9 +2,8 @@
 
 use std::fs::File;
 use std::io::{self, IsTerminal, Read, Write};
-use std::path::PathBuf;
 
-use bindery::{Context, ListEntry, ObjectMeta};
+use bindery::{ListEntry, ObjectMeta};
 use bytes::Bytes;
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -14,9 +13,8 @@ const CHUNK: usize = 1 << 20;
 
 #[derive(Args)]
 pub struct ObjectArgs {
-    /// The function spec whose bindings to use.
-    #[arg(long, value_name = "FILE", default_value = "function.yaml")]
-    spec: PathBuf,
+    #[command(flatten)]
+    spec: crate::SpecArg,
     #[command(subcommand)]
     op: Op,
 }
@@ -109,7 +107,7 @@ fn progress(total: Option<u64>, label: &str) -> ProgressBar {
 }
 
 pub fn run(args: ObjectArgs) -> Result<(), String> {
-    let ctx = Context::open(&args.spec).map_err(|e| e.to_string())?;
+    let ctx = args.spec.open()?;
     let objects = ctx.object();
     let fail = |e: bindery::Error| e.to_string();
     match args.op {

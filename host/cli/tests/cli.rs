@@ -146,3 +146,183 @@ fn object_commands_round_trip_files_and_pipes() {
     let escape = text(&bindery(dir.path(), &["object", "get", "files://../../etc/passwd"]).stderr);
     assert!(escape.contains("never escapes its prefix"), "{escape}");
 }
+
+const STREAM_SPEC: &str =
+    "metadata:\n  name: cli\nspec:\n  dataBindings:\n    ev:\n      kind: stream\n      driver: log\n      url: ./streams\n";
+
+fn bindery_stdin(dir: &Path, args: &[&str], input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bindery"))
+        .current_dir(dir)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Runs the command, failing the test if it has not finished within 20 s.
+fn bindery_within_20s(dir: &Path, args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bindery"))
+        .current_dir(dir)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("bindery {args:?} did not finish in 20 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn ok(o: Output) -> String {
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    text(&o.stdout)
+}
+
+#[test]
+fn stream_commands_publish_consume_and_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("function.yaml"), STREAM_SPEC).unwrap();
+    ok(bindery(d, &["stream", "create", "ev://orders", "--shards", "2"]));
+    let again = bindery(d, &["stream", "create", "ev://orders"]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        text(&again.stderr).contains("AlreadyExists"),
+        "{}",
+        text(&again.stderr)
+    );
+    // Lines from standard input, split into key and value at the tab, with a header.
+    let lines: String = (0..300).map(|i| format!("k{}\tline {i}\n", i % 7)).collect();
+    let published = bindery_stdin(
+        d,
+        &["stream", "publish", "ev://orders", "-K", "\t", "-H", "src=cli"],
+        lines.as_bytes(),
+    );
+    assert!(
+        text(&published.stderr).contains("published 300 message(s)"),
+        "{}",
+        text(&published.stderr)
+    );
+    ok(bindery(
+        d,
+        &["stream", "publish", "ev://orders", "one", "two", "--key", "k0"],
+    ));
+    let shards: Vec<serde_json::Value> = ok(bindery(d, &["stream", "shards", "ev://orders", "--json"]))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(shards.len(), 2);
+    let total: u64 = shards.iter().map(|s| s["next"].as_u64().unwrap()).sum();
+    assert_eq!(total, 302);
+    // JSON lines carry key, headers and position; per key the order is kept.
+    let all: Vec<serde_json::Value> = ok(bindery(d, &["stream", "consume", "ev://orders", "--json"]))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(all.len(), 302);
+    let k3: Vec<&str> = all
+        .iter()
+        .filter(|m| m["key"] == "k3")
+        .map(|m| m["value"].as_str().unwrap())
+        .collect();
+    let want: Vec<String> = (0..300)
+        .filter(|i| i % 7 == 3)
+        .map(|i| format!("line {i}"))
+        .collect();
+    assert_eq!(k3, want);
+    assert_eq!(all[0]["headers"]["src"], "cli");
+    // A group: the first run takes 100 and checkpoints them, the next run goes on from there.
+    let first = ok(bindery(
+        d,
+        &["stream", "consume", "ev://orders", "-g", "g", "-c", "100"],
+    ));
+    let rest = ok(bindery(d, &["stream", "consume", "ev://orders", "-g", "g"]));
+    assert_eq!(first.lines().count() + rest.lines().count(), 302);
+    let mut seen: Vec<&str> = first.lines().chain(rest.lines()).collect();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 302, "every message once across the two runs");
+    // A consumer in another process than the writer reaches the end of empty shards.
+    ok(bindery(d, &["stream", "create", "ev://empty", "--shards", "2"]));
+    ok(bindery(
+        d,
+        &["stream", "publish", "ev://empty", "only", "--key", "x"],
+    ));
+    assert_eq!(
+        ok(bindery_within_20s(d, &["stream", "consume", "ev://empty"])),
+        "only\n"
+    );
+    // Filters on JSON messages.
+    ok(bindery(d, &["stream", "create", "ev://js"]));
+    ok(bindery(
+        d,
+        &[
+            "stream",
+            "publish",
+            "ev://js",
+            r#"{"n":1}"#,
+            r#"{"n":5}"#,
+            "plain",
+        ],
+    ));
+    let big = ok(bindery(d, &["stream", "consume", "ev://js", "--where", "n > 2"]));
+    assert_eq!(big, "{\"n\":5}\n");
+    // Bad input names what is wrong.
+    let bad = bindery(d, &["stream", "consume", "ev://orders", "--from", "yesterday"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        text(&bad.stderr).contains("kinds: earliest, latest"),
+        "{}",
+        text(&bad.stderr)
+    );
+    let missing = bindery(d, &["stream", "consume", "ev://nope"]);
+    assert!(
+        text(&missing.stderr).contains("NotFound"),
+        "{}",
+        text(&missing.stderr)
+    );
+    ok(bindery(d, &["stream", "update", "ev://orders", "--shards", "3"]));
+    assert_eq!(
+        ok(bindery(d, &["stream", "shards", "ev://orders"]))
+            .lines()
+            .count(),
+        4
+    );
+    ok(bindery(d, &["stream", "delete", "ev://orders"]));
+    assert!(!bindery(d, &["stream", "shards", "ev://orders"]).status.success());
+}
+
+#[test]
+fn stream_consume_follow_tails_another_process() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("function.yaml"), STREAM_SPEC).unwrap();
+    ok(bindery(d, &["stream", "create", "ev://tail"]));
+    ok(bindery(d, &["stream", "publish", "ev://tail", "before"]));
+    let mut follower = Command::new(env!("CARGO_BIN_EXE_bindery"))
+        .current_dir(d)
+        .args(["stream", "consume", "ev://tail", "--follow", "--from", "latest"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    ok(bindery(d, &["stream", "publish", "ev://tail", "after-1"]));
+    ok(bindery(d, &["stream", "publish", "ev://tail", "after-2"]));
+    let mut lines = std::io::BufReader::new(follower.stdout.take().unwrap()).lines();
+    let got: Vec<String> = (0..2).map(|_| lines.next().unwrap().unwrap()).collect();
+    follower.kill().unwrap();
+    follower.wait().unwrap();
+    assert_eq!(got, ["after-1", "after-2"]);
+}

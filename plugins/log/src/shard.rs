@@ -444,7 +444,8 @@ fn apply_retention(shard: &Shard, opts: &ShardOptions) {
 pub struct Reader {
     shard: Arc<Shard>,
     pos: u64,
-    open: Option<(BufReader<File>, u64)>, // the file, and the byte offset after the last good record
+    /// The open segment: the file, the byte offset after the last good record, its base.
+    open: Option<(BufReader<File>, u64, u64)>,
 }
 
 impl Reader {
@@ -486,7 +487,7 @@ impl Reader {
             }
         }
         self.pos = at;
-        self.open = Some((r, offset));
+        self.open = Some((r, offset, seg.base));
         Ok(true)
     }
 
@@ -498,7 +499,7 @@ impl Reader {
             if self.open.is_none() && !self.open_at()? {
                 break;
             }
-            let Some((r, offset)) = self.open.as_mut() else {
+            let Some((r, offset, base)) = self.open.as_mut() else {
                 break;
             };
             let what = format!("read shard {}", self.shard.id);
@@ -518,11 +519,14 @@ impl Reader {
                     // The end of this segment's data for now: rewind over any partial record,
                     // then go on in the next segment if one starts here, else stop.
                     r.seek(SeekFrom::Start(*offset)).map_err(|e| map(e, &what))?;
-                    if bound.is_none() && !self.shard.has_segment_at(self.pos) {
+                    // A later segment starting here (never the open one, which may be empty).
+                    let base = *base;
+                    let next_segment = |shard: &Shard, pos: u64| pos > base && shard.has_segment_at(pos);
+                    if bound.is_none() && !next_segment(&self.shard, self.pos) {
                         // Another process writes this shard: look for segments it added.
                         self.shard.refresh()?;
                     }
-                    if self.shard.has_segment_at(self.pos) {
+                    if next_segment(&self.shard, self.pos) {
                         self.open = None;
                         continue;
                     }
