@@ -1,4 +1,7 @@
-//! The on-disk record: `[magic u8][body length u32][crc32 of body u32][body]`, where the body
+//! The on-disk record: `[magic u8][body length u32][crc32 of body u32][body]`. The magic
+//! says whether the record is the last of its publish ([`LAST`]) or more of the same publish
+//! follow ([`MORE`]): readers serve a publish's records in a shard only once its last one is
+//! there, so a publish cut short by a crash is never half-present. The body
 //! is `position u64, timestamp (ns) i64, key length i32 (-1: none), key, header count u16,
 //! (name length u16, name, value length u32, value)…, value length u32, value`, little-endian.
 
@@ -8,7 +11,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bindery_core::Message;
 use bytes::{BufMut, Bytes, BytesMut};
 
-pub const MAGIC: u8 = 0xB7;
+/// The magic of a publish's last record in a shard.
+pub const LAST: u8 = 0xB7;
+/// The magic of a record that more records of the same publish follow.
+pub const MORE: u8 = 0xB6;
 pub const HEADER: usize = 9;
 /// The largest record accepted (a guard against reading garbage as a length).
 pub const MAX_BODY: usize = 64 << 20;
@@ -23,12 +29,12 @@ fn nanos(t: SystemTime) -> i64 {
 /// The smallest body: position, timestamp, key length, header count, value length.
 const MIN_BODY: usize = 8 + 8 + 4 + 2 + 4;
 
-/// Appends a message's record to `out`. The caller has checked the message against
-/// [`check`].
-pub fn encode(out: &mut BytesMut, m: &Message, position: u64, timestamp: SystemTime) {
+/// Appends a message's record to `out`; `last`: the last record of its publish. The caller
+/// has checked the message against [`check`].
+pub fn encode(out: &mut BytesMut, m: &Message, position: u64, timestamp: SystemTime, last: bool) {
     out.reserve(encoded_len(m));
     let start = out.len();
-    out.put_u8(MAGIC);
+    out.put_u8(if last { LAST } else { MORE });
     out.put_u32_le(0); // the body's length and checksum, filled in below
     out.put_u32_le(0);
     let body = out.len();
@@ -101,8 +107,8 @@ pub fn encoded_len(m: &Message) -> usize {
 
 /// What reading the next record found.
 pub enum Next {
-    /// A whole record, and its size on disk.
-    Record(Message, u64),
+    /// A whole record, its size on disk, and whether it is the last of its publish.
+    Record(Message, u64, bool),
     /// The clean end of the data.
     End,
     /// A record cut short or failing its checksum: the valid data ends here.
@@ -123,7 +129,7 @@ pub fn read(r: &mut impl Read, shard: u32) -> io::Result<Next> {
     }
     let len = u32::from_le_bytes([head[1], head[2], head[3], head[4]]) as usize;
     let crc = u32::from_le_bytes([head[5], head[6], head[7], head[8]]);
-    if head[0] != MAGIC || !(MIN_BODY..=MAX_BODY).contains(&len) {
+    if !matches!(head[0], LAST | MORE) || !(MIN_BODY..=MAX_BODY).contains(&len) {
         return Ok(Next::Torn);
     }
     let mut body = vec![0u8; len];
@@ -138,7 +144,7 @@ pub fn read(r: &mut impl Read, shard: u32) -> io::Result<Next> {
         return Ok(Next::Torn);
     }
     Ok(match decode(Bytes::from(body), shard) {
-        Some(m) => Next::Record(m, (HEADER + len) as u64),
+        Some(m) => Next::Record(m, (HEADER + len) as u64, head[0] == LAST),
         None => Next::Torn,
     })
 }
@@ -196,12 +202,12 @@ mod tests {
         let m = Message::new("value").with_key("k").with_header("h", "x");
         let t = UNIX_EPOCH + Duration::from_nanos(123_456);
         let mut buf = BytesMut::new();
-        encode(&mut buf, &m, 7, t);
+        encode(&mut buf, &m, 7, t, false);
         assert_eq!(buf.len(), encoded_len(&m));
-        encode(&mut buf, &Message::new(""), 8, t);
+        encode(&mut buf, &Message::new(""), 8, t, true);
         let all = buf.freeze();
         let mut r = &all[..];
-        let Next::Record(got, size) = read(&mut r, 3).unwrap() else {
+        let Next::Record(got, size, false) = read(&mut r, 3).unwrap() else {
             panic!("no record")
         };
         assert_eq!(
@@ -219,7 +225,7 @@ mod tests {
             size as usize,
             encoded_len(&Message::new("value").with_key("k").with_header("h", "x"))
         );
-        assert!(matches!(read(&mut r, 3).unwrap(), Next::Record(m, _) if m.position == 8));
+        assert!(matches!(read(&mut r, 3).unwrap(), Next::Record(m, _, true) if m.position == 8));
         assert!(matches!(read(&mut r, 3).unwrap(), Next::End));
         // Every cut inside a record is torn, never a record.
         for cut in 1..size as usize {

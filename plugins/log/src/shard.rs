@@ -61,30 +61,38 @@ fn list_segments(dir: &Path) -> Result<Vec<Segment>> {
     Ok(out)
 }
 
-/// Scans a segment: the valid length, the next position, the last timestamp, and whether
-/// the data after the valid part is torn.
+/// Scans a segment: the valid length (up to the end of the last whole publish), the next
+/// position, the last timestamp, and whether data after the valid part is torn (a record cut
+/// short, or a publish without its last record).
 fn scan(path: &Path, base: u64, shard: u32) -> Result<(u64, u64, Option<SystemTime>, bool)> {
     let what = format!("scan {}", path.display());
     let file = File::open(path).map_err(|e| map(e, &what))?;
     let total = file.metadata().map_err(|e| map(e, &what))?.len();
     let mut r = BufReader::with_capacity(1 << 20, file);
-    let (mut valid, mut next, mut last) = (0u64, base, None);
+    let (mut valid, mut next, mut last_ts) = (0u64, base, None);
+    // The records of the publish being read, not yet known to be whole.
+    let (mut pending_bytes, mut pending) = (0u64, 0u64);
     loop {
         match record::read(&mut r, shard).map_err(|e| map(e, &what))? {
-            Next::Record(m, size) => {
-                if m.position != next {
+            Next::Record(m, size, last) => {
+                if m.position != next + pending {
                     return Err(corrupt(&format!(
-                        "{} holds position {} where {next} belongs",
+                        "{} holds position {} where {} belongs",
                         path.display(),
-                        m.position
+                        m.position,
+                        next + pending
                     )));
                 }
-                valid += size;
-                next += 1;
-                last = m.timestamp;
+                pending_bytes += size;
+                pending += 1;
+                if last {
+                    valid += pending_bytes;
+                    next += pending;
+                    (pending_bytes, pending) = (0, 0);
+                    last_ts = m.timestamp;
+                }
             }
-            Next::End => return Ok((valid, next, last, false)),
-            Next::Torn => return Ok((valid, next, last, valid < total)),
+            Next::End | Next::Torn => return Ok((valid, next, last_ts, valid < total)),
         }
     }
 }
@@ -250,7 +258,7 @@ impl Shard {
                 Err(e) => return Err(map(e, &what)),
             };
             let mut r = BufReader::new(file);
-            while let Next::Record(m, _) = record::read(&mut r, self.id).map_err(|e| map(e, &what))? {
+            while let Next::Record(m, _, _) = record::read(&mut r, self.id).map_err(|e| map(e, &what))? {
                 if m.timestamp.is_some_and(|ts| ts >= t) {
                     return Ok(m.position);
                 }
@@ -298,8 +306,9 @@ impl Writer {
         let mut next = self.next;
         for group in groups {
             let mut ps = Vec::with_capacity(group.len());
-            for m in group {
-                record::encode(&mut buf, m, next, m.timestamp.unwrap_or(now));
+            for (i, m) in group.iter().enumerate() {
+                let last = i + 1 == group.len();
+                record::encode(&mut buf, m, next, m.timestamp.unwrap_or(now), last);
                 ps.push(next);
                 next += 1;
             }
@@ -479,7 +488,7 @@ impl Reader {
         let mut at = seg.base;
         while at < self.pos {
             match record::read(&mut r, self.shard.id).map_err(|e| map(e, &what))? {
-                Next::Record(_, size) => {
+                Next::Record(_, size, _) => {
                     offset += size;
                     at += 1;
                 }
@@ -491,10 +500,15 @@ impl Reader {
         Ok(true)
     }
 
-    /// Reads up to `max` messages available now (blocking). `bound`: positions at or past it
-    /// are not read (the durable end, when this process writes the shard).
+    /// Reads about `max` messages available now (blocking; a publish is never split, so a
+    /// few more may come). `bound`: positions at or past it are not read (the durable end,
+    /// when this process writes the shard). The records of a publish are served only once
+    /// its last record is there.
     pub fn read(&mut self, max: usize, bound: Option<u64>) -> Result<Vec<Message>> {
         let mut out = Vec::new();
+        // The records of the publish being read, and their size.
+        let mut publish: Vec<Message> = Vec::new();
+        let mut publish_bytes = 0u64;
         while out.len() < max && bound.is_none_or(|b| self.pos < b) {
             if self.open.is_none() && !self.open_at()? {
                 break;
@@ -504,20 +518,28 @@ impl Reader {
             };
             let what = format!("read shard {}", self.shard.id);
             match record::read(r, self.shard.id).map_err(|e| map(e, &what))? {
-                Next::Record(m, size) => {
-                    if m.position != self.pos {
+                Next::Record(m, size, last) => {
+                    let expected = self.pos + publish.len() as u64;
+                    if m.position != expected {
                         return Err(corrupt(&format!(
-                            "shard {} holds position {} where {} belongs",
-                            self.shard.id, m.position, self.pos
+                            "shard {} holds position {} where {expected} belongs",
+                            self.shard.id, m.position
                         )));
                     }
-                    *offset += size;
-                    self.pos += 1;
-                    out.push(m);
+                    publish.push(m);
+                    publish_bytes += size;
+                    if last {
+                        *offset += publish_bytes;
+                        self.pos += publish.len() as u64;
+                        out.append(&mut publish);
+                        publish_bytes = 0;
+                    }
                 }
                 Next::End | Next::Torn => {
-                    // The end of this segment's data for now: rewind over any partial record,
-                    // then go on in the next segment if one starts here, else stop.
+                    // The end of this segment's whole publishes for now: rewind over any
+                    // partial one, then go on in the next segment if one starts here, else stop.
+                    publish.clear();
+                    publish_bytes = 0;
                     r.seek(SeekFrom::Start(*offset)).map_err(|e| map(e, &what))?;
                     // A later segment starting here (never the open one, which may be empty).
                     let base = *base;
@@ -541,5 +563,110 @@ impl Reader {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(segment_bytes: u64) -> ShardOptions {
+        ShardOptions {
+            segment_bytes,
+            retention_bytes: None,
+            retention: None,
+        }
+    }
+
+    fn values(ms: &[Message]) -> Vec<String> {
+        ms.iter()
+            .map(|m| String::from_utf8_lossy(&m.value).into_owned())
+            .collect()
+    }
+
+    /// Appends the records of a publish cut short: its last record never made it.
+    fn append_cut_publish(path: &Path, first: u64) {
+        let mut buf = BytesMut::new();
+        for (i, v) in ["cut-a", "cut-b"].iter().enumerate() {
+            record::encode(
+                &mut buf,
+                &Message::new(*v),
+                first + i as u64,
+                SystemTime::now(),
+                false,
+            );
+        }
+        let mut f = OpenOptions::new().append(true).open(path).unwrap();
+        f.write_all(&buf).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_publish_without_its_last_record_is_never_served_and_is_cut_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let sd = dir.path().join("s");
+        Shard::create(&sd).unwrap();
+        let shard = Shard::open(sd.clone(), 0).unwrap();
+        shard.start_writer(opts(1 << 20)).unwrap();
+        let ps = shard
+            .append(vec![Message::new("a"), Message::new("b"), Message::new("c")])
+            .await
+            .unwrap();
+        assert_eq!(ps, [0, 1, 2]);
+        drop(shard); // the appender stops with its channel
+        let seg = sd.join(segment_name(0));
+        let whole = fs::metadata(&seg).unwrap().len();
+        append_cut_publish(&seg, 3);
+
+        // A reader in another process (no bound) stops before the partial publish.
+        let reader_side = Shard::open(sd.clone(), 0).unwrap();
+        assert_eq!(reader_side.next(), 3);
+        let mut r = Reader::new(reader_side.clone(), 0);
+        assert_eq!(values(&r.read(100, None).unwrap()), ["a", "b", "c"]);
+        assert!(r.read(100, None).unwrap().is_empty());
+        let mut mid = Reader::new(reader_side, 1);
+        assert_eq!(
+            values(&mid.read(1, None).unwrap()),
+            ["b", "c"],
+            "a publish is not split"
+        );
+
+        // The next writer cuts it off and goes on from position 3.
+        let writer = Shard::open(sd.clone(), 0).unwrap();
+        writer.start_writer(opts(1 << 20)).unwrap();
+        assert_eq!(fs::metadata(&seg).unwrap().len(), whole);
+        assert_eq!(writer.append(vec![Message::new("d")]).await.unwrap(), [3]);
+        let mut r = Reader::new(writer.clone(), 0);
+        assert_eq!(
+            values(&r.read(100, Some(writer.next())).unwrap()),
+            ["a", "b", "c", "d"]
+        );
+    }
+
+    #[tokio::test]
+    async fn readers_cross_segments_and_wait_at_an_empty_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let sd = dir.path().join("s");
+        Shard::create(&sd).unwrap();
+        let shard = Shard::open(sd.clone(), 0).unwrap();
+        shard.start_writer(opts(30)).unwrap(); // a new segment after every publish
+        let mut empty = Reader::new(Shard::open(sd.clone(), 0).unwrap(), 0);
+        assert!(empty.read(100, None).unwrap().is_empty(), "an empty segment is the end");
+        for i in 0..5 {
+            shard.append(vec![Message::new(format!("m{i}"))]).await.unwrap();
+        }
+        assert!(list_segments(&sd).unwrap().len() >= 4);
+        let other = Shard::open(sd.clone(), 0).unwrap();
+        let mut r = Reader::new(other, 0);
+        assert_eq!(
+            values(&r.read(100, None).unwrap()),
+            ["m0", "m1", "m2", "m3", "m4"]
+        );
+        assert!(r.read(100, None).unwrap().is_empty());
+        shard.append(vec![Message::new("m5")]).await.unwrap();
+        assert_eq!(
+            values(&r.read(100, None).unwrap()),
+            ["m5"],
+            "sees a segment another process added"
+        );
     }
 }
