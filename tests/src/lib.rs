@@ -62,7 +62,37 @@ pub fn spec_text(driver: &str, extra: &str) -> String {
     )
 }
 
-/// The byte the fs crash writer fills write number `seq` with.
+/// Runs a crash test's writer, kills it with SIGKILL after `after`, and returns the lines
+/// it printed (its acknowledgements) before it died.
+pub fn run_then_kill(exe: &str, args: &[&str], after: std::time::Duration) -> Vec<String> {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(exe)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the writer");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let lines = std::thread::spawn(move || {
+        std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .collect::<Vec<_>>()
+    });
+    std::thread::sleep(after);
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reap the writer");
+    lines.join().expect("the reader thread")
+}
+
+/// A small deterministic generator for the crash tests, so a failing round can be replayed.
+pub fn next_random(state: &mut u64) -> u64 {
+    *state = state
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    *state >> 33
+}
+
+/// The byte a crash test's writer fills write number `seq` with.
 pub fn crash_byte(seq: u64) -> u8 {
     (seq % 251) as u8 + 1
 }

@@ -7,18 +7,10 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use bindery::{Context, ErrorKind};
-use bindery_tests::{crash_byte, spec_text};
+use bindery_tests::{crash_byte, next_random as next, run_then_kill, spec_text};
 
 const SIZE: usize = 3 * 1024 * 1024 + 123;
 const ROUNDS: u64 = 25;
-
-/// A small deterministic generator, so a failing round can be replayed.
-fn next(state: &mut u64) -> u64 {
-    *state = state
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    *state >> 33
-}
 
 #[test]
 fn a_killed_writer_never_leaves_a_torn_object() {
@@ -31,29 +23,20 @@ fn a_killed_writer_never_leaves_a_torn_object() {
     let mut temp_files_left = 0;
     for round in 0..ROUNDS {
         let first = round * 1_000_000;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_fs-crash-writer"))
-            .args([
+        // Let it start (opening the spec), then kill it at a random point of its writes.
+        let acked: Vec<u64> = run_then_kill(
+            env!("CARGO_BIN_EXE_fs-crash-writer"),
+            &[
                 spec.to_str().unwrap(),
                 "obj://victim",
                 &SIZE.to_string(),
                 &first.to_string(),
-            ])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let acks = std::thread::spawn(move || {
-            BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-                .filter_map(|l| l.parse::<u64>().ok())
-                .collect::<Vec<_>>()
-        });
-        // Let it start (opening the spec), then kill it at a random point of its writes.
-        std::thread::sleep(Duration::from_millis(40 + next(&mut rng) % 200));
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
-        let acked = acks.join().unwrap();
+            ],
+            Duration::from_millis(40 + next(&mut rng) % 200),
+        )
+        .iter()
+        .filter_map(|l| l.parse().ok())
+        .collect();
         let last_acked = acked.last().copied();
 
         let tmp = dir.path().join("data/.bindery/tmp");

@@ -55,6 +55,46 @@ use futures::StreamExt;
 use crate::shard::ShardOptions;
 use crate::stream::LogStream;
 
+/// What [`inspect`] finds in one shard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShardState {
+    /// The shard's id.
+    pub id: u32,
+    /// The position of the first message kept.
+    pub first: u64,
+    /// The position after the last whole publish.
+    pub next: u64,
+    /// Bytes past the last whole publish (a write a crash cut short), which the next
+    /// writer cuts off; readers never serve them.
+    pub torn_bytes: u64,
+}
+
+/// Looks at a stream's folder without changing it: each shard's positions, and whether a
+/// crash left a torn tail. For tests and tools; the driver does not need it.
+pub fn inspect(stream_dir: &std::path::Path) -> Result<Vec<ShardState>> {
+    let stream = LogStream::open(
+        &stream_dir.display().to_string(),
+        stream_dir.to_path_buf(),
+        ShardOptions {
+            segment_bytes: u64::MAX,
+            retention_bytes: None,
+            retention: None,
+        },
+    )?;
+    stream
+        .shards()
+        .iter()
+        .map(|s| {
+            Ok(ShardState {
+                id: s.id,
+                first: s.first(),
+                next: s.next(),
+                torn_bytes: s.torn_bytes()?,
+            })
+        })
+        .collect()
+}
+
 /// The `log` driver.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct LogDriver;

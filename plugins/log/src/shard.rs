@@ -152,6 +152,16 @@ impl Shard {
         self.segments.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Bytes at the end of the last segment past its last whole publish: what a crash left
+    /// and the next writer will cut.
+    pub fn torn_bytes(&self) -> Result<u64> {
+        let Some(last) = list_segments(&self.dir)?.pop() else {
+            return Ok(0);
+        };
+        let (valid, ..) = scan(&last.path, last.base, self.id)?;
+        Ok(last.size.saturating_sub(valid))
+    }
+
     /// The position of the first message kept.
     pub fn first(&self) -> u64 {
         self.lock_segments().first().map_or(0, |s| s.base)
@@ -650,7 +660,10 @@ mod tests {
         let shard = Shard::open(sd.clone(), 0).unwrap();
         shard.start_writer(opts(30)).unwrap(); // a new segment after every publish
         let mut empty = Reader::new(Shard::open(sd.clone(), 0).unwrap(), 0);
-        assert!(empty.read(100, None).unwrap().is_empty(), "an empty segment is the end");
+        assert!(
+            empty.read(100, None).unwrap().is_empty(),
+            "an empty segment is the end"
+        );
         for i in 0..5 {
             shard.append(vec![Message::new(format!("m{i}"))]).await.unwrap();
         }
