@@ -65,7 +65,7 @@ pub async fn run(
     stream: Arc<LogStream>,
     op: OpConsume,
     mut assignment: Assignment,
-    tx: mpsc::Sender<Result<Message>>,
+    tx: mpsc::Sender<Result<Vec<Message>>>,
 ) {
     let mut tasks: HashMap<u32, AbortHandle> = HashMap::new();
     // Without `follow`, shards already read to their end are not read again.
@@ -138,7 +138,7 @@ async fn read_shard(
     id: u32,
     start: Start,
     follow: bool,
-    tx: mpsc::Sender<Result<Message>>,
+    tx: mpsc::Sender<Result<Vec<Message>>>,
 ) -> u32 {
     let Some(shard) = stream.shard(id) else { return id };
     let pos = match start {
@@ -193,10 +193,8 @@ async fn read_shard(
                 }
             }
             Ok(batch) => {
-                for m in batch {
-                    if tx.send(Ok(m)).await.is_err() {
-                        return id;
-                    }
+                if tx.send(Ok(batch)).await.is_err() {
+                    return id;
                 }
             }
         }

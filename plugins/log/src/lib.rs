@@ -299,11 +299,19 @@ impl StreamDriver for LogStore {
             Some(m) => consume::Assignment::Group(m.assignment.clone()),
             None => consume::Assignment::All(stream.watch_shards()),
         };
-        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Message>>(1024);
+        // Batches of messages as the shard readers read them; a few per shard are buffered.
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<Message>>>(16);
         tokio::spawn(consume::run(stream, op, assignment, tx));
         // The member lives as long as the stream: the host dropping it leaves the group.
-        let messages = futures::stream::unfold((rx, member), |(mut rx, member)| async move {
-            rx.recv().await.map(|m| (m, (rx, member)))
+        let batches = futures::stream::unfold((rx, member), |(mut rx, member)| async move {
+            rx.recv().await.map(|b| (b, (rx, member)))
+        });
+        let messages = batches.flat_map(|batch| {
+            let items: Vec<Result<Message>> = match batch {
+                Ok(ms) => ms.into_iter().map(Ok).collect(),
+                Err(e) => vec![Err(e)],
+            };
+            futures::stream::iter(items)
         });
         Ok(messages.boxed())
     }

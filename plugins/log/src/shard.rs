@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use bindery_core::{Error, Message, Result};
 use bytes::BytesMut;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 
 use crate::error::{corrupt, map};
 use crate::record::{self, Next};
@@ -110,7 +110,7 @@ pub struct Shard {
     segments: Mutex<Vec<Segment>>,
     /// The durable end: positions below it are acknowledged (while this process writes).
     next: watch::Sender<u64>,
-    appender: Mutex<Option<mpsc::Sender<Job>>>,
+    appender: Mutex<Option<flume::Sender<Job>>>,
 }
 
 impl Shard {
@@ -235,8 +235,12 @@ impl Shard {
         };
         *self.lock_segments() = segments;
         self.next.send_replace(next);
-        let (tx, rx) = mpsc::channel::<Job>(1024);
-        tokio::spawn(run_appender(self.clone(), rx, writer));
+        let (tx, rx) = flume::bounded::<Job>(1024);
+        let shard = Arc::downgrade(self);
+        std::thread::Builder::new()
+            .name(format!("bindery-log-{}", self.id))
+            .spawn(move || run_appender(shard, rx, writer))
+            .map_err(|e| Error::internal(format!("cannot start the writer of shard {}: {e}", self.id)))?;
         *appender = Some(tx);
         Ok(())
     }
@@ -250,7 +254,7 @@ impl Shard {
             .clone()
             .ok_or_else(|| Error::internal("the shard has no writer"))?;
         let (reply, rx) = oneshot::channel();
-        tx.send(Job { messages, reply })
+        tx.send_async(Job { messages, reply })
             .await
             .map_err(|_| Error::unavailable("the shard's writer stopped"))?;
         rx.await
@@ -292,7 +296,7 @@ impl Shard {
     }
 }
 
-/// The writing end of a shard, owned by its appender task.
+/// The writing end of a shard, owned by its writer thread.
 struct Writer {
     file: File,
     base: u64,
@@ -367,9 +371,11 @@ impl Writer {
     }
 }
 
-async fn run_appender(shard: Arc<Shard>, mut rx: mpsc::Receiver<Job>, writer: Writer) {
-    let mut writer = Some(writer);
-    while let Some(first) = rx.recv().await {
+/// The shard's writer thread: takes publishes off the channel, writes everything queued with
+/// one write and one fsync (group commit), and answers each. It ends when the shard is
+/// dropped (the channel closes).
+fn run_appender(shard: std::sync::Weak<Shard>, rx: flume::Receiver<Job>, mut writer: Writer) {
+    while let Ok(first) = rx.recv() {
         // Group commit: everything queued meanwhile shares one write and one fsync.
         let mut jobs = vec![first];
         while jobs.len() < 4096 {
@@ -379,23 +385,8 @@ async fn run_appender(shard: Arc<Shard>, mut rx: mpsc::Receiver<Job>, writer: Wr
             }
         }
         let groups: Vec<Vec<Message>> = jobs.iter_mut().map(|j| std::mem::take(&mut j.messages)).collect();
-        let Some(mut w) = writer.take() else { break };
-        let done = tokio::task::spawn_blocking(move || {
-            let r = w.append(&groups);
-            (w, r)
-        })
-        .await;
-        let (w, result) = match done {
-            Ok(pair) => pair,
-            Err(e) => {
-                for j in jobs {
-                    let _ = j
-                        .reply
-                        .send(Err(Error::internal(format!("the shard's writer failed: {e}"))));
-                }
-                break;
-            }
-        };
+        let result = writer.append(&groups);
+        let Some(shard) = shard.upgrade() else { return };
         match result {
             Ok((positions, rolled)) => {
                 {
@@ -404,25 +395,25 @@ async fn run_appender(shard: Arc<Shard>, mut rx: mpsc::Receiver<Job>, writer: Wr
                         if let Some(s) = segments.iter_mut().find(|s| s.base == closed.base) {
                             s.size = closed.size;
                         }
-                        if !segments.iter().any(|s| s.base == w.base) {
+                        if !segments.iter().any(|s| s.base == writer.base) {
                             segments.push(Segment {
-                                base: w.base,
-                                path: w.dir.join(segment_name(w.base)),
+                                base: writer.base,
+                                path: writer.dir.join(segment_name(writer.base)),
                                 size: 0,
                                 last_ts: None,
                             });
                         }
                     }
                     if let Some(last) = segments.last_mut() {
-                        last.size = w.size;
+                        last.size = writer.size;
                         last.last_ts = Some(SystemTime::now());
                     }
                 }
-                shard.next.send_replace(w.next);
+                shard.next.send_replace(writer.next);
                 for (j, ps) in jobs.into_iter().zip(positions) {
                     let _ = j.reply.send(Ok(ps));
                 }
-                apply_retention(&shard, &w.opts);
+                apply_retention(&shard, &writer.opts);
             }
             Err(e) => {
                 for j in jobs {
@@ -430,7 +421,6 @@ async fn run_appender(shard: Arc<Shard>, mut rx: mpsc::Receiver<Job>, writer: Wr
                 }
             }
         }
-        writer = Some(w);
     }
 }
 
