@@ -23,6 +23,7 @@ macro_rules! stream_suite {
                 admin_operations_and_their_errors,
                 from_variants,
                 checkpoint_and_resume,
+                checkpoint_consumed_covers_every_shard,
                 at_least_once_without_a_checkpoint,
                 group_members_split_the_shards,
                 follow_waits_for_new_messages,
@@ -233,6 +234,29 @@ pub async fn checkpoint_and_resume(fx: &crate::Fixture) {
     // Another group has its own progress.
     let mut other = ctx.stream().consume("ev://ck").group("g2").follow(false).load();
     assert_eq!(text(&other.next_async().await.unwrap().unwrap()), "c0");
+}
+
+pub async fn checkpoint_consumed_covers_every_shard(fx: &crate::Fixture) {
+    let Some(ctx) = ready(fx, &["consume_with_group", "consume_with_checkpoint"], "cc", 3).await else {
+        return;
+    };
+    publish_numbered(ctx, "cc", "x", 30).await; // round robin: every shard gets some
+    let mut c = ctx.stream().consume("ev://cc").group("g").follow(false).load();
+    let mut first = Vec::new();
+    while let Some(m) = c.next_async().await {
+        first.push(text(&m.unwrap()));
+    }
+    assert_eq!(first.len(), 30);
+    c.checkpoint_consumed_async().await.unwrap();
+    c.close_async().await;
+    publish_numbered(ctx, "cc", "y", 6).await;
+    let mut again = ctx.stream().consume("ev://cc").group("g").follow(false).load();
+    let mut rest = Vec::new();
+    while let Some(m) = again.next_async().await {
+        rest.push(text(&m.unwrap()));
+    }
+    rest.sort();
+    assert_eq!(rest, ["y0", "y1", "y2", "y3", "y4", "y5"]);
 }
 
 pub async fn at_least_once_without_a_checkpoint(fx: &crate::Fixture) {

@@ -1,6 +1,6 @@
 //! Stream requests: `publish`, `consume`, `create`, `update`, `delete`, `list_shards`.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 use bindery_core::filter::Filter;
 use bindery_core::{
@@ -297,6 +297,7 @@ impl Consume {
             path,
             group,
             items: Items::new(sent.map(|(f, _)| f), Box::new(unpack)),
+            consumed: BTreeMap::new(),
         }
     }
 }
@@ -310,26 +311,38 @@ pub struct Consumer {
     path: String,
     group: Option<String>,
     items: Items<Message>,
+    /// Per shard, the position after the last message handed out.
+    consumed: BTreeMap<u32, u64>,
 }
 
 impl Consumer {
+    fn note(&mut self, m: Option<Result<Message>>) -> Option<Result<Message>> {
+        if let Some(Ok(m)) = &m {
+            self.consumed.insert(m.shard, m.position + 1);
+        }
+        m
+    }
+
     /// The next message, waiting (blocking) for one; `None` when the stream ended (only
     /// without `follow`).
     #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Option<Result<Message>> {
-        self.items.next_blocking()
+        let m = self.items.next_blocking();
+        self.note(m)
     }
 
     /// The next message, waiting (async) for one.
     pub async fn next_async(&mut self) -> Option<Result<Message>> {
-        self.items.next_async().await
+        let m = self.items.next_async().await;
+        self.note(m)
     }
 
     /// The next message if one arrives within `timeout` (blocking at most that long);
     /// `None` when none did, or at the end ([`ended`](Consumer::ended) tells which). Use it
     /// to do other work (such as checkpointing) while following an idle stream.
     pub fn poll(&mut self, timeout: std::time::Duration) -> Option<Result<Message>> {
-        self.items.poll_blocking(timeout)
+        let m = self.items.poll_blocking(timeout);
+        self.note(m)
     }
 
     /// Whether the consumer has ended (only without `follow`, or after an error) and every
@@ -356,13 +369,13 @@ impl Consumer {
 
     /// Sends the checkpoint of `message`: the group is done with it and everything before
     /// it in its shard, so the next position to consume is the one after it.
-    fn send_checkpoint(&self, message: &Message) -> Result<(Frames, String)> {
+    fn send_checkpoint(&self, positions: Vec<(u32, u64)>) -> Result<(Frames, String)> {
         let group = self.group.clone().ok_or_else(|| {
             Error::invalid_input("checkpoint needs a consumer group: consume(…).group(\"name\")")
         })?;
         let op = OpCheckpoint {
             group,
-            positions: vec![(message.shard, message.position + 1)],
+            positions,
             options: Options::new(),
         };
         let req = crate::object::Req::new(&self.ctx, self.path.clone());
@@ -373,13 +386,36 @@ impl Consumer {
 
     /// Records, durably, that the group has handled `message` and everything before it in
     /// its shard (blocking). A consumer of the group that starts later begins after it.
+    /// Other shards keep their checkpoints.
     pub fn checkpoint(&self, message: &Message) -> Result<()> {
-        crate::object::run_blocking(self.send_checkpoint(message), applied)
+        let at = vec![(message.shard, message.position + 1)];
+        crate::object::run_blocking(self.send_checkpoint(at), applied)
     }
 
     /// Like [`checkpoint`](Consumer::checkpoint), async.
     pub async fn checkpoint_async(&self, message: &Message) -> Result<()> {
-        crate::object::run_async(self.send_checkpoint(message), applied).await
+        let at = vec![(message.shard, message.position + 1)];
+        crate::object::run_async(self.send_checkpoint(at), applied).await
+    }
+
+    /// Records, durably and in one request, everything this consumer has handed out so far,
+    /// in every shard (blocking); like Kafka's commit of the consumer's state. Nothing
+    /// consumed yet: nothing to record.
+    pub fn checkpoint_consumed(&self) -> Result<()> {
+        if self.consumed.is_empty() && self.group.is_some() {
+            return Ok(());
+        }
+        let at = self.consumed.iter().map(|(s, p)| (*s, *p)).collect();
+        crate::object::run_blocking(self.send_checkpoint(at), applied)
+    }
+
+    /// Like [`checkpoint_consumed`](Consumer::checkpoint_consumed), async.
+    pub async fn checkpoint_consumed_async(&self) -> Result<()> {
+        if self.consumed.is_empty() && self.group.is_some() {
+            return Ok(());
+        }
+        let at: Vec<(u32, u64)> = self.consumed.iter().map(|(s, p)| (*s, *p)).collect();
+        crate::object::run_async(self.send_checkpoint(at), applied).await
     }
 
     /// The messages as a `futures::Stream`.
