@@ -12,6 +12,9 @@
 //! 3. per request: `call(instance, DataRequest)` → an opaque call; for a put, the data
 //!    follows with `send_body` (a buffer with a null pointer ends it); then `next_frame`
 //!    until it returns 0; then `close_call`. `next_frame` blocks until a frame is ready.
+//!    `cancel_call` may be called from another thread while `next_frame` waits (never after
+//!    `close_call`): the waiting `next_frame` returns 0 soon after, and the driver's work on
+//!    the request stops.
 //! 4. `disconnect(instance)` when the host stops.
 //!
 //! Nothing may unwind across these functions: the plugin side catches panics and turns them
@@ -146,6 +149,8 @@ pub struct PluginApi {
     pub next_frame: unsafe extern "C" fn(call: *mut c_void, header: *mut RawBuf, payload: *mut RawBuf) -> i32,
     /// Ends a call (abandoning it if it is still running).
     pub close_call: unsafe extern "C" fn(call: *mut c_void),
+    /// Abandons a call from any thread, waking a `next_frame` that waits (it returns 0).
+    pub cancel_call: unsafe extern "C" fn(call: *mut c_void),
     /// Disconnects an instance.
     pub disconnect: unsafe extern "C" fn(instance: *mut c_void),
 }

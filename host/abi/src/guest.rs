@@ -32,6 +32,7 @@ static API: PluginApi = PluginApi {
     send_body,
     next_frame,
     close_call,
+    cancel_call,
     disconnect,
 };
 
@@ -128,6 +129,15 @@ struct GuestCall {
     frames: flume::Receiver<Result<ResponseMessage>>,
     body: Option<flume::Sender<Result<Bytes>>>,
     body_ended: bool,
+    /// Set by `cancel_call` (from any thread): the host has abandoned the call.
+    cancel: std::sync::Arc<Cancel>,
+}
+
+/// The cancellation of a call, shared by the call and its work: notified once, it stops
+/// the work (which then drops its frame senders, so a waiting `next_frame` returns).
+#[derive(Default)]
+struct Cancel {
+    wake: tokio::sync::Notify,
 }
 
 impl Drop for GuestCall {
@@ -161,16 +171,25 @@ unsafe extern "C" fn call(instance: *mut c_void, request: *const u8, len: usize)
             codec::decode_request(bytes, put_body)
         });
         let panic_tx = frames_tx.clone();
+        let cancel = std::sync::Arc::new(Cancel::default());
+        let cancelled = cancel.clone();
         let work = async move {
             let request = decoded?;
-            let mut stream = serve(inst.as_ref(), request).await?;
-            while let Some(frame) = stream.next().await {
-                let end = frame.as_ref().map_or(true, |f| f.is_last);
-                if frames_tx.send_async(frame).await.is_err() || end {
-                    break;
+            let serve_frames = async {
+                let mut stream = serve(inst.as_ref(), request).await?;
+                while let Some(frame) = stream.next().await {
+                    let end = frame.as_ref().map_or(true, |f| f.is_last);
+                    if frames_tx.send_async(frame).await.is_err() || end {
+                        break;
+                    }
                 }
+                Ok(())
+            };
+            // Cancelling drops the driver's stream at once, even while it waits.
+            tokio::select! {
+                done = serve_frames => done,
+                _ = cancelled.wake.notified() => Ok(()),
             }
-            Ok(())
         };
         g.runtime.spawn(AssertUnwindSafe(work).catch_unwind().map(
             move |r: std::thread::Result<Result<()>>| {
@@ -188,6 +207,7 @@ unsafe extern "C" fn call(instance: *mut c_void, request: *const u8, len: usize)
             frames,
             body,
             body_ended: false,
+            cancel,
         })) as *mut c_void)
     }));
     made.ok().flatten().unwrap_or(std::ptr::null_mut())
@@ -213,11 +233,11 @@ unsafe extern "C" fn send_body(call: *mut c_void, chunk: RawBuf) -> i32 {
 }
 
 unsafe extern "C" fn next_frame(call: *mut c_void, header: *mut RawBuf, payload: *mut RawBuf) -> i32 {
-    // SAFETY: made by `call`; used from one thread at a time.
-    let call = unsafe { &mut *(call as *mut GuestCall) };
+    // SAFETY: made by `call`; shared: `cancel_call` may read it from another thread.
+    let call = unsafe { &*(call as *const GuestCall) };
     let frame = match catch_unwind(AssertUnwindSafe(|| call.frames.recv())) {
         Ok(Ok(f)) => f,
-        Ok(Err(_)) => return 0,
+        Ok(Err(_)) => return 0, // the work ended (or was cancelled) without more frames
         Err(p) => Err(panicked(p)),
     };
     let buffer = match &frame {
@@ -230,6 +250,18 @@ unsafe extern "C" fn next_frame(call: *mut c_void, header: *mut RawBuf, payload:
         *payload = RawBuf::from_bytes(buffer);
     }
     1
+}
+
+unsafe extern "C" fn cancel_call(call: *mut c_void) {
+    if call.is_null() {
+        return;
+    }
+    // SAFETY: made by `call` and not yet closed; only the `Arc` is touched, through a raw
+    // pointer to the field, so no reference to the whole call is made while `next_frame`
+    // may hold one on another thread.
+    let cancel = unsafe { &*std::ptr::addr_of!((*(call as *const GuestCall)).cancel) }.clone();
+    // A permit is kept if the work is not waiting yet, so the cancel is never lost.
+    let _ = catch_unwind(AssertUnwindSafe(move || cancel.wake.notify_one()));
 }
 
 unsafe extern "C" fn close_call(call: *mut c_void) {

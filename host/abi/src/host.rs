@@ -163,15 +163,39 @@ impl Drop for PluginService {
 }
 
 /// Closes a call when the pump ends, however it ends.
+/// The open call, shared by the pump (which closes it) and the response's receiver (which
+/// cancels it when dropped early); the lock keeps a cancel from racing the close.
+type OpenCall = Arc<std::sync::Mutex<Option<Handle>>>;
+
 struct CallGuard<'a> {
     lib: &'a PluginLibrary,
     call: Handle,
+    open: OpenCall,
 }
 
 impl Drop for CallGuard<'_> {
     fn drop(&mut self) {
-        // SAFETY: the call was made by `call` and is closed once.
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        *open = None;
+        // SAFETY: the call was made by `call` and is closed once; no cancel can follow.
         unsafe { (self.lib.api().close_call)(self.call.0) };
+    }
+}
+
+/// Cancels the plugin's call when the response is dropped before its end (a consumer
+/// closed while the driver waits for messages), so the pump's `next_frame` returns.
+struct CancelOnDrop {
+    lib: Arc<PluginLibrary>,
+    open: OpenCall,
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        let open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(call) = open.as_ref() {
+            // SAFETY: the call is open (the pump closes it only after taking the lock).
+            unsafe { (self.lib.api().cancel_call)(call.0) };
+        }
     }
 }
 
@@ -191,6 +215,11 @@ impl Service for PluginService {
         let lib = self.lib.clone();
         let instance = self.instance;
         let rt = tokio::runtime::Handle::current();
+        let open: OpenCall = Arc::default();
+        let cancel = CancelOnDrop {
+            lib: lib.clone(),
+            open: open.clone(),
+        };
         // The plugin's calls block (next_frame waits for the driver), so the pump runs on a
         // blocking thread and feeds the async side through a bounded channel.
         tokio::task::spawn_blocking(move || {
@@ -201,9 +230,11 @@ impl Service for PluginService {
                 let _ = tx.send(Err(Error::internal("the plugin refused to start the request")));
                 return;
             }
+            *open.lock().unwrap_or_else(|p| p.into_inner()) = Some(Handle(call));
             let guard = CallGuard {
                 lib: &lib,
                 call: Handle(call),
+                open,
             };
             if let Some(mut body) = body {
                 loop {
@@ -250,7 +281,10 @@ impl Service for PluginService {
         });
         match rx.recv_async().await {
             Ok(Ok(first)) => {
-                let rest = rx.into_stream();
+                let rest = rx.into_stream().map(move |frame| {
+                    let _keep = &cancel; // cancels the call if the stream is dropped early
+                    frame
+                });
                 Ok(futures::stream::once(async move { Ok(first) })
                     .chain(rest)
                     .boxed())

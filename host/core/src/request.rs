@@ -352,10 +352,19 @@ async fn serve_stream(
 /// Messages per consume frame, at most.
 pub const MESSAGES_PER_FRAME: usize = 256;
 
-/// Frames of a consume: each batch of messages that is ready goes out at once (a consumer
-/// that follows must not wait for the next message to learn about this one); when the
-/// messages end, an empty last frame says so.
+/// Frames of a consume: an empty first frame says the consume has started (a follower of
+/// an idle stream has its response at once, so no timeout cuts it off and a plugin's call
+/// returns); then each batch of messages that is ready goes out at once (a consumer that
+/// follows must not wait for the next message to learn about this one); when the messages
+/// end, an empty last frame says so.
 fn consume_frames(messages: crate::stream::MessageStream) -> FrameStream {
+    let started = stream::once(async {
+        Ok(ResponseMessage {
+            is_array: true,
+            head: Head::Messages(Vec::new()),
+            ..ResponseMessage::default()
+        })
+    });
     let batches = messages.ready_chunks(MESSAGES_PER_FRAME).map(|batch| {
         let batch: Result<Vec<Message>> = batch.into_iter().collect();
         batch.map(|m| ResponseMessage {
@@ -370,7 +379,7 @@ fn consume_frames(messages: crate::stream::MessageStream) -> FrameStream {
             ..ResponseMessage::default()
         })
     });
-    batches.chain(end).boxed()
+    started.chain(batches).chain(end).boxed()
 }
 
 fn one_frame(head: Head) -> FrameStream {
