@@ -402,20 +402,27 @@ impl Consumer {
     /// in every shard (blocking); like Kafka's commit of the consumer's state. Nothing
     /// consumed yet: nothing to record.
     pub fn checkpoint_consumed(&self) -> Result<()> {
-        if self.consumed.is_empty() && self.group.is_some() {
-            return Ok(());
+        match self.consumed_positions() {
+            Some(at) => crate::object::run_blocking(self.send_checkpoint(at), applied),
+            None => Ok(()),
         }
-        let at = self.consumed.iter().map(|(s, p)| (*s, *p)).collect();
-        crate::object::run_blocking(self.send_checkpoint(at), applied)
     }
 
     /// Like [`checkpoint_consumed`](Consumer::checkpoint_consumed), async.
     pub async fn checkpoint_consumed_async(&self) -> Result<()> {
-        if self.consumed.is_empty() && self.group.is_some() {
-            return Ok(());
+        match self.consumed_positions() {
+            Some(at) => crate::object::run_async(self.send_checkpoint(at), applied).await,
+            None => Ok(()),
         }
-        let at: Vec<(u32, u64)> = self.consumed.iter().map(|(s, p)| (*s, *p)).collect();
-        crate::object::run_async(self.send_checkpoint(at), applied).await
+    }
+
+    /// What `checkpoint_consumed` records; `None` when there is nothing to record (without
+    /// a group the request goes on, to fail naming the missing group).
+    fn consumed_positions(&self) -> Option<Vec<(u32, u64)>> {
+        if self.consumed.is_empty() && self.group.is_some() {
+            return None;
+        }
+        Some(self.consumed.iter().map(|(s, p)| (*s, *p)).collect())
     }
 
     /// The messages as a `futures::Stream`.

@@ -129,15 +129,9 @@ struct GuestCall {
     frames: flume::Receiver<Result<ResponseMessage>>,
     body: Option<flume::Sender<Result<Bytes>>>,
     body_ended: bool,
-    /// Set by `cancel_call` (from any thread): the host has abandoned the call.
-    cancel: std::sync::Arc<Cancel>,
-}
-
-/// The cancellation of a call, shared by the call and its work: notified once, it stops
-/// the work (which then drops its frame senders, so a waiting `next_frame` returns).
-#[derive(Default)]
-struct Cancel {
-    wake: tokio::sync::Notify,
+    /// Notified by `cancel_call` (from any thread): stops the work, which then drops its
+    /// frame senders, so a waiting `next_frame` returns.
+    cancel: Arc<tokio::sync::Notify>,
 }
 
 impl Drop for GuestCall {
@@ -171,7 +165,7 @@ unsafe extern "C" fn call(instance: *mut c_void, request: *const u8, len: usize)
             codec::decode_request(bytes, put_body)
         });
         let panic_tx = frames_tx.clone();
-        let cancel = std::sync::Arc::new(Cancel::default());
+        let cancel = Arc::new(tokio::sync::Notify::new());
         let cancelled = cancel.clone();
         let work = async move {
             let request = decoded?;
@@ -188,7 +182,7 @@ unsafe extern "C" fn call(instance: *mut c_void, request: *const u8, len: usize)
             // Cancelling drops the driver's stream at once, even while it waits.
             tokio::select! {
                 done = serve_frames => done,
-                _ = cancelled.wake.notified() => Ok(()),
+                _ = cancelled.notified() => Ok(()),
             }
         };
         g.runtime.spawn(AssertUnwindSafe(work).catch_unwind().map(
@@ -261,7 +255,7 @@ unsafe extern "C" fn cancel_call(call: *mut c_void) {
     // may hold one on another thread.
     let cancel = unsafe { &*std::ptr::addr_of!((*(call as *const GuestCall)).cancel) }.clone();
     // A permit is kept if the work is not waiting yet, so the cancel is never lost.
-    let _ = catch_unwind(AssertUnwindSafe(move || cancel.wake.notify_one()));
+    let _ = catch_unwind(AssertUnwindSafe(move || cancel.notify_one()));
 }
 
 unsafe extern "C" fn close_call(call: *mut c_void) {

@@ -177,21 +177,23 @@ impl Shard {
         self.next.subscribe()
     }
 
-    /// Rereads the segment list from disk (another process may be writing).
-    pub fn refresh(&self) -> Result<()> {
-        let mut fresh = list_segments(&self.dir)?;
-        if let Some(last) = fresh.last_mut() {
-            let (valid, next, ts, _) = scan(&last.path, last.base, self.id)?;
-            last.size = valid;
-            last.last_ts = ts;
-            self.next.send_if_modified(|n| {
-                let changed = *n != next;
-                *n = next;
-                changed
-            });
-        }
-        *self.lock_segments() = fresh;
+    /// Rereads the segment list from disk (another process may be writing, or retention
+    /// removed some). Only the folder is listed: the readers find the records themselves.
+    fn refresh(&self) -> Result<()> {
+        *self.lock_segments() = list_segments(&self.dir)?;
         Ok(())
+    }
+
+    /// Records that whole publishes up to `pos` are on disk (a reader in a process that
+    /// does not write the shard saw them), so `next` does not lag behind what was read.
+    fn seen_up_to(&self, pos: u64) {
+        self.next.send_if_modified(|n| {
+            let later = pos > *n;
+            if later {
+                *n = pos;
+            }
+            later
+        });
     }
 
     /// Becomes the shard's writer (the caller holds the stream's write lock): cuts a torn
@@ -509,6 +511,7 @@ impl Reader {
         // The records of the publish being read, and their size.
         let mut publish: Vec<Message> = Vec::new();
         let mut publish_bytes = 0u64;
+        let what = format!("read shard {}", self.shard.id);
         while out.len() < max && bound.is_none_or(|b| self.pos < b) {
             if self.open.is_none() && !self.open_at()? {
                 break;
@@ -516,7 +519,6 @@ impl Reader {
             let Some((r, offset, base)) = self.open.as_mut() else {
                 break;
             };
-            let what = format!("read shard {}", self.shard.id);
             match record::read(r, self.shard.id).map_err(|e| map(e, &what))? {
                 Next::Record(m, size, last) => {
                     let expected = self.pos + publish.len() as u64;
@@ -561,6 +563,9 @@ impl Reader {
                     break;
                 }
             }
+        }
+        if bound.is_none() {
+            self.shard.seen_up_to(self.pos);
         }
         Ok(out)
     }

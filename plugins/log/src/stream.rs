@@ -169,23 +169,27 @@ impl LogStream {
 
     /// Takes the stream's write lock (one writing process at a time) and starts the shards'
     /// writers, cutting torn tails a crash left.
+    /// Once this returns, every shard has a writer (`grow` starts those of new shards), so
+    /// a publish only checks the lock.
     pub fn become_writer(&self) -> Result<()> {
         let mut lock = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
-        if lock.is_none() {
-            let path = self.dir.join("write.lock");
-            let f = File::create(&path).map_err(|e| map(e, &format!("open {}", path.display())))?;
-            // SAFETY: flock on a descriptor we own.
-            if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-                return Err(Error::unavailable(format!(
-                    "stream '{}' is being written by another process (one process writes a stream at a time)",
-                    self.name
-                )));
-            }
-            *lock = Some(f);
+        if lock.is_some() {
+            return Ok(());
         }
+        let path = self.dir.join("write.lock");
+        let f = File::create(&path).map_err(|e| map(e, &format!("open {}", path.display())))?;
+        // SAFETY: flock on a descriptor we own.
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            return Err(Error::unavailable(format!(
+                "stream '{}' is being written by another process (one process writes a stream at a time)",
+                self.name
+            )));
+        }
+        // Held only once every writer started: a failure leaves the lock free to try again.
         for shard in self.shards() {
             shard.start_writer(self.opts)?;
         }
+        *lock = Some(f);
         Ok(())
     }
 
