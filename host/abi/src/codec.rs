@@ -277,8 +277,20 @@ fn get_conditions(r: s::conditions::Reader<'_>) -> Result<Conditions> {
     })
 }
 
-/// Encodes a request's envelope (a put's data travels beside it).
-pub fn encode_request(req: &DataRequest) -> Vec<u8> {
+/// The refusal of a table request or frame: ABI v1 carries objects and streams only.
+fn tables_do_not_cross() -> Error {
+    Error::new(
+        bindery_core::ErrorKind::Unsupported,
+        "table requests do not cross the plugin ABI (v1 carries object and stream requests); use a built-in table driver",
+    )
+}
+
+/// Encodes a request's envelope (a put's data travels beside it). `Unsupported` for a
+/// request ABI v1 does not carry (tables).
+pub fn encode_request(req: &DataRequest) -> Result<Vec<u8>> {
+    if req.command().kind() == bindery_core::Kind::Table {
+        return Err(tables_do_not_cross().with_operation(req.command().as_str()));
+    }
     let mut m = Builder::new_default();
     let mut b = m.init_root::<s::data_request::Builder>();
     b.set_command(match req.command() {
@@ -294,6 +306,8 @@ pub fn encode_request(req: &DataRequest) -> Vec<u8> {
         bindery_core::Command::StreamPublish => s::Command::StreamPublish,
         bindery_core::Command::StreamConsume => s::Command::StreamConsume,
         bindery_core::Command::StreamCheckpoint => s::Command::StreamCheckpoint,
+        // Refused above.
+        _ => s::Command::ObjectHead,
     });
     b.set_path(req.path.as_str());
     let options = req.options();
@@ -381,8 +395,10 @@ pub fn encode_request(req: &DataRequest) -> Vec<u8> {
             c.set_group(op.group.as_str());
             put_positions(c.init_positions(op.positions.len() as u32), &op.positions);
         }
+        // Refused above.
+        _ => d.set_stream_delete(()),
     }
-    words(&m)
+    Ok(words(&m))
 }
 
 fn to_nanos(t: std::time::SystemTime) -> i64 {
@@ -616,6 +632,17 @@ fn get_meta(r: s::object_meta::Reader<'_>) -> Result<ObjectMeta> {
 pub fn encode_frame(frame: &Result<ResponseMessage>) -> Vec<u8> {
     let mut m = Builder::new_default();
     let mut b = m.init_root::<s::response_message::Builder>();
+    let refused;
+    let frame = match frame {
+        Ok(ResponseMessage {
+            head: Head::Batch(_) | Head::Count(_),
+            ..
+        }) => {
+            refused = Err(tables_do_not_cross());
+            &refused
+        }
+        other => other,
+    };
     match frame {
         Err(e) => {
             b.set_code(1);
@@ -650,6 +677,8 @@ pub fn encode_frame(frame: &Result<ResponseMessage>) -> Vec<u8> {
                 }
                 Head::Messages(msgs) => put_messages(h.init_messages(msgs.len() as u32), msgs),
                 Head::Positions(p) => put_positions(h.init_positions(p.len() as u32), p),
+                // Refused above.
+                Head::Batch(_) | Head::Count(_) => h.set_none(()),
                 Head::Shards(shards) => {
                     let mut list = h.init_shards(shards.len() as u32);
                     for (i, info) in shards.iter().enumerate() {
@@ -730,7 +759,7 @@ mod tests {
             path: "a/b".into(),
             details: Details::ObjectGet(op),
         };
-        let back = decode_request(&encode_request(&req), None).unwrap();
+        let back = decode_request(&encode_request(&req).unwrap(), None).unwrap();
         assert_eq!(back.path, "a/b");
         let Details::ObjectGet(g) = back.details else {
             panic!("not a get")
@@ -760,7 +789,9 @@ mod tests {
                 options: Options::new(),
             }),
         };
-        let Details::StreamPublish(back) = decode_request(&encode_request(&req), None).unwrap().details
+        let Details::StreamPublish(back) = decode_request(&encode_request(&req).unwrap(), None)
+            .unwrap()
+            .details
         else {
             panic!("not a publish")
         };
@@ -777,7 +808,9 @@ mod tests {
             path: "s".into(),
             details: Details::StreamConsume(consume.clone()),
         };
-        let Details::StreamConsume(back) = decode_request(&encode_request(&req), None).unwrap().details
+        let Details::StreamConsume(back) = decode_request(&encode_request(&req).unwrap(), None)
+            .unwrap()
+            .details
         else {
             panic!("not a consume")
         };

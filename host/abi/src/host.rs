@@ -206,7 +206,7 @@ impl Service for PluginService {
     }
 
     async fn call(&self, request: DataRequest) -> Result<FrameStream> {
-        let header = codec::encode_request(&request);
+        let header = codec::encode_request(&request)?;
         let body = match request.details {
             Details::ObjectPut(_, body) => Some(body),
             _ => None,

@@ -109,6 +109,28 @@ capability! {
         consume_from_timestamp,
         /// `consume` applies `where_` and `select` itself (otherwise the host does).
         consume_with_filter,
+        /// Table `read`.
+        table_read,
+        /// Table `write` of items.
+        table_write,
+        /// Table `create`, `drop`, `alter` and `schema`.
+        table_admin,
+        /// `read` of the rows of given keys by itself (otherwise the host filters by key).
+        read_with_keys,
+        /// `read` applies `where_` itself (otherwise the host does, with arrow compute).
+        read_with_filter,
+        /// `read` applies `select` itself (otherwise the host does).
+        read_with_select,
+        /// `read` stops after a number of rows by itself (otherwise the host does).
+        read_with_limit,
+        /// `read` with a read-only query in the driver's own language (`sql`).
+        read_with_sql,
+        /// `read` of one of several disjoint parts of a table (`partition`).
+        read_with_partition,
+        /// `write` by an update expression (`with_expression`).
+        write_with_expression,
+        /// `write` with a condition applied atomically (`condition`).
+        write_with_condition,
         /// Change events on prefixes or tables (planned).
         watch,
         /// Object revisions (planned).

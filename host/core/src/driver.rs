@@ -153,6 +153,11 @@ pub trait Instance: Send + Sync + 'static {
         None
     }
 
+    /// The table operations, if this binding serves tables.
+    fn table(&self) -> Option<&dyn crate::table::TableDriver> {
+        None
+    }
+
     /// The stream operations, if this binding serves streams.
     fn stream(&self) -> Option<&dyn crate::stream::StreamDriver> {
         None

@@ -95,6 +95,82 @@ pub enum Expr {
     Like(Box<Expr>, String, bool, bool),
 }
 
+impl Expr {
+    /// Calls `f` with every column the expression names.
+    pub fn visit_columns(&self, f: &mut impl FnMut(&[String])) {
+        match self {
+            Expr::Column(c) => f(c),
+            Expr::Literal(_) => {}
+            Expr::Binary(l, _, r) => {
+                l.visit_columns(f);
+                r.visit_columns(f);
+            }
+            Expr::Not(x) | Expr::Neg(x) | Expr::IsNull(x, _) | Expr::Like(x, ..) => x.visit_columns(f),
+            Expr::InList(x, list, _) => {
+                x.visit_columns(f);
+                list.iter().for_each(|i| i.visit_columns(f));
+            }
+            Expr::Between(x, lo, hi, _) => {
+                x.visit_columns(f);
+                lo.visit_columns(f);
+                hi.visit_columns(f);
+            }
+        }
+    }
+}
+
+/// An update expression (`with_expression`): `count = count + :inc, name = :name`, each
+/// column set to an expression over the row's current values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Assignments {
+    /// The text as given.
+    pub text: String,
+    /// Each column and its new value, in order.
+    pub set: Vec<(String, Expr)>,
+}
+
+impl Assignments {
+    /// Parses `column = expr[, column = expr…]`, `:name` placeholders taking their values
+    /// from `params`. A malformed one is `InvalidInput` pointing at the position.
+    pub fn parse(text: &str, params: &Params) -> Result<Assignments> {
+        let parsed = parse_all(text, "expression", |p| {
+            p.parse_comma_separated(Parser::parse_assignment)
+        })
+        .and_then(|list| {
+            let mut set = Vec::with_capacity(list.len());
+            for a in list {
+                let column = match &a.target {
+                    ast::AssignmentTarget::ColumnName(name) if name.0.len() == 1 => name.0[0]
+                        .as_ident()
+                        .map(|i| i.value.clone())
+                        .unwrap_or_else(|| name.to_string()),
+                    other => {
+                        return Err(at(
+                            text,
+                            a.value.span().start,
+                            &format!("assign to one column at a time, not '{other}'"),
+                        ))
+                    }
+                };
+                if set.iter().any(|(c, _)| *c == column) {
+                    return Err(at(
+                        text,
+                        a.value.span().start,
+                        &format!("'{column}' is set twice"),
+                    ));
+                }
+                set.push((column, convert(text, &a.value, params)?));
+            }
+            Ok(set)
+        })
+        .map_err(|e| rename(e, "update expression"))?;
+        Ok(Assignments {
+            text: text.to_string(),
+            set: parsed,
+        })
+    }
+}
+
 /// A parsed filter: its text and its tree.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Filter {
@@ -110,11 +186,19 @@ impl fmt::Display for Filter {
     }
 }
 
+/// Rewords an "invalid expression" error as one of `what`.
+fn rename(e: Error, what: &str) -> Error {
+    match e.message().strip_prefix("invalid expression") {
+        Some(rest) => Error::invalid_input(format!("invalid {what}{rest}")),
+        None => e,
+    }
+}
+
 fn located(text: &str, line: u64, col: u64, why: &str) -> Error {
     let shown = text.lines().nth(line.saturating_sub(1) as usize).unwrap_or(text);
     let caret = " ".repeat(col.saturating_sub(1) as usize);
     Error::invalid_input(format!(
-        "invalid filter: {why} at line {line}, column {col}\n  {shown}\n  {caret}^"
+        "invalid expression: {why} at line {line}, column {col}\n  {shown}\n  {caret}^"
     ))
 }
 
@@ -156,44 +240,80 @@ fn position_of(message: &str) -> Option<(u64, u64)> {
     ))
 }
 
+/// Values of `:name` placeholders (`with_expression("count = count + :inc", {"inc": 1})`).
+pub type Params = std::collections::BTreeMap<String, Value>;
+
+/// Turns a sqlparser error into one pointing at its position in `text`.
+fn parse_error(text: &str, e: sqlparser::parser::ParserError) -> Error {
+    let msg = e.to_string();
+    let why = msg
+        .split(" at Line:")
+        .next()
+        .unwrap_or(&msg)
+        .trim_start_matches("sql parser error: ");
+    match position_of(&msg) {
+        Some((l, c)) => located(text, l, c, why),
+        // The input ended early: point just past its end.
+        None => {
+            let last = text.lines().last().unwrap_or("");
+            let line = text.lines().count().max(1) as u64;
+            located(text, line, last.chars().count() as u64 + 1, why)
+        }
+    }
+}
+
+/// Runs `parse` over `text` and checks nothing follows what it parsed.
+fn parse_all<T>(
+    text: &str,
+    what: &str,
+    parse: impl FnOnce(&mut Parser) -> std::result::Result<T, sqlparser::parser::ParserError>,
+) -> Result<T> {
+    if text.trim().is_empty() {
+        return Err(Error::invalid_input(format!("invalid {what}: it is empty")));
+    }
+    let dialect = GenericDialect {};
+    let fail = |e| parse_error(text, e);
+    let mut parser = Parser::new(&dialect).try_with_sql(text).map_err(fail)?;
+    let parsed = parse(&mut parser).map_err(fail)?;
+    let next = parser.peek_token();
+    if next.token != Token::EOF {
+        return Err(at(
+            text,
+            next.span.start,
+            &format!("unexpected '{}' after the {what}", next.token),
+        ));
+    }
+    Ok(parsed)
+}
+
 impl Filter {
     /// Parses a filter. A malformed one is `InvalidInput` pointing at the offending position.
     pub fn parse(text: &str) -> Result<Filter> {
-        if text.trim().is_empty() {
-            return Err(Error::invalid_input("invalid filter: it is empty"));
-        }
-        let dialect = GenericDialect {};
-        let fail = |e: sqlparser::parser::ParserError| {
-            let msg = e.to_string();
-            let why = msg
-                .split(" at Line:")
-                .next()
-                .unwrap_or(&msg)
-                .trim_start_matches("sql parser error: ");
-            match position_of(&msg) {
-                Some((l, c)) => located(text, l, c, why),
-                // The input ended early: point just past its end.
-                None => {
-                    let last = text.lines().last().unwrap_or("");
-                    let line = text.lines().count().max(1) as u64;
-                    located(text, line, last.chars().count() as u64 + 1, why)
-                }
-            }
-        };
-        let mut parser = Parser::new(&dialect).try_with_sql(text).map_err(fail)?;
-        let ast = parser.parse_expr().map_err(fail)?;
-        let next = parser.peek_token();
-        if next.token != Token::EOF {
-            return Err(at(
-                text,
-                next.span.start,
-                &format!("unexpected '{}' after the expression", next.token),
-            ));
-        }
+        Filter::parse_with(text, &Params::new())
+    }
+
+    /// Parses a filter whose `:name` placeholders take their values from `params`.
+    pub fn parse_with(text: &str, params: &Params) -> Result<Filter> {
+        let expr = parse_all(text, "expression", |p| p.parse_expr())
+            .and_then(|ast| convert(text, &ast, params))
+            .map_err(|e| rename(e, "filter"))?;
         Ok(Filter {
             text: text.to_string(),
-            expr: convert(text, &ast)?,
+            expr,
         })
+    }
+
+    /// The columns the filter names (first part of dotted names), each once, in order.
+    pub fn columns(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        self.expr.visit_columns(&mut |c: &[String]| {
+            if let Some(first) = c.first() {
+                if !out.contains(first) {
+                    out.push(first.clone());
+                }
+            }
+        });
+        out
     }
 
     /// Whether a JSON document passes the filter (SQL semantics: unknown is not a pass).
@@ -202,12 +322,12 @@ impl Filter {
     }
 }
 
-fn convert(text: &str, e: &ast::Expr) -> Result<Expr> {
-    let c = |e: &ast::Expr| convert(text, e).map(Box::new);
+fn convert(text: &str, e: &ast::Expr, params: &Params) -> Result<Expr> {
+    let c = |e: &ast::Expr| convert(text, e, params).map(Box::new);
     Ok(match e {
         ast::Expr::Identifier(id) => Expr::Column(vec![id.value.clone()]),
         ast::Expr::CompoundIdentifier(ids) => Expr::Column(ids.iter().map(|i| i.value.clone()).collect()),
-        ast::Expr::Nested(inner) => convert(text, inner)?,
+        ast::Expr::Nested(inner) => convert(text, inner, params)?,
         ast::Expr::Value(v) => Expr::Literal(match &v.value {
             ast::Value::Null => Value::Null,
             ast::Value::Boolean(b) => Value::Bool(*b),
@@ -216,6 +336,19 @@ fn convert(text: &str, e: &ast::Expr) -> Result<Expr> {
                 Err(_) => Value::Float(n.parse().map_err(|_| at(text, v.span.start, "bad number"))?),
             },
             ast::Value::SingleQuotedString(s) => Value::Str(s.clone()),
+            ast::Value::Placeholder(name) => match params.get(name.trim_start_matches(':')) {
+                Some(v) => v.clone(),
+                None => {
+                    let known: Vec<String> = params.keys().map(|k| format!(":{k}")).collect();
+                    let known = if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    };
+                    let why = format!("placeholder '{name}' has no value (values given: {known})");
+                    return Err(at(text, v.span.start, &why));
+                }
+            },
             other => return Err(at(text, v.span.start, &format!("unsupported literal {other}"))),
         }),
         ast::Expr::BinaryOp { left, op, right } => {
@@ -252,12 +385,14 @@ fn convert(text: &str, e: &ast::Expr) -> Result<Expr> {
         ast::Expr::UnaryOp {
             op: UnaryOperator::Plus,
             expr,
-        } => convert(text, expr)?,
+        } => convert(text, expr, params)?,
         ast::Expr::IsNull(x) => Expr::IsNull(c(x)?, false),
         ast::Expr::IsNotNull(x) => Expr::IsNull(c(x)?, true),
         ast::Expr::InList { expr, list, negated } => Expr::InList(
             c(expr)?,
-            list.iter().map(|x| convert(text, x)).collect::<Result<_>>()?,
+            list.iter()
+                .map(|x| convert(text, x, params))
+                .collect::<Result<_>>()?,
             *negated,
         ),
         ast::Expr::Between {
@@ -281,7 +416,7 @@ fn convert(text: &str, e: &ast::Expr) -> Result<Expr> {
             any: false,
         } => {
             let insensitive = matches!(e, ast::Expr::ILike { .. });
-            let pattern = match convert(text, pattern)? {
+            let pattern = match convert(text, pattern, params)? {
                 Expr::Literal(Value::Str(p)) => p,
                 _ => return Err(at(text, pattern.span().start, "LIKE needs a string pattern")),
             };

@@ -48,7 +48,9 @@ pub mod object;
 pub mod path;
 pub mod request;
 pub mod stream;
+pub mod table;
 
+pub use arrow;
 pub use async_trait::async_trait;
 pub use bytes::Bytes;
 pub use capability::Capability;
@@ -65,4 +67,8 @@ pub use request::{
 pub use stream::{
     filter_messages, Message, MessageStream, OpCheckpoint, OpConsume, OpCreateStream, OpPublish, ShardInfo,
     StartAt, StreamDriver,
+};
+pub use table::{
+    BatchStream, Column, ColumnType, Items, Key, OpAlter, OpCreateTable, OpRead, OpWrite, TableDriver,
+    TableRead, TableSchema,
 };

@@ -19,6 +19,8 @@ use crate::object::{ListEntry, ObjectMeta, OpGet, OpList, OpPut, OpStat, PutBody
 use crate::stream::{
     filter_messages, Message, OpCheckpoint, OpConsume, OpCreateStream, OpPublish, ShardInfo,
 };
+use crate::table::{OpAlter, OpCreateTable, OpRead, OpWrite};
+use arrow::array::RecordBatch;
 
 /// Options of a request (`.option(k, v)`), passed to the driver as a map.
 pub type Options = BTreeMap<String, String>;
@@ -50,6 +52,18 @@ pub enum Command {
     StreamConsume,
     /// Stream checkpoint.
     StreamCheckpoint,
+    /// Table read.
+    TableRead,
+    /// Table write.
+    TableWrite,
+    /// Table create.
+    TableCreate,
+    /// Table drop.
+    TableDrop,
+    /// Table alter.
+    TableAlter,
+    /// A table's schema.
+    TableSchema,
 }
 
 impl Command {
@@ -68,6 +82,12 @@ impl Command {
             Command::StreamPublish => "publish",
             Command::StreamConsume => "consume",
             Command::StreamCheckpoint => "checkpoint",
+            Command::TableRead => "read",
+            Command::TableWrite => "write",
+            Command::TableCreate => "create",
+            Command::TableDrop => "drop",
+            Command::TableAlter => "alter",
+            Command::TableSchema => "schema",
         }
     }
 
@@ -79,6 +99,12 @@ impl Command {
             | Command::ObjectHead
             | Command::ObjectDelete
             | Command::ObjectList => Kind::Object,
+            Command::TableRead
+            | Command::TableWrite
+            | Command::TableCreate
+            | Command::TableDrop
+            | Command::TableAlter
+            | Command::TableSchema => Kind::Table,
             _ => Kind::Stream,
         }
     }
@@ -89,7 +115,12 @@ impl Command {
     pub fn is_idempotent(self) -> bool {
         !matches!(
             self,
-            Command::ObjectPut | Command::StreamPublish | Command::StreamCreate
+            Command::ObjectPut
+                | Command::StreamPublish
+                | Command::StreamCreate
+                | Command::TableWrite
+                | Command::TableCreate
+                | Command::TableAlter
         )
     }
 }
@@ -121,6 +152,18 @@ pub enum Details {
     StreamConsume(OpConsume),
     /// Stream checkpoint.
     StreamCheckpoint(OpCheckpoint),
+    /// Table read.
+    TableRead(OpRead),
+    /// Table write.
+    TableWrite(OpWrite),
+    /// Table create.
+    TableCreate(OpCreateTable),
+    /// Table drop.
+    TableDrop(Options),
+    /// Table alter.
+    TableAlter(OpAlter),
+    /// A table's schema.
+    TableSchema(Options),
 }
 
 /// One request to a binding: command, path (effective, joined with the spec's), options and
@@ -149,6 +192,12 @@ impl DataRequest {
             Details::StreamPublish(_) => Command::StreamPublish,
             Details::StreamConsume(_) => Command::StreamConsume,
             Details::StreamCheckpoint(_) => Command::StreamCheckpoint,
+            Details::TableRead(_) => Command::TableRead,
+            Details::TableWrite(_) => Command::TableWrite,
+            Details::TableCreate(_) => Command::TableCreate,
+            Details::TableDrop(_) => Command::TableDrop,
+            Details::TableAlter(_) => Command::TableAlter,
+            Details::TableSchema(_) => Command::TableSchema,
         }
     }
 
@@ -164,6 +213,11 @@ impl DataRequest {
             Details::StreamPublish(o) => &o.options,
             Details::StreamConsume(o) => &o.options,
             Details::StreamCheckpoint(o) => &o.options,
+            Details::TableRead(o) => &o.options,
+            Details::TableWrite(o) => &o.options,
+            Details::TableCreate(o) => &o.options,
+            Details::TableAlter(o) => &o.options,
+            Details::TableDrop(o) | Details::TableSchema(o) => o,
         }
     }
 
@@ -182,6 +236,12 @@ impl DataRequest {
             Details::StreamPublish(o) => Details::StreamPublish(o.clone()),
             Details::StreamConsume(o) => Details::StreamConsume(o.clone()),
             Details::StreamCheckpoint(o) => Details::StreamCheckpoint(o.clone()),
+            Details::TableRead(o) => Details::TableRead(o.clone()),
+            Details::TableWrite(o) => Details::TableWrite(o.clone()),
+            Details::TableCreate(o) => Details::TableCreate(o.clone()),
+            Details::TableDrop(o) => Details::TableDrop(o.clone()),
+            Details::TableAlter(o) => Details::TableAlter(o.clone()),
+            Details::TableSchema(o) => Details::TableSchema(o.clone()),
         };
         Some(DataRequest {
             path: self.path.clone(),
@@ -201,7 +261,7 @@ pub enum Encoding {
 }
 
 /// The typed head of a frame.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub enum Head {
     /// Nothing beyond the buffer.
     #[default]
@@ -216,6 +276,11 @@ pub enum Head {
     Shards(Vec<ShardInfo>),
     /// Where published messages went: `(shard, position)` each, in order.
     Positions(Vec<(u32, u64)>),
+    /// A batch of table rows (the first frame of a read, and `schema`, carry an empty one
+    /// that gives the schema).
+    Batch(RecordBatch),
+    /// How many rows a write wrote.
+    Count(u64),
 }
 
 /// One frame of a response. Errors travel as the `Err` of a frame result.
@@ -273,6 +338,12 @@ impl Service for InstanceService {
 pub async fn serve(instance: &dyn Instance, request: DataRequest) -> Result<FrameStream> {
     let command = request.command();
     let path = request.path;
+    if command.kind() == Kind::Table {
+        let table = instance
+            .table()
+            .ok_or_else(|| Error::unsupported(command.as_str()))?;
+        return crate::table::serve::serve_table(table, instance.capability(), &path, request.details).await;
+    }
     if command.kind() == Kind::Stream {
         let stream = instance
             .stream()
@@ -382,7 +453,7 @@ fn consume_frames(messages: crate::stream::MessageStream) -> FrameStream {
     started.chain(batches).chain(end).boxed()
 }
 
-fn one_frame(head: Head) -> FrameStream {
+pub(crate) fn one_frame(head: Head) -> FrameStream {
     stream::once(async move {
         Ok(ResponseMessage {
             is_last: true,

@@ -231,6 +231,29 @@ fn missing_capability(cap: &Capability, req: &DataRequest) -> Option<&'static st
             ),
         ],
         Details::StreamCheckpoint(_) => &[(cap.consume_with_checkpoint, "checkpoint")],
+        Details::TableRead(o) => &[
+            (cap.table_read, "read"),
+            (o.sql.is_none() || cap.read_with_sql, "read with sql"),
+            (
+                o.partition.is_none() || cap.read_with_partition,
+                "read with partition",
+            ),
+        ],
+        Details::TableWrite(o) => &[
+            (cap.table_write, "write"),
+            (
+                o.expression.is_none() || cap.write_with_expression,
+                "write with an expression",
+            ),
+            (
+                o.condition.is_none() || cap.write_with_condition,
+                "write with a condition",
+            ),
+        ],
+        Details::TableCreate(_) => &[(cap.table_admin, "create")],
+        Details::TableDrop(_) => &[(cap.table_admin, "drop")],
+        Details::TableAlter(_) => &[(cap.table_admin, "alter")],
+        Details::TableSchema(_) => &[(cap.table_admin || cap.table_read, "schema")],
     };
     need.iter().find(|(ok, _)| !ok).map(|(_, what)| *what)
 }

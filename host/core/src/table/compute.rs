@@ -1,0 +1,616 @@
+//! Filters, projections and limits over Arrow batches, with arrow compute: what the host does
+//! for a driver that cannot push them down, and what a driver without a query engine (files)
+//! calls itself.
+//!
+//! Literals are typed against the columns they meet: in `created > '2024-05-01'` the text
+//! is read as a timestamp because `created` is one, and a literal that is not a value of
+//! that type is `InvalidInput` naming the column. Comparisons follow SQL: with `NULL` they
+//! are unknown, and a row passes only when the filter is true.
+
+use std::sync::Arc;
+
+use arrow::array::{
+    new_null_array, Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, RecordBatch, Scalar,
+    StringArray,
+};
+use arrow::compute::kernels::{boolean, cmp, numeric};
+use arrow::compute::{cast_with_options, filter_record_batch, CastOptions};
+use arrow::datatypes::{DataType, SchemaRef};
+use arrow::error::ArrowError;
+use futures::stream::StreamExt;
+
+use crate::error::{Error, Result};
+use crate::filter::{BinOp, Expr, Filter, Value};
+use crate::table::schema::ColumnType;
+use crate::table::BatchStream;
+
+/// A value of the evaluation: an array of the batch's length, or one value for every row.
+struct Operand {
+    array: ArrayRef,
+    scalar: bool,
+    /// Whether it is a bare literal, whose type may follow the other side.
+    literal: Option<Value>,
+    /// What it is, for messages (a column's name).
+    name: String,
+}
+
+impl Operand {
+    fn datum(&self) -> Box<dyn arrow::array::Datum + '_> {
+        if self.scalar {
+            Box::new(Scalar::new(self.array.clone()))
+        } else {
+            Box::new(self.array.clone())
+        }
+    }
+}
+
+fn arrow_err(what: &str, e: ArrowError) -> Error {
+    Error::invalid_input(format!("cannot evaluate {what}: {e}"))
+}
+
+/// A literal as a one-value array of its natural type.
+fn natural(v: &Value) -> ArrayRef {
+    match v {
+        Value::Null => new_null_array(&DataType::Null, 1),
+        Value::Bool(b) => Arc::new(BooleanArray::from(vec![*b])),
+        Value::Int(i) => Arc::new(Int64Array::from(vec![*i])),
+        Value::Float(f) => Arc::new(Float64Array::from(vec![*f])),
+        Value::Str(s) => Arc::new(StringArray::from(vec![s.as_str()])),
+    }
+}
+
+/// A literal as a one-value array of a column's type; `InvalidInput` naming the column when
+/// it is not a value of that type (`'abc'` for an `int64`, `3.5` for an `int32`).
+pub fn literal_array(v: &Value, ty: ColumnType, column: &str) -> Result<ArrayRef> {
+    cast_literal(v, &ty.data_type(), column)
+}
+
+fn cast_literal(v: &Value, to: &DataType, column: &str) -> Result<ArrayRef> {
+    let from = natural(v);
+    if from.data_type() == to {
+        return Ok(from);
+    }
+    let bad = || {
+        Error::invalid_input(format!(
+            "{} is not a value of column '{column}' ({to})",
+            crate::table::schema::literal_text(v)
+        ))
+    };
+    // A float literal never becomes an integer (it would be truncated).
+    if matches!(v, Value::Float(_)) && to.is_integer() {
+        return Err(bad());
+    }
+    let strict = CastOptions {
+        safe: false,
+        ..CastOptions::default()
+    };
+    cast_with_options(&from, to, &strict).map_err(|_| bad())
+}
+
+fn is_numeric(t: &DataType) -> bool {
+    t.is_numeric()
+}
+
+/// The type two operands meet at, casting each to it.
+fn unify(a: Operand, b: Operand, what: &str) -> Result<(Operand, Operand)> {
+    let (ta, tb) = (a.array.data_type().clone(), b.array.data_type().clone());
+    if ta == tb || ta == DataType::Null || tb == DataType::Null {
+        return Ok((a, b));
+    }
+    // A literal takes the other side's type.
+    if let (Some(v), None) = (&a.literal, &b.literal) {
+        let array = cast_literal(v, &tb, &b.name)?;
+        return Ok((Operand { array, ..a }, b));
+    }
+    if let (None, Some(v)) = (&a.literal, &b.literal) {
+        let array = cast_literal(v, &ta, &a.name)?;
+        return Ok((a, Operand { array, ..b }));
+    }
+    let common = if ta.is_integer() && tb.is_integer() {
+        DataType::Int64
+    } else if is_numeric(&ta) && is_numeric(&tb) {
+        DataType::Float64
+    } else {
+        return Err(Error::invalid_input(format!(
+            "cannot compare or combine {ta} with {tb} in {what}"
+        )));
+    };
+    let cast = |o: Operand| -> Result<Operand> {
+        let array = arrow::compute::cast(&o.array, &common).map_err(|e| arrow_err(what, e))?;
+        Ok(Operand { array, ..o })
+    };
+    Ok((cast(a)?, cast(b)?))
+}
+
+fn truth(o: &Operand, len: usize, what: &str) -> Result<BooleanArray> {
+    let array = if o.scalar {
+        expand(&o.array, len)?
+    } else {
+        o.array.clone()
+    };
+    match array.data_type() {
+        DataType::Boolean => Ok(array.as_boolean().clone()),
+        DataType::Null => Ok(BooleanArray::new_null(len)),
+        other => Err(Error::invalid_input(format!(
+            "{what} is {other}, not a condition (true or false)"
+        ))),
+    }
+}
+
+/// A one-value array repeated `len` times.
+fn expand(array: &ArrayRef, len: usize) -> Result<ArrayRef> {
+    let indices = arrow::array::UInt32Array::from(vec![0u32; len]);
+    arrow::compute::take(array.as_ref(), &indices, None).map_err(|e| arrow_err("a literal", e))
+}
+
+fn column_name(path: &[String]) -> String {
+    path.join(".")
+}
+
+fn eval(e: &Expr, batch: &RecordBatch, table: &str) -> Result<Operand> {
+    let len = batch.num_rows();
+    Ok(match e {
+        Expr::Column(path) => {
+            let name = column_name(path);
+            let index = batch.schema().index_of(&name).map_err(|_| {
+                let names: Vec<String> = batch.schema().fields().iter().map(|f| f.name().clone()).collect();
+                Error::invalid_input(format!(
+                    "table '{table}' has no column '{name}' (columns: {})",
+                    names.join(", ")
+                ))
+            })?;
+            Operand {
+                array: batch.column(index).clone(),
+                scalar: false,
+                literal: None,
+                name,
+            }
+        }
+        Expr::Literal(v) => Operand {
+            array: natural(v),
+            scalar: true,
+            literal: Some(v.clone()),
+            name: describe(e),
+        },
+        Expr::Not(x) => {
+            let o = eval(x, batch, table)?;
+            let b = truth(&o, len, "the operand of NOT")?;
+            bool_operand(boolean::not(&b).map_err(|e| arrow_err("NOT", e))?)
+        }
+        Expr::Neg(x) => {
+            let o = eval(x, batch, table)?;
+            let array = numeric::neg(o.array.as_ref()).map_err(|e| arrow_err("a negation", e))?;
+            let literal = match o.literal {
+                Some(Value::Int(i)) => Some(Value::Int(-i)),
+                Some(Value::Float(f)) => Some(Value::Float(-f)),
+                _ => None,
+            };
+            Operand {
+                array,
+                scalar: o.scalar,
+                literal,
+                name: describe(e),
+            }
+        }
+        Expr::IsNull(x, negated) => {
+            let o = eval(x, batch, table)?;
+            let array = if o.scalar { expand(&o.array, len)? } else { o.array };
+            let r = if *negated {
+                boolean::is_not_null(&array)
+            } else {
+                boolean::is_null(&array)
+            };
+            bool_operand(r.map_err(|e| arrow_err("IS NULL", e))?)
+        }
+        Expr::Binary(l, op @ (BinOp::And | BinOp::Or), r) => {
+            let what = if *op == BinOp::And { "AND" } else { "OR" };
+            let a = truth(&eval(l, batch, table)?, len, what)?;
+            let b = truth(&eval(r, batch, table)?, len, what)?;
+            let out = if *op == BinOp::And {
+                boolean::and_kleene(&a, &b)
+            } else {
+                boolean::or_kleene(&a, &b)
+            };
+            bool_operand(out.map_err(|e| arrow_err(what, e))?)
+        }
+        Expr::Binary(l, op, r) => {
+            let what = describe(e);
+            let (a, b) = unify(eval(l, batch, table)?, eval(r, batch, table)?, &what)?;
+            binary(&a, *op, &b, len, &what)?
+        }
+        Expr::InList(x, list, negated) => {
+            let mut any: Option<BooleanArray> = None;
+            for item in list {
+                let (a, b) = unify(eval(x, batch, table)?, eval(item, batch, table)?, &describe(e))?;
+                let eq = truth(&binary(&a, BinOp::Eq, &b, len, "IN")?, len, "IN")?;
+                any = Some(match any {
+                    None => eq,
+                    Some(prev) => boolean::or_kleene(&prev, &eq).map_err(|e| arrow_err("IN", e))?,
+                });
+            }
+            let any = any.unwrap_or_else(|| BooleanArray::from(vec![false; len]));
+            bool_operand(if *negated {
+                boolean::not(&any).map_err(|e| arrow_err("NOT IN", e))?
+            } else {
+                any
+            })
+        }
+        Expr::Between(x, lo, hi, negated) => {
+            let what = describe(e);
+            let (a, l) = unify(eval(x, batch, table)?, eval(lo, batch, table)?, &what)?;
+            let ge = truth(&binary(&a, BinOp::GtEq, &l, len, &what)?, len, &what)?;
+            let (a, h) = unify(eval(x, batch, table)?, eval(hi, batch, table)?, &what)?;
+            let le = truth(&binary(&a, BinOp::LtEq, &h, len, &what)?, len, &what)?;
+            let inside = boolean::and_kleene(&ge, &le).map_err(|e| arrow_err("BETWEEN", e))?;
+            bool_operand(if *negated {
+                boolean::not(&inside).map_err(|e| arrow_err("BETWEEN", e))?
+            } else {
+                inside
+            })
+        }
+        Expr::Like(x, pattern, negated, insensitive) => {
+            let o = eval(x, batch, table)?;
+            if !matches!(
+                o.array.data_type(),
+                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+            ) {
+                return Err(Error::invalid_input(format!(
+                    "LIKE needs text, but {} is {}",
+                    describe(x),
+                    o.array.data_type()
+                )));
+            }
+            let text = arrow::compute::cast(&o.array, &DataType::Utf8).map_err(|e| arrow_err("LIKE", e))?;
+            let pattern = Scalar::new(StringArray::from(vec![pattern.as_str()]));
+            let text = if o.scalar { expand(&text, len)? } else { text };
+            let out = match (insensitive, negated) {
+                (false, false) => arrow::compute::kernels::comparison::like(&text, &pattern),
+                (false, true) => arrow::compute::kernels::comparison::nlike(&text, &pattern),
+                (true, false) => arrow::compute::kernels::comparison::ilike(&text, &pattern),
+                (true, true) => arrow::compute::kernels::comparison::nilike(&text, &pattern),
+            };
+            bool_operand(out.map_err(|e| arrow_err("LIKE", e))?)
+        }
+    })
+}
+
+fn bool_operand(b: BooleanArray) -> Operand {
+    Operand {
+        array: Arc::new(b),
+        scalar: false,
+        literal: None,
+        name: String::new(),
+    }
+}
+
+fn binary(a: &Operand, op: BinOp, b: &Operand, len: usize, what: &str) -> Result<Operand> {
+    let nulls = a.array.data_type() == &DataType::Null || b.array.data_type() == &DataType::Null;
+    let (da, db) = (a.datum(), b.datum());
+    let (da, db) = (da.as_ref(), db.as_ref());
+    let scalar = a.scalar && b.scalar;
+    let compared = |r: std::result::Result<BooleanArray, ArrowError>| -> Result<Operand> {
+        let r = r.map_err(|e| arrow_err(what, e))?;
+        Ok(Operand {
+            array: Arc::new(r),
+            scalar,
+            literal: None,
+            name: what.to_string(),
+        })
+    };
+    if nulls {
+        let ty = if matches!(
+            op,
+            BinOp::Plus | BinOp::Minus | BinOp::Mul | BinOp::Div | BinOp::Mod
+        ) {
+            DataType::Null
+        } else {
+            DataType::Boolean
+        };
+        return Ok(Operand {
+            array: new_null_array(&ty, if scalar { 1 } else { len }),
+            scalar,
+            literal: None,
+            name: what.to_string(),
+        });
+    }
+    let arithmetic = |r: std::result::Result<ArrayRef, ArrowError>| -> Result<Operand> {
+        Ok(Operand {
+            array: r.map_err(|e| arrow_err(what, e))?,
+            scalar,
+            literal: None,
+            name: what.to_string(),
+        })
+    };
+    match op {
+        BinOp::Eq => compared(cmp::eq(da, db)),
+        BinOp::NotEq => compared(cmp::neq(da, db)),
+        BinOp::Lt => compared(cmp::lt(da, db)),
+        BinOp::LtEq => compared(cmp::lt_eq(da, db)),
+        BinOp::Gt => compared(cmp::gt(da, db)),
+        BinOp::GtEq => compared(cmp::gt_eq(da, db)),
+        BinOp::Plus => arithmetic(numeric::add(da, db)),
+        BinOp::Minus => arithmetic(numeric::sub(da, db)),
+        BinOp::Mul => arithmetic(numeric::mul(da, db)),
+        BinOp::Div => arithmetic(numeric::div(da, db)),
+        BinOp::Mod => arithmetic(numeric::rem(da, db)),
+        BinOp::And | BinOp::Or => Err(Error::internal("AND/OR reached the arithmetic")),
+    }
+}
+
+/// An expression as text, for messages.
+pub fn describe(e: &Expr) -> String {
+    match e {
+        Expr::Column(p) => column_name(p),
+        Expr::Literal(v) => crate::table::schema::literal_text(v),
+        Expr::Binary(l, op, r) => {
+            let op = match op {
+                BinOp::Eq => "=",
+                BinOp::NotEq => "<>",
+                BinOp::Lt => "<",
+                BinOp::LtEq => "<=",
+                BinOp::Gt => ">",
+                BinOp::GtEq => ">=",
+                BinOp::And => "AND",
+                BinOp::Or => "OR",
+                BinOp::Plus => "+",
+                BinOp::Minus => "-",
+                BinOp::Mul => "*",
+                BinOp::Div => "/",
+                BinOp::Mod => "%",
+            };
+            format!("{} {op} {}", describe(l), describe(r))
+        }
+        Expr::Not(x) => format!("NOT {}", describe(x)),
+        Expr::Neg(x) => format!("-{}", describe(x)),
+        Expr::IsNull(x, n) => format!("{} IS {}NULL", describe(x), if *n { "NOT " } else { "" }),
+        Expr::InList(x, list, n) => format!(
+            "{} {}IN ({})",
+            describe(x),
+            if *n { "NOT " } else { "" },
+            list.iter().map(describe).collect::<Vec<_>>().join(", ")
+        ),
+        Expr::Between(x, lo, hi, n) => format!(
+            "{} {}BETWEEN {} AND {}",
+            describe(x),
+            if *n { "NOT " } else { "" },
+            describe(lo),
+            describe(hi)
+        ),
+        Expr::Like(x, p, n, i) => format!(
+            "{} {}{} '{p}'",
+            describe(x),
+            if *n { "NOT " } else { "" },
+            if *i { "ILIKE" } else { "LIKE" }
+        ),
+    }
+}
+
+/// Evaluates an expression over every row of a batch: one value per row.
+pub fn evaluate(e: &Expr, batch: &RecordBatch, table: &str) -> Result<ArrayRef> {
+    let o = eval(e, batch, table)?;
+    if o.scalar {
+        expand(&o.array, batch.num_rows())
+    } else {
+        Ok(o.array)
+    }
+}
+
+/// Which rows of a batch pass a filter (unknown is not a pass).
+pub fn mask(filter: &Expr, batch: &RecordBatch, table: &str) -> Result<BooleanArray> {
+    let o = eval(filter, batch, table)?;
+    let b = truth(
+        &o,
+        batch.num_rows(),
+        &format!("the filter '{}'", describe(filter)),
+    )?;
+    Ok(if b.null_count() > 0 {
+        arrow::compute::prep_null_mask_filter(&b)
+    } else {
+        b
+    })
+}
+
+/// The rows of a batch that pass a filter.
+pub fn filter_batch(filter: &Expr, batch: &RecordBatch, table: &str) -> Result<RecordBatch> {
+    let m = mask(filter, batch, table)?;
+    filter_record_batch(batch, &m).map_err(|e| arrow_err("the filter", e))
+}
+
+/// Checks that a filter fits a schema (its columns exist, its literals fit their types) by
+/// evaluating it over no rows.
+pub fn check_filter(filter: &Filter, schema: &SchemaRef, table: &str) -> Result<()> {
+    let empty = RecordBatch::new_empty(schema.clone());
+    mask(&filter.expr, &empty, table).map(|_| ())
+}
+
+/// The projection of a schema on `select` (in the order given); `InvalidInput` naming an
+/// unknown column.
+pub fn project_schema(schema: &SchemaRef, select: &[String], table: &str) -> Result<(SchemaRef, Vec<usize>)> {
+    let mut indices = Vec::with_capacity(select.len());
+    for name in select {
+        let i = schema.index_of(name).map_err(|_| {
+            let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+            Error::invalid_input(format!(
+                "table '{table}' has no column '{name}' (columns: {})",
+                names.join(", ")
+            ))
+        })?;
+        indices.push(i);
+    }
+    let projected = schema
+        .project(&indices)
+        .map_err(|e| arrow_err("the projection", e))?;
+    Ok((Arc::new(projected), indices))
+}
+
+/// What the host does after a driver that cannot: filter, then project, then limit.
+#[derive(Debug, Clone, Default)]
+pub struct Finish {
+    /// Rows must pass this.
+    pub filter: Option<Expr>,
+    /// Only these columns, in this order (empty: all).
+    pub select: Vec<String>,
+    /// At most this many rows.
+    pub limit: Option<u64>,
+}
+
+impl Finish {
+    /// Whether there is nothing to do.
+    pub fn is_empty(&self) -> bool {
+        self.filter.is_none() && self.select.is_empty() && self.limit.is_none()
+    }
+
+    /// The schema of the finished batches.
+    pub fn schema(&self, input: &SchemaRef, table: &str) -> Result<SchemaRef> {
+        if self.select.is_empty() {
+            return Ok(input.clone());
+        }
+        Ok(project_schema(input, &self.select, table)?.0)
+    }
+
+    /// Applies the steps to a stream of batches.
+    pub fn apply(self, input_schema: &SchemaRef, batches: BatchStream, table: &str) -> Result<BatchStream> {
+        if self.is_empty() {
+            return Ok(batches);
+        }
+        let indices = if self.select.is_empty() {
+            None
+        } else {
+            Some(project_schema(input_schema, &self.select, table)?.1)
+        };
+        let table = table.to_string();
+        let filter = self.filter;
+        let finished = batches.map(move |b| {
+            let mut b = b?;
+            if let Some(f) = &filter {
+                b = filter_batch(f, &b, &table)?;
+            }
+            if let Some(ix) = &indices {
+                b = b.project(ix).map_err(|e| arrow_err("the projection", e))?;
+            }
+            Ok(b)
+        });
+        // With a limit, stop reading as soon as it is reached.
+        let out = futures::stream::unfold((finished, self.limit), |(mut input, left)| async move {
+            if left == Some(0) {
+                return None;
+            }
+            let b = input.next().await?;
+            let (b, left) = match (b, left) {
+                (Ok(b), Some(n)) => {
+                    let take = n.min(b.num_rows() as u64);
+                    (Ok(b.slice(0, take as usize)), Some(n - take))
+                }
+                (b, left) => (b, left),
+            };
+            Some((b, (input, left)))
+        });
+        Ok(out.boxed())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::datatypes::{Field, Schema};
+
+    fn batch() -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("name", DataType::Utf8, true),
+            Field::new("age", DataType::Int32, true),
+            Field::new("score", DataType::Float64, true),
+            Field::new(
+                "at",
+                DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, Some("+00:00".into())),
+                true,
+            ),
+        ]));
+        let at = arrow::array::TimestampMicrosecondArray::from(vec![
+            Some(1_714_521_600_000_000),
+            Some(1_717_200_000_000_000),
+            None,
+        ])
+        .with_timezone("+00:00");
+        RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(StringArray::from(vec![Some("Ana"), Some("bob"), None])),
+                Arc::new(arrow::array::Int32Array::from(vec![Some(41), Some(17), None])),
+                Arc::new(Float64Array::from(vec![Some(2.5), Some(9.0), Some(1.0)])),
+                Arc::new(at),
+            ],
+        )
+        .unwrap()
+    }
+
+    fn rows(f: &str) -> Vec<usize> {
+        let m = mask(&Filter::parse(f).unwrap().expr, &batch(), "t").unwrap();
+        (0..m.len()).filter(|i| m.value(*i)).collect()
+    }
+
+    #[test]
+    fn evaluates_the_filter_language_over_arrow() {
+        assert_eq!(rows("age > 30"), [0]);
+        assert_eq!(rows("age > 30 OR score > 5"), [0, 1]);
+        assert_eq!(rows("NOT age > 30"), [1]);
+        assert_eq!(rows("age IS NULL"), [2]);
+        assert_eq!(rows("name IN ('bob', 'x')"), [1]);
+        assert_eq!(rows("name NOT IN ('bob')"), [0]);
+        assert_eq!(rows("age BETWEEN 10 AND 20"), [1]);
+        assert_eq!(rows("name LIKE 'A%'"), [0]);
+        assert_eq!(rows("name ILIKE 'a%'"), [0]);
+        assert_eq!(
+            rows("age + 1 = 42 AND age * 2 > 80 AND age % 2 = 1 AND -age < 0"),
+            [0]
+        );
+        assert_eq!(rows("score > age"), Vec::<usize>::new());
+        assert_eq!(rows("score < 2.6 AND score >= 1"), [0, 2]);
+        assert_eq!(rows("at > '2024-05-15T00:00:00Z'"), [1]);
+        assert_eq!(rows("age = NULL"), Vec::<usize>::new());
+        assert_eq!(rows("TRUE"), [0, 1, 2]);
+    }
+
+    #[test]
+    fn bad_filters_name_the_column_and_why() {
+        let err = |f: &str| {
+            mask(&Filter::parse(f).unwrap().expr, &batch(), "t")
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(err("nope = 1").contains("table 't' has no column 'nope' (columns: name, age, score, at)"));
+        assert!(
+            err("age = 'x'").contains("'x' is not a value of column"),
+            "{}",
+            err("age = 'x'")
+        );
+        assert!(
+            err("age = 1.5").contains("1.5 is not a value"),
+            "{}",
+            err("age = 1.5")
+        );
+        assert!(err("age").contains("not a condition"), "{}", err("age"));
+        assert!(err("age LIKE 'a'").contains("LIKE needs text"));
+    }
+
+    #[tokio::test]
+    async fn finish_filters_projects_and_limits() {
+        let b = batch();
+        let schema = b.schema();
+        let input = futures::stream::iter(vec![Ok(b.clone()), Ok(b.clone()), Ok(b)]).boxed();
+        let finish = Finish {
+            filter: Some(Filter::parse("age IS NOT NULL").unwrap().expr),
+            select: vec!["age".into(), "name".into()],
+            limit: Some(3),
+        };
+        assert_eq!(finish.schema(&schema, "t").unwrap().fields().len(), 2);
+        let out: Vec<RecordBatch> = finish
+            .apply(&schema, input, "t")
+            .unwrap()
+            .map(|b| b.unwrap())
+            .collect()
+            .await;
+        let n: usize = out.iter().map(RecordBatch::num_rows).sum();
+        assert_eq!(n, 3);
+        assert_eq!(out[0].schema().field(0).name(), "age");
+    }
+}
