@@ -7,6 +7,7 @@
 
 pub mod object_suite;
 pub mod stream_suite;
+pub mod table_suite;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -32,9 +33,19 @@ impl Fixture {
 
 /// Writes a spec whose only binding, `ev`, is a stream binding on `driver`.
 pub async fn stream_fixture(driver: &str, extra: &str) -> Fixture {
+    kind_fixture("ev", "stream", driver, extra).await
+}
+
+/// Writes a spec whose only binding, `db`, is a table binding on `driver`.
+pub async fn table_fixture(driver: &str, extra: &str) -> Fixture {
+    kind_fixture("db", "table", driver, extra).await
+}
+
+/// Writes a spec whose only binding is `name`, of `kind`, on `driver`, and connects it.
+async fn kind_fixture(name: &str, kind: &str, driver: &str, extra: &str) -> Fixture {
     let dir = tempfile::tempdir().expect("temp dir");
     let spec = format!(
-        "metadata:\n  name: suite\nspec:\n  dataBindings:\n    ev:\n      kind: stream\n      driver: {driver}\n{extra}"
+        "metadata:\n  name: suite\nspec:\n  dataBindings:\n    {name}:\n      kind: {kind}\n      driver: {driver}\n{extra}"
     );
     std::fs::write(dir.path().join("function.yaml"), spec).expect("write spec");
     let ctx = Context::connect(dir.path().join("function.yaml"))

@@ -41,16 +41,21 @@ mod frames;
 #[macro_use]
 mod object;
 mod stream;
+mod table;
 mod wait;
 
 use std::path::Path;
 use std::sync::Arc;
 
+pub use bindery_core::arrow;
+pub use bindery_core::filter::Value;
 pub use bindery_core::{Bytes, Error, ErrorKind, ListEntry, ObjectMeta, Result};
+pub use bindery_core::{Column, ColumnType, TableSchema};
 pub use bindery_core::{Message, ShardInfo};
 use bindery_runtime::{Host, Registry, Spec};
 pub use object::{Del, Get, Head_, List, Lister, ObjectData, ObjectReader, Objects, Put};
 pub use stream::{Consume, Consumer, ListShards, Publish, StreamAdmin, Streams};
+pub use table::{scan_batch, Alter, Create, Read, SchemaOf, TableAdmin, TableReader, Tables, Write};
 pub use wait::{Done, WaitGroup, Waited};
 
 /// A function's connection to its data bindings. Cheap to clone.
@@ -119,6 +124,11 @@ impl Context {
     /// Object requests.
     pub fn object(&self) -> Objects {
         Objects::new(self.clone())
+    }
+
+    /// Table requests.
+    pub fn table(&self) -> Tables {
+        Tables::new(self.clone())
     }
 
     /// Stream requests.

@@ -22,8 +22,14 @@ pub enum Done {
     Published(Vec<(u32, u64)>),
     /// A stream's shards.
     Shards(Vec<bindery_core::ShardInfo>),
-    /// A stream create, update, delete or checkpoint.
+    /// A stream create, update, delete or checkpoint; a table create, drop or alter.
     Applied,
+    /// A table write: how many rows it wrote.
+    Written(u64),
+    /// A table read: its batches.
+    Batches(Vec<bindery_core::arrow::array::RecordBatch>),
+    /// A table's schema.
+    Schema(bindery_core::TableSchema),
 }
 
 pub(crate) type Finish = fn(&str, Vec<ResponseMessage>) -> Result<Done>;

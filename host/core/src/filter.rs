@@ -41,6 +41,27 @@ pub enum Value {
     Str(String),
 }
 
+macro_rules! value_from {
+    ($($t:ty => $v:ident as $as:ty),* $(,)?) => {
+        $(impl From<$t> for Value {
+            fn from(x: $t) -> Value {
+                Value::$v(<$as>::from(x))
+            }
+        })*
+    };
+}
+
+value_from!(
+    bool => Bool as bool,
+    i32 => Int as i64,
+    i64 => Int as i64,
+    u32 => Int as i64,
+    f32 => Float as f64,
+    f64 => Float as f64,
+    String => Str as String,
+    &str => Str as String,
+);
+
 /// A binary operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BinOp {
@@ -70,6 +91,27 @@ pub enum BinOp {
     Div,
     /// `%`
     Mod,
+}
+
+impl BinOp {
+    /// The operator as SQL writes it.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            BinOp::Eq => "=",
+            BinOp::NotEq => "<>",
+            BinOp::Lt => "<",
+            BinOp::LtEq => "<=",
+            BinOp::Gt => ">",
+            BinOp::GtEq => ">=",
+            BinOp::And => "AND",
+            BinOp::Or => "OR",
+            BinOp::Plus => "+",
+            BinOp::Minus => "-",
+            BinOp::Mul => "*",
+            BinOp::Div => "/",
+            BinOp::Mod => "%",
+        }
+    }
 }
 
 /// The expression tree.
@@ -328,6 +370,13 @@ fn convert(text: &str, e: &ast::Expr, params: &Params) -> Result<Expr> {
         ast::Expr::Identifier(id) => Expr::Column(vec![id.value.clone()]),
         ast::Expr::CompoundIdentifier(ids) => Expr::Column(ids.iter().map(|i| i.value.clone()).collect()),
         ast::Expr::Nested(inner) => convert(text, inner, params)?,
+        // A column whose name is also a function without arguments (`user`).
+        ast::Expr::Function(f) if matches!(f.args, ast::FunctionArguments::None) && f.name.0.len() == 1 => {
+            Expr::Column(vec![f.name.0[0]
+                .as_ident()
+                .map(|i| i.value.clone())
+                .unwrap_or_else(|| f.name.to_string())])
+        }
         ast::Expr::Value(v) => Expr::Literal(match &v.value {
             ast::Value::Null => Value::Null,
             ast::Value::Boolean(b) => Value::Bool(*b),
@@ -621,7 +670,7 @@ mod tests {
 
     #[test]
     fn evaluates_the_supported_forms() {
-        let d = json!({"age": 41, "city": "NY", "name": "Ana", "score": 2.5, "vip": true,
+        let d = json!({"age": 41, "city": "NY", "name": "Ana", "score": 2.5, "vip": true, "user": "u1",
                        "addr": {"zip": "10001"}, "none": null});
         for (f, want) in [
             ("age > 30 AND city = 'NY' AND name LIKE 'A%'", true),
@@ -640,6 +689,7 @@ mod tests {
             ("score > 2 AND score < 3.0", true),
             ("vip = TRUE", true),
             ("addr.zip = '10001'", true),
+            ("user = 'u1'", true),
             ("missing = 1", false),
             ("NOT missing = 1", false),
             ("age = 'forty'", false),

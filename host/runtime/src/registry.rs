@@ -54,6 +54,7 @@ impl Registry {
                 Arc::new(bindery_driver_memory::MemoryDriver),
                 Arc::new(bindery_driver_fs::FsDriver),
                 Arc::new(bindery_driver_log::LogDriver),
+                Arc::new(bindery_driver_sqlite::Sqlite),
             ],
         }
     }

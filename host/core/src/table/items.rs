@@ -9,8 +9,8 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    new_null_array, Array, ArrayRef, BinaryArray, BooleanArray, Date32Array, Float32Array, Float64Array,
-    Int32Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+    Array, ArrayRef, BinaryArray, BooleanArray, Date32Array, Float32Array, Float64Array, Int32Array,
+    Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
 };
 use arrow::compute::kernels::cast_utils::{string_to_timestamp_nanos, Parser};
 use arrow::compute::{cast_with_options, CastOptions};
@@ -383,25 +383,6 @@ fn json_bytes(v: &Json) -> Option<Vec<u8>> {
             .collect(),
         _ => None,
     }
-}
-
-/// A batch of one row for each item, with every column of the schema: the values the row
-/// would have if it were new (items' values, defaults, `NULL`). Used to check conditions
-/// against rows that do not exist.
-pub fn null_rows(schema: &TableSchema, rows: usize) -> RecordBatch {
-    let fields: Vec<Field> = schema
-        .columns
-        .iter()
-        .map(|c| c.to_field().with_nullable(true))
-        .collect();
-    let arrays = schema
-        .columns
-        .iter()
-        .map(|c| new_null_array(&c.column_type.data_type(), rows))
-        .collect();
-    let options = arrow::array::RecordBatchOptions::new().with_row_count(Some(rows));
-    RecordBatch::try_new_with_options(Arc::new(Schema::new(fields)), arrays, &options)
-        .unwrap_or_else(|_| RecordBatch::new_empty(Arc::new(Schema::empty())))
 }
 
 #[cfg(test)]

@@ -118,12 +118,15 @@ pub struct OpCreateTable {
     pub options: Options,
 }
 
-/// `alter(path)`: the schema wanted; only backward-compatible changes are applied (see
-/// [`plan_alter`]).
+/// `alter(path)`: the schema wanted, or columns to add; only backward-compatible changes are
+/// applied (see [`plan_alter`]).
 #[derive(Debug, Clone, Default)]
 pub struct OpAlter {
-    /// The schema wanted (columns not in the current schema are added).
-    pub schema: TableSchema,
+    /// The whole schema wanted (columns not in the current schema are added); `None`: the
+    /// current one.
+    pub schema: Option<TableSchema>,
+    /// Columns to add.
+    pub add: Vec<Column>,
     /// Options for the driver.
     pub options: Options,
 }

@@ -481,7 +481,8 @@ fn unquote(word: &str, q: char) -> Option<String> {
     Some(inner.replace(&format!("{q}{q}"), &q.to_string()))
 }
 
-fn parse_literal(word: &str) -> std::result::Result<Value, String> {
+/// Parses a literal as the text form writes it (`12`, `1.5`, `'text'`, `TRUE`, `NULL`).
+pub fn parse_literal(word: &str) -> std::result::Result<Value, String> {
     if let Some(s) = unquote(word, '\'') {
         return Ok(Value::Str(s));
     }

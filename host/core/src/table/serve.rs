@@ -36,7 +36,17 @@ pub async fn serve_table(
         }
         Details::TableAlter(op) => {
             let current = table.schema(path, op.options.clone()).await?;
-            let added = plan_alter(&current, &op.schema, path)?;
+            let mut wanted = op.schema.unwrap_or_else(|| current.clone());
+            for c in op.add {
+                if wanted.column(&c.name).is_some() {
+                    return Err(Error::new(
+                        crate::error::ErrorKind::AlreadyExists,
+                        format!("table '{path}' already has a column '{}'", c.name),
+                    ));
+                }
+                wanted.columns.push(c);
+            }
+            let added = plan_alter(&current, &wanted, path)?;
             if !added.is_empty() {
                 table.add_columns(path, added, op.options).await?;
             }

@@ -1,0 +1,207 @@
+//! Reads: a query on a read-only connection, its rows gathered into Arrow batches on a
+//! blocking thread and handed over a bounded channel (the reader runs ahead by two batches).
+
+use std::sync::Arc;
+
+use bindery_core::arrow::datatypes::{Field, Schema, SchemaRef};
+use bindery_core::table::compute::project_schema;
+use bindery_core::{ColumnType, Error, OpRead, Result, TableRead};
+use futures::StreamExt;
+use rusqlite::types::Value as Sql;
+
+use crate::sql::{ident, Render};
+use crate::values::{type_of_declared, type_of_value, BatchBuilder};
+use crate::{map, Db};
+
+/// Rows per batch.
+pub const BATCH_ROWS: usize = 8192;
+
+/// The statement of a read, its parameters, and the schema and column types of its rows.
+struct Plan {
+    sql: String,
+    params: Vec<Sql>,
+    schema: Option<(SchemaRef, Vec<ColumnType>)>,
+}
+
+fn plan(db: &Db, conn: &rusqlite::Connection, table: &str, op: &OpRead) -> Result<Plan> {
+    if let Some(q) = &op.sql {
+        return Ok(Plan {
+            sql: q.clone(),
+            params: Vec::new(),
+            schema: None,
+        });
+    }
+    let schema = db.schema(conn, table)?;
+    let arrow = schema.to_arrow();
+    let (projected, indices) = if op.select.is_empty() {
+        (arrow.clone(), (0..arrow.fields().len()).collect())
+    } else {
+        project_schema(&arrow, &op.select, table)?
+    };
+    let types: Vec<ColumnType> = indices.iter().map(|i| schema.columns[*i].column_type).collect();
+    let columns: Vec<String> = projected.fields().iter().map(|f| ident(f.name())).collect();
+    let mut sql = format!("SELECT {} FROM {}", columns.join(", "), ident(table));
+    let mut render = Render::new(&schema);
+    let mut conditions = Vec::new();
+    if let Some(f) = &op.filter {
+        conditions.push(render.expr(&f.expr)?);
+    }
+    if let Some((part, parts)) = op.partition {
+        conditions.push(format!("(abs(rowid) % {parts}) = {part}"));
+    }
+    if !conditions.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&conditions.join(" AND "));
+    }
+    if let Some(limit) = op.limit {
+        sql.push_str(&format!(" LIMIT {}", limit.min(i64::MAX as u64)));
+    }
+    Ok(Plan {
+        sql,
+        params: render.params,
+        schema: Some((projected, types)),
+    })
+}
+
+/// The schema of a query's result: declared types where the result column is a table column,
+/// otherwise the type of the first value (text when there is none).
+fn result_schema(
+    stmt: &rusqlite::Statement<'_>,
+    first: Option<&rusqlite::Row<'_>>,
+) -> (SchemaRef, Vec<ColumnType>) {
+    let mut fields = Vec::new();
+    let mut types = Vec::new();
+    for (i, c) in stmt.columns().enumerate() {
+        let ty = match c.decl_type() {
+            Some(d) => type_of_declared(d),
+            None => first
+                .and_then(|r| r.get_ref(i).ok())
+                .and_then(type_of_value)
+                .unwrap_or(ColumnType::String),
+        };
+        fields.push(Field::new(c.name(), ty.data_type(), true));
+        types.push(ty);
+    }
+    (Arc::new(Schema::new(fields)), types)
+}
+
+/// Runs a read; the first batch (or the schema) is ready when this returns.
+pub async fn read(db: Arc<Db>, table: String, op: OpRead) -> Result<TableRead> {
+    let (schema_tx, schema_rx) = tokio::sync::oneshot::channel::<Result<SchemaRef>>();
+    let (tx, rx) = flume::bounded::<Result<bindery_core::arrow::array::RecordBatch>>(2);
+    let reader = db.clone();
+    tokio::task::spawn_blocking(move || {
+        let conn = match reader.reader() {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = schema_tx.send(Err(e));
+                return;
+            }
+        };
+        run(&reader, &conn, &table, &op, schema_tx, &tx);
+        reader.give_back(conn);
+    });
+    let schema = schema_rx
+        .await
+        .map_err(|_| Error::internal("the sqlite reader stopped before it began"))??;
+    Ok(TableRead {
+        schema,
+        batches: rx.into_stream().boxed(),
+    })
+}
+
+type Batches = flume::Sender<Result<bindery_core::arrow::array::RecordBatch>>;
+
+fn run(
+    db: &Db,
+    conn: &rusqlite::Connection,
+    table: &str,
+    op: &OpRead,
+    schema_tx: tokio::sync::oneshot::Sender<Result<SchemaRef>>,
+    tx: &Batches,
+) {
+    let mut schema_tx = Some(schema_tx);
+    let fail =
+        |schema_tx: &mut Option<tokio::sync::oneshot::Sender<Result<SchemaRef>>>, e: Error| match schema_tx
+            .take()
+        {
+            Some(s) => {
+                let _ = s.send(Err(e));
+            }
+            None => {
+                let _ = tx.send(Err(e));
+            }
+        };
+    let plan = match plan(db, conn, table, op) {
+        Ok(p) => p,
+        Err(e) => return fail(&mut schema_tx, e),
+    };
+    let what = format!("read table '{table}'");
+    let mut stmt = match conn.prepare(&plan.sql) {
+        Ok(s) => s,
+        Err(e) => {
+            let e = match op.sql {
+                Some(_) => Error::invalid_input(format!("the sql query cannot run: {e}")),
+                None => map(e, &what),
+            };
+            return fail(&mut schema_tx, e);
+        }
+    };
+    if op.sql.is_some() && !stmt.readonly() {
+        let e = Error::invalid_input(
+            "sql passthrough runs read-only queries, and this one would change the database",
+        );
+        return fail(&mut schema_tx, e);
+    }
+    let mut rows = match stmt.query(rusqlite::params_from_iter(plan.params.iter())) {
+        Ok(r) => r,
+        Err(e) => return fail(&mut schema_tx, map(e, &what)),
+    };
+    let mut builder: Option<BatchBuilder> = plan
+        .schema
+        .clone()
+        .map(|(s, types)| BatchBuilder::new(s, types, BATCH_ROWS));
+    if let Some(b) = &builder {
+        if let Some(s) = schema_tx.take() {
+            let _ = s.send(Ok(b.schema()));
+        }
+    }
+    loop {
+        let row = match rows.next() {
+            Ok(r) => r,
+            Err(e) => return fail(&mut schema_tx, map(e, &what)),
+        };
+        let Some(row) = row else { break };
+        let b = builder.get_or_insert_with(|| {
+            let (s, types) = result_schema(row.as_ref(), Some(row));
+            BatchBuilder::new(s, types, BATCH_ROWS)
+        });
+        if let Some(s) = schema_tx.take() {
+            let _ = s.send(Ok(b.schema()));
+        }
+        if let Err(e) = b.push_row(row) {
+            return fail(&mut schema_tx, e);
+        }
+        if b.rows() == BATCH_ROWS {
+            let batch = b.finish();
+            if tx.send(batch).is_err() {
+                return; // the caller let go
+            }
+        }
+    }
+    drop(rows);
+    let mut b = match builder {
+        Some(b) => b,
+        // A query without rows: its columns, as text unless declared.
+        None => {
+            let (s, types) = result_schema(&stmt, None);
+            BatchBuilder::new(s, types, 0)
+        }
+    };
+    if let Some(s) = schema_tx.take() {
+        let _ = s.send(Ok(b.schema()));
+    }
+    if b.rows() > 0 {
+        let _ = tx.send(b.finish());
+    }
+}

@@ -1,0 +1,280 @@
+//! Writes: one `BEGIN IMMEDIATE` transaction each; conditions and read-only columns are
+//! checked against the rows as they are inside it, and any refusal rolls all of it back.
+
+use bindery_core::arrow::array::{ArrayRef, RecordBatch};
+use bindery_core::filter::Filter;
+use bindery_core::table::compute::mask;
+use bindery_core::table::items::typed_key;
+use bindery_core::{Error, ErrorKind, Items, OpWrite, Result, TableSchema};
+use rusqlite::types::Value as Sql;
+use rusqlite::{params_from_iter, Transaction};
+
+use crate::sql::{ident, Render};
+use crate::values::{cell, BatchBuilder};
+use crate::{map, Db};
+
+/// Runs a checked write; returns how many rows it wrote.
+pub fn write(db: &Db, table: &str, op: OpWrite) -> Result<u64> {
+    let what = format!("write to table '{table}'");
+    db.write(|conn| {
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| map(e, &what))?;
+        let schema = db.schema(&tx, table)?;
+        let written = match &op.items {
+            Items::Batches(batches) => {
+                let mut n = 0;
+                for b in batches {
+                    n += upsert(&tx, &schema, table, b, op.condition.as_ref())?;
+                }
+                n
+            }
+            Items::Json(_) => return Err(Error::internal("JSON items reached the sqlite driver unchecked")),
+            Items::None => update(&tx, &schema, table, &op)?,
+        };
+        tx.commit().map_err(|e| map(e, &what))?;
+        Ok(written)
+    })
+}
+
+fn key_text(key: &[Sql]) -> String {
+    let parts: Vec<String> = key
+        .iter()
+        .map(|v| match v {
+            Sql::Text(t) => format!("'{t}'"),
+            Sql::Integer(i) => i.to_string(),
+            Sql::Real(f) => f.to_string(),
+            Sql::Null => "NULL".into(),
+            Sql::Blob(b) => format!("{} bytes", b.len()),
+        })
+        .collect();
+    format!("({})", parts.join(", "))
+}
+
+/// The rows of `keys` as they are now, one per key, every column; `NULL`s where there is no
+/// row. Also says which exist.
+fn rows_now(
+    tx: &Transaction<'_>,
+    schema: &TableSchema,
+    table: &str,
+    keys: &[Vec<Sql>],
+) -> Result<(RecordBatch, Vec<bool>)> {
+    let what = format!("read the rows the write to table '{table}' touches");
+    // Every column nullable: a key without a row reads as NULLs.
+    let fields: Vec<_> = schema
+        .columns
+        .iter()
+        .map(|c| c.to_field().with_nullable(true))
+        .collect();
+    let arrow = std::sync::Arc::new(bindery_core::arrow::datatypes::Schema::new(fields));
+    let types = schema.columns.iter().map(|c| c.column_type).collect();
+    let mut builder = BatchBuilder::new(arrow, types, keys.len());
+    let columns: Vec<String> = schema.columns.iter().map(|c| ident(&c.name)).collect();
+    let matching: Vec<String> = schema.key.iter().map(|k| format!("{} = ?", ident(k))).collect();
+    let sql = format!(
+        "SELECT {} FROM {} WHERE {}",
+        columns.join(", "),
+        ident(table),
+        matching.join(" AND ")
+    );
+    let mut stmt = tx.prepare_cached(&sql).map_err(|e| map(e, &what))?;
+    let mut exists = Vec::with_capacity(keys.len());
+    for key in keys {
+        let mut rows = stmt
+            .query(params_from_iter(key.iter()))
+            .map_err(|e| map(e, &what))?;
+        match rows.next().map_err(|e| map(e, &what))? {
+            Some(row) => {
+                builder.push_row(row)?;
+                exists.push(true);
+            }
+            None => {
+                builder.push_nulls();
+                exists.push(false);
+            }
+        }
+    }
+    Ok((builder.finish()?, exists))
+}
+
+/// Checks that a condition holds for every row (as it is now) the write touches.
+fn check_condition(cond: &Filter, now: &RecordBatch, keys: &[Vec<Sql>], table: &str) -> Result<()> {
+    let passed = mask(&cond.expr, now, table)?;
+    if let Some(i) = (0..passed.len()).find(|i| !passed.value(*i)) {
+        return Err(Error::new(
+            ErrorKind::ConditionFailed,
+            format!(
+                "the condition '{}' does not hold for the row of table '{table}' with key {}; nothing was written",
+                cond.text,
+                key_text(&keys[i])
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Upserts a batch of items: each row inserted, or its given columns updated.
+fn upsert(
+    tx: &Transaction<'_>,
+    schema: &TableSchema,
+    table: &str,
+    batch: &RecordBatch,
+    condition: Option<&Filter>,
+) -> Result<u64> {
+    let what = format!("write to table '{table}'");
+    let given = batch.schema();
+    let columns: Vec<(usize, &bindery_core::Column)> = given
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| Ok((i, schema.expect_column(f.name(), table)?)))
+        .collect::<Result<_>>()?;
+    let rows = batch.num_rows();
+    let keyed = !schema.key.is_empty();
+    let key_index: Vec<usize> = schema
+        .key
+        .iter()
+        .map(|k| {
+            given
+                .index_of(k)
+                .map_err(|_| Error::internal(format!("key column '{k}' missing from checked items")))
+        })
+        .collect::<Result<_>>()?;
+    let keys: Vec<Vec<Sql>> = if keyed {
+        key_cells(schema, batch, &key_index)
+    } else {
+        Vec::new()
+    };
+    let read_only: Vec<&(usize, &bindery_core::Column)> =
+        columns.iter().filter(|(_, c)| c.read_only).collect();
+    if keyed && (condition.is_some() || !read_only.is_empty()) {
+        let (now, exists) = rows_now(tx, schema, table, &keys)?;
+        if let Some(cond) = condition {
+            check_condition(cond, &now, &keys, table)?;
+        }
+        for (i, c) in read_only {
+            let at = schema_index(schema, &c.name).unwrap_or(0);
+            for r in (0..rows).filter(|r| exists[*r]) {
+                let before = cell(now.column(at).as_ref(), r, c.column_type);
+                let after = cell(batch.column(*i).as_ref(), r, c.column_type);
+                if before != after {
+                    return Err(Error::invalid_input(format!(
+                        "column '{}' of table '{table}' is read-only: the row with key {} has it already, and item {r} would change it; nothing was written",
+                        c.name,
+                        key_text(&keys[r])
+                    )));
+                }
+            }
+        }
+    }
+    let names: Vec<String> = columns.iter().map(|(_, c)| ident(&c.name)).collect();
+    let marks = vec!["?"; names.len()].join(", ");
+    let mut sql = format!(
+        "INSERT INTO {} ({}) VALUES ({marks})",
+        ident(table),
+        names.join(", ")
+    );
+    if keyed {
+        let conflict: Vec<String> = schema.key.iter().map(|k| ident(k)).collect();
+        let set: Vec<String> = columns
+            .iter()
+            .filter(|(_, c)| !schema.key.contains(&c.name))
+            .map(|(_, c)| format!("{0} = excluded.{0}", ident(&c.name)))
+            .collect();
+        sql.push_str(&format!(" ON CONFLICT ({}) DO ", conflict.join(", ")));
+        if set.is_empty() {
+            sql.push_str("NOTHING");
+        } else {
+            sql.push_str(&format!("UPDATE SET {}", set.join(", ")));
+        }
+    }
+    let mut stmt = tx.prepare_cached(&sql).map_err(|e| map(e, &what))?;
+    let arrays: Vec<(&ArrayRef, bindery_core::ColumnType)> = columns
+        .iter()
+        .map(|(i, c)| (batch.column(*i), c.column_type))
+        .collect();
+    let mut row = Vec::with_capacity(arrays.len());
+    for r in 0..rows {
+        row.clear();
+        row.extend(arrays.iter().map(|(a, ty)| cell(a.as_ref(), r, *ty)));
+        stmt.execute(params_from_iter(row.iter()))
+            .map_err(|e| map(e, &what))?;
+    }
+    Ok(rows as u64)
+}
+
+fn schema_index(schema: &TableSchema, name: &str) -> Option<usize> {
+    schema.columns.iter().position(|c| c.name == name)
+}
+
+fn key_cells(schema: &TableSchema, batch: &RecordBatch, key_index: &[usize]) -> Vec<Vec<Sql>> {
+    let types: Vec<bindery_core::ColumnType> = schema
+        .key
+        .iter()
+        .map(|k| {
+            schema
+                .column(k)
+                .map(|c| c.column_type)
+                .unwrap_or(bindery_core::ColumnType::String)
+        })
+        .collect();
+    (0..batch.num_rows())
+        .map(|r| {
+            key_index
+                .iter()
+                .zip(&types)
+                .map(|(i, ty)| cell(batch.column(*i).as_ref(), r, *ty))
+                .collect()
+        })
+        .collect()
+}
+
+/// Updates the rows of `op.keys` by the update expression.
+fn update(tx: &Transaction<'_>, schema: &TableSchema, table: &str, op: &OpWrite) -> Result<u64> {
+    let what = format!("update table '{table}'");
+    let expression = op
+        .expression
+        .as_ref()
+        .ok_or_else(|| Error::internal("a write without items or expression reached the sqlite driver"))?;
+    let mut keys = Vec::with_capacity(op.keys.len());
+    for k in &op.keys {
+        let arrays = typed_key(schema, k, table)?;
+        let types = schema.key.iter().map(|n| schema.column(n).map(|c| c.column_type));
+        keys.push(
+            arrays
+                .iter()
+                .zip(types)
+                .map(|(a, ty)| cell(a.as_ref(), 0, ty.unwrap_or(bindery_core::ColumnType::String)))
+                .collect::<Vec<Sql>>(),
+        );
+    }
+    let (now, exists) = rows_now(tx, schema, table, &keys)?;
+    if let Some(cond) = &op.condition {
+        check_condition(cond, &now, &keys, table)?;
+    }
+    if let Some(i) = exists.iter().position(|e| !e) {
+        return Err(Error::not_found(format!(
+            "no row of table '{table}' has key {}, so the update expression has nothing to update; nothing was written",
+            key_text(&keys[i])
+        )));
+    }
+    let mut render = Render::new(schema);
+    let mut set = Vec::with_capacity(expression.set.len());
+    for (column, e) in &expression.set {
+        set.push(format!("{} = {}", ident(column), render.expr(e)?));
+    }
+    let matching: Vec<String> = schema.key.iter().map(|k| format!("{} = ?", ident(k))).collect();
+    let sql = format!(
+        "UPDATE {} SET {} WHERE {}",
+        ident(table),
+        set.join(", "),
+        matching.join(" AND ")
+    );
+    let mut stmt = tx.prepare_cached(&sql).map_err(|e| map(e, &what))?;
+    for key in &keys {
+        let params = render.params.iter().chain(key.iter());
+        stmt.execute(params_from_iter(params))
+            .map_err(|e| map(e, &what))?;
+    }
+    Ok(keys.len() as u64)
+}

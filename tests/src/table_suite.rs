@@ -1,0 +1,682 @@
+//! The table conformance suite. Every case runs against every table driver; a case that needs
+//! a capability the binding lacks is skipped (and says so). The binding under test is the
+//! fixture's `db`, with no path: cases name their tables.
+
+use bindery::arrow::array::{Array, AsArray, RecordBatch};
+use bindery::arrow::datatypes::Int64Type;
+use bindery::{Context, ErrorKind};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::object_suite::skip;
+
+/// Registers every case of the suite as a test, for one driver.
+#[macro_export]
+macro_rules! table_suite {
+    ($name:ident, $fixture:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::table_suite!(@cases $fixture;
+                create_write_read_round_trip,
+                filters_select_keys_and_limits,
+                upserts_keep_absent_columns,
+                expressions_update_rows_atomically,
+                conditions_are_checked_atomically,
+                read_only_columns_cannot_change,
+                alter_adds_columns_only,
+                bad_input_is_refused_clearly,
+                sql_passthrough_is_read_only,
+                partitions_cover_the_table_once,
+                large_reads_stream_in_batches,
+                concurrent_writers_lose_nothing,
+                acknowledged_writes_survive_a_restart,
+            );
+        }
+    };
+    (@cases $fixture:expr; $($case:ident,)*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let fx = ($fixture)().await;
+                $crate::table_suite::$case(&fx).await;
+            }
+        )*
+    };
+}
+
+const USERS: &str = "user string NOT NULL, age int64, addr string, score float64, vip bool, \
+                     version int64 NOT NULL DEFAULT 0, created timestamp READ ONLY, doc json";
+
+/// The fixture's context with table `name` created with the users schema, or `None` when the
+/// binding lacks a capability the case `needs`.
+async fn ready<'a>(fx: &'a crate::Fixture, needs: &[&str], name: &str) -> Option<&'a Context> {
+    let mut all = vec!["table_admin", "table_write", "table_read"];
+    all.extend_from_slice(needs);
+    if skip(&fx.ctx, &all) {
+        return None;
+    }
+    fx.ctx
+        .table()
+        .create(format!("db://{name}"))
+        .schema(USERS)
+        .primary_key("user", None)
+        .await
+        .unwrap();
+    Some(&fx.ctx)
+}
+
+async fn people(ctx: &Context, table: &str) {
+    ctx.table()
+        .write(format!("db://{table}"))
+        .with_items([
+            json!({"user": "ana", "age": 41, "addr": "NY", "score": 2.5, "vip": true, "created": "2024-05-01T00:00:00Z", "doc": {"tags": ["a"]}}),
+            json!({"user": "bob", "age": 17, "addr": "SF", "score": 9.0, "vip": false}),
+            json!({"user": "cy", "age": 35, "addr": "NY"}),
+            json!({"user": "di", "addr": "LA"}),
+        ])
+        .await
+        .unwrap();
+}
+
+fn rows(batches: &[RecordBatch]) -> usize {
+    batches.iter().map(RecordBatch::num_rows).sum()
+}
+
+/// The values of a string column across batches.
+fn strings(batches: &[RecordBatch], column: &str) -> Vec<Option<String>> {
+    let mut out = Vec::new();
+    for b in batches {
+        let i = b.schema().index_of(column).unwrap();
+        let a = b.column(i).as_string::<i32>();
+        out.extend((0..a.len()).map(|r| (!a.is_null(r)).then(|| a.value(r).to_string())));
+    }
+    out
+}
+
+async fn users_where(ctx: &Context, table: &str, filter: &str) -> Vec<String> {
+    let b = ctx
+        .table()
+        .read(format!("db://{table}"))
+        .where_(filter)
+        .select(["user"])
+        .await
+        .unwrap_or_else(|e| panic!("{filter}: {e}"));
+    let mut u: Vec<String> = strings(&b, "user").into_iter().flatten().collect();
+    u.sort();
+    u
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+struct User {
+    user: String,
+    age: Option<i64>,
+    addr: Option<String>,
+    score: Option<f64>,
+    vip: Option<bool>,
+    version: i64,
+    doc: Option<String>,
+}
+
+/// Rows go in and come back with their types; a fresh table reads as empty, with its schema.
+pub async fn create_write_read_round_trip(fx: &crate::Fixture) {
+    let Some(ctx) = ready(fx, &[], "rt").await else {
+        return;
+    };
+    let mut empty = ctx.table().read("db://rt").load();
+    let schema = empty.schema_async().await.unwrap();
+    assert_eq!(schema.fields().len(), 8);
+    assert!(empty.next_async().await.is_none());
+    people(ctx, "rt").await;
+    let mut got: Vec<User> = ctx.table().read("db://rt").load().scan_async().await.unwrap();
+    got.sort_by(|a, b| a.user.cmp(&b.user));
+    assert_eq!(got.len(), 4);
+    assert_eq!(
+        got[0],
+        User {
+            user: "ana".into(),
+            age: Some(41),
+            addr: Some("NY".into()),
+            score: Some(2.5),
+            vip: Some(true),
+            version: 0,
+            doc: Some(r#"{"tags":["a"]}"#.into()),
+        }
+    );
+    assert_eq!(got[3].age, None, "an absent column of a new row is NULL");
+    let all = ctx.table().read("db://rt").await.unwrap();
+    let created = all[0].column(all[0].schema().index_of("created").unwrap());
+    let ts = created.as_primitive::<bindery::arrow::datatypes::TimestampMicrosecondType>();
+    let ana = strings(&all, "user")
+        .iter()
+        .position(|u| u.as_deref() == Some("ana"))
+        .unwrap();
+    assert_eq!(ts.value(ana), 1_714_521_600_000_000);
+    let schema = ctx.table().schema("db://rt").await.unwrap();
+    assert_eq!(schema.key, ["user"]);
+    assert!(schema.column("created").unwrap().read_only);
+}
+
+/// Filters (every form of the language), projection in the order asked, keys and limits.
+pub async fn filters_select_keys_and_limits(fx: &crate::Fixture) {
+    let Some(ctx) = ready(fx, &[], "q").await else {
+        return;
+    };
+    people(ctx, "q").await;
+    for (filter, want) in [
+        ("age > 30", vec!["ana", "cy"]),
+        ("age > 30 AND addr = 'NY' AND user LIKE 'a%'", vec!["ana"]),
+        ("age < 20 OR addr = 'LA'", vec!["bob", "di"]),
+        ("NOT (age > 30)", vec!["bob"]),
+        ("addr IN ('SF', 'LA')", vec!["bob", "di"]),
+        ("addr NOT IN ('SF', 'LA')", vec!["ana", "cy"]),
+        ("age BETWEEN 17 AND 35", vec!["bob", "cy"]),
+        ("age IS NULL", vec!["di"]),
+        ("score IS NOT NULL AND score * 2 > 5", vec!["bob"]),
+        ("age + 1 = 42", vec!["ana"]),
+        ("age > 40.5", vec!["ana"]),
+        ("vip = TRUE", vec!["ana"]),
+        ("created >= '2024-01-01T00:00:00Z'", vec!["ana"]),
+        ("user LIKE 'A%'", vec![]),
+        ("user ILIKE 'A%'", vec!["ana"]),
+        ("addr = 'x''; DROP TABLE q; --'", vec![]),
+    ] {
+        assert_eq!(users_where(ctx, "q", filter).await, want, "{filter}");
+    }
+    let b = ctx
+        .table()
+        .read("db://q")
+        .select(["addr", "user"])
+        .where_("user = 'cy'")
+        .await
+        .unwrap();
+    let names: Vec<String> = b[0].schema().fields().iter().map(|f| f.name().clone()).collect();
+    assert_eq!(names, ["addr", "user"]);
+    let b = ctx
+        .table()
+        .read("db://q")
+        .keys(["bob", "di", "nobody"])
+        .await
+        .unwrap();
+    let mut u: Vec<_> = strings(&b, "user").into_iter().flatten().collect();
+    u.sort();
+    assert_eq!(u, ["bob", "di"]);
+    let b = ctx
+        .table()
+        .read("db://q")
+        .key(["ana"])
+        .where_("age > 50")
+        .await
+        .unwrap();
+    assert_eq!(rows(&b), 0, "keys and a filter both apply");
+    let b = ctx
+        .table()
+        .read("db://q")
+        .where_("addr IS NOT NULL")
+        .limit(3)
+        .await
+        .unwrap();
+    assert_eq!(rows(&b), 3);
+}
+
+/// An item upserts the columns it gives; those it leaves out keep their values, and a
+/// column given as null is written as NULL.
+pub async fn upserts_keep_absent_columns(fx: &crate::Fixture) {
+    let Some(ctx) = ready(fx, &[], "up").await else {
+        return;
+    };
+    people(ctx, "up").await;
+    let n = ctx
+        .table()
+        .write("db://up")
+        .with_items([
+            json!({"user": "ana", "age": 42}),
+            json!({"user": "bob", "addr": null}),
+            json!({"user": "eve"}),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(n, 3);
+    let got: Vec<User> = ctx
+        .table()
+        .read("db://up")
+        .key(["ana"])
+        .load()
+        .scan_async()
+        .await
+        .unwrap();
+    assert_eq!((got[0].age, got[0].addr.as_deref()), (Some(42), Some("NY")));
+    let got: Vec<User> = ctx
+        .table()
+        .read("db://up")
+        .key(["bob"])
+        .load()
+        .scan_async()
+        .await
+        .unwrap();
+    assert_eq!((got[0].age, got[0].addr.as_deref()), (Some(17), None));
+    let got: Vec<User> = ctx
+        .table()
+        .read("db://up")
+        .key(["eve"])
+        .load()
+        .scan_async()
+        .await
+        .unwrap();
+    assert_eq!(got[0].version, 0, "a new row gets the default");
+}
+
+fn versions(batches: &[RecordBatch]) -> Vec<i64> {
+    let mut out = Vec::new();
+    for b in batches {
+        let a = b
+            .column(b.schema().index_of("version").unwrap())
+            .as_primitive::<Int64Type>();
+        out.extend(a.values().iter().copied());
+    }
+    out
+}
+
+/// `with_expression` updates the rows of the keys; a key without a row refuses all of it.
+pub async fn expressions_update_rows_atomically(fx: &crate::Fixture) {
+    let Some(ctx) = ready(fx, &["write_with_expression"], "ex").await else {
+        return;
+    };
+    people(ctx, "ex").await;
+    let n = ctx
+        .table()
+        .write("db://ex")
+        .to_keys([["ana"], ["bob"]])
+        .with_expression(
+            "version = version + :inc, addr = :where",
+            [("inc", bindery::Value::Int(5)), ("where", "Rome".into())],
+        )
+        .await
+        .unwrap();
+    assert_eq!(n, 2);
+    let b = ctx.table().read("db://ex").keys(["ana", "bob"]).await.unwrap();
+    assert_eq!(versions(&b), [5, 5]);
+    assert_eq!(
+        strings(&b, "addr"),
+        [Some("Rome".to_string()), Some("Rome".to_string())]
+    );
+    let e = ctx
+        .table()
+        .write("db://ex")
+        .to_keys([["ana"], ["nobody"]])
+        .with_expression("version = version + 1", Vec::<(String, i64)>::new())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+    assert!(e.to_string().contains("'nobody'"), "{e}");
+    let b = ctx.table().read("db://ex").key(["ana"]).await.unwrap();
+    assert_eq!(versions(&b), [5], "nothing of a refused write is applied");
+}
+
+/// `condition` holds for every touched row or nothing is written (`ConditionFailed`).
+pub async fn conditions_are_checked_atomically(fx: &crate::Fixture) {
+    let Some(ctx) = ready(fx, &["write_with_condition"], "cd").await else {
+        return;
+    };
+    people(ctx, "cd").await;
+    // Optimistic locking: write only at the version read.
+    ctx.table()
+        .write("db://cd")
+        .with_items([json!({"user": "ana", "age": 50, "version": 1})])
+        .condition("version = 0")
+        .await
+        .unwrap();
+    let e = ctx
+        .table()
+        .write("db://cd")
+        .with_items([json!({"user": "ana", "age": 60, "version": 1})])
+        .condition("version = 0")
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ConditionFailed, "{e}");
+    assert!(e.to_string().contains("'ana'"), "{e}");
+    // Several items: one failing refuses all.
+    let e = ctx
+        .table()
+        .write("db://cd")
+        .with_items([json!({"user": "bob", "age": 1}), json!({"user": "ana", "age": 2})])
+        .condition("version = 0")
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ConditionFailed);
+    let got: Vec<User> = ctx
+        .table()
+        .read("db://cd")
+        .keys(["ana", "bob"])
+        .load()
+        .scan_async()
+        .await
+        .unwrap();
+    let ages: Vec<_> = got.iter().map(|u| u.age).collect();
+    assert!(ages.contains(&Some(50)) && ages.contains(&Some(17)), "{ages:?}");
+    // Create-only: a row that does not exist has every column NULL.
+    ctx.table()
+        .write("db://cd")
+        .with_items([json!({"user": "new"})])
+        .condition("user IS NULL")
+        .await
+        .unwrap();
+    let e = ctx
+        .table()
+        .write("db://cd")
+        .with_items([json!({"user": "new"})])
+        .condition("user IS NULL")
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ConditionFailed);
+    if skip(ctx, &["write_with_expression"]) {
+        return;
+    }
+    let e = ctx
+        .table()
+        .write("db://cd")
+        .to_keys([["ana"]])
+        .with_expression("version = version + 1", Vec::<(String, i64)>::new())
+        .condition("version = 0")
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ConditionFailed);
+}
+
+/// A read-only column is set when the row is created and never changes after.
+pub async fn read_only_columns_cannot_change(fx: &crate::Fixture) {
+    let Some(ctx) = ready(fx, &[], "ro").await else {
+        return;
+    };
+    people(ctx, "ro").await;
+    // The same value again is not a change.
+    ctx.table()
+        .write("db://ro")
+        .with_items([json!({"user": "ana", "created": "2024-05-01T00:00:00Z", "age": 1})])
+        .await
+        .unwrap();
+    let e = ctx
+        .table()
+        .write("db://ro")
+        .with_items([
+            json!({"user": "cy", "age": 99}),
+            json!({"user": "ana", "created": "2025-01-01T00:00:00Z"}),
+        ])
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    assert!(
+        e.to_string().contains("'created'") && e.to_string().contains("read-only"),
+        "{e}"
+    );
+    let got: Vec<User> = ctx
+        .table()
+        .read("db://ro")
+        .key(["cy"])
+        .load()
+        .scan_async()
+        .await
+        .unwrap();
+    assert_eq!(got[0].age, Some(35), "nothing of the refused write is applied");
+    if skip(ctx, &["write_with_expression"]) {
+        return;
+    }
+    let e = ctx
+        .table()
+        .write("db://ro")
+        .to_keys([["ana"]])
+        .with_expression("created = NULL", Vec::<(String, i64)>::new())
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("read-only"), "{e}");
+}
+
+/// `alter` adds columns (existing rows get the default) and refuses anything else, naming the
+/// column and the reason.
+pub async fn alter_adds_columns_only(fx: &crate::Fixture) {
+    let Some(ctx) = ready(fx, &[], "al").await else {
+        return;
+    };
+    people(ctx, "al").await;
+    ctx.table()
+        .alter("db://al")
+        .add_column("level int64 NOT NULL DEFAULT 3")
+        .add_column("note string")
+        .await
+        .unwrap();
+    let b = ctx
+        .table()
+        .read("db://al")
+        .select(["level", "note"])
+        .await
+        .unwrap();
+    for batch in &b {
+        let level = batch.column(0).as_primitive::<Int64Type>();
+        assert!(level.values().iter().all(|v| *v == 3));
+        assert_eq!(batch.column(1).null_count(), batch.num_rows());
+    }
+    assert_eq!(rows(&b), 4);
+    let e = ctx
+        .table()
+        .alter("db://al")
+        .add_column("x int64 NOT NULL")
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    assert!(
+        e.to_string().contains("column 'x' is NOT NULL without a default"),
+        "{e}"
+    );
+    let mut changed = USERS.replace("age int64", "age string");
+    changed.push_str(", level int64 NOT NULL DEFAULT 3, note string");
+    let e = ctx.table().alter("db://al").schema(&changed).await.unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("column 'age' would change type from int64 to string"),
+        "{e}"
+    );
+    let e = ctx
+        .table()
+        .alter("db://al")
+        .add_column("age int64")
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::AlreadyExists, "{e}");
+    let schema = ctx.table().schema("db://al").await.unwrap();
+    assert_eq!(schema.columns.len(), 10, "refused changes change nothing");
+}
+
+/// Every bad input gets an error naming what and why, and changes nothing.
+pub async fn bad_input_is_refused_clearly(fx: &crate::Fixture) {
+    let Some(ctx) = ready(fx, &[], "bad").await else {
+        return;
+    };
+    people(ctx, "bad").await;
+    let t = ctx.table();
+    let e = t.read("db://bad").where_("nope > 1").await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    assert!(
+        e.to_string().contains("no column 'nope' (columns: user, age"),
+        "{e}"
+    );
+    let e = t.read("db://bad").where_("age >> 1").await.unwrap_err();
+    assert!(e.to_string().contains("at line 1, column 5"), "{e}");
+    let e = t.read("db://bad").where_("age = 'old'").await.unwrap_err();
+    assert!(
+        e.to_string().contains("'old' is not a value of column 'age'"),
+        "{e}"
+    );
+    let e = t.read("db://bad").select(["user", "nope"]).await.unwrap_err();
+    assert!(e.to_string().contains("no column 'nope'"), "{e}");
+    let e = t.read("db://missing").await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+    assert!(e.to_string().contains("missing"), "{e}");
+    let e = t
+        .write("db://bad")
+        .with_items([json!({"user": "zed", "age": "old"})])
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("item 0") && e.to_string().contains("'age' is int64"),
+        "{e}"
+    );
+    let e = t
+        .write("db://bad")
+        .with_items([json!({"user": "zed", "nick": "z"})])
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("'nick' is not a column"), "{e}");
+    let e = t
+        .write("db://bad")
+        .with_items([json!({"age": 3})])
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("'user' is required"), "{e}");
+    let e = t
+        .write("db://bad")
+        .with_items([json!({"user": "ok"}), json!(["not", "an", "object"])])
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("item 1 is not an object"), "{e}");
+    let e = t.write("db://bad").await.unwrap_err();
+    assert!(e.to_string().contains("nothing to write"), "{e}");
+    let e = t
+        .create("db://bad")
+        .schema(USERS)
+        .primary_key("user", None)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::AlreadyExists, "{e}");
+    let e = t
+        .create("db://bad2")
+        .schema("a int64, b strin")
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("unknown type 'strin'"), "{e}");
+    let e = t
+        .create("db://bad2")
+        .schema("a int64")
+        .primary_key("b", None)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("'b'"), "{e}");
+    let e = t.drop("db://never").await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+    let b = t.read("db://bad").await.unwrap();
+    assert_eq!(rows(&b), 4, "refused writes wrote nothing");
+}
+
+/// `sql` runs a read-only query; one that would write is refused.
+pub async fn sql_passthrough_is_read_only(fx: &crate::Fixture) {
+    let Some(ctx) = ready(fx, &["read_with_sql"], "sq").await else {
+        return;
+    };
+    people(ctx, "sq").await;
+    let b = ctx
+        .table()
+        .read("db://sq")
+        .sql("SELECT addr, count(*) AS n FROM sq GROUP BY addr ORDER BY addr")
+        .await
+        .unwrap();
+    assert_eq!(
+        strings(&b, "addr"),
+        [Some("LA".into()), Some("NY".into()), Some("SF".into())]
+    );
+    let n = b[0].column(1).as_primitive::<Int64Type>();
+    assert_eq!(n.values().to_vec(), [1, 2, 1]);
+    let e = ctx
+        .table()
+        .read("db://sq")
+        .sql("DELETE FROM sq")
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    assert!(e.to_string().contains("read-only"), "{e}");
+    assert_eq!(rows(&ctx.table().read("db://sq").await.unwrap()), 4);
+}
+
+/// The parts of a partitioned read are disjoint and cover the table.
+pub async fn partitions_cover_the_table_once(fx: &crate::Fixture) {
+    let Some(ctx) = ready(fx, &["read_with_partition"], "pt").await else {
+        return;
+    };
+    let items: Vec<_> = (0..1000)
+        .map(|i| json!({"user": format!("u{i:04}"), "age": i}))
+        .collect();
+    ctx.table().write("db://pt").with_items(items).await.unwrap();
+    let mut seen = Vec::new();
+    for part in 0..3 {
+        let b = ctx
+            .table()
+            .read("db://pt")
+            .partition(part, 3)
+            .select(["user"])
+            .await
+            .unwrap();
+        assert!(rows(&b) > 0, "part {part} is empty");
+        seen.extend(strings(&b, "user").into_iter().flatten());
+    }
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 1000);
+    let e = ctx.table().read("db://pt").partition(3, 3).await.unwrap_err();
+    assert!(e.to_string().contains("partition(3, 3)"), "{e}");
+}
+
+/// A large read arrives in several batches, prefetched; closing early lets the driver go.
+pub async fn large_reads_stream_in_batches(fx: &crate::Fixture) {
+    let Some(ctx) = ready(fx, &[], "big").await else {
+        return;
+    };
+    let items: Vec<_> = (0..50_000)
+        .map(|i| json!({"user": format!("u{i:06}"), "age": i % 90}))
+        .collect();
+    let n = ctx.table().write("db://big").with_items(items).await.unwrap();
+    assert_eq!(n, 50_000);
+    let mut reader = ctx.table().read("db://big").load();
+    let (mut batches, mut total) = (0, 0);
+    while let Some(b) = reader.next_async().await {
+        batches += 1;
+        total += b.unwrap().num_rows();
+    }
+    assert_eq!(total, 50_000);
+    assert!(batches > 1, "one batch of 50000 rows: not streamed");
+    let mut early = ctx.table().read("db://big").load();
+    assert!(early.next_async().await.is_some());
+    early.close_async().await;
+}
+
+/// Writers in parallel: every acknowledged row is there.
+pub async fn concurrent_writers_lose_nothing(fx: &crate::Fixture) {
+    let Some(ctx) = ready(fx, &[], "cc").await else {
+        return;
+    };
+    let mut tasks = Vec::new();
+    for w in 0..8 {
+        let ctx = ctx.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..25 {
+                ctx.table()
+                    .write("db://cc")
+                    .with_items([json!({"user": format!("w{w}-{i}"), "age": i})])
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(rows(&ctx.table().read("db://cc").await.unwrap()), 200);
+}
+
+/// What a write acknowledged is there after a restart.
+pub async fn acknowledged_writes_survive_a_restart(fx: &crate::Fixture) {
+    let Some(ctx) = ready(fx, &[], "rs").await else {
+        return;
+    };
+    people(ctx, "rs").await;
+    let again = fx.reopen().await;
+    let b = again.table().read("db://rs").where_("addr = 'NY'").await.unwrap();
+    assert_eq!(rows(&b), 2);
+}
