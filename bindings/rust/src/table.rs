@@ -79,7 +79,6 @@ impl Tables {
     pub fn drop(&self, path: impl Into<String>) -> TableAdmin {
         TableAdmin {
             req: Req::new(&self.ctx, path),
-            details: Details::TableDrop(Options::new()),
         }
     }
 
@@ -98,7 +97,6 @@ impl Tables {
     pub fn schema(&self, path: impl Into<String>) -> SchemaOf {
         SchemaOf {
             req: Req::new(&self.ctx, path),
-            options: Options::new(),
         }
     }
 }
@@ -626,13 +624,12 @@ runnable!(Alter, (), applied, finish_applied);
 #[must_use = "a request does nothing until it is awaited or done"]
 pub struct TableAdmin {
     req: Req,
-    details: Details,
 }
 
 impl TableAdmin {
     fn send(self) -> Result<(Frames, String)> {
-        let TableAdmin { req, details } = self;
-        req.send_kind(Kind::Table, "drop", false, || details)
+        self.req
+            .send_kind(Kind::Table, "drop", false, || Details::TableDrop(Options::new()))
     }
 }
 
@@ -642,13 +639,13 @@ runnable!(TableAdmin, (), applied, finish_applied);
 #[must_use = "a request does nothing until it is awaited or done"]
 pub struct SchemaOf {
     req: Req,
-    options: Options,
 }
 
 impl SchemaOf {
     fn send(self) -> Result<(Frames, String)> {
-        let SchemaOf { req, options } = self;
-        req.send_kind(Kind::Table, "schema", false, || Details::TableSchema(options))
+        self.req.send_kind(Kind::Table, "schema", false, || {
+            Details::TableSchema(Options::new())
+        })
     }
 }
 

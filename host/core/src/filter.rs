@@ -483,7 +483,8 @@ fn convert(text: &str, e: &ast::Expr, params: &Params) -> Result<Expr> {
     })
 }
 
-fn json_value(v: &serde_json::Value) -> Value {
+/// A JSON scalar as a literal (objects and arrays become their JSON text).
+pub fn json_value(v: &serde_json::Value) -> Value {
     match v {
         serde_json::Value::Null => Value::Null,
         serde_json::Value::Bool(b) => Value::Bool(*b),

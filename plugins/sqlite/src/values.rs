@@ -210,9 +210,8 @@ impl BatchBuilder {
     /// The batch of the rows gathered; the builder starts over.
     pub fn finish(&mut self) -> Result<RecordBatch> {
         let arrays: Vec<ArrayRef> = self.builders.iter_mut().map(Builder::finish).collect();
-        self.rows = 0;
-        let options = bindery_core::arrow::array::RecordBatchOptions::new()
-            .with_row_count(Some(arrays.first().map_or(0, |a| a.len())));
+        let rows = std::mem::take(&mut self.rows);
+        let options = bindery_core::arrow::array::RecordBatchOptions::new().with_row_count(Some(rows));
         RecordBatch::try_new_with_options(self.schema.clone(), arrays, &options)
             .map_err(|e| Error::internal(format!("cannot build a batch: {e}")))
     }

@@ -5,7 +5,7 @@ use bindery_core::arrow::array::{ArrayRef, RecordBatch};
 use bindery_core::filter::Filter;
 use bindery_core::table::compute::mask;
 use bindery_core::table::items::typed_key;
-use bindery_core::{Error, ErrorKind, Items, OpWrite, Result, TableSchema};
+use bindery_core::{ColumnType, Error, ErrorKind, Items, OpWrite, Result, TableSchema};
 use rusqlite::types::Value as Sql;
 use rusqlite::{params_from_iter, Transaction};
 
@@ -189,7 +189,7 @@ fn upsert(
         }
     }
     let mut stmt = tx.prepare_cached(&sql).map_err(|e| map(e, &what))?;
-    let arrays: Vec<(&ArrayRef, bindery_core::ColumnType)> = columns
+    let arrays: Vec<(&ArrayRef, ColumnType)> = columns
         .iter()
         .map(|(i, c)| (batch.column(*i), c.column_type))
         .collect();
@@ -207,17 +207,17 @@ fn schema_index(schema: &TableSchema, name: &str) -> Option<usize> {
     schema.columns.iter().position(|c| c.name == name)
 }
 
-fn key_cells(schema: &TableSchema, batch: &RecordBatch, key_index: &[usize]) -> Vec<Vec<Sql>> {
-    let types: Vec<bindery_core::ColumnType> = schema
+/// The types of the key columns, in key order.
+fn key_types(schema: &TableSchema) -> Vec<ColumnType> {
+    schema
         .key
         .iter()
-        .map(|k| {
-            schema
-                .column(k)
-                .map(|c| c.column_type)
-                .unwrap_or(bindery_core::ColumnType::String)
-        })
-        .collect();
+        .map(|k| schema.column(k).map_or(ColumnType::String, |c| c.column_type))
+        .collect()
+}
+
+fn key_cells(schema: &TableSchema, batch: &RecordBatch, key_index: &[usize]) -> Vec<Vec<Sql>> {
+    let types = key_types(schema);
     (0..batch.num_rows())
         .map(|r| {
             key_index
@@ -236,15 +236,15 @@ fn update(tx: &Transaction<'_>, schema: &TableSchema, table: &str, op: &OpWrite)
         .expression
         .as_ref()
         .ok_or_else(|| Error::internal("a write without items or expression reached the sqlite driver"))?;
+    let types = key_types(schema);
     let mut keys = Vec::with_capacity(op.keys.len());
     for k in &op.keys {
         let arrays = typed_key(schema, k, table)?;
-        let types = schema.key.iter().map(|n| schema.column(n).map(|c| c.column_type));
         keys.push(
             arrays
                 .iter()
-                .zip(types)
-                .map(|(a, ty)| cell(a.as_ref(), 0, ty.unwrap_or(bindery_core::ColumnType::String)))
+                .zip(&types)
+                .map(|(a, ty)| cell(a.as_ref(), 0, *ty))
                 .collect::<Vec<Sql>>(),
         );
     }

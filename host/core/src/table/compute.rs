@@ -87,37 +87,29 @@ fn cast_literal(v: &Value, to: &DataType, column: &str) -> Result<ArrayRef> {
     cast_with_options(&from, to, &strict).map_err(|_| bad())
 }
 
-fn is_numeric(t: &DataType) -> bool {
-    t.is_numeric()
-}
-
 /// The type two operands meet at, casting each to it.
 fn unify(a: Operand, b: Operand, what: &str) -> Result<(Operand, Operand)> {
     let (ta, tb) = (a.array.data_type().clone(), b.array.data_type().clone());
     if ta == tb || ta == DataType::Null || tb == DataType::Null {
         return Ok((a, b));
     }
-    // A fraction meeting an integer column compares as a float (`age > 2.5`).
     let fraction = |o: &Operand| matches!(o.literal, Some(Value::Float(_)));
-    if (fraction(&a) && tb.is_integer()) || (fraction(&b) && ta.is_integer()) {
-        let cast = |o: Operand| -> Result<Operand> {
-            let array = arrow::compute::cast(&o.array, &DataType::Float64).map_err(|e| arrow_err(what, e))?;
-            Ok(Operand { array, ..o })
-        };
-        return Ok((cast(a)?, cast(b)?));
-    }
-    // A literal takes the other side's type.
-    if let (Some(v), None) = (&a.literal, &b.literal) {
-        let array = cast_literal(v, &tb, &b.name)?;
-        return Ok((Operand { array, ..a }, b));
-    }
-    if let (None, Some(v)) = (&a.literal, &b.literal) {
-        let array = cast_literal(v, &ta, &a.name)?;
-        return Ok((a, Operand { array, ..b }));
+    // A fraction meeting an integer column compares as a float (`age > 2.5`); otherwise a
+    // literal takes the other side's type.
+    let fraction_meets_integer = (fraction(&a) && tb.is_integer()) || (fraction(&b) && ta.is_integer());
+    if !fraction_meets_integer {
+        if let (Some(v), None) = (&a.literal, &b.literal) {
+            let array = cast_literal(v, &tb, &b.name)?;
+            return Ok((Operand { array, ..a }, b));
+        }
+        if let (None, Some(v)) = (&a.literal, &b.literal) {
+            let array = cast_literal(v, &ta, &a.name)?;
+            return Ok((a, Operand { array, ..b }));
+        }
     }
     let common = if ta.is_integer() && tb.is_integer() {
         DataType::Int64
-    } else if is_numeric(&ta) && is_numeric(&tb) {
+    } else if ta.is_numeric() && tb.is_numeric() {
         DataType::Float64
     } else {
         return Err(Error::invalid_input(format!(

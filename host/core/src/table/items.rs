@@ -197,19 +197,8 @@ pub fn check_batch(
     first: usize,
 ) -> Result<RecordBatch> {
     let given = batch.schema();
-    for f in given.fields() {
-        if schema.column(f.name()).is_none() {
-            return Err(bad(
-                table,
-                first,
-                f.name(),
-                format!(
-                    "is not a column of the table (columns: {})",
-                    schema.names().join(", ")
-                ),
-            ));
-        }
-    }
+    let names: Vec<&str> = given.fields().iter().map(|f| f.name().as_str()).collect();
+    check_columns(schema, &names, table, first)?;
     let strict = CastOptions {
         safe: false,
         ..CastOptions::default()
@@ -218,14 +207,6 @@ pub fn check_batch(
     let mut arrays = Vec::new();
     for c in &schema.columns {
         let Some((i, _)) = given.column_with_name(&c.name) else {
-            if c.required() || schema.key.contains(&c.name) {
-                return Err(bad(
-                    table,
-                    first,
-                    &c.name,
-                    "is required (NOT NULL without a default) but not given",
-                ));
-            }
             continue;
         };
         let mut array = batch.column(i).clone();
@@ -255,6 +236,34 @@ pub fn check_batch(
     batch_of(fields, arrays, batch.num_rows())
 }
 
+/// Checks the columns items give: each a column of the table, every required one there.
+fn check_columns(schema: &TableSchema, given: &[&str], table: &str, first: usize) -> Result<()> {
+    if let Some(unknown) = given.iter().find(|n| schema.column(n).is_none()) {
+        return Err(bad(
+            table,
+            first,
+            unknown,
+            format!(
+                "is not a column of the table (columns: {})",
+                schema.names().join(", ")
+            ),
+        ));
+    }
+    let missing = schema
+        .columns
+        .iter()
+        .find(|c| (c.required() || schema.key.contains(&c.name)) && !given.contains(&c.name.as_str()));
+    match missing {
+        Some(c) => Err(bad(
+            table,
+            first,
+            &c.name,
+            "is required (NOT NULL without a default) but not given",
+        )),
+        None => Ok(()),
+    }
+}
+
 fn batch_of(fields: Vec<Field>, arrays: Vec<ArrayRef>, rows: usize) -> Result<RecordBatch> {
     let schema: SchemaRef = Arc::new(Schema::new(fields));
     let options = arrow::array::RecordBatchOptions::new().with_row_count(Some(rows));
@@ -277,31 +286,12 @@ fn json_batches(schema: &TableSchema, rows: &[Row], table: &str) -> Result<Vec<R
 
 fn json_batch(schema: &TableSchema, rows: &[Row], table: &str, first: usize) -> Result<RecordBatch> {
     let sample = &rows[0];
-    for name in sample.keys() {
-        if schema.column(name).is_none() {
-            return Err(bad(
-                table,
-                first,
-                name,
-                format!(
-                    "is not a column of the table (columns: {})",
-                    schema.names().join(", ")
-                ),
-            ));
-        }
-    }
+    let names: Vec<&str> = sample.keys().map(String::as_str).collect();
+    check_columns(schema, &names, table, first)?;
     let mut fields = Vec::new();
     let mut arrays = Vec::new();
     for c in &schema.columns {
         if !sample.contains_key(&c.name) {
-            if c.required() || schema.key.contains(&c.name) {
-                return Err(bad(
-                    table,
-                    first,
-                    &c.name,
-                    "is required (NOT NULL without a default) but not given",
-                ));
-            }
             continue;
         }
         let values: Vec<&Json> = rows.iter().map(|r| &r[&c.name]).collect();
@@ -341,35 +331,30 @@ fn json_array(c: &Column, values: &[&Json], table: &str, first: usize) -> Result
                     Some($get(*v).ok_or_else(|| wrong(i, v))?)
                 });
             }
-            Arc::new(out.into_iter().collect::<$array>()) as ArrayRef
+            out.into_iter().collect::<$array>()
         }};
     }
+    let int32 = |v: &Json| v.as_i64().and_then(|i| i32::try_from(i).ok());
     Ok(match c.column_type {
-        ColumnType::Bool => typed!(BooleanArray, |v: &Json| v.as_bool()),
-        ColumnType::Int64 => typed!(Int64Array, |v: &Json| v.as_i64()),
-        ColumnType::Int32 => typed!(Int32Array, |v: &Json| v
-            .as_i64()
-            .and_then(|i| i32::try_from(i).ok())),
-        ColumnType::Float64 => typed!(Float64Array, |v: &Json| v.as_f64()),
-        ColumnType::Float32 => typed!(Float32Array, |v: &Json| v.as_f64().map(|f| f as f32)),
-        ColumnType::String => typed!(StringArray, |v: &Json| v.as_str().map(str::to_string)),
-        ColumnType::Json => typed!(StringArray, |v: &Json| Some(v.to_string())),
-        ColumnType::Binary => typed!(BinaryArray, |v: &Json| json_bytes(v)),
-        ColumnType::Timestamp => {
-            let a = typed!(TimestampMicrosecondArray, |v: &Json| match v {
+        ColumnType::Bool => Arc::new(typed!(BooleanArray, |v: &Json| v.as_bool())),
+        ColumnType::Int64 => Arc::new(typed!(Int64Array, |v: &Json| v.as_i64())),
+        ColumnType::Int32 => Arc::new(typed!(Int32Array, int32)),
+        ColumnType::Float64 => Arc::new(typed!(Float64Array, |v: &Json| v.as_f64())),
+        ColumnType::Float32 => Arc::new(typed!(Float32Array, |v: &Json| v.as_f64().map(|f| f as f32))),
+        ColumnType::String => Arc::new(typed!(StringArray, |v: &Json| v.as_str().map(str::to_string))),
+        ColumnType::Json => Arc::new(typed!(StringArray, |v: &Json| Some(v.to_string()))),
+        ColumnType::Binary => Arc::new(typed!(BinaryArray, json_bytes)),
+        ColumnType::Timestamp => Arc::new(
+            typed!(TimestampMicrosecondArray, |v: &Json| match v {
                 Json::String(s) => string_to_timestamp_nanos(s).ok().map(|n| n.div_euclid(1000)),
                 other => other.as_i64(),
-            });
-            let a = a.as_any().downcast_ref::<TimestampMicrosecondArray>().cloned();
-            Arc::new(
-                a.unwrap_or_else(|| TimestampMicrosecondArray::from(Vec::<i64>::new()))
-                    .with_timezone(schema::UTC),
-            )
-        }
-        ColumnType::Date => typed!(Date32Array, |v: &Json| match v {
+            })
+            .with_timezone(schema::UTC),
+        ),
+        ColumnType::Date => Arc::new(typed!(Date32Array, |v: &Json| match v {
             Json::String(s) => Date32Type::parse(s),
-            other => other.as_i64().and_then(|d| i32::try_from(d).ok()),
-        }),
+            other => int32(other),
+        })),
     })
 }
 

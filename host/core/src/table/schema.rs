@@ -17,7 +17,7 @@ use std::sync::Arc;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
 use crate::error::{Error, Result};
-use crate::filter::Value;
+use crate::filter::{json_value, Value};
 
 const DEFAULT: &str = "bindery.default";
 const READ_ONLY: &str = "bindery.read_only";
@@ -401,20 +401,6 @@ pub fn value_json(v: &Value) -> serde_json::Value {
         Value::Int(i) => (*i).into(),
         Value::Float(x) => (*x).into(),
         Value::Str(s) => s.clone().into(),
-    }
-}
-
-/// A JSON scalar as a literal (objects and arrays become their JSON text).
-pub fn json_value(v: &serde_json::Value) -> Value {
-    match v {
-        serde_json::Value::Null => Value::Null,
-        serde_json::Value::Bool(b) => Value::Bool(*b),
-        serde_json::Value::Number(n) => match n.as_i64() {
-            Some(i) => Value::Int(i),
-            None => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
-        },
-        serde_json::Value::String(s) => Value::Str(s.clone()),
-        other => Value::Str(other.to_string()),
     }
 }
 
