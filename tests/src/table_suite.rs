@@ -222,7 +222,7 @@ pub async fn filters_select_keys_and_limits(fx: &crate::Fixture) {
 /// An item upserts the columns it gives; those it leaves out keep their values, and a
 /// column given as null is written as NULL.
 pub async fn upserts_keep_absent_columns(fx: &crate::Fixture) {
-    let Some(ctx) = ready(fx, &[], "up").await else {
+    let Some(ctx) = ready(fx, &["write_upsert"], "up").await else {
         return;
     };
     people(ctx, "up").await;
@@ -385,7 +385,7 @@ pub async fn conditions_are_checked_atomically(fx: &crate::Fixture) {
 
 /// A read-only column is set when the row is created and never changes after.
 pub async fn read_only_columns_cannot_change(fx: &crate::Fixture) {
-    let Some(ctx) = ready(fx, &[], "ro").await else {
+    let Some(ctx) = ready(fx, &["write_upsert"], "ro").await else {
         return;
     };
     people(ctx, "ro").await;

@@ -3,3 +3,12 @@
 use bindery_tests::{table_fixture, table_suite};
 
 table_suite!(sqlite, || table_fixture("sqlite", "      url: ./data.db\n"));
+table_suite!(files_parquet, || table_fixture("files", "      url: ./tables\n"));
+table_suite!(files_csv, || table_fixture(
+    "files",
+    "      url: ./tables\n      options:\n        format: csv\n"
+));
+table_suite!(files_jsonl, || table_fixture(
+    "files",
+    "      url: ./tables\n      options:\n        format: jsonl\n"
+));

@@ -113,6 +113,9 @@ capability! {
         table_read,
         /// Table `write` of items.
         table_write,
+        /// `write` of items upserts each by its key (without it, a driver appends items as
+        /// new rows and refuses a key that is already there).
+        write_upsert,
         /// Table `create`, `drop`, `alter` and `schema`.
         table_admin,
         /// `read` of the rows of given keys by itself (otherwise the host filters by key).
@@ -145,6 +148,16 @@ capability! {
 }
 
 impl Capability {
+    /// A capability with these flags set (names as in [`Capability::FLAGS`]); panics on a name
+    /// this version does not know, which is a driver's bug.
+    pub fn with_flags(flags: &[&str]) -> Self {
+        let mut c = Capability::default();
+        for flag in flags {
+            assert!(c.set_flag(flag, true), "unknown capability flag '{flag}'");
+        }
+        c
+    }
+
     /// Every object operation and option, as a driver that implements them all reports.
     pub fn full_object() -> Self {
         Capability {

@@ -154,6 +154,26 @@ impl Error {
         Error::new(ErrorKind::Unavailable, message)
     }
 
+    /// An I/O error met while doing `what`, by its meaning: a missing file is `NotFound`, a
+    /// full disk or an interrupted call `Unavailable` (retryable), a refused one
+    /// `PermissionDenied`.
+    pub fn io(err: std::io::Error, what: &str) -> Error {
+        use std::io::ErrorKind as Io;
+        let kind = match err.kind() {
+            Io::NotFound => ErrorKind::NotFound,
+            Io::PermissionDenied | Io::ReadOnlyFilesystem => ErrorKind::PermissionDenied,
+            Io::AlreadyExists => ErrorKind::AlreadyExists,
+            Io::NotADirectory | Io::IsADirectory | Io::InvalidFilename | Io::InvalidInput => {
+                ErrorKind::InvalidInput
+            }
+            Io::StorageFull | Io::QuotaExceeded | Io::TimedOut | Io::Interrupted | Io::ResourceBusy => {
+                ErrorKind::Unavailable
+            }
+            _ => ErrorKind::Internal,
+        };
+        Error::new(kind, format!("{what}: {err}")).with_source(err)
+    }
+
     /// The kind.
     pub fn kind(&self) -> ErrorKind {
         self.inner.kind

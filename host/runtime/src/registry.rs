@@ -55,6 +55,7 @@ impl Registry {
                 Arc::new(bindery_driver_fs::FsDriver),
                 Arc::new(bindery_driver_log::LogDriver),
                 Arc::new(bindery_driver_sqlite::Sqlite),
+                Arc::new(bindery_driver_files::Files),
             ],
         }
     }

@@ -2,31 +2,17 @@
 
 use std::io;
 
-use bindery_core::{Error, ErrorKind};
+use bindery_core::Error;
 
 /// Maps an I/O error met while doing `what` to a bindery error.
 pub fn map(err: io::Error, what: &str) -> Error {
-    let kind = match err.kind() {
-        io::ErrorKind::NotFound => ErrorKind::NotFound,
-        io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => ErrorKind::PermissionDenied,
-        io::ErrorKind::AlreadyExists => ErrorKind::AlreadyExists,
-        io::ErrorKind::NotADirectory
-        | io::ErrorKind::IsADirectory
-        | io::ErrorKind::InvalidFilename
-        | io::ErrorKind::InvalidInput => ErrorKind::InvalidInput,
-        io::ErrorKind::StorageFull
-        | io::ErrorKind::QuotaExceeded
-        | io::ErrorKind::TimedOut
-        | io::ErrorKind::Interrupted
-        | io::ErrorKind::ResourceBusy => ErrorKind::Unavailable,
-        _ => ErrorKind::Internal,
-    };
-    Error::new(kind, format!("{what}: {err}")).with_source(err)
+    Error::io(err, what)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bindery_core::ErrorKind;
 
     #[test]
     fn maps_by_meaning() {

@@ -49,8 +49,7 @@ pub struct Sqlite;
 
 impl Sqlite {
     fn capability() -> Capability {
-        let mut c = Capability::default();
-        for flag in [
+        Capability::with_flags(&[
             "table_read",
             "table_write",
             "table_admin",
@@ -61,10 +60,8 @@ impl Sqlite {
             "read_with_partition",
             "write_with_expression",
             "write_with_condition",
-        ] {
-            c.set_flag(flag, true);
-        }
-        c
+            "write_upsert",
+        ])
     }
 }
 

@@ -144,6 +144,18 @@ fn expand(array: &ArrayRef, len: usize) -> Result<ArrayRef> {
     arrow::compute::take(array.as_ref(), &indices, None).map_err(|e| arrow_err("a literal", e))
 }
 
+/// `rows` values of a column's default (`NULL`s when it has none): what rows written before
+/// the column was added, or written without it, hold.
+pub fn default_array(column: &crate::table::Column, rows: usize) -> Result<ArrayRef> {
+    match &column.default {
+        Some(v) => expand(&literal_array(v, column.column_type, &column.name)?, rows),
+        None => Ok(arrow::array::new_null_array(
+            &column.column_type.data_type(),
+            rows,
+        )),
+    }
+}
+
 fn column_name(path: &[String]) -> String {
     path.join(".")
 }

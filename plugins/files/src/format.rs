@@ -1,0 +1,180 @@
+//! The file formats: which a file is, the columns it holds, and writing a batch as a file.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Seek};
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::{Schema, SchemaRef};
+use bindery_core::{Error, Result};
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+
+/// Rows the schema of a CSV or JSON-lines file is inferred from.
+const INFER_ROWS: usize = 1000;
+
+/// A table file's format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Format {
+    /// Apache Parquet (`.parquet`, `.pq`).
+    Parquet,
+    /// CSV with a header row (`.csv`).
+    Csv,
+    /// JSON lines: one object per line (`.jsonl`, `.ndjson`, `.json`).
+    Json,
+}
+
+impl Format {
+    /// The format a name in a spec or option means.
+    pub fn parse(name: &str) -> Result<Format> {
+        Ok(match name.to_ascii_lowercase().as_str() {
+            "parquet" => Format::Parquet,
+            "csv" => Format::Csv,
+            "jsonl" | "json" | "ndjson" => Format::Json,
+            _ => {
+                return Err(Error::invalid_input(format!(
+                    "unknown file format '{name}' (formats: parquet, csv, jsonl)"
+                )))
+            }
+        })
+    }
+
+    /// The format of a file, by its extension.
+    pub fn of_path(path: &Path) -> Option<Format> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        Some(match ext.as_str() {
+            "parquet" | "pq" => Format::Parquet,
+            "csv" => Format::Csv,
+            "jsonl" | "ndjson" | "json" => Format::Json,
+            _ => return None,
+        })
+    }
+
+    /// The name (and the extension of the files bindery writes).
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Parquet => "parquet",
+            Format::Csv => "csv",
+            Format::Json => "jsonl",
+        }
+    }
+
+    /// The Arrow schema of a file, as its own metadata says (Parquet) or inferred from its
+    /// first rows (CSV, JSON lines).
+    pub fn infer(self, path: &Path) -> Result<Schema> {
+        let what = format!("read the schema of '{}'", path.display());
+        let file = File::open(path).map_err(|e| Error::io(e, &what))?;
+        match self {
+            Format::Parquet => Ok(parquet_metadata(file, path)?.schema().as_ref().clone()),
+            Format::Csv => {
+                let mut r = BufReader::new(file);
+                let (schema, _) = arrow::csv::reader::Format::default()
+                    .with_header(true)
+                    .infer_schema(&mut r, Some(INFER_ROWS))
+                    .map_err(|e| bad_file(path, e))?;
+                Ok(schema)
+            }
+            Format::Json => {
+                let (schema, _) =
+                    arrow::json::reader::infer_json_schema(BufReader::new(file), Some(INFER_ROWS))
+                        .map_err(|e| bad_file(path, e))?;
+                Ok(schema)
+            }
+        }
+    }
+
+    /// The names of the columns a file holds: the Parquet schema's, the CSV header's, the keys
+    /// of the first JSON line (bindery writes every column on every line).
+    pub fn columns(self, path: &Path) -> Result<Vec<String>> {
+        let what = format!("read '{}'", path.display());
+        let file = File::open(path).map_err(|e| Error::io(e, &what))?;
+        let mut first = String::new();
+        match self {
+            Format::Parquet => {
+                let meta = parquet_metadata(file, path)?;
+                return Ok(meta.schema().fields().iter().map(|f| f.name().clone()).collect());
+            }
+            Format::Csv => {
+                let mut r = BufReader::new(file);
+                let (schema, _) = arrow::csv::reader::Format::default()
+                    .with_header(true)
+                    .infer_schema(&mut r, Some(0))
+                    .map_err(|e| bad_file(path, e))?;
+                return Ok(schema.fields().iter().map(|f| f.name().clone()).collect());
+            }
+            Format::Json => {
+                let mut r = BufReader::new(file);
+                while first.trim().is_empty() {
+                    first.clear();
+                    if r.read_line(&mut first).map_err(|e| Error::io(e, &what))? == 0 {
+                        return Ok(Vec::new());
+                    }
+                }
+            }
+        }
+        let line: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&first).map_err(|e| bad_file(path, format!("line 1: {e}")))?;
+        Ok(line.into_iter().map(|(k, _)| k).collect())
+    }
+
+    /// Writes a batch as the whole content of `file`, and makes it durable.
+    pub fn write(self, file: File, batch: &RecordBatch, path: &Path) -> Result<()> {
+        let fail = |e: &dyn std::fmt::Display| {
+            Error::unavailable(format!("cannot write the file '{}': {e}", path.display()))
+        };
+        let file = match self {
+            Format::Parquet => {
+                let props = WriterProperties::builder()
+                    .set_compression(Compression::SNAPPY)
+                    .build();
+                let mut w = ArrowWriter::try_new(file, batch.schema(), Some(props)).map_err(|e| fail(&e))?;
+                w.write(batch).map_err(|e| fail(&e))?;
+                w.into_inner().map_err(|e| fail(&e))?
+            }
+            Format::Csv => {
+                let mut w = arrow::csv::WriterBuilder::new().with_header(true).build(file);
+                w.write(batch).map_err(|e| fail(&e))?;
+                w.into_inner()
+            }
+            Format::Json => {
+                let mut w = arrow::json::WriterBuilder::new()
+                    .with_explicit_nulls(true)
+                    .build::<_, arrow::json::writer::LineDelimited>(file);
+                w.write(batch).map_err(|e| fail(&e))?;
+                w.finish().map_err(|e| fail(&e))?;
+                w.into_inner()
+            }
+        };
+        file.sync_all().map_err(|e| fail(&e))
+    }
+}
+
+/// A Parquet file's metadata (with its Arrow schema).
+pub fn parquet_metadata(mut file: File, path: &Path) -> Result<ArrowReaderMetadata> {
+    file.rewind()
+        .map_err(|e| Error::io(e, &format!("read '{}'", path.display())))?;
+    ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).map_err(|e| bad_file(path, e))
+}
+
+/// A file that is not what its extension says.
+pub fn bad_file(path: &Path, why: impl std::fmt::Display) -> Error {
+    Error::invalid_input(format!("cannot read the file '{}': {why}", path.display()))
+}
+
+/// The schema with every field nullable and no metadata: what CSV and JSON readers are given.
+pub fn plain(schema: &Schema) -> SchemaRef {
+    let fields: Vec<_> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            f.as_ref()
+                .clone()
+                .with_nullable(true)
+                .with_metadata(std::collections::HashMap::<String, String>::new())
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
+}

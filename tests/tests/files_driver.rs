@@ -1,0 +1,171 @@
+//! What the `files` driver promises beyond the table suite: folders of files made by other
+//! tools read as tables, keys refused when already there, single-file tables, and clear
+//! errors for files it cannot read.
+
+use bindery::arrow::array::{Array, AsArray, RecordBatch};
+use bindery::arrow::datatypes::{Float64Type, Int64Type};
+use bindery::ErrorKind;
+use bindery_tests::table_fixture;
+use serde_json::json;
+
+fn rows(b: &[RecordBatch]) -> usize {
+    b.iter().map(RecordBatch::num_rows).sum()
+}
+
+async fn lake() -> bindery_tests::Fixture {
+    table_fixture("files", "      url: ./lake\n").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_of_csv_files_from_elsewhere_is_one_table() {
+    let fx = lake().await;
+    let sales = fx.dir.path().join("lake/sales");
+    std::fs::create_dir_all(sales.join("2025")).unwrap();
+    std::fs::write(
+        sales.join("2024.csv"),
+        "region,units,price\nnorth,3,9.5\nsouth,10,2.25\n",
+    )
+    .unwrap();
+    // Another file with the columns in another order and one missing.
+    std::fs::write(sales.join("2025/q1.csv"), "units,region\n7,north\n").unwrap();
+    std::fs::write(sales.join("_notes.md"), "ignored: begins with '_'").unwrap();
+    let schema = fx.ctx.table().schema("db://sales").await.unwrap();
+    assert_eq!(schema.to_string(), "region string, units int64, price float64");
+    let b = fx
+        .ctx
+        .table()
+        .read("db://sales")
+        .where_("units > 5")
+        .select(["units", "price"])
+        .await
+        .unwrap();
+    assert_eq!(rows(&b), 2);
+    let units: Vec<i64> = b
+        .iter()
+        .flat_map(|b| b.column(0).as_primitive::<Int64Type>().values().to_vec())
+        .collect();
+    assert_eq!(units, [10, 7]);
+    let price = b[1].column(1).as_primitive::<Float64Type>();
+    assert_eq!(price.null_count(), 1, "a column a file lacks reads as NULL");
+    // Appends go in the folder's own format, with every column.
+    fx.ctx
+        .table()
+        .write("db://sales")
+        .with_items([json!({"region": "east", "units": 1})])
+        .await
+        .unwrap();
+    let csvs = std::fs::read_dir(&sales)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("part-")
+        })
+        .count();
+    assert_eq!(csvs, 1);
+    assert_eq!(rows(&fx.ctx.table().read("db://sales").await.unwrap()), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_of_no_known_format_is_named() {
+    let fx = lake().await;
+    let t = fx.dir.path().join("lake/t");
+    std::fs::create_dir_all(&t).unwrap();
+    std::fs::write(t.join("a.csv"), "x\n1\n").unwrap();
+    std::fs::write(t.join("b.txt"), "what is this").unwrap();
+    let e = fx.ctx.table().read("db://t").await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    assert!(
+        e.to_string().contains("b.txt") && e.to_string().contains("not .parquet, .csv or .jsonl"),
+        "{e}"
+    );
+    std::fs::write(t.join("c.csv"), "x\nnot a number\n").unwrap();
+    std::fs::remove_file(t.join("b.txt")).unwrap();
+    let e = fx.ctx.table().read("db://t").await.unwrap_err();
+    assert!(e.to_string().contains("c.csv"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_already_there_is_refused_and_nothing_is_written() {
+    let fx = lake().await;
+    let t = fx.ctx.table();
+    t.create("db://k")
+        .schema("id int64 NOT NULL, name string")
+        .primary_key("id", None)
+        .await
+        .unwrap();
+    t.write("db://k")
+        .with_items([json!({"id": 1, "name": "a"}), json!({"id": 2})])
+        .await
+        .unwrap();
+    let e = t
+        .write("db://k")
+        .with_items([json!({"id": 3}), json!({"id": 2, "name": "again"})])
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::AlreadyExists, "{e}");
+    assert!(
+        e.to_string().contains("item 1: key '2' is already in the table"),
+        "{e}"
+    );
+    let e = t
+        .write("db://k")
+        .with_items([json!({"id": 4}), json!({"id": 4})])
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("twice in this write"), "{e}");
+    assert_eq!(rows(&t.read("db://k").await.unwrap()), 2);
+    let e = t
+        .write("db://k")
+        .with_items([json!({"id": 5})])
+        .condition("id IS NULL")
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_file_is_a_read_only_table() {
+    let fx = lake().await;
+    std::fs::write(
+        fx.dir.path().join("lake/export.jsonl"),
+        "{\"a\": 1, \"b\": \"x\"}\n{\"a\": 2, \"b\": null}\n",
+    )
+    .unwrap();
+    let b = fx
+        .ctx
+        .table()
+        .read("db://export.jsonl")
+        .where_("a = 2")
+        .await
+        .unwrap();
+    assert_eq!(rows(&b), 1);
+    let e = fx
+        .ctx
+        .table()
+        .write("db://export.jsonl")
+        .with_items([json!({"a": 3})])
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    assert!(e.to_string().contains("single file"), "{e}");
+    let e = fx.ctx.table().read("db://../x").await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_options_are_refused_at_connect() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = "metadata:\n  name: x\nspec:\n  dataBindings:\n    db:\n      kind: table\n      driver: files\n      url: ./lake\n      options:\n        format: xlsx\n";
+    std::fs::write(dir.path().join("function.yaml"), spec).unwrap();
+    let Err(e) = bindery::Context::connect(dir.path().join("function.yaml")).await else {
+        panic!("a binding with format xlsx connected");
+    };
+    assert!(
+        e.to_string()
+            .contains("unknown file format 'xlsx' (formats: parquet, csv, jsonl)"),
+        "{e}"
+    );
+}
