@@ -1,13 +1,22 @@
-//! Tables on the `sqlite` driver (DESIGN §9): reading a table of `BINDERY_BENCH_ROWS` rows
-//! (default 10 million) × 4 columns (int64 key, string, float64, int64) through the SDK into
-//! Arrow batches, against reading the same rows with rusqlite directly (each value taken out
-//! of SQLite into a Rust vector) in the same run, on the same file.
+//! Tables (DESIGN §9): reading a table of `BINDERY_BENCH_ROWS` rows (default 10 million) ×
+//! 4 columns (int64 key, string, float64, int64) through the SDK into Arrow batches, whole and
+//! filtered to 1% (`age = 5`), each next to its baseline in the same run on the same data:
+//!
+//! - `sqlite`: rusqlite directly, each value taken out of SQLite into a Rust vector (the
+//!   filtered baseline runs the same `WHERE` in SQLite);
+//! - `files` (one Parquet file of 1M-row row groups, snappy): the parquet crate's Arrow reader
+//!   directly (the filtered baseline filters its batches with Arrow's `eq` kernel).
 //!
 //! Run with `cargo bench -p bindery-benches --bench table`.
 
+use std::sync::Arc;
 use std::time::Instant;
 
+use bindery::arrow::array::{AsArray, Float64Array, Int64Array, RecordBatch, StringArray};
+use bindery::arrow::datatypes::{DataType, Field, Int64Type, Schema};
 use bindery::Context;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ArrowWriter;
 
 fn rows() -> u64 {
     std::env::var("BINDERY_BENCH_ROWS")
@@ -45,10 +54,15 @@ fn fill(ctx: &Context, file: &std::path::Path, n: u64) {
 }
 
 /// rusqlite directly: every value out of SQLite into vectors. Rows/s.
-fn direct(file: &std::path::Path) -> (f64, u64) {
+fn direct(file: &std::path::Path, filtered: bool) -> (f64, u64) {
     let conn = rusqlite::Connection::open(file).unwrap();
     let start = Instant::now();
-    let mut stmt = conn.prepare("SELECT id, name, score, age FROM t").unwrap();
+    let sql = if filtered {
+        "SELECT id, name, score, age FROM t WHERE age = 5"
+    } else {
+        "SELECT id, name, score, age FROM t"
+    };
+    let mut stmt = conn.prepare(sql).unwrap();
     let mut rows = stmt.query([]).unwrap();
     let (mut ids, mut names, mut scores, mut ages) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut n = 0u64;
@@ -68,38 +82,199 @@ fn direct(file: &std::path::Path) -> (f64, u64) {
     (n as f64 / start.elapsed().as_secs_f64(), n)
 }
 
-/// bindery: `read("db://t").load()`, every batch. Rows/s.
-fn through_bindery(ctx: &Context) -> (f64, u64) {
+/// bindery: `read(path).load()`, every batch. Rows/s, over the table's rows (so whole and
+/// filtered reads compare by how fast they get through the table).
+fn through_bindery(ctx: &Context, path: &str, filtered: bool, table_rows: u64) -> (f64, u64) {
     let start = Instant::now();
     let mut n = 0u64;
-    for b in ctx.table().read("db://t").load() {
+    let mut read = ctx.table().read(path);
+    if filtered {
+        read = read.where_("age = 5");
+    }
+    for b in read.load() {
         n += b.unwrap().num_rows() as u64;
     }
-    (n as f64 / start.elapsed().as_secs_f64(), n)
+    (table_rows as f64 / start.elapsed().as_secs_f64(), n)
+}
+
+/// A spec of one binding `db` on `driver` at `url`, connected.
+fn context(dir: &std::path::Path, driver: &str, url: &str) -> Context {
+    std::fs::write(
+        dir.join("function.yaml"),
+        format!(
+            "spec:\n  dataBindings:\n    db:\n      kind: table\n      driver: {driver}\n      url: {url}\n"
+        ),
+    )
+    .unwrap();
+    Context::open(dir.join("function.yaml")).unwrap()
+}
+
+/// Rows of `age = 5` among the first `n`.
+fn filtered_rows(n: u64) -> u64 {
+    (0..n).filter(|i| i % 97 == 5).count() as u64
+}
+
+/// Rounds of each case; the medians are reported.
+const ROUNDS: u32 = 5;
+
+/// The rounds of one case: bindery's rows/s and the baseline's.
+#[derive(Default)]
+struct Case(Vec<(f64, f64)>);
+
+impl Case {
+    fn add(&mut self, bindery: f64, baseline: f64) {
+        self.0.push((bindery, baseline));
+    }
+
+    fn report(&self, case: &str, name: &str) {
+        let median = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let b = median(self.0.iter().map(|r| r.0).collect());
+        let d = median(self.0.iter().map(|r| r.1).collect());
+        let ratios: Vec<String> = self.0.iter().map(|r| format!("{:.2}", r.0 / r.1)).collect();
+        println!(
+            "{case:<36} bindery {b:>11.0} rows/s   {name} {d:>11.0} rows/s   ratio of medians {:.2} (rounds: {})",
+            b / d,
+            ratios.join(" ")
+        );
+    }
+}
+
+fn sqlite(n: u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = context(dir.path(), "sqlite", "./t.db");
+    let file = dir.path().join("t.db");
+    let filled = Instant::now();
+    fill(&ctx, &file, n);
+    println!(
+        "sqlite: filled {n} rows in {:.1}s",
+        filled.elapsed().as_secs_f64()
+    );
+    // Warm the page cache, then alternate the two, twice.
+    direct(&file, false);
+    let (mut whole, mut some) = (Case::default(), Case::default());
+    for _ in 0..ROUNDS {
+        let (d, dn) = direct(&file, false);
+        let (b, bn) = through_bindery(&ctx, "db://t", false, n);
+        assert_eq!((dn, bn), (n, n));
+        whole.add(b, d);
+        let (d, dn) = direct(&file, true);
+        let d = d * n as f64 / dn as f64;
+        let (b, bn) = through_bindery(&ctx, "db://t", true, n);
+        assert_eq!((dn, bn), (filtered_rows(n), filtered_rows(n)));
+        some.add(b, d);
+    }
+    whole.report("sqlite read, 4 columns:", "rusqlite directly");
+    some.report("sqlite read, age = 5 (1%):", "rusqlite directly");
+}
+
+/// Writes the table's rows as one Parquet file with the parquet crate, into a table folder
+/// made by bindery's `create`.
+fn fill_parquet(ctx: &Context, file: &std::path::Path, n: u64) {
+    ctx.table()
+        .create("db://t")
+        .schema("id int64 NOT NULL, name string, score float64, age int64")
+        .do_()
+        .unwrap();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("name", DataType::Utf8, true),
+        Field::new("score", DataType::Float64, true),
+        Field::new("age", DataType::Int64, true),
+    ]));
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_compression(parquet::basic::Compression::SNAPPY)
+        .build();
+    let mut w =
+        ArrowWriter::try_new(std::fs::File::create(file).unwrap(), schema.clone(), Some(props)).unwrap();
+    let mut i = 0i64;
+    while (i as u64) < n {
+        let m = (n as i64 - i).min(65_536);
+        let ids = i..i + m;
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from_iter_values(ids.clone())),
+                Arc::new(StringArray::from_iter_values(
+                    ids.clone().map(|i| format!("user-{i:08}")),
+                )),
+                Arc::new(Float64Array::from_iter_values(
+                    ids.clone().map(|i| i as f64 * 0.5),
+                )),
+                Arc::new(Int64Array::from_iter_values(ids.map(|i| i % 97))),
+            ],
+        )
+        .unwrap();
+        w.write(&batch).unwrap();
+        i += m;
+    }
+    w.close().unwrap();
+}
+
+/// The parquet crate directly: every batch of the file (filtered with Arrow's `eq` kernel).
+/// Rows/s over the file's rows.
+fn parquet_direct(file: &std::path::Path, filtered: bool) -> (f64, u64) {
+    let start = Instant::now();
+    let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(file).unwrap())
+        .unwrap()
+        .with_batch_size(8192)
+        .build()
+        .unwrap();
+    let (mut total, mut n) = (0u64, 0u64);
+    let five = Int64Array::new_scalar(5);
+    for b in reader {
+        let b = b.unwrap();
+        total += b.num_rows() as u64;
+        if filtered {
+            let age = b.column(3).as_primitive::<Int64Type>();
+            let m = bindery::arrow::compute::kernels::cmp::eq(age, &five).unwrap();
+            n += bindery::arrow::compute::filter_record_batch(&b, &m)
+                .unwrap()
+                .num_rows() as u64;
+        } else {
+            n += b.num_rows() as u64;
+        }
+    }
+    assert!(total > 0 && n <= total);
+    (total as f64 / start.elapsed().as_secs_f64(), n)
+}
+
+fn parquet_files(n: u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = context(dir.path(), "files", "./lake");
+    let file = dir.path().join("lake/t/t.parquet");
+    let filled = Instant::now();
+    fill_parquet(&ctx, &file, n);
+    println!(
+        "files: wrote {n} rows as Parquet in {:.1}s ({} MB)",
+        filled.elapsed().as_secs_f64(),
+        std::fs::metadata(&file).unwrap().len() / 1_000_000
+    );
+    parquet_direct(&file, false);
+    let (mut whole, mut some) = (Case::default(), Case::default());
+    for _ in 0..ROUNDS {
+        let (d, dn) = parquet_direct(&file, false);
+        let (b, bn) = through_bindery(&ctx, "db://t", false, n);
+        assert_eq!((dn, bn), (n, n));
+        whole.add(b, d);
+        let (d, dn) = parquet_direct(&file, true);
+        let (b, bn) = through_bindery(&ctx, "db://t", true, n);
+        assert_eq!((dn, bn), (filtered_rows(n), filtered_rows(n)));
+        some.add(b, d);
+    }
+    whole.report("files (Parquet) read, 4 columns:", "parquet directly");
+    some.report("files (Parquet) read, age = 5 (1%):", "parquet directly");
 }
 
 fn main() {
     let n = rows();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("function.yaml"),
-        "spec:\n  dataBindings:\n    db:\n      kind: table\n      driver: sqlite\n      url: ./t.db\n",
-    )
-    .unwrap();
-    let ctx = Context::open(dir.path().join("function.yaml")).unwrap();
-    let file = dir.path().join("t.db");
-    let filled = Instant::now();
-    fill(&ctx, &file, n);
-    println!("filled {n} rows in {:.1}s", filled.elapsed().as_secs_f64());
-    // Warm the page cache, then alternate the two, twice.
-    direct(&file);
-    for round in 1..=2 {
-        let (d, dn) = direct(&file);
-        let (b, bn) = through_bindery(&ctx);
-        assert_eq!((dn, bn), (n, n));
-        println!(
-            "round {round}: sqlite read, 4 columns: bindery {b:>12.0} rows/s   rusqlite directly {d:>12.0} rows/s   ratio {:.2}",
-            b / d
-        );
+    let only = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    if only.as_deref().is_none_or(|o| "parquet".contains(o)) {
+        parquet_files(n);
+    }
+    if only.as_deref().is_none_or(|o| "sqlite".contains(o)) {
+        sqlite(n);
     }
 }

@@ -6,9 +6,12 @@
 //!   binding, streaming large objects with bounded memory.
 //! - `bindery stream --spec FILE publish|consume|create|update|delete|shards PATH` works on
 //!   any stream binding; `consume --follow` tails a stream like `kcat -C`.
+//! - `bindery table --spec FILE read|write|create|drop|alter|schema PATH` works on any table
+//!   binding: an aligned table on a terminal, or `--format csv|json|arrow` for pipes.
 
 mod object;
 mod stream;
+mod table;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,6 +48,8 @@ enum Command {
     Object(object::ObjectArgs),
     /// Stream requests on a stream binding of a spec.
     Stream(stream::StreamArgs),
+    /// Table requests on a table binding of a spec.
+    Table(table::TableArgs),
 }
 
 /// `--spec FILE`: the function spec whose bindings a command uses.
@@ -74,6 +79,7 @@ fn main() -> ExitCode {
         Command::Plugins { json, load } => plugins(json, &load),
         Command::Object(args) => object::run(args),
         Command::Stream(args) => stream::run(args),
+        Command::Table(args) => table::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

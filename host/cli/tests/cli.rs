@@ -326,3 +326,146 @@ fn stream_consume_follow_tails_another_process() {
     follower.wait().unwrap();
     assert_eq!(got, ["after-1", "after-2"]);
 }
+
+const TABLE_SPEC: &str = "metadata:\n  name: cli\nspec:\n  dataBindings:\n    db:\n      kind: table\n      driver: sqlite\n      url: ./t.db\n    lake:\n      kind: table\n      driver: files\n      url: ./lake\n";
+
+#[test]
+fn table_commands_create_write_read_alter_and_pipe_between_drivers() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("function.yaml"), TABLE_SPEC).unwrap();
+    let schema = "user string NOT NULL, age int64, addr string, version int64 NOT NULL DEFAULT 0";
+    ok(bindery(
+        d,
+        &[
+            "table",
+            "create",
+            "db://users",
+            "--schema",
+            schema,
+            "--key",
+            "user",
+        ],
+    ));
+    ok(bindery(
+        d,
+        &[
+            "table",
+            "write",
+            "db://users",
+            r#"{"user":"ana","age":41,"addr":"NY"}"#,
+        ],
+    ));
+    let piped = bindery_stdin(
+        d,
+        &["table", "write", "db://users"],
+        b"{\"user\":\"bob\",\"age\":17}\n\n{\"user\":\"cy\",\"age\":35,\"addr\":\"NY\"}\n",
+    );
+    assert!(
+        text(&piped.stderr).contains("wrote 2 row(s)"),
+        "{}",
+        text(&piped.stderr)
+    );
+    // Aligned table on request; CSV by default in a pipe.
+    let table = ok(bindery(d, &["table", "read", "db://users", "--format", "table"]));
+    assert!(table.contains("| user | age | addr | version |"), "{table}");
+    assert!(table.contains("| bob  | 17  |      | 0       |"), "{table}");
+    assert!(table.ends_with("3 row(s)\n"), "{table}");
+    let csv = ok(bindery(
+        d,
+        &[
+            "table",
+            "read",
+            "db://users",
+            "--where",
+            "age > 30",
+            "--select",
+            "addr,user",
+        ],
+    ));
+    assert_eq!(csv, "addr,user\nNY,ana\nNY,cy\n");
+    let json = ok(bindery(
+        d,
+        &["table", "read", "db://users", "--format", "json", "-k", "bob"],
+    ));
+    assert_eq!(json, "{\"user\":\"bob\",\"age\":17,\"version\":0}\n");
+    // Optimistic update by expression, then the same again refused.
+    let set = [
+        "table",
+        "write",
+        "db://users",
+        "-k",
+        "ana",
+        "--set",
+        "version = version + :inc",
+    ];
+    let once = [&set[..], &["-p", "inc=2", "--condition", "version = 0"]].concat();
+    ok(bindery(d, &once));
+    let twice = bindery(d, &once);
+    assert_eq!(twice.status.code(), Some(1));
+    assert!(
+        text(&twice.stderr).contains("ConditionFailed"),
+        "{}",
+        text(&twice.stderr)
+    );
+    // sqlite → files through an Arrow IPC pipe, then evolve the copy.
+    ok(bindery(
+        d,
+        &["table", "create", "lake://users", "--schema", schema],
+    ));
+    let arrow = bindery(d, &["table", "read", "db://users", "--format", "arrow"]);
+    assert!(arrow.status.success());
+    let copied = bindery_stdin(
+        d,
+        &["table", "write", "lake://users", "--format", "arrow"],
+        &arrow.stdout,
+    );
+    assert!(
+        text(&copied.stderr).contains("wrote 3 row(s)"),
+        "{}",
+        text(&copied.stderr)
+    );
+    ok(bindery(
+        d,
+        &[
+            "table",
+            "alter",
+            "lake://users",
+            "--add-column",
+            "level int64 NOT NULL DEFAULT 3",
+        ],
+    ));
+    let csv = ok(bindery(
+        d,
+        &["table", "read", "lake://users", "--where", "version = 2"],
+    ));
+    assert_eq!(csv, "user,age,addr,version,level\nana,41,NY,2,3\n");
+    let schema_out = ok(bindery(d, &["table", "schema", "db://users"]));
+    assert!(
+        schema_out.ends_with("version int64 NOT NULL DEFAULT 0\nPRIMARY KEY (user)\n"),
+        "{schema_out}"
+    );
+    // Bad input: named, exit 1.
+    let bad = bindery(d, &["table", "read", "lake://users", "--where", "nope = 1"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        text(&bad.stderr).contains("no column 'nope'"),
+        "{}",
+        text(&bad.stderr)
+    );
+    let bad = bindery_stdin(
+        d,
+        &["table", "write", "db://users"],
+        b"{\"user\": \"x\"}\nnot json\n",
+    );
+    assert!(
+        text(&bad.stderr).contains("line 2 of standard input is not JSON"),
+        "{}",
+        text(&bad.stderr)
+    );
+    let bad = bindery(d, &["table", "read", "db://users", "--partition", "3"]);
+    assert!(text(&bad.stderr).contains("is not P/N"), "{}", text(&bad.stderr));
+    ok(bindery(d, &["table", "drop", "lake://users"]));
+    let gone = bindery(d, &["table", "read", "lake://users"]);
+    assert!(text(&gone.stderr).contains("NotFound"), "{}", text(&gone.stderr));
+}

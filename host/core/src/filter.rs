@@ -138,6 +138,19 @@ pub enum Expr {
 }
 
 impl Expr {
+    /// The columns the expression names (first part of dotted names), each once, in order.
+    pub fn columns(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        self.visit_columns(&mut |c: &[String]| {
+            if let Some(first) = c.first() {
+                if !out.contains(first) {
+                    out.push(first.clone());
+                }
+            }
+        });
+        out
+    }
+
     /// Calls `f` with every column the expression names.
     pub fn visit_columns(&self, f: &mut impl FnMut(&[String])) {
         match self {
@@ -347,15 +360,7 @@ impl Filter {
 
     /// The columns the filter names (first part of dotted names), each once, in order.
     pub fn columns(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        self.expr.visit_columns(&mut |c: &[String]| {
-            if let Some(first) = c.first() {
-                if !out.contains(first) {
-                    out.push(first.clone());
-                }
-            }
-        });
-        out
+        self.expr.columns()
     }
 
     /// Whether a JSON document passes the filter (SQL semantics: unknown is not a pass).

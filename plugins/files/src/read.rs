@@ -26,11 +26,15 @@ use bindery_core::filter::Expr;
 use bindery_core::table::compute::{default_array, mask, project_schema};
 use bindery_core::{Column, ColumnType, Error, OpRead, Result, TableRead, TableSchema};
 use futures::StreamExt;
-use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::arrow_reader::{
+    ArrowPredicateFn, ArrowReaderMetadata, ParquetRecordBatchReaderBuilder, RowFilter,
+};
 use parquet::arrow::ProjectionMask;
 
 use crate::format::{bad_file, parquet_metadata, plain, Format};
 use crate::prune::{prunable, RowGroupStats};
+
+type Batches = Box<dyn Iterator<Item = std::result::Result<RecordBatch, ArrowError>>>;
 
 /// Rows per batch.
 pub const BATCH_ROWS: usize = 8192;
@@ -194,7 +198,8 @@ impl Plan {
                 return Ok(());
             }
             let mut row = 0u64;
-            for batch in self.open(unit)? {
+            let (batches, filtered) = self.open(unit)?;
+            for batch in batches {
                 let batch = batch.map_err(|e| bad_file(&unit.path, e))?;
                 let mut b = self.adapt(batch, &unit.path)?;
                 if let Some((part, parts)) = self.modulo {
@@ -205,7 +210,7 @@ impl Plan {
                     row += b.num_rows() as u64;
                     b = take(&b, &keep)?;
                 }
-                if let Some(f) = &self.filter {
+                if let Some(f) = self.filter.as_ref().filter(|_| !filtered) {
                     let m = mask(f, &b, &self.table)?;
                     b = arrow::compute::filter_record_batch(&b, &m)
                         .map_err(|e| Error::internal(e.to_string()))?;
@@ -233,62 +238,98 @@ impl Plan {
     }
 
     /// A reader of the needed columns of a unit that the file has.
-    fn open(
-        &self,
-        unit: &Unit,
-    ) -> Result<Box<dyn Iterator<Item = std::result::Result<RecordBatch, ArrowError>>>> {
+    /// Also says whether the reader applies the filter itself (a Parquet row filter: the
+    /// filter's columns are decoded first, and the others only for the rows that pass).
+    fn open(&self, unit: &Unit) -> Result<(Batches, bool)> {
         let path = &unit.path;
         let what = format!("read '{}'", path.display());
         let file = File::open(path).map_err(|e| Error::io(e, &what))?;
         let wanted = |name: &str| self.needed.iter().any(|i| self.schema.columns[*i].name == name);
-        Ok(match (&unit.parquet, unit.format) {
-            (Some((meta, row_groups)), _) => {
-                let fields = meta.schema().fields();
-                let roots: Vec<usize> = (0..fields.len()).filter(|i| wanted(fields[*i].name())).collect();
-                let mask = ProjectionMask::roots(meta.parquet_schema(), roots);
-                let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta.clone())
-                    .with_projection(mask)
-                    .with_row_groups(row_groups.clone())
-                    .with_batch_size(BATCH_ROWS)
-                    .build()
-                    .map_err(|e| bad_file(path, e))?;
-                Box::new(reader)
+        Ok((
+            match (&unit.parquet, unit.format) {
+                (Some((meta, row_groups)), _) => {
+                    let fields = meta.schema().fields();
+                    let roots: Vec<usize> = (0..fields.len()).filter(|i| wanted(fields[*i].name())).collect();
+                    let mask = ProjectionMask::roots(meta.parquet_schema(), roots);
+                    let mut builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta.clone())
+                        .with_projection(mask)
+                        .with_row_groups(row_groups.clone())
+                        .with_batch_size(BATCH_ROWS);
+                    let row_filter = self.row_filter(meta);
+                    let filtered = row_filter.is_some();
+                    if let Some(f) = row_filter {
+                        builder = builder.with_row_filter(f);
+                    }
+                    return Ok((
+                        Box::new(builder.build().map_err(|e| bad_file(path, e))?),
+                        filtered,
+                    ));
+                }
+                (None, Format::Csv) => {
+                    // The file's own header says which columns it has, in its order.
+                    let names = Format::Csv.columns(path)?;
+                    let fields: Vec<Field> = names
+                        .iter()
+                        .map(|n| match self.schema.column(n) {
+                            Some(c) => c.to_field(),
+                            None => Field::new(n, arrow::datatypes::DataType::Utf8, true),
+                        })
+                        .collect();
+                    let projection: Vec<usize> = (0..names.len()).filter(|i| wanted(&names[*i])).collect();
+                    let reader = arrow::csv::ReaderBuilder::new(plain(&Schema::new(fields)))
+                        .with_header(true)
+                        .with_batch_size(BATCH_ROWS)
+                        .with_projection(projection)
+                        .build(file)
+                        .map_err(|e| bad_file(path, e))?;
+                    Box::new(reader)
+                }
+                (None, _) => {
+                    let names = Format::Json.columns(path)?;
+                    let fields: Vec<Field> = self
+                        .needed
+                        .iter()
+                        .map(|i| &self.schema.columns[*i])
+                        .filter(|c| names.contains(&c.name))
+                        .map(Column::to_field)
+                        .collect();
+                    let reader = arrow::json::ReaderBuilder::new(plain(&Schema::new(fields)))
+                        .with_batch_size(BATCH_ROWS)
+                        .build(BufReader::new(file))
+                        .map_err(|e| bad_file(path, e))?;
+                    Box::new(reader)
+                }
+            },
+            false,
+        ))
+    }
+
+    /// The filter as a Parquet row filter, when the file holds every column it names with the
+    /// table's type (so it evaluates on the file's values as they are) and no partition
+    /// counts rows before filtering.
+    fn row_filter(&self, meta: &ArrowReaderMetadata) -> Option<RowFilter> {
+        let filter = self.filter.clone()?;
+        if self.modulo.is_some() {
+            return None;
+        }
+        let fields = meta.schema().fields();
+        let mut roots = Vec::new();
+        for name in filter.columns() {
+            let column = self.schema.column(&name)?;
+            let i = fields.iter().position(|f| f.name() == &name)?;
+            if fields[i].data_type() != &column.column_type.data_type() {
+                return None;
             }
-            (None, Format::Csv) => {
-                // The file's own header says which columns it has, in its order.
-                let names = Format::Csv.columns(path)?;
-                let fields: Vec<Field> = names
-                    .iter()
-                    .map(|n| match self.schema.column(n) {
-                        Some(c) => c.to_field(),
-                        None => Field::new(n, arrow::datatypes::DataType::Utf8, true),
-                    })
-                    .collect();
-                let projection: Vec<usize> = (0..names.len()).filter(|i| wanted(&names[*i])).collect();
-                let reader = arrow::csv::ReaderBuilder::new(plain(&Schema::new(fields)))
-                    .with_header(true)
-                    .with_batch_size(BATCH_ROWS)
-                    .with_projection(projection)
-                    .build(file)
-                    .map_err(|e| bad_file(path, e))?;
-                Box::new(reader)
-            }
-            (None, _) => {
-                let names = Format::Json.columns(path)?;
-                let fields: Vec<Field> = self
-                    .needed
-                    .iter()
-                    .map(|i| &self.schema.columns[*i])
-                    .filter(|c| names.contains(&c.name))
-                    .map(Column::to_field)
-                    .collect();
-                let reader = arrow::json::ReaderBuilder::new(plain(&Schema::new(fields)))
-                    .with_batch_size(BATCH_ROWS)
-                    .build(BufReader::new(file))
-                    .map_err(|e| bad_file(path, e))?;
-                Box::new(reader)
-            }
-        })
+            roots.push(i);
+        }
+        let table = self.table.clone();
+        let predicate = ArrowPredicateFn::new(
+            ProjectionMask::roots(meta.parquet_schema(), roots),
+            move |batch: RecordBatch| {
+                mask(&filter, &batch, &table).map_err(|e| ArrowError::ComputeError(e.to_string()))
+            },
+        );
+        Some(RowFilter::new(vec![Box::new(predicate)]))
     }
 
     /// A batch of a file as a batch of the needed columns: a column the file lacks is the
