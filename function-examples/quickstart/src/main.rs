@@ -1,6 +1,8 @@
 //! The quickstart function: writes a report, reads it back whole and in part, lists,
 //! caches, and shows what a refused conditional write looks like; then publishes events to a
-//! stream and consumes them as a consumer group that checkpoints its progress.
+//! stream and consumes them as a consumer group that checkpoints its progress; then works a
+//! `sqlite` table (upserts, filtered reads, optimistic locking, alter) and appends to a
+//! `files` table of Parquet files.
 //!
 //! Run it with `cargo run -p quickstart` (or `./scripts/quickstart`); it uses the
 //! `function.yaml` beside this file, or the spec given as the first argument.
@@ -204,5 +206,53 @@ async fn tables(ctx: &bindery::Context) -> bindery::Result<()> {
         .map(|b| b.num_rows())
         .sum();
     println!("{rows} users at level 1");
+    lake(ctx).await
+}
+
+/// A `files` table: Parquet files in a folder, appended to, read with a filter pushed into the
+/// reader; it grows by one file per run.
+async fn lake(ctx: &bindery::Context) -> bindery::Result<()> {
+    match ctx
+        .table()
+        .create("lake://visits")
+        .schema("user string NOT NULL, page string, at timestamp")
+        .await
+    {
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+        other => other?,
+    }
+    #[derive(serde::Deserialize)]
+    struct Name {
+        user: String,
+    }
+    let users: Vec<Name> = ctx
+        .table()
+        .read("db0://users")
+        .select(["user"])
+        .load()
+        .scan_async()
+        .await?;
+    // A timestamp is RFC 3339 text, or microseconds since the epoch.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or_default();
+    let visits: Vec<serde_json::Value> = users
+        .iter()
+        .enumerate()
+        .map(|(i, u)| {
+            let page = ["/ny/deals", "/sf/news"][i % 2];
+            serde_json::json!({"user": u.user, "page": page, "at": now})
+        })
+        .collect();
+    let appended = ctx.table().write("lake://visits").with_items(visits).await?;
+    let ny = ctx
+        .table()
+        .read("lake://visits")
+        .where_("page LIKE '/ny%'")
+        .select(["user", "at"])
+        .await?;
+    let rows: usize = ny.iter().map(|b| b.num_rows()).sum();
+    println!("appended {appended} visits to lake://visits; {rows} visits of /ny pages in all");
     Ok(())
 }
