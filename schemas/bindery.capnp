@@ -95,6 +95,12 @@ enum Command {
   streamPublish @9;
   streamConsume @10;
   streamCheckpoint @11;
+  tableRead @12;
+  tableWrite @13;
+  tableCreate @14;
+  tableDrop @15;
+  tableAlter @16;
+  tableSchema @17;
 }
 
 struct Conditions {
@@ -141,7 +147,71 @@ struct DataRequest {
     streamPublish @12 :List(Message);
     streamConsume @13 :StreamConsume;
     streamCheckpoint @14 :StreamCheckpoint;
+    tableRead @15 :TableRead;
+    tableWrite @16 :TableWrite;
+    tableCreate @17 :TableCreate;
+    tableDrop @18 :Void;
+    tableAlter @19 :TableAlter;
+    tableSchema @20 :Void;
   }
+}
+
+# A literal of the filter language (a key value, an expression's parameter).
+struct Value {
+  union {
+    null @0 :Void;
+    bool @1 :Bool;
+    int @2 :Int64;
+    float @3 :Float64;
+    str @4 :Text;
+  }
+}
+
+# A primary key's values: the partition key's, then the sorting key's.
+struct Key {
+  values @0 :List(Value);
+}
+
+# Filters and conditions cross as the text the function wrote, parsed again on the plugin's
+# side (the same parser, so the same tree).
+struct TableRead {
+  keys @0 :List(Key);
+  filter @1 :Text;          # absent: none
+  select @2 :List(Text);
+  sql @3 :Text;             # absent: none
+  hasPartition @4 :Bool;
+  part @5 :UInt32;
+  parts @6 :UInt32;
+  hasLimit @7 :Bool;
+  limit @8 :UInt64;
+  schema @9 :Text;          # absent: the table's own; else the schema's text form
+}
+
+struct TableWrite {
+  keys @0 :List(Key);
+  items :union {
+    none @1 :Void;
+    json @2 :Text;          # a JSON array of objects
+    batches @3 :UInt32;     # this many Arrow batches follow as body buffers (C Data Interface)
+  }
+  expression @4 :Text;      # absent: none
+  params @5 :List(Param);
+  condition @6 :Text;       # absent: none
+
+  struct Param {
+    name @0 :Text;
+    value @1 :Value;
+  }
+}
+
+struct TableCreate {
+  schema @0 :Text;          # the columns' text form
+  key @1 :List(Text);
+}
+
+struct TableAlter {
+  schema @0 :Text;          # absent: none
+  add @1 :List(Text);       # each column's text form
 }
 
 # A stream message. Its value travels inside the envelope (a copy at the plugin boundary;
@@ -219,7 +289,9 @@ enum Encoding {
 }
 
 # One frame of a response. code 0 is a frame; any other code is an error, described by
-# head.error, and ends the response. The frame's buffer crosses beside this envelope.
+# head.error, and ends the response. The frame's buffer crosses beside this envelope; for a
+# batch frame, that buffer is an `ArrowArray` and an `ArrowSchema` (the Arrow C Data
+# Interface, in that order, as one struct) whose ownership passes to the receiver.
 struct ResponseMessage {
   code @0 :UInt16;
   size @1 :UInt64;
@@ -235,5 +307,7 @@ struct ResponseMessage {
     messages @10 :List(Message);
     shards @11 :List(ShardInfo);
     positions @12 :List(ShardPosition);
+    batch @13 :Void;        # an Arrow batch crosses beside, by the C Data Interface
+    count @14 :UInt64;
   }
 }

@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 use std::fmt::Display;
 use std::time::{Duration, UNIX_EPOCH};
 
-use bindery_core::filter::Filter;
+use bindery_core::arrow::array::RecordBatch;
+use bindery_core::filter::{Assignments, Filter, Params, Value};
+use bindery_core::table::{Items, Key, OpAlter, OpCreateTable, OpRead, OpWrite, TableSchema};
 use bindery_core::{
     BindingConfig, ByteRange, Capability, Conditions, DataRequest, Details, DriverInfo, Encoding, Error,
     ErrorKind, Head, Kind, ListEntry, Message, ObjectMeta, OpCheckpoint, OpConsume, OpCreateStream, OpGet,
@@ -277,20 +279,71 @@ fn get_conditions(r: s::conditions::Reader<'_>) -> Result<Conditions> {
     })
 }
 
-/// The refusal of a table request or frame: ABI v1 carries objects and streams only.
-fn tables_do_not_cross() -> Error {
-    Error::new(
-        bindery_core::ErrorKind::Unsupported,
-        "table requests do not cross the plugin ABI (v1 carries object and stream requests); use a built-in table driver",
-    )
+fn put_value(mut b: s::value::Builder<'_>, v: &Value) {
+    match v {
+        Value::Null => b.set_null(()),
+        Value::Bool(x) => b.set_bool(*x),
+        Value::Int(i) => b.set_int(*i),
+        Value::Float(f) => b.set_float(*f),
+        Value::Str(t) => b.set_str(t.as_str()),
+    }
 }
 
-/// Encodes a request's envelope (a put's data travels beside it). `Unsupported` for a
-/// request ABI v1 does not carry (tables).
-pub fn encode_request(req: &DataRequest) -> Result<Vec<u8>> {
-    if req.command().kind() == bindery_core::Kind::Table {
-        return Err(tables_do_not_cross().with_operation(req.command().as_str()));
+fn get_value(r: s::value::Reader<'_>) -> Result<Value> {
+    Ok(match r.which().c()? {
+        s::value::Null(()) => Value::Null,
+        s::value::Bool(x) => Value::Bool(x),
+        s::value::Int(i) => Value::Int(i),
+        s::value::Float(f) => Value::Float(f),
+        s::value::Str(t) => Value::Str(text(t)?),
+    })
+}
+
+fn put_keys(mut list: capnp::struct_list::Builder<'_, s::key::Owned>, keys: &[Key]) {
+    for (i, key) in keys.iter().enumerate() {
+        let mut values = list.reborrow().get(i as u32).init_values(key.len() as u32);
+        for (j, v) in key.iter().enumerate() {
+            put_value(values.reborrow().get(j as u32), v);
+        }
     }
+}
+
+fn get_keys(list: capnp::Result<capnp::struct_list::Reader<'_, s::key::Owned>>) -> Result<Vec<Key>> {
+    let mut out = Vec::new();
+    for key in list.c()?.iter() {
+        out.push(
+            key.get_values()
+                .c()?
+                .iter()
+                .map(get_value)
+                .collect::<Result<_>>()?,
+        );
+    }
+    Ok(out)
+}
+
+fn put_texts(mut list: capnp::text_list::Builder<'_>, items: &[String]) {
+    for (i, t) in items.iter().enumerate() {
+        list.set(i as u32, t.as_str());
+    }
+}
+
+fn get_texts(list: capnp::Result<capnp::text_list::Reader<'_>>) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for t in list.c()?.iter() {
+        out.push(t.c()?.to_string().c()?);
+    }
+    Ok(out)
+}
+
+/// One column of the schema text form.
+fn parse_column(text: &str) -> Result<bindery_core::Column> {
+    let mut schema = TableSchema::parse(text)?;
+    Ok(schema.columns.remove(0))
+}
+
+/// Encodes a request's envelope (a put's data, and a table write's batches, travel beside it).
+pub fn encode_request(req: &DataRequest) -> Result<Vec<u8>> {
     let mut m = Builder::new_default();
     let mut b = m.init_root::<s::data_request::Builder>();
     b.set_command(match req.command() {
@@ -306,8 +359,12 @@ pub fn encode_request(req: &DataRequest) -> Result<Vec<u8>> {
         bindery_core::Command::StreamPublish => s::Command::StreamPublish,
         bindery_core::Command::StreamConsume => s::Command::StreamConsume,
         bindery_core::Command::StreamCheckpoint => s::Command::StreamCheckpoint,
-        // Refused above.
-        _ => s::Command::ObjectHead,
+        bindery_core::Command::TableRead => s::Command::TableRead,
+        bindery_core::Command::TableWrite => s::Command::TableWrite,
+        bindery_core::Command::TableCreate => s::Command::TableCreate,
+        bindery_core::Command::TableDrop => s::Command::TableDrop,
+        bindery_core::Command::TableAlter => s::Command::TableAlter,
+        bindery_core::Command::TableSchema => s::Command::TableSchema,
     });
     b.set_path(req.path.as_str());
     let options = req.options();
@@ -395,8 +452,68 @@ pub fn encode_request(req: &DataRequest) -> Result<Vec<u8>> {
             c.set_group(op.group.as_str());
             put_positions(c.init_positions(op.positions.len() as u32), &op.positions);
         }
-        // Refused above.
-        _ => d.set_stream_delete(()),
+        Details::TableRead(op) => {
+            let mut t = d.init_table_read();
+            put_keys(t.reborrow().init_keys(op.keys.len() as u32), &op.keys);
+            if let Some(f) = &op.filter {
+                t.set_filter(f.text.as_str());
+            }
+            put_texts(t.reborrow().init_select(op.select.len() as u32), &op.select);
+            if let Some(q) = &op.sql {
+                t.set_sql(q.as_str());
+            }
+            if let Some((part, parts)) = op.partition {
+                t.set_has_partition(true);
+                t.set_part(part);
+                t.set_parts(parts);
+            }
+            if let Some(n) = op.limit {
+                t.set_has_limit(true);
+                t.set_limit(n);
+            }
+            if let Some(schema) = &op.schema {
+                t.set_schema(schema.to_string().as_str());
+            }
+        }
+        Details::TableWrite(op) => {
+            let mut t = d.init_table_write();
+            put_keys(t.reborrow().init_keys(op.keys.len() as u32), &op.keys);
+            match &op.items {
+                Items::None => t.reborrow().init_items().set_none(()),
+                Items::Json(rows) => {
+                    let json = serde_json::to_string(rows).map_err(|e| Error::internal(e.to_string()))?;
+                    t.reborrow().init_items().set_json(json.as_str());
+                }
+                Items::Batches(b) => t.reborrow().init_items().set_batches(b.len() as u32),
+            }
+            if let Some(a) = &op.expression {
+                t.set_expression(a.text.as_str());
+                let mut params = t.reborrow().init_params(a.params.len() as u32);
+                for (i, (name, v)) in a.params.iter().enumerate() {
+                    let mut p = params.reborrow().get(i as u32);
+                    p.set_name(name.as_str());
+                    put_value(p.init_value(), v);
+                }
+            }
+            if let Some(c) = &op.condition {
+                t.set_condition(c.text.as_str());
+            }
+        }
+        Details::TableCreate(op) => {
+            let mut t = d.init_table_create();
+            t.set_schema(op.schema.to_string().as_str());
+            put_texts(t.init_key(op.schema.key.len() as u32), &op.schema.key);
+        }
+        Details::TableDrop(_) => d.set_table_drop(()),
+        Details::TableAlter(op) => {
+            let mut t = d.init_table_alter();
+            if let Some(schema) = &op.schema {
+                t.set_schema(schema.to_string().as_str());
+            }
+            let add: Vec<String> = op.add.iter().map(|c| c.to_string()).collect();
+            put_texts(t.init_add(add.len() as u32), &add);
+        }
+        Details::TableSchema(_) => d.set_table_schema(()),
     }
     Ok(words(&m))
 }
@@ -589,11 +706,111 @@ pub fn decode_request(bytes: &[u8], body: Option<PutBody>) -> Result<DataRequest
                 options,
             })
         }
+        Which::TableRead(t) => {
+            let t = t.c()?;
+            Details::TableRead(OpRead {
+                keys: get_keys(t.get_keys())?,
+                filter: match t.has_filter() {
+                    true => Some(Filter::parse(&text(t.get_filter())?)?),
+                    false => None,
+                },
+                select: get_texts(t.get_select())?,
+                sql: match t.has_sql() {
+                    true => Some(text(t.get_sql())?),
+                    false => None,
+                },
+                partition: t.get_has_partition().then(|| (t.get_part(), t.get_parts())),
+                limit: t.get_has_limit().then(|| t.get_limit()),
+                schema: match t.has_schema() {
+                    true => Some(TableSchema::parse(&text(t.get_schema())?)?),
+                    false => None,
+                },
+                options,
+            })
+        }
+        Which::TableWrite(t) => {
+            use s::table_write::items::Which as It;
+            let t = t.c()?;
+            let items = match t.get_items().which().c()? {
+                It::None(()) => Items::None,
+                It::Json(json) => Items::Json(
+                    serde_json::from_str(&text(json)?)
+                        .map_err(|e| Error::internal(format!("malformed items: {e}")))?,
+                ),
+                // The batches follow the envelope; the plugin side adds them.
+                It::Batches(n) => Items::Batches(Vec::with_capacity(n as usize)),
+            };
+            let expression = match t.has_expression() {
+                true => {
+                    let mut params = Params::new();
+                    for p in t.get_params().c()?.iter() {
+                        params.insert(text(p.get_name())?, get_value(p.get_value().c()?)?);
+                    }
+                    Some(Assignments::parse(&text(t.get_expression())?, &params)?)
+                }
+                false => None,
+            };
+            Details::TableWrite(OpWrite {
+                keys: get_keys(t.get_keys())?,
+                items,
+                expression,
+                condition: match t.has_condition() {
+                    true => Some(Filter::parse(&text(t.get_condition())?)?),
+                    false => None,
+                },
+                options,
+            })
+        }
+        Which::TableCreate(t) => {
+            let t = t.c()?;
+            let mut schema = TableSchema::parse(&text(t.get_schema())?)?;
+            schema.key = get_texts(t.get_key())?;
+            Details::TableCreate(OpCreateTable { schema, options })
+        }
+        Which::TableDrop(()) => Details::TableDrop(options),
+        Which::TableAlter(t) => {
+            let t = t.c()?;
+            Details::TableAlter(OpAlter {
+                schema: match t.has_schema() {
+                    true => Some(TableSchema::parse(&text(t.get_schema())?)?),
+                    false => None,
+                },
+                add: get_texts(t.get_add())?
+                    .iter()
+                    .map(|c| parse_column(c))
+                    .collect::<Result<_>>()?,
+                options,
+            })
+        }
+        Which::TableSchema(()) => Details::TableSchema(options),
     };
     Ok(DataRequest {
         path: text(r.get_path())?,
         details,
     })
+}
+
+/// How many Arrow batches follow a request envelope (a table write's items).
+pub fn batches_following(bytes: &[u8]) -> Result<u32> {
+    let msg = reader(bytes)?;
+    let r = msg.get_root::<s::data_request::Reader>().c()?;
+    Ok(match r.get_details().which().c()? {
+        s::data_request::details::Which::TableWrite(t) => match t.c()?.get_items().which().c()? {
+            s::table_write::items::Which::Batches(n) => n,
+            _ => 0,
+        },
+        _ => 0,
+    })
+}
+
+/// Whether a frame envelope is a batch frame (its payload is a C Data batch, not bytes).
+pub fn is_batch_frame(bytes: &[u8]) -> Result<bool> {
+    let msg = reader(bytes)?;
+    let r = msg.get_root::<s::response_message::Reader>().c()?;
+    Ok(matches!(
+        r.get_head().which().c()?,
+        s::response_message::head::Which::Batch(())
+    ))
 }
 
 /// Whether a request envelope is a put (its data follows).
@@ -632,17 +849,6 @@ fn get_meta(r: s::object_meta::Reader<'_>) -> Result<ObjectMeta> {
 pub fn encode_frame(frame: &Result<ResponseMessage>) -> Vec<u8> {
     let mut m = Builder::new_default();
     let mut b = m.init_root::<s::response_message::Builder>();
-    let refused;
-    let frame = match frame {
-        Ok(ResponseMessage {
-            head: Head::Batch(_) | Head::Count(_),
-            ..
-        }) => {
-            refused = Err(tables_do_not_cross());
-            &refused
-        }
-        other => other,
-    };
     match frame {
         Err(e) => {
             b.set_code(1);
@@ -677,8 +883,9 @@ pub fn encode_frame(frame: &Result<ResponseMessage>) -> Vec<u8> {
                 }
                 Head::Messages(msgs) => put_messages(h.init_messages(msgs.len() as u32), msgs),
                 Head::Positions(p) => put_positions(h.init_positions(p.len() as u32), p),
-                // Refused above.
-                Head::Batch(_) | Head::Count(_) => h.set_none(()),
+                // The batch itself crosses beside the envelope.
+                Head::Batch(_) => h.set_batch(()),
+                Head::Count(n) => h.set_count(*n),
                 Head::Shards(shards) => {
                     let mut list = h.init_shards(shards.len() as u32);
                     for (i, info) in shards.iter().enumerate() {
@@ -694,8 +901,8 @@ pub fn encode_frame(frame: &Result<ResponseMessage>) -> Vec<u8> {
     words(&m)
 }
 
-/// Decodes a frame's envelope, with its buffer.
-pub fn decode_frame(bytes: &[u8], buffer: Bytes) -> Result<ResponseMessage> {
+/// Decodes a frame's envelope, with its buffer, or its batch (for a batch frame).
+pub fn decode_frame(bytes: &[u8], buffer: Bytes, batch: Option<RecordBatch>) -> Result<ResponseMessage> {
     use s::response_message::head::Which;
     let msg = reader(bytes)?;
     let r = msg.get_root::<s::response_message::Reader>().c()?;
@@ -715,6 +922,10 @@ pub fn decode_frame(bytes: &[u8], buffer: Bytes) -> Result<ResponseMessage> {
         }
         Which::Messages(list) => Head::Messages(get_messages(list)?),
         Which::Positions(list) => Head::Positions(get_positions(list)?),
+        Which::Batch(()) => {
+            Head::Batch(batch.ok_or_else(|| Error::internal("a batch frame came without its batch"))?)
+        }
+        Which::Count(n) => Head::Count(n),
         Which::Shards(list) => Head::Shards(
             list.c()?
                 .iter()
@@ -743,6 +954,93 @@ pub fn decode_frame(bytes: &[u8], buffer: Bytes) -> Result<ResponseMessage> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn table_requests_and_frames_round_trip() {
+        let schema = TableSchema::parse("user string NOT NULL, n int64 DEFAULT 3 READ ONLY")
+            .unwrap()
+            .with_key("user", None)
+            .unwrap();
+        let read = OpRead {
+            keys: vec![vec![Value::Str("a'b".into())], vec![Value::Int(-4)]],
+            filter: Some(Filter::parse("n > 1 OR (user LIKE 'x%' AND n IS NULL)").unwrap()),
+            select: vec!["n".into()],
+            partition: Some((1, 3)),
+            limit: Some(7),
+            schema: Some(schema.clone()),
+            ..OpRead::default()
+        };
+        let req = DataRequest {
+            path: "t".into(),
+            details: Details::TableRead(read.clone()),
+        };
+        let Details::TableRead(back) = decode_request(&encode_request(&req).unwrap(), None)
+            .unwrap()
+            .details
+        else {
+            panic!("not a read")
+        };
+        assert_eq!(
+            (back.keys, back.filter, back.select, back.partition, back.limit),
+            (read.keys, read.filter, read.select, read.partition, read.limit)
+        );
+        assert_eq!(back.schema.unwrap().columns, schema.columns);
+        let params = Params::from([("inc".to_string(), Value::Float(1.5))]);
+        let write = OpWrite {
+            keys: vec![vec![Value::Bool(true), Value::Null]],
+            items: Items::Json(vec![serde_json::json!({"user": "a", "n": null})
+                .as_object()
+                .unwrap()
+                .clone()]),
+            expression: Some(Assignments::parse("n = n + :inc", &params).unwrap()),
+            condition: Some(Filter::parse("n = 0").unwrap()),
+            ..OpWrite::default()
+        };
+        let req = DataRequest {
+            path: "t".into(),
+            details: Details::TableWrite(write.clone()),
+        };
+        let bytes = encode_request(&req).unwrap();
+        assert_eq!(batches_following(&bytes).unwrap(), 0);
+        let Details::TableWrite(back) = decode_request(&bytes, None).unwrap().details else {
+            panic!("not a write")
+        };
+        assert_eq!(back.keys, write.keys);
+        assert_eq!(back.expression, write.expression);
+        assert_eq!(back.condition, write.condition);
+        assert!(matches!(back.items, Items::Json(rows) if rows[0]["n"].is_null()));
+        let req = DataRequest {
+            path: "t".into(),
+            details: Details::TableCreate(OpCreateTable {
+                schema: schema.clone(),
+                options: Options::new(),
+            }),
+        };
+        let Details::TableCreate(back) = decode_request(&encode_request(&req).unwrap(), None)
+            .unwrap()
+            .details
+        else {
+            panic!("not a create")
+        };
+        assert_eq!(back.schema, schema);
+        let count = ResponseMessage {
+            head: Head::Count(42),
+            is_last: true,
+            ..ResponseMessage::default()
+        };
+        let back = decode_frame(&encode_frame(&Ok(count)), Bytes::new(), None).unwrap();
+        assert!(matches!(back.head, Head::Count(42)));
+        let batch = ResponseMessage {
+            head: Head::Batch(RecordBatch::new_empty(schema.to_arrow())),
+            ..ResponseMessage::default()
+        };
+        let envelope = encode_frame(&Ok(batch));
+        assert!(is_batch_frame(&envelope).unwrap());
+        assert!(
+            decode_frame(&envelope, Bytes::new(), None).is_err(),
+            "a batch frame needs its batch"
+        );
+    }
 
     #[test]
     fn requests_round_trip() {
@@ -829,7 +1127,7 @@ mod tests {
             head: Head::Messages(vec![msg.clone()]),
             ..Default::default()
         };
-        let back = decode_frame(&encode_frame(&Ok(frame)), Bytes::new()).unwrap();
+        let back = decode_frame(&encode_frame(&Ok(frame)), Bytes::new(), None).unwrap();
         assert_eq!(back.head, Head::Messages(vec![msg]));
         let shards = Head::Shards(vec![ShardInfo {
             id: 1,
@@ -841,7 +1139,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            decode_frame(&encode_frame(&Ok(frame)), Bytes::new())
+            decode_frame(&encode_frame(&Ok(frame)), Bytes::new(), None)
                 .unwrap()
                 .head,
             shards
@@ -863,13 +1161,13 @@ mod tests {
             head: Head::Object(meta.clone()),
             ..Default::default()
         };
-        let back = decode_frame(&encode_frame(&Ok(frame)), Bytes::from_static(b"hello")).unwrap();
+        let back = decode_frame(&encode_frame(&Ok(frame)), Bytes::from_static(b"hello"), None).unwrap();
         assert_eq!(back.head, Head::Object(meta));
         assert_eq!(&back.buffer[..], b"hello");
         let err = Error::condition_failed("nope")
             .with_operation("put")
             .with_path("p");
-        let back = decode_frame(&encode_frame(&Err(err)), Bytes::new()).unwrap_err();
+        let back = decode_frame(&encode_frame(&Err(err)), Bytes::new(), None).unwrap_err();
         assert_eq!(back.kind(), ErrorKind::ConditionFailed);
         assert_eq!(back.operation(), Some("put"));
         let mut cap = Capability::full_object();

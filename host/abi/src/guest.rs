@@ -9,12 +9,16 @@ use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, OnceLock};
 
-use bindery_core::{serve, Driver, DriverInfo, Error, Instance, PutBody, ResponseMessage, Result};
+use bindery_core::arrow::array::RecordBatch;
+use bindery_core::table::Items;
+use bindery_core::{
+    serve, Details, Driver, DriverInfo, Error, Head, Instance, PutBody, ResponseMessage, Result,
+};
 use bytes::Bytes;
 use futures::{FutureExt, StreamExt};
 
-use crate::codec;
 use crate::ffi::{PluginApi, RawBuf, ABI_VERSION};
+use crate::{batch, codec};
 
 struct Guest {
     driver: Box<dyn Driver>,
@@ -128,6 +132,8 @@ unsafe extern "C" fn disconnect(instance: *mut c_void) {
 struct GuestCall {
     frames: flume::Receiver<Result<ResponseMessage>>,
     body: Option<flume::Sender<Result<Bytes>>>,
+    /// A table write's batches, as they arrive.
+    batches: Option<flume::Sender<Result<RecordBatch>>>,
     body_ended: bool,
     /// Notified by `cancel_call` (from any thread): stops the work, which then drops its
     /// frame senders, so a waiting `next_frame` returns.
@@ -164,11 +170,27 @@ unsafe extern "C" fn call(instance: *mut c_void, request: *const u8, len: usize)
             });
             codec::decode_request(bytes, put_body)
         });
+        let expected = codec::batches_following(bytes).unwrap_or(0);
+        let (batches_tx, batches_rx) = flume::bounded::<Result<RecordBatch>>(expected.max(1) as usize);
         let panic_tx = frames_tx.clone();
         let cancel = Arc::new(tokio::sync::Notify::new());
         let cancelled = cancel.clone();
         let work = async move {
-            let request = decoded?;
+            let mut request = decoded?;
+            if expected > 0 {
+                let mut got = Vec::with_capacity(expected as usize);
+                for _ in 0..expected {
+                    got.push(batches_rx.recv_async().await.map_err(|_| {
+                        Error::new(
+                            bindery_core::ErrorKind::Cancelled,
+                            "the host ended the write before sending all its batches",
+                        )
+                    })??);
+                }
+                if let Details::TableWrite(op) = &mut request.details {
+                    op.items = Items::Batches(got);
+                }
+            }
             let serve_frames = async {
                 let mut stream = serve(inst.as_ref(), request).await?;
                 while let Some(frame) = stream.next().await {
@@ -200,6 +222,7 @@ unsafe extern "C" fn call(instance: *mut c_void, request: *const u8, len: usize)
         Some(Box::into_raw(Box::new(GuestCall {
             frames,
             body,
+            batches: (expected > 0).then_some(batches_tx),
             body_ended: false,
             cancel,
         })) as *mut c_void)
@@ -214,7 +237,13 @@ unsafe extern "C" fn send_body(call: *mut c_void, chunk: RawBuf) -> i32 {
         if chunk.is_null() {
             call.body_ended = true;
             call.body = None;
+            call.batches = None;
             return 0;
+        }
+        if let Some(tx) = &call.batches {
+            // SAFETY: the host lends a C Data batch made by `batch::export`.
+            let b = unsafe { batch::import(chunk) };
+            return if tx.send(b).is_ok() { 0 } else { -1 };
         }
         // SAFETY: the host hands over ownership of the chunk.
         let bytes = unsafe { chunk.into_bytes(None) };
@@ -234,14 +263,24 @@ unsafe extern "C" fn next_frame(call: *mut c_void, header: *mut RawBuf, payload:
         Ok(Err(_)) => return 0, // the work ended (or was cancelled) without more frames
         Err(p) => Err(panicked(p)),
     };
-    let buffer = match &frame {
-        Ok(f) => f.buffer.clone(),
-        Err(_) => Bytes::new(),
+    // A batch crosses by the C Data Interface; other frames' payloads as bytes.
+    let (frame, lent) = match frame {
+        Ok(f) => match &f.head {
+            Head::Batch(b) => match batch::export(b) {
+                Ok(raw) => (Ok(f), raw),
+                Err(e) => (Err(e), RawBuf::null()),
+            },
+            _ => {
+                let buffer = RawBuf::from_bytes(f.buffer.clone());
+                (Ok(f), buffer)
+            }
+        },
+        Err(e) => (Err(e), RawBuf::null()),
     };
     // SAFETY: out-pointers given by the host.
     unsafe {
         *header = RawBuf::from_bytes(Bytes::from(codec::encode_frame(&frame)));
-        *payload = RawBuf::from_bytes(buffer);
+        *payload = lent;
     }
     1
 }

@@ -4,21 +4,24 @@ use std::ffi::c_void;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use bindery_core::table::{Items, OpWrite};
 use bindery_core::{
-    async_trait, BindingConfig, Capability, DataRequest, Details, DriverInfo, Error, FrameStream,
+    async_trait, BindingConfig, Bytes, Capability, DataRequest, Details, DriverInfo, Error, FrameStream,
     ResponseMessage, Result, Service,
 };
 use futures::StreamExt;
 use libloading::Library;
 
-use crate::codec;
 use crate::ffi::{KeepAlive, PluginApi, RawBuf, ABI_VERSION, ENTRY_SYMBOL};
+use crate::{batch, codec};
 
 /// A loaded plugin library.
 pub struct PluginLibrary {
     path: PathBuf,
     api: *const PluginApi,
     info: DriverInfo,
+    /// Set once the library has lent an Arrow batch: it is then never unloaded (see `pin`).
+    pinned: std::sync::Once,
     // Last: dropped after everything that may call into it.
     library: Arc<Library>,
 }
@@ -84,6 +87,7 @@ impl PluginLibrary {
             path: path.to_path_buf(),
             api,
             info,
+            pinned: std::sync::Once::new(),
             library,
         }))
     }
@@ -105,6 +109,13 @@ impl PluginLibrary {
 
     fn keep(&self) -> KeepAlive {
         self.library.clone()
+    }
+
+    /// Keeps the library loaded until the process ends. Arrow arrays lent by the plugin are
+    /// freed by its code whenever the function drops them, which no handle can follow, so a
+    /// plugin that has lent a batch is never unloaded.
+    fn pin(&self) {
+        self.pinned.call_once(|| std::mem::forget(self.library.clone()));
     }
 
     /// Connects a binding through the plugin.
@@ -207,9 +218,13 @@ impl Service for PluginService {
 
     async fn call(&self, request: DataRequest) -> Result<FrameStream> {
         let header = codec::encode_request(&request)?;
-        let body = match request.details {
-            Details::ObjectPut(_, body) => Some(body),
-            _ => None,
+        let (body, batches) = match request.details {
+            Details::ObjectPut(_, body) => (Some(body), Vec::new()),
+            Details::TableWrite(OpWrite {
+                items: Items::Batches(batches),
+                ..
+            }) => (None, batches),
+            _ => (None, Vec::new()),
         };
         let (tx, rx) = flume::bounded::<Result<ResponseMessage>>(2);
         let lib = self.lib.clone();
@@ -236,6 +251,25 @@ impl Service for PluginService {
                 call: Handle(call),
                 open,
             };
+            // A table write's batches follow the envelope, lent by the C Data Interface.
+            if !batches.is_empty() {
+                for b in &batches {
+                    let lent = match batch::export(b) {
+                        Ok(lent) => lent,
+                        Err(e) => {
+                            // Closing the call without ending the batches abandons the write.
+                            let _ = tx.send(Err(e));
+                            return;
+                        }
+                    };
+                    // SAFETY: ownership of the lent batch passes to the plugin.
+                    if unsafe { (api.send_body)(guard.call.0, lent) } != 0 {
+                        break;
+                    }
+                }
+                // SAFETY: the null buffer ends the batches.
+                unsafe { (api.send_body)(guard.call.0, RawBuf::null()) };
+            }
             if let Some(mut body) = body {
                 loop {
                     match rt.block_on(body.next_chunk()) {
@@ -266,13 +300,17 @@ impl Service for PluginService {
                     break;
                 }
                 // SAFETY: the plugin hands over both buffers.
-                let (head, payload) = unsafe {
-                    (
-                        head.into_bytes(Some(lib.keep())),
-                        payload.into_bytes(Some(lib.keep())),
-                    )
+                let head = unsafe { head.into_bytes(Some(lib.keep())) };
+                let frame = match codec::is_batch_frame(&head) {
+                    Ok(true) => {
+                        lib.pin();
+                        // SAFETY: a batch frame's payload is a C Data batch lent by the plugin.
+                        unsafe { batch::import(payload) }
+                            .and_then(|b| codec::decode_frame(&head, Bytes::new(), Some(b)))
+                    }
+                    // SAFETY: the plugin hands over the buffer.
+                    _ => codec::decode_frame(&head, unsafe { payload.into_bytes(Some(lib.keep())) }, None),
                 };
-                let frame = codec::decode_frame(&head, payload);
                 let end = frame.as_ref().map_or(true, |f| f.is_last);
                 if tx.send(frame).is_err() || end {
                     break;

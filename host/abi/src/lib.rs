@@ -1,6 +1,7 @@
 //! The bindery plugin ABI: a versioned C entry point whose envelopes are Cap'n Proto.
 //!
 //! - [`ffi`]: the C types: the function table a plugin exports and the zero-copy buffer.
+//! - [`batch`]: Arrow batches as the Arrow C Data Interface, lent across without a copy.
 //! - [`codec`]: the core's requests, frames, errors and capabilities as the messages of
 //!   `schemas/bindery.capnp` (generated at build time with `capnpc`).
 //! - [`guest`]: the plugin side, behind [`export_driver!`].
@@ -9,6 +10,7 @@
 //!
 //! Plugin authors use the `bindery-plugin` crate, which re-exports what they need.
 
+pub mod batch;
 pub mod codec;
 pub mod ffi;
 pub mod guest;

@@ -180,6 +180,8 @@ impl Expr {
 pub struct Assignments {
     /// The text as given.
     pub text: String,
+    /// The values of its `:name` placeholders.
+    pub params: Params,
     /// Each column and its new value, in order.
     pub set: Vec<(String, Expr)>,
 }
@@ -221,6 +223,7 @@ impl Assignments {
         .map_err(|e| rename(e, "update expression"))?;
         Ok(Assignments {
             text: text.to_string(),
+            params: params.clone(),
             set: parsed,
         })
     }
