@@ -311,6 +311,15 @@ pub async fn expressions_update_rows_atomically(fx: &crate::Fixture) {
     assert!(e.to_string().contains("'nobody'"), "{e}");
     let b = ctx.table().read("db://ex").key(["ana"]).await.unwrap();
     assert_eq!(versions(&b), [5], "nothing of a refused write is applied");
+    let e = ctx
+        .table()
+        .write("db://ex")
+        .to_keys([["ana"]])
+        .with_expression("age = age + :x", [("x", 1.5)])
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    assert!(e.to_string().contains("column 'age' (int64)"), "{e}");
 }
 
 /// `condition` holds for every touched row or nothing is written (`ConditionFailed`).

@@ -26,8 +26,10 @@
 //!   temporary name, flushed to disk, then renamed into the folder, so a write is all there or
 //!   not at all, and an acknowledged write survives a crash. Files are immutable: there is no
 //!   upsert, update expression or condition. When the table has a primary key, a write whose
-//!   key is already in the table (or twice in the write) is refused with `AlreadyExists`;
-//!   this check is per process (two processes appending to one folder can both pass it).
+//!   key is already in the table (or twice in the write) is refused with `AlreadyExists`,
+//!   checked against an index of the table's keys that reads only the files added since the
+//!   last write; this check is per process (two processes appending to one folder at once can
+//!   both pass it).
 //! - **Alter** adds columns by rewriting `_bindery.json` only; files written before read the
 //!   new column as its default.
 
@@ -35,14 +37,14 @@ mod format;
 mod prune;
 mod read;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arrow::array::{ArrayRef, RecordBatch};
-use arrow::row::{RowConverter, SortField};
+use arrow::row::{OwnedRow, RowConverter, SortField};
 use bindery_core::table::compute::default_array;
 use bindery_core::{
     async_trait, BindingConfig, Capability, Column, Driver, DriverInfo, Error, ErrorKind, Instance, Items,
@@ -205,8 +207,9 @@ impl Table {
 struct FileTables {
     root: PathBuf,
     format: Format,
-    /// One lock per table: writes, alters and drops of a table take turns.
-    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// One lock per table: writes, alters and drops of a table take turns. It holds the
+    /// table's key index.
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<KeyIndex>>>>>,
 }
 
 impl Instance for FileTables {
@@ -294,7 +297,7 @@ impl FileTables {
         })
     }
 
-    fn lock(&self, table: &Table) -> Arc<tokio::sync::Mutex<()>> {
+    fn lock(&self, table: &Table) -> Arc<tokio::sync::Mutex<Option<KeyIndex>>> {
         self.locks
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -332,9 +335,9 @@ impl TableDriver for FileTables {
                 table.name
             )));
         };
-        let lock = self.lock(&table);
-        let _turn = lock.lock().await;
+        let mut index = self.lock(&table).lock_owned().await;
         blocking(move || {
+            let index = &mut *index;
             let (schema, format) = table.describe()?;
             if table.path.is_file() {
                 return Err(Error::new(
@@ -349,11 +352,22 @@ impl TableDriver for FileTables {
             if batch.num_rows() == 0 {
                 return Ok(0);
             }
+            let mut new_keys = None;
             if !schema.key.is_empty() {
-                check_new_keys(&table, &schema, &batch)?;
+                if index.as_ref().is_none_or(|i| i.key != schema.key) {
+                    *index = Some(KeyIndex::new(&schema)?);
+                }
+                if let Some(i) = index.as_mut() {
+                    i.refresh(&table, &schema)?;
+                    new_keys = Some(i.check(&table, &schema, &batch)?);
+                }
             }
             let name = file_name(format);
             write_durably(&table.path, &name, |f, path| format.write(f, &batch, path))?;
+            if let (Some(i), Some(rows)) = (index.as_mut(), new_keys) {
+                i.files.insert(table.path.join(&name));
+                i.keys.extend(rows.iter().map(|r| r.owned()));
+            }
             Ok(batch.num_rows() as u64)
         })
         .await
@@ -381,7 +395,8 @@ impl TableDriver for FileTables {
     async fn drop_table(&self, path: &str, _options: Options) -> Result<()> {
         let table = self.table(path)?;
         let lock = self.lock(&table);
-        let _turn = lock.lock().await;
+        let mut turn = lock.lock().await;
+        *turn = None;
         blocking(move || {
             let what = format!("drop table '{}'", table.name);
             match std::fs::metadata(&table.path) {
@@ -471,52 +486,100 @@ fn whole_rows(schema: &TableSchema, batches: &[RecordBatch]) -> Result<RecordBat
     arrow::compute::concat_batches(&arrow, &whole).map_err(|e| Error::internal(e.to_string()))
 }
 
-/// Refuses keys already in the table, or twice in the batch.
-fn check_new_keys(table: &Table, schema: &TableSchema, batch: &RecordBatch) -> Result<()> {
-    let fields: Vec<SortField> = schema
-        .key
-        .iter()
-        .map(|k| {
-            SortField::new(
+/// The keys of a table's rows, kept between writes with the files they were read from, so a
+/// write reads the keys of only the files added since (by this process or another). Files
+/// are immutable: when one the index read is gone, it starts over.
+struct KeyIndex {
+    key: Vec<String>,
+    converter: RowConverter,
+    files: HashSet<PathBuf>,
+    keys: HashSet<OwnedRow>,
+}
+
+fn arrow_internal(e: arrow::error::ArrowError) -> Error {
+    Error::internal(e.to_string())
+}
+
+impl KeyIndex {
+    fn new(schema: &TableSchema) -> Result<KeyIndex> {
+        let fields = schema
+            .key
+            .iter()
+            .map(|k| {
                 schema
                     .column(k)
-                    .map(|c| c.column_type.data_type())
-                    .unwrap_or(arrow::datatypes::DataType::Null),
-            )
+                    .map(|c| SortField::new(c.column_type.data_type()))
+            })
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| Error::internal("the key names a column the schema lacks"))?;
+        Ok(KeyIndex {
+            key: schema.key.clone(),
+            converter: RowConverter::new(fields).map_err(arrow_internal)?,
+            files: HashSet::new(),
+            keys: HashSet::new(),
         })
-        .collect();
-    let converter = RowConverter::new(fields).map_err(|e| Error::internal(e.to_string()))?;
-    let key_columns = |b: &RecordBatch| -> Vec<ArrayRef> {
-        schema
+    }
+
+    fn rows(&self, b: &RecordBatch) -> Result<arrow::row::Rows> {
+        let columns: Vec<ArrayRef> = self
             .key
             .iter()
             .filter_map(|k| b.column_by_name(k).cloned())
-            .collect()
-    };
-    let new = converter
-        .convert_columns(&key_columns(batch))
-        .map_err(|e| Error::internal(e.to_string()))?;
-    let mut seen = std::collections::HashMap::with_capacity(new.num_rows());
-    for (i, row) in new.iter().enumerate() {
-        if seen.insert(row, i).is_some() {
-            return Err(duplicate(table, schema, batch, i, "twice in this write"));
-        }
+            .collect();
+        self.converter.convert_columns(&columns).map_err(arrow_internal)
     }
-    let op = OpRead {
-        select: schema.key.clone(),
-        ..OpRead::default()
-    };
-    let mut found = Ok(None);
-    Plan::new(&table.name, schema.clone(), table.files()?, &op)?.run(|existing| {
-        found = converter
-            .convert_columns(&key_columns(&existing))
-            .map(|rows| rows.iter().find_map(|r| seen.get(&r).copied()))
-            .map_err(|e| Error::internal(e.to_string()));
-        matches!(found, Ok(None))
-    })?;
-    match found? {
-        Some(i) => Err(duplicate(table, schema, batch, i, "already in the table")),
-        None => Ok(()),
+
+    /// Reads the keys of the table's files it has not read yet.
+    fn refresh(&mut self, table: &Table, schema: &TableSchema) -> Result<()> {
+        let files = table.files()?;
+        let current: HashSet<&PathBuf> = files.iter().map(|(p, _)| p).collect();
+        if self.files.iter().any(|f| !current.contains(f)) {
+            self.files.clear();
+            self.keys.clear();
+        }
+        let new: Vec<(PathBuf, Format)> = files
+            .into_iter()
+            .filter(|(p, _)| !self.files.contains(p))
+            .collect();
+        if new.is_empty() {
+            return Ok(());
+        }
+        let paths: Vec<PathBuf> = new.iter().map(|(p, _)| p.clone()).collect();
+        let op = OpRead {
+            select: self.key.clone(),
+            ..OpRead::default()
+        };
+        let mut failed = None;
+        Plan::new(&table.name, schema.clone(), new, &op)?.run(|existing| match self.rows(&existing) {
+            Ok(rows) => {
+                self.keys.extend(rows.iter().map(|r| r.owned()));
+                true
+            }
+            Err(e) => {
+                failed = Some(e);
+                false
+            }
+        })?;
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        self.files.extend(paths);
+        Ok(())
+    }
+
+    /// Refuses keys already in the table, or twice in the batch; gives the batch's keys.
+    fn check(&self, table: &Table, schema: &TableSchema, batch: &RecordBatch) -> Result<arrow::row::Rows> {
+        let rows = self.rows(batch)?;
+        let mut seen = HashSet::with_capacity(rows.num_rows());
+        for (i, row) in rows.iter().enumerate() {
+            if self.keys.contains(&row.owned()) {
+                return Err(duplicate(table, schema, batch, i, "already in the table"));
+            }
+            if !seen.insert(row) {
+                return Err(duplicate(table, schema, batch, i, "twice in this write"));
+            }
+        }
+        Ok(rows)
     }
 }
 

@@ -72,10 +72,14 @@ pub fn check_write(schema: &TableSchema, op: &mut OpWrite, table: &str) -> Resul
                 )));
             }
             let typed = compute::evaluate(value, &empty, table)?;
-            let fits = typed.data_type() == &c.column_type.data_type()
+            let want = c.column_type.data_type();
+            // A fraction never goes into an integer column (it would be cut off), as with
+            // literals.
+            let fits = typed.data_type() == &want
                 || typed.data_type().is_null() && c.nullable
-                || arrow::compute::can_cast_types(typed.data_type(), &c.column_type.data_type())
-                    && typed.data_type().is_numeric() == c.column_type.data_type().is_numeric();
+                || arrow::compute::can_cast_types(typed.data_type(), &want)
+                    && typed.data_type().is_numeric() == want.is_numeric()
+                    && !(typed.data_type().is_floating() && want.is_integer());
             if !fits {
                 return Err(Error::invalid_input(format!(
                     "the update expression sets column '{column}' ({}) to {}, which is {}",
@@ -472,6 +476,9 @@ mod tests {
         assert!(e.contains("'age' (int32) to 'x'"), "{e}");
         let e = check("nope = 1", Params::new()).unwrap_err().to_string();
         assert!(e.contains("has no column 'nope'"), "{e}");
+        let half: Params = [("x".to_string(), Value::Float(1.5))].into();
+        let e = check("age = age + :x", half).unwrap_err().to_string();
+        assert!(e.contains("'age' (int32) to age + 1.5, which is Float64"), "{e}");
     }
 
     #[test]
