@@ -33,3 +33,51 @@ where
 pub fn us(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
+
+/// The rounds of one side-by-side case: bindery's rate and the baseline's, per round.
+#[derive(Default)]
+pub struct Case(pub Vec<(f64, f64)>);
+
+impl Case {
+    /// Adds a round.
+    pub fn add(&mut self, bindery: f64, baseline: f64) {
+        self.0.push((bindery, baseline));
+    }
+
+    /// Prints the medians and their ratio as a Markdown table row:
+    /// `| case | bindery | baseline (name) | ratio | ratios per round |`.
+    pub fn report(&self, case: &str, unit: &str, baseline: &str) {
+        let median = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let b = median(self.0.iter().map(|r| r.0).collect());
+        let d = median(self.0.iter().map(|r| r.1).collect());
+        let ratios: Vec<String> = self.0.iter().map(|r| format!("{:.2}", r.0 / r.1)).collect();
+        println!(
+            "| {case} | {} {unit} | {} {unit} ({baseline}) | {:.2} | {} |",
+            human(b),
+            human(d),
+            b / d,
+            ratios.join(" ")
+        );
+    }
+}
+
+/// The header of the tables [`Case::report`] prints rows of.
+pub fn table_header(title: &str) {
+    println!("\n## {title}\n");
+    println!("| case | bindery (median) | baseline (median) | ratio | per round |");
+    println!("|---|---:|---:|---:|---|");
+}
+
+/// A rate with a unit prefix: 31.6 M, 820 k, 95.
+pub fn human(x: f64) -> String {
+    if x >= 1e6 {
+        format!("{:.2} M", x / 1e6)
+    } else if x >= 1e4 {
+        format!("{:.1} k", x / 1e3)
+    } else {
+        format!("{x:.0}")
+    }
+}

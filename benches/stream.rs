@@ -10,7 +10,8 @@
 //!   with one `fdatasync` per 1000.
 //! - Consume (from earliest, to the end): against reading the segment files' bytes.
 //!
-//! Run with `cargo bench -p bindery-benches --bench stream`.
+//! Five rounds of each; medians and ratios. Run with `cargo bench -p bindery-benches --bench
+//! stream`.
 
 use std::fs::OpenOptions;
 use std::io::{Read, Write};
@@ -18,13 +19,14 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use bindery::Context;
+use bindery_benches::{table_header, Case};
 use bytes::Bytes;
 
 const MESSAGE: usize = 100;
 const BATCH: usize = 1000;
 const PUBLISHERS: usize = 64;
 /// Each timed case runs this long (at least one operation).
-const WINDOW: Duration = Duration::from_secs(3);
+const WINDOW: Duration = Duration::from_secs(1);
 
 /// Runs `op` (returning how many messages it handled) until the window is over; msgs/s.
 fn rate(mut op: impl FnMut() -> usize) -> f64 {
@@ -70,12 +72,8 @@ fn all_bytes_under(dir: &Path) -> u64 {
     total
 }
 
-fn row(case: &str, msgs: f64, baseline: &str, base: f64) {
-    println!(
-        "{case:<44} {msgs:>12.0} msg/s   {baseline:<34} {base:>12.0} msg/s   ratio {:>6.2}",
-        msgs / base
-    );
-}
+/// Rounds of each case; the medians are reported.
+const ROUNDS: usize = 5;
 
 fn main() {
     let dir = std::env::temp_dir().join(format!("bindery-bench-stream-{}", std::process::id()));
@@ -88,108 +86,107 @@ fn main() {
     let ctx = Context::open(dir.join("function.yaml")).unwrap();
     let streams = ctx.stream();
     let value = Bytes::from(vec![b'm'; MESSAGE]);
-    println!(
-        "log driver, {MESSAGE}-byte messages, {} s per case, in {}",
-        WINDOW.as_secs(),
-        dir.display()
-    );
-
-    let fsyncs = fsync_baseline(&dir.join("baseline-1"), 1);
-    println!(
-        "{:<44} {fsyncs:>12.0} /s",
-        "fsync baseline (append 100 B + fdatasync)"
-    );
-
-    streams.create("ev://one", "", 1).do_().unwrap();
-    let one = rate(|| {
-        streams
-            .publish("ev://one")
-            .buffers([value.clone()])
-            .do_()
-            .unwrap();
-        1
-    });
-    row("publish unbatched, 1 publisher", one, "fsync baseline", fsyncs);
-
-    streams.create("ev://many", "", 1).do_().unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    let many = rt.block_on(async {
-        let start = Instant::now();
-        let tasks: Vec<_> = (0..PUBLISHERS)
-            .map(|_| {
-                let (ctx, value) = (ctx.clone(), value.clone());
-                tokio::spawn(async move {
-                    let mut n = 0usize;
-                    while start.elapsed() < WINDOW {
-                        ctx.stream()
-                            .publish("ev://many")
-                            .buffers([value.clone()])
-                            .await
-                            .unwrap();
-                        n += 1;
-                    }
-                    n
-                })
-            })
-            .collect();
-        let mut total = 0;
-        for t in tasks {
-            total += t.await.unwrap();
-        }
-        total as f64 / start.elapsed().as_secs_f64()
-    });
-    row(
-        &format!("publish unbatched, {PUBLISHERS} publishers (group commit)"),
-        many,
-        "fsync baseline",
-        fsyncs,
-    );
-
-    streams.create("ev://batched", "", 1).do_().unwrap();
-    let batch: Vec<Bytes> = (0..BATCH).map(|_| value.clone()).collect();
-    let batched = rate(|| {
-        streams
-            .publish("ev://batched")
-            .buffers(batch.clone())
-            .do_()
-            .unwrap();
-        BATCH
-    });
-    let raw_batched = fsync_baseline(&dir.join("baseline-batch"), BATCH);
-    row(
-        &format!("publish batched ({BATCH} per publish)"),
-        batched,
-        &format!("file write + fdatasync per {BATCH}"),
-        raw_batched,
-    );
-
-    // Consume everything the batched case wrote, from the start to the end.
-    let total_msgs = ctx.stream().list_shards("ev://batched").do_().unwrap()[0].next;
-    let start = Instant::now();
-    let mut got = 0u64;
-    for m in streams
-        .consume("ev://batched")
-        .from_("earliest", "")
-        .follow(false)
-        .load()
-    {
-        assert_eq!(m.unwrap().value.len(), MESSAGE);
-        got += 1;
+    for name in ["one", "many", "batched"] {
+        streams.create(format!("ev://{name}"), "", 1).do_().unwrap();
     }
-    let consume = got as f64 / start.elapsed().as_secs_f64();
-    assert_eq!(got, total_msgs);
-    let start = Instant::now();
-    let bytes = all_bytes_under(&dir.join("streams/batched"));
-    let raw_read = total_msgs as f64 / start.elapsed().as_secs_f64();
-    row(
-        &format!("consume {total_msgs} messages (page cache)"),
-        consume,
-        &format!("read the {} MB of segments", bytes >> 20),
-        raw_read,
+    let batch: Vec<Bytes> = (0..BATCH).map(|_| value.clone()).collect();
+    let (mut one, mut many, mut batched, mut consume) =
+        (Case::default(), Case::default(), Case::default(), Case::default());
+    let mut fsyncs_seen = Vec::new();
+    for _ in 0..ROUNDS {
+        let fsyncs = fsync_baseline(&dir.join("baseline-1"), 1);
+        fsyncs_seen.push(fsyncs);
+        let r = rate(|| {
+            streams
+                .publish("ev://one")
+                .buffers([value.clone()])
+                .do_()
+                .unwrap();
+            1
+        });
+        one.add(r, fsyncs);
+
+        let r = rt.block_on(async {
+            let start = Instant::now();
+            let tasks: Vec<_> = (0..PUBLISHERS)
+                .map(|_| {
+                    let (ctx, value) = (ctx.clone(), value.clone());
+                    tokio::spawn(async move {
+                        let mut n = 0usize;
+                        while start.elapsed() < WINDOW {
+                            ctx.stream()
+                                .publish("ev://many")
+                                .buffers([value.clone()])
+                                .await
+                                .unwrap();
+                            n += 1;
+                        }
+                        n
+                    })
+                })
+                .collect();
+            let mut total = 0;
+            for t in tasks {
+                total += t.await.unwrap();
+            }
+            total as f64 / start.elapsed().as_secs_f64()
+        });
+        many.add(r, fsyncs);
+
+        let r = rate(|| {
+            streams
+                .publish("ev://batched")
+                .buffers(batch.clone())
+                .do_()
+                .unwrap();
+            BATCH
+        });
+        batched.add(r, fsync_baseline(&dir.join("baseline-batch"), BATCH));
+
+        // Consume everything the batched case wrote so far, from the start to the end.
+        let total_msgs = ctx.stream().list_shards("ev://batched").do_().unwrap()[0].next;
+        let start = Instant::now();
+        let mut got = 0u64;
+        for m in streams
+            .consume("ev://batched")
+            .from_("earliest", "")
+            .follow(false)
+            .load()
+        {
+            assert_eq!(m.unwrap().value.len(), MESSAGE);
+            got += 1;
+        }
+        let r = got as f64 / start.elapsed().as_secs_f64();
+        assert_eq!(got, total_msgs);
+        let start = Instant::now();
+        all_bytes_under(&dir.join("streams/batched"));
+        consume.add(r, total_msgs as f64 / start.elapsed().as_secs_f64());
+    }
+    fsyncs_seen.sort_by(f64::total_cmp);
+    table_header(&format!(
+        "Streams on `log`: {MESSAGE}-byte messages (fdatasyncs/s of this disk: median {:.0})",
+        fsyncs_seen[ROUNDS / 2]
+    ));
+    one.report("publish, 1 per publish, 1 publisher", "msg/s", "fdatasyncs/s");
+    many.report(
+        &format!("publish, 1 per publish, {PUBLISHERS} publishers (group commit)"),
+        "msg/s",
+        "fdatasyncs/s",
+    );
+    batched.report(
+        &format!("publish, {BATCH} per publish"),
+        "msg/s",
+        &format!("file write + fdatasync per {BATCH}"),
+    );
+    consume.report(
+        "consume from the page cache",
+        "msg/s",
+        "reading the segment files",
     );
     drop(ctx);
     let _ = std::fs::remove_dir_all(&dir);

@@ -15,6 +15,7 @@ use std::time::Instant;
 use bindery::arrow::array::{AsArray, Float64Array, Int64Array, RecordBatch, StringArray};
 use bindery::arrow::datatypes::{DataType, Field, Int64Type, Schema};
 use bindery::Context;
+use bindery_benches::Case;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
 
@@ -117,42 +118,17 @@ fn filtered_rows(n: u64) -> u64 {
 /// Rounds of each case; the medians are reported.
 const ROUNDS: u32 = 5;
 
-/// The rounds of one case: bindery's rows/s and the baseline's.
-#[derive(Default)]
-struct Case(Vec<(f64, f64)>);
-
-impl Case {
-    fn add(&mut self, bindery: f64, baseline: f64) {
-        self.0.push((bindery, baseline));
-    }
-
-    fn report(&self, case: &str, name: &str) {
-        let median = |mut v: Vec<f64>| {
-            v.sort_by(f64::total_cmp);
-            v[v.len() / 2]
-        };
-        let b = median(self.0.iter().map(|r| r.0).collect());
-        let d = median(self.0.iter().map(|r| r.1).collect());
-        let ratios: Vec<String> = self.0.iter().map(|r| format!("{:.2}", r.0 / r.1)).collect();
-        println!(
-            "{case:<36} bindery {b:>11.0} rows/s   {name} {d:>11.0} rows/s   ratio of medians {:.2} (rounds: {})",
-            b / d,
-            ratios.join(" ")
-        );
-    }
-}
-
 fn sqlite(n: u64) {
     let dir = tempfile::tempdir().unwrap();
     let ctx = context(dir.path(), "sqlite", "./t.db");
     let file = dir.path().join("t.db");
     let filled = Instant::now();
     fill(&ctx, &file, n);
-    println!(
+    eprintln!(
         "sqlite: filled {n} rows in {:.1}s",
         filled.elapsed().as_secs_f64()
     );
-    // Warm the page cache, then alternate the two, twice.
+    // Warm the page cache, then alternate the two.
     direct(&file, false);
     let (mut whole, mut some) = (Case::default(), Case::default());
     for _ in 0..ROUNDS {
@@ -166,8 +142,8 @@ fn sqlite(n: u64) {
         assert_eq!((dn, bn), (filtered_rows(n), filtered_rows(n)));
         some.add(b, d);
     }
-    whole.report("sqlite read, 4 columns:", "rusqlite directly");
-    some.report("sqlite read, age = 5 (1%):", "rusqlite directly");
+    whole.report("`sqlite` read, 4 columns", "rows/s", "rusqlite");
+    some.report("`sqlite` read, `age = 5` (1%)", "rows/s", "rusqlite, same WHERE");
 }
 
 /// Writes the table's rows as one Parquet file with the parquet crate, into a table folder
@@ -247,7 +223,7 @@ fn parquet_files(n: u64) {
     let file = dir.path().join("lake/t/t.parquet");
     let filled = Instant::now();
     fill_parquet(&ctx, &file, n);
-    println!(
+    eprintln!(
         "files: wrote {n} rows as Parquet in {:.1}s ({} MB)",
         filled.elapsed().as_secs_f64(),
         std::fs::metadata(&file).unwrap().len() / 1_000_000
@@ -264,12 +240,19 @@ fn parquet_files(n: u64) {
         assert_eq!((dn, bn), (filtered_rows(n), filtered_rows(n)));
         some.add(b, d);
     }
-    whole.report("files (Parquet) read, 4 columns:", "parquet directly");
-    some.report("files (Parquet) read, age = 5 (1%):", "parquet directly");
+    whole.report("`files` (Parquet) read, 4 columns", "rows/s", "parquet crate");
+    some.report(
+        "`files` (Parquet) read, `age = 5` (1%)",
+        "rows/s",
+        "parquet crate + eq kernel",
+    );
 }
 
 fn main() {
     let n = rows();
+    bindery_benches::table_header(&format!(
+        "Tables: {n} rows x 4 columns into Arrow (rows/s over the table's rows)"
+    ));
     let only = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     if only.as_deref().is_none_or(|o| "parquet".contains(o)) {
         parquet_files(n);
