@@ -38,6 +38,12 @@ struct Inner {
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    // On a multi-threaded runtime the file work runs on this worker (its other tasks move to
+    // another), saving the hand-over to a blocking thread and back, which costs more than a
+    // small read from the page cache.
+    if tokio::runtime::Handle::current().runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread {
+        return tokio::task::block_in_place(f);
+    }
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| Error::internal(format!("fs task failed: {e}")))?
