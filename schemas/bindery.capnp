@@ -114,6 +114,7 @@ struct ObjectGet {
   offset @2 :UInt64;
   hasLength @3 :Bool;
   length @4 :UInt64;
+  whole @5 :Bool;        # the caller takes the whole answer at once: one buffer is fine
 }
 
 # The data of a put follows the request as buffers.

@@ -335,15 +335,22 @@ impl Get {
         self
     }
 
-    fn send(self) -> Result<(Frames, String)> {
+    /// Sends the request for the whole answer at once (awaited, `do_`, `do_async`): the
+    /// driver may answer in one buffer rather than in bounded chunks.
+    fn send(mut self) -> Result<(Frames, String)> {
+        self.op.whole = true;
+        self.send_streamed()
+    }
+
+    fn send_streamed(self) -> Result<(Frames, String)> {
         let Get { req, op } = self;
         req.send("get", false, || Details::ObjectGet(op))
     }
 
     /// Sends the request and returns a reader at once; data is prefetched in the background
-    /// up to the binding's window while the caller works.
+    /// up to the binding's window while the caller works, in bounded chunks.
     pub fn load(self) -> ObjectReader {
-        ObjectReader::new(self.send())
+        ObjectReader::new(self.send_streamed())
     }
 }
 

@@ -377,6 +377,7 @@ pub fn encode_request(req: &DataRequest) -> Result<Vec<u8>> {
         Details::ObjectGet(op) => {
             let mut g = d.init_object_get();
             put_conditions(g.reborrow().init_conditions(), &op.conditions);
+            g.set_whole(op.whole);
             if let Some(r) = op.range {
                 g.set_has_range(true);
                 g.set_offset(r.offset);
@@ -618,6 +619,7 @@ pub fn decode_request(bytes: &[u8], body: Option<PutBody>) -> Result<DataRequest
             Details::ObjectGet(OpGet {
                 range,
                 conditions: get_conditions(g.get_conditions().c()?)?,
+                whole: g.get_whole(),
                 options,
             })
         }

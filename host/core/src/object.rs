@@ -160,6 +160,10 @@ pub struct OpGet {
     pub range: Option<ByteRange>,
     /// Preconditions.
     pub conditions: Conditions,
+    /// The caller takes the whole answer at once (it awaits the get rather than reading it
+    /// as a stream), so the driver may answer in one buffer instead of bounded chunks, saving
+    /// the copy that joins them.
+    pub whole: bool,
     /// Options given with `.option(k, v)`.
     pub options: Options,
 }

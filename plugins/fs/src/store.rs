@@ -374,7 +374,9 @@ impl ObjectDriver for FsStore {
                     .map_err(|e| map(e, &what))?;
             }
             let len = range.end - range.start;
-            let body = if len <= CHUNK {
+            // One buffer when the caller takes it all at once (its memory is the object's
+            // size either way); bounded chunks when it streams.
+            let body = if len <= CHUNK || op.whole {
                 let chunk = read_chunk(&mut file, len, &what)?;
                 stream::once(async move { Ok(chunk) }).boxed()
             } else {
@@ -650,6 +652,33 @@ mod tests {
         assert_eq!(sidecars(dir.path()).len(), 1);
         store.delete("e", OpStat::default()).await.unwrap();
         assert!(sidecars(dir.path()).is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_whole_get_is_one_buffer_and_a_streamed_one_bounded_chunks() {
+        use futures::StreamExt;
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsStore::open(dir.path().to_path_buf()).unwrap();
+        let data = Bytes::from(vec![5u8; 3 * CHUNK as usize + 10]);
+        let body = PutBody::from_chunks([data.clone()]);
+        store.put("big", body, OpPut::default()).await.unwrap();
+        for (whole, chunks) in [(true, 1), (false, 4)] {
+            let op = OpGet {
+                whole,
+                ..OpGet::default()
+            };
+            let got: Vec<Bytes> = store
+                .get("big", op)
+                .await
+                .unwrap()
+                .body
+                .map(|c| c.unwrap())
+                .collect()
+                .await;
+            assert_eq!(got.len(), chunks, "whole: {whole}");
+            assert!(got.iter().all(|c| c.len() as u64 <= CHUNK) || whole);
+            assert_eq!(got.concat(), data.to_vec());
+        }
     }
 
     #[test]
