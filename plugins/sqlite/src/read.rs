@@ -10,7 +10,7 @@ use futures::StreamExt;
 use rusqlite::types::Value as Sql;
 
 use crate::sql::{ident, Render};
-use crate::values::{type_of_declared, type_of_value, BatchBuilder};
+use crate::values::{push_row, type_of_declared, type_of_value, BatchBuilder};
 use crate::{map, Db};
 
 /// Rows per batch.
@@ -179,7 +179,7 @@ fn run(
         if let Some(s) = schema_tx.take() {
             let _ = s.send(Ok(b.schema()));
         }
-        if let Err(e) = b.push_row(row) {
+        if let Err(e) = push_row(b, row) {
             return fail(&mut schema_tx, e);
         }
         if b.rows() == BATCH_ROWS {

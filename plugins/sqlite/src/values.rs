@@ -5,17 +5,12 @@
 //! INTEGER microseconds since the Unix epoch, `date` as INTEGER days since the epoch. Reading
 //! a table made elsewhere, a `timestamp` or `date` column holding ISO-8601 text is read too.
 
-use std::sync::Arc;
-
-use bindery_core::arrow::array::{
-    Array, ArrayRef, AsArray, BinaryBuilder, BooleanBuilder, Date32Builder, Float32Builder, Float64Builder,
-    Int32Builder, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
-};
-use bindery_core::arrow::compute::kernels::cast_utils::{string_to_timestamp_nanos, Parser};
+use bindery_core::arrow::array::{Array, AsArray};
 use bindery_core::arrow::datatypes::{
-    Date32Type, Float32Type, Float64Type, Int32Type, Int64Type, SchemaRef, TimestampMicrosecondType,
+    Date32Type, Float32Type, Float64Type, Int32Type, Int64Type, TimestampMicrosecondType,
 };
-use bindery_core::table::schema::UTC;
+pub use bindery_core::table::build::BatchBuilder;
+use bindery_core::table::build::Cell;
 use bindery_core::{ColumnType, Error, Result};
 use rusqlite::types::{Value as Sql, ValueRef};
 
@@ -37,184 +32,24 @@ pub fn cell(array: &dyn Array, row: usize, ty: ColumnType) -> Sql {
     }
 }
 
-/// An Arrow array builder of one column type.
-enum Builder {
-    Bool(BooleanBuilder),
-    Int32(Int32Builder),
-    Int64(Int64Builder),
-    Float32(Float32Builder),
-    Float64(Float64Builder),
-    Text(StringBuilder),
-    Binary(BinaryBuilder),
-    Timestamp(TimestampMicrosecondBuilder),
-    Date(Date32Builder),
-}
-
-impl Builder {
-    fn new(ty: ColumnType, capacity: usize) -> Builder {
-        match ty {
-            ColumnType::Bool => Builder::Bool(BooleanBuilder::with_capacity(capacity)),
-            ColumnType::Int32 => Builder::Int32(Int32Builder::with_capacity(capacity)),
-            ColumnType::Int64 => Builder::Int64(Int64Builder::with_capacity(capacity)),
-            ColumnType::Float32 => Builder::Float32(Float32Builder::with_capacity(capacity)),
-            ColumnType::Float64 => Builder::Float64(Float64Builder::with_capacity(capacity)),
-            ColumnType::String | ColumnType::Json => {
-                Builder::Text(StringBuilder::with_capacity(capacity, capacity * 16))
-            }
-            ColumnType::Binary => Builder::Binary(BinaryBuilder::with_capacity(capacity, capacity * 16)),
-            ColumnType::Timestamp => {
-                Builder::Timestamp(TimestampMicrosecondBuilder::with_capacity(capacity).with_timezone(UTC))
-            }
-            ColumnType::Date => Builder::Date(Date32Builder::with_capacity(capacity)),
-        }
-    }
-
-    fn null(&mut self) {
-        match self {
-            Builder::Bool(b) => b.append_null(),
-            Builder::Int32(b) => b.append_null(),
-            Builder::Int64(b) => b.append_null(),
-            Builder::Float32(b) => b.append_null(),
-            Builder::Float64(b) => b.append_null(),
-            Builder::Text(b) => b.append_null(),
-            Builder::Binary(b) => b.append_null(),
-            Builder::Timestamp(b) => b.append_null(),
-            Builder::Date(b) => b.append_null(),
-        }
-    }
-
-    /// Appends a value; `false` when it is not one of the column's type.
-    fn push(&mut self, v: ValueRef<'_>) -> bool {
-        use ValueRef::*;
-        let text = |t: &[u8]| std::str::from_utf8(t).ok().map(str::to_string);
-        match (self, v) {
-            (b, Null) => b.null(),
-            (Builder::Bool(b), Integer(i)) => b.append_value(i != 0),
-            (Builder::Int32(b), Integer(i)) => match i32::try_from(i) {
-                Ok(i) => b.append_value(i),
-                Err(_) => return false,
-            },
-            (Builder::Int64(b), Integer(i)) => b.append_value(i),
-            (Builder::Int64(b), Real(f)) if f.fract() == 0.0 && f.abs() < 9.0e15 => b.append_value(f as i64),
-            (Builder::Float32(b), Integer(i)) => b.append_value(i as f32),
-            (Builder::Float32(b), Real(f)) => b.append_value(f as f32),
-            (Builder::Float64(b), Integer(i)) => b.append_value(i as f64),
-            (Builder::Float64(b), Real(f)) => b.append_value(f),
-            (Builder::Text(b), Text(t)) => match std::str::from_utf8(t) {
-                Ok(s) => b.append_value(s),
-                Err(_) => return false,
-            },
-            (Builder::Text(b), Integer(i)) => b.append_value(i.to_string()),
-            (Builder::Text(b), Real(f)) => b.append_value(f.to_string()),
-            (Builder::Binary(b), Blob(x) | Text(x)) => b.append_value(x),
-            (Builder::Timestamp(b), Integer(i)) => b.append_value(i),
-            (Builder::Timestamp(b), Text(t)) => {
-                match text(t).and_then(|s| string_to_timestamp_nanos(&s).ok()) {
-                    Some(n) => b.append_value(n.div_euclid(1000)),
-                    None => return false,
-                }
-            }
-            (Builder::Date(b), Integer(i)) => match i32::try_from(i) {
-                Ok(i) => b.append_value(i),
-                Err(_) => return false,
-            },
-            (Builder::Date(b), Text(t)) => match text(t).and_then(|s| Date32Type::parse(&s)) {
-                Some(d) => b.append_value(d),
-                None => return false,
-            },
-            _ => return false,
-        }
-        true
-    }
-
-    fn finish(&mut self) -> ArrayRef {
-        match self {
-            Builder::Bool(b) => Arc::new(b.finish()),
-            Builder::Int32(b) => Arc::new(b.finish()),
-            Builder::Int64(b) => Arc::new(b.finish()),
-            Builder::Float32(b) => Arc::new(b.finish()),
-            Builder::Float64(b) => Arc::new(b.finish()),
-            Builder::Text(b) => Arc::new(b.finish()),
-            Builder::Binary(b) => Arc::new(b.finish()),
-            Builder::Timestamp(b) => Arc::new(b.finish()),
-            Builder::Date(b) => Arc::new(b.finish()),
-        }
-    }
-}
-
-fn kind_of(v: ValueRef<'_>) -> &'static str {
+/// A SQLite value as a cell for [`BatchBuilder`] (text that is not UTF-8 is bytes).
+pub fn sqlite_cell(v: ValueRef<'_>) -> Cell<'_> {
     match v {
-        ValueRef::Null => "NULL",
-        ValueRef::Integer(_) => "an integer",
-        ValueRef::Real(_) => "a real",
-        ValueRef::Text(_) => "text",
-        ValueRef::Blob(_) => "a blob",
+        ValueRef::Null => Cell::Null,
+        ValueRef::Integer(i) => Cell::Int(i),
+        ValueRef::Real(f) => Cell::Float(f),
+        ValueRef::Text(t) => std::str::from_utf8(t).map_or(Cell::Bytes(t), Cell::Text),
+        ValueRef::Blob(b) => Cell::Bytes(b),
     }
 }
 
-/// Rows of SQLite values gathered into Arrow batches of a schema.
-pub struct BatchBuilder {
-    schema: SchemaRef,
-    types: Vec<ColumnType>,
-    builders: Vec<Builder>,
-    rows: usize,
-}
-
-impl BatchBuilder {
-    /// A builder for batches of `schema`, whose columns have `types`.
-    pub fn new(schema: SchemaRef, types: Vec<ColumnType>, capacity: usize) -> BatchBuilder {
-        let builders = types.iter().map(|t| Builder::new(*t, capacity)).collect();
-        BatchBuilder {
-            schema,
-            types,
-            builders,
-            rows: 0,
-        }
-    }
-
-    /// The schema of the batches.
-    pub fn schema(&self) -> SchemaRef {
-        self.schema.clone()
-    }
-
-    /// Rows gathered since the last batch.
-    pub fn rows(&self) -> usize {
-        self.rows
-    }
-
-    /// Appends one row from a result row.
-    pub fn push_row(&mut self, row: &rusqlite::Row<'_>) -> Result<()> {
-        for i in 0..self.builders.len() {
-            let v = row
-                .get_ref(i)
-                .map_err(|e| Error::internal(format!("cannot read column {i}: {e}")))?;
-            if !self.builders[i].push(v) {
-                return Err(Error::invalid_input(format!(
-                    "column '{}' is {} but holds {} in the database; fix the row or the column's type",
-                    self.schema.field(i).name(),
-                    self.types[i],
-                    kind_of(v)
-                )));
-            }
-        }
-        self.rows += 1;
-        Ok(())
-    }
-
-    /// Appends a row of `NULL`s.
-    pub fn push_nulls(&mut self) {
-        self.builders.iter_mut().for_each(Builder::null);
-        self.rows += 1;
-    }
-
-    /// The batch of the rows gathered; the builder starts over.
-    pub fn finish(&mut self) -> Result<RecordBatch> {
-        let arrays: Vec<ArrayRef> = self.builders.iter_mut().map(Builder::finish).collect();
-        let rows = std::mem::take(&mut self.rows);
-        let options = bindery_core::arrow::array::RecordBatchOptions::new().with_row_count(Some(rows));
-        RecordBatch::try_new_with_options(self.schema.clone(), arrays, &options)
-            .map_err(|e| Error::internal(format!("cannot build a batch: {e}")))
-    }
+/// Appends one row of a SQLite result to a batch.
+pub fn push_row(builder: &mut BatchBuilder, row: &rusqlite::Row<'_>) -> Result<()> {
+    builder.push_row(|i| {
+        row.get_ref(i)
+            .map(sqlite_cell)
+            .map_err(|e| Error::internal(format!("cannot read column {i}: {e}")))
+    })
 }
 
 /// The column type for a declared SQLite type (for tables bindery did not create, and

@@ -10,7 +10,7 @@ use rusqlite::types::Value as Sql;
 use rusqlite::{params_from_iter, Transaction};
 
 use crate::sql::{ident, Render};
-use crate::values::{cell, BatchBuilder};
+use crate::values::{cell, push_row, BatchBuilder};
 use crate::{map, Db};
 
 /// Runs a checked write; returns how many rows it wrote.
@@ -85,7 +85,7 @@ fn rows_now(
             .map_err(|e| map(e, &what))?;
         match rows.next().map_err(|e| map(e, &what))? {
             Some(row) => {
-                builder.push_row(row)?;
+                push_row(&mut builder, row)?;
                 exists.push(true);
             }
             None => {

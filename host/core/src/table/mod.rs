@@ -5,6 +5,7 @@
 //! Arrow batches) that the host checks against the table's schema before the driver sees
 //! them (see [`items`]); a driver gets only batches whose columns are known and typed.
 
+pub mod build;
 pub mod compute;
 pub mod items;
 pub mod schema;
