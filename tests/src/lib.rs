@@ -41,6 +41,54 @@ pub async fn table_fixture(driver: &str, extra: &str) -> Fixture {
     kind_fixture("db", "table", driver, extra).await
 }
 
+/// The test run's PostgreSQL server (started by `scripts/test`): its URL and password.
+pub fn postgres_server() -> (String, String) {
+    let get = |var: &str| {
+        std::env::var(var).unwrap_or_else(|_| {
+            panic!("{var} is not set: run the tests with scripts/test, which starts PostgreSQL on loopback")
+        })
+    };
+    (get("BINDERY_PG_URL"), get("BINDERY_PG_PASSWORD"))
+}
+
+/// A `db` table binding on the `postgres` driver, on a database of its own made for it on
+/// the test run's server.
+pub async fn postgres_fixture() -> Fixture {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static SEQ: AtomicU32 = AtomicU32::new(0);
+    let (url, password) = postgres_server();
+    let db = format!("t{}_{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed));
+    let mut admin: tokio_postgres::Config = url.parse().expect("BINDERY_PG_URL is a connection string");
+    admin.password(password.as_bytes());
+    let (client, connection) = admin
+        .connect(tokio_postgres::NoTls)
+        .await
+        .expect("connect to PostgreSQL");
+    tokio::spawn(connection);
+    client
+        .batch_execute(&format!("CREATE DATABASE {db}"))
+        .await
+        .expect("create the test database");
+    let host = url
+        .split('@')
+        .nth(1)
+        .and_then(|h| h.split('/').next())
+        .expect("a host in BINDERY_PG_URL");
+    let user = url
+        .trim_start_matches("postgres://")
+        .trim_start_matches("postgresql://")
+        .split('@')
+        .next()
+        .unwrap_or("postgres");
+    kind_fixture(
+        "db",
+        "table",
+        "postgres",
+        &format!("      url: postgres://{user}@{host}/{db}\n      secret: {{ env: BINDERY_PG_PASSWORD }}\n"),
+    )
+    .await
+}
+
 /// Writes a spec whose only binding is `name`, of `kind`, on `driver`, and connects it.
 async fn kind_fixture(name: &str, kind: &str, driver: &str, extra: &str) -> Fixture {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -1,7 +1,7 @@
 //! The table conformance suite, run against every table driver: built in, and loaded as a
 //! plugin library through the ABI.
 
-use bindery_tests::{cdylib, table_fixture, table_suite};
+use bindery_tests::{cdylib, postgres_fixture, table_fixture, table_suite};
 
 table_suite!(sqlite, || table_fixture("sqlite", "      url: ./data.db\n"));
 table_suite!(files_parquet, || table_fixture("files", "      url: ./tables\n"));
@@ -17,3 +17,4 @@ table_suite!(sqlite_plugin, || async {
     let lib = cdylib("sqlite-plugin");
     table_fixture(&lib.display().to_string(), "      url: ./data.db\n").await
 });
+table_suite!(postgres, postgres_fixture);

@@ -56,6 +56,7 @@ impl Registry {
                 Arc::new(bindery_driver_log::LogDriver),
                 Arc::new(bindery_driver_sqlite::Sqlite),
                 Arc::new(bindery_driver_files::Files),
+                Arc::new(bindery_driver_postgres::Postgres),
             ],
         }
     }

@@ -1,0 +1,125 @@
+//! Reads: one statement on a pooled connection, its rows (PostgreSQL's binary format)
+//! gathered into Arrow batches on the driver's task and handed over a bounded channel.
+
+use std::sync::Arc;
+
+use bindery_core::arrow::array::RecordBatch;
+use bindery_core::arrow::datatypes::{Field, Schema, SchemaRef};
+use bindery_core::table::build::BatchBuilder;
+use bindery_core::table::compute::project_schema;
+use bindery_core::{ColumnType, Error, OpRead, Result, TableRead};
+use futures::{StreamExt, TryStreamExt};
+use tokio_postgres::types::ToSql;
+
+use crate::sql::{ident, Render};
+use crate::values::{push_row, type_of_result};
+use crate::{load_schema, map, Pool};
+
+/// Rows per batch.
+pub const BATCH_ROWS: usize = 8192;
+
+/// Runs a read; its schema is known when this returns.
+pub async fn read(pool: Arc<Pool>, table: String, op: OpRead) -> Result<TableRead> {
+    let conn = pool.get().await?;
+    let what = format!("read table '{table}'");
+    let client = conn.client();
+    let (statement, params, schema, types) = match &op.sql {
+        Some(q) => {
+            // PostgreSQL itself refuses anything that would write.
+            client
+                .batch_execute("BEGIN READ ONLY")
+                .await
+                .map_err(|e| map(e, &what))?;
+            let prepared = async {
+                let stmt = client.prepare(q).await.map_err(|e| map(e, "run the query"))?;
+                let mut fields = Vec::new();
+                let mut types = Vec::new();
+                for c in stmt.columns() {
+                    let ty = type_of_result(c.type_())?;
+                    fields.push(Field::new(c.name(), ty.data_type(), true));
+                    types.push(ty);
+                }
+                Ok::<_, Error>((
+                    stmt,
+                    Vec::new(),
+                    Arc::new(Schema::new(fields)) as SchemaRef,
+                    types,
+                ))
+            };
+            match prepared.await {
+                Ok(p) => p,
+                Err(e) => {
+                    let _ = client.batch_execute("ROLLBACK").await;
+                    return Err(e);
+                }
+            }
+        }
+        None => {
+            let schema = load_schema(client, &table).await?;
+            let arrow = schema.to_arrow();
+            let (projected, indices) = if op.select.is_empty() {
+                (arrow.clone(), (0..arrow.fields().len()).collect())
+            } else {
+                project_schema(&arrow, &op.select, &table)?
+            };
+            let types: Vec<ColumnType> = indices.iter().map(|i| schema.columns[*i].column_type).collect();
+            let columns: Vec<String> = projected.fields().iter().map(|f| ident(f.name())).collect();
+            let mut sql = format!("SELECT {} FROM {}", columns.join(", "), ident(&table));
+            let mut render = Render::new(&schema);
+            let mut conditions = Vec::new();
+            if let Some(f) = &op.filter {
+                conditions.push(render.expr(&f.expr)?);
+            }
+            if let Some((part, parts)) = op.partition {
+                // By heap page: each page's rows go to one part.
+                conditions.push(format!("(((ctid::text::point)[0])::bigint % {parts}) = {part}"));
+            }
+            if !conditions.is_empty() {
+                sql.push_str(" WHERE ");
+                sql.push_str(&conditions.join(" AND "));
+            }
+            if let Some(limit) = op.limit {
+                sql.push_str(&format!(" LIMIT {}", limit.min(i64::MAX as u64)));
+            }
+            let stmt = client.prepare(&sql).await.map_err(|e| map(e, &what))?;
+            (stmt, render.params, projected, types)
+        }
+    };
+    let in_transaction = op.sql.is_some();
+    let (tx, rx) = flume::bounded::<Result<RecordBatch>>(2);
+    let batch_schema = schema.clone();
+    tokio::spawn(async move {
+        let client = conn.client();
+        let run = async {
+            let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+            let rows = client
+                .query_raw(&statement, params)
+                .await
+                .map_err(|e| map(e, &what))?;
+            let mut rows = std::pin::pin!(rows.map_err(|e| map(e, &what)));
+            let mut builder = BatchBuilder::new(batch_schema, types, BATCH_ROWS);
+            while let Some(row) = rows.next().await {
+                push_row(&mut builder, &row?)?;
+                if builder.rows() == BATCH_ROWS && tx.send_async(builder.finish()).await.is_err() {
+                    return Ok(()); // the caller let go
+                }
+            }
+            if builder.rows() > 0 {
+                let _ = tx.send_async(builder.finish()).await;
+            }
+            Ok::<(), Error>(())
+        };
+        let done = run.await;
+        if in_transaction {
+            let _ = client.batch_execute("ROLLBACK").await;
+        }
+        if let Err(e) = done {
+            let _ = tx.send_async(Err(e)).await;
+        }
+        drop(conn);
+    });
+    Ok(TableRead {
+        schema,
+        batches: rx.into_stream().boxed(),
+    })
+}

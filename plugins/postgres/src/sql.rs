@@ -1,0 +1,207 @@
+//! Rendering bindery's expressions as PostgreSQL. Every literal becomes a bound parameter
+//! sent as text and cast in the statement to the type it meets (`$1::text::bigint`), so a
+//! filter can never change the statement and PostgreSQL parses each value by its own rules.
+
+use bindery_core::arrow::array::{Array, AsArray};
+use bindery_core::arrow::util::display::array_value_to_string;
+use bindery_core::filter::{Expr, Value};
+use bindery_core::{ColumnType, Error, Result, TableSchema};
+
+/// A double-quoted identifier.
+pub fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// The PostgreSQL type of a column type.
+pub fn pg_type(ty: ColumnType) -> &'static str {
+    match ty {
+        ColumnType::Bool => "boolean",
+        ColumnType::Int32 => "integer",
+        ColumnType::Int64 => "bigint",
+        ColumnType::Float32 => "real",
+        ColumnType::Float64 => "double precision",
+        ColumnType::String => "text",
+        ColumnType::Binary => "bytea",
+        ColumnType::Timestamp => "timestamptz",
+        ColumnType::Date => "date",
+        ColumnType::Json => "json",
+    }
+}
+
+/// The column type of a PostgreSQL type name (`information_schema`'s `data_type`), for tables
+/// bindery did not create.
+pub fn type_of_pg(name: &str) -> Option<ColumnType> {
+    Some(match name {
+        "boolean" => ColumnType::Bool,
+        "smallint" | "integer" => ColumnType::Int32,
+        "bigint" => ColumnType::Int64,
+        "real" => ColumnType::Float32,
+        "double precision" => ColumnType::Float64,
+        "text" | "character varying" | "character" | "name" | "uuid" => ColumnType::String,
+        "bytea" => ColumnType::Binary,
+        "timestamp with time zone" | "timestamp without time zone" => ColumnType::Timestamp,
+        "date" => ColumnType::Date,
+        "json" | "jsonb" => ColumnType::Json,
+        _ => return None,
+    })
+}
+
+/// One cell of an Arrow column as the text PostgreSQL parses into the column's type
+/// (`None`: NULL).
+pub fn text_cell(array: &dyn Array, row: usize, ty: ColumnType) -> Result<Option<String>> {
+    if array.is_null(row) {
+        return Ok(None);
+    }
+    Ok(Some(match ty {
+        ColumnType::Binary => {
+            let bytes = array.as_binary::<i32>().value(row);
+            let mut hex = String::with_capacity(2 + bytes.len() * 2);
+            hex.push_str("\\x");
+            for b in bytes {
+                hex.push_str(&format!("{b:02x}"));
+            }
+            hex
+        }
+        ColumnType::String | ColumnType::Json => array.as_string::<i32>().value(row).to_string(),
+        _ => array_value_to_string(array, row)
+            .map_err(|e| Error::internal(format!("cannot render a value as text: {e}")))?,
+    }))
+}
+
+/// A literal as text for PostgreSQL.
+fn literal_text(v: &Value) -> Option<String> {
+    match v {
+        Value::Null => None,
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Int(i) => Some(i.to_string()),
+        Value::Float(f) => Some(format!("{f:?}")),
+        Value::Str(s) => Some(s.clone()),
+    }
+}
+
+/// Renders expressions of one table, collecting their parameters (as text).
+pub struct Render<'a> {
+    schema: &'a TableSchema,
+    /// The parameters, in the order of their `$n`.
+    pub params: Vec<Option<String>>,
+}
+
+impl<'a> Render<'a> {
+    /// A renderer for expressions over `schema`'s columns.
+    pub fn new(schema: &'a TableSchema) -> Render<'a> {
+        Render {
+            schema,
+            params: Vec::new(),
+        }
+    }
+
+    /// A new parameter of `pg` type: `$n::text::pg`.
+    pub fn param(&mut self, value: Option<String>, pg: &str) -> String {
+        self.params.push(value);
+        format!("${}::text::{pg}", self.params.len())
+    }
+
+    fn column_type(&self, e: &Expr) -> Option<ColumnType> {
+        match e {
+            Expr::Column(path) => self.schema.column(&path.join(".")).map(|c| c.column_type),
+            _ => None,
+        }
+    }
+
+    /// A literal, typed by the column it meets (a fraction meeting an integer column stays a
+    /// fraction, as the host compares it).
+    fn literal(&mut self, v: &Value, other: Option<&Expr>) -> String {
+        let Some(text) = literal_text(v) else {
+            return "NULL".into();
+        };
+        let pg = match (other.and_then(|o| self.column_type(o)), v) {
+            (Some(ColumnType::Int32 | ColumnType::Int64), Value::Float(_)) => "double precision",
+            (Some(ty), _) => pg_type(ty),
+            (None, Value::Bool(_)) => "boolean",
+            (None, Value::Int(_)) => "bigint",
+            (None, Value::Float(_)) => "double precision",
+            (None, _) => "text",
+        };
+        self.param(Some(text), pg)
+    }
+
+    fn operand(&mut self, e: &Expr, other: Option<&Expr>) -> Result<String> {
+        match e {
+            Expr::Literal(v) => Ok(self.literal(v, other)),
+            _ => self.expr(e),
+        }
+    }
+
+    /// Renders an expression.
+    pub fn expr(&mut self, e: &Expr) -> Result<String> {
+        Ok(match e {
+            Expr::Column(path) => ident(&path.join(".")),
+            Expr::Literal(v) => self.literal(v, None),
+            Expr::Binary(l, op, r) => {
+                let op = op.symbol();
+                let a = self.operand(l, Some(r))?;
+                let b = self.operand(r, Some(l))?;
+                format!("({a} {op} {b})")
+            }
+            Expr::Not(x) => format!("(NOT {})", self.expr(x)?),
+            Expr::Neg(x) => format!("(-{})", self.expr(x)?),
+            Expr::IsNull(x, negated) => {
+                format!(
+                    "({} IS {}NULL)",
+                    self.expr(x)?,
+                    if *negated { "NOT " } else { "" }
+                )
+            }
+            Expr::InList(x, list, negated) => {
+                let v = self.expr(x)?;
+                let mut items = Vec::with_capacity(list.len());
+                for i in list {
+                    items.push(self.operand(i, Some(x))?);
+                }
+                let not = if *negated { "NOT " } else { "" };
+                format!("({v} {not}IN ({}))", items.join(", "))
+            }
+            Expr::Between(x, lo, hi, negated) => {
+                let v = self.expr(x)?;
+                let lo = self.operand(lo, Some(x))?;
+                let hi = self.operand(hi, Some(x))?;
+                let not = if *negated { "NOT " } else { "" };
+                format!("({v} {not}BETWEEN {lo} AND {hi})")
+            }
+            Expr::Like(x, pattern, negated, insensitive) => {
+                let v = self.expr(x)?;
+                let not = if *negated { "NOT " } else { "" };
+                let like = if *insensitive { "ILIKE" } else { "LIKE" };
+                let p = self.param(Some(pattern.clone()), "text");
+                format!("({v} {not}{like} {p})")
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bindery_core::filter::Filter;
+
+    #[test]
+    fn literals_become_text_parameters_cast_to_their_column() {
+        let schema = TableSchema::parse("name text, at timestamp, n int64").unwrap();
+        let f = Filter::parse("name = 'x''; DROP TABLE t; --' AND at > '2024-01-01T00:00:00Z' OR n > 2.5")
+            .unwrap();
+        let mut r = Render::new(&schema);
+        let sql = r.expr(&f.expr).unwrap();
+        assert_eq!(
+            sql,
+            r#"((("name" = $1::text::text) AND ("at" > $2::text::timestamptz)) OR ("n" > $3::text::double precision))"#
+        );
+        assert_eq!(
+            r.params,
+            [
+                Some("x'; DROP TABLE t; --".to_string()),
+                Some("2024-01-01T00:00:00Z".into()),
+                Some("2.5".into())
+            ]
+        );
+    }
+}

@@ -1,0 +1,320 @@
+//! Writes: one transaction each; the rows a write touches are locked and read first, so
+//! conditions and read-only columns are checked against them as they are, and any refusal
+//! rolls all of it back.
+
+use std::collections::HashSet;
+
+use bindery_core::arrow::array::RecordBatch;
+use bindery_core::arrow::datatypes::Schema;
+use bindery_core::filter::Filter;
+use bindery_core::table::build::BatchBuilder;
+use bindery_core::table::compute::mask;
+use bindery_core::table::items::typed_key;
+use bindery_core::{Column, Error, ErrorKind, Items, OpWrite, Result, TableSchema};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, Transaction};
+
+use crate::sql::{ident, pg_type, text_cell, Render};
+use crate::values::push_row;
+use crate::{load_schema, map};
+
+/// A key's values as text.
+type KeyText = Vec<Option<String>>;
+
+/// At most this many parameters in one statement (PostgreSQL's limit is 65535).
+const MAX_PARAMS: usize = 32_000;
+
+/// Runs a checked write; returns how many rows it wrote.
+pub async fn write(client: &mut Client, table: &str, op: OpWrite) -> Result<u64> {
+    let what = format!("write to table '{table}'");
+    let tx = client.transaction().await.map_err(|e| map(e, &what))?;
+    let schema = load_schema(&tx, table).await?;
+    let written = match &op.items {
+        Items::Batches(batches) => {
+            let mut n = 0;
+            for b in batches {
+                n += upsert(&tx, &schema, table, b, op.condition.as_ref()).await?;
+            }
+            n
+        }
+        Items::Json(_) => {
+            return Err(Error::internal(
+                "JSON items reached the postgres driver unchecked",
+            ))
+        }
+        Items::None => update(&tx, &schema, table, &op).await?,
+    };
+    tx.commit().await.map_err(|e| map(e, &what))?;
+    Ok(written)
+}
+
+fn params(values: &[Option<String>]) -> Vec<&(dyn ToSql + Sync)> {
+    values.iter().map(|v| v as &(dyn ToSql + Sync)).collect()
+}
+
+fn key_text(key: &KeyText) -> String {
+    let parts: Vec<String> = key
+        .iter()
+        .map(|v| v.as_ref().map_or("NULL".into(), |t| format!("'{t}'")))
+        .collect();
+    format!("({})", parts.join(", "))
+}
+
+fn key_columns(schema: &TableSchema) -> Vec<&Column> {
+    schema.key.iter().filter_map(|k| schema.column(k)).collect()
+}
+
+/// `"k1" = $n::text::type AND …`, numbering from `first`.
+fn key_match(schema: &TableSchema, first: usize) -> String {
+    key_columns(schema)
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            format!(
+                "{} = ${}::text::{}",
+                ident(&c.name),
+                first + i,
+                pg_type(c.column_type)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" AND ")
+}
+
+/// The rows of `keys` as they are now (locked until the transaction ends), one per key,
+/// every column; `NULL`s where there is no row. Also says which exist.
+async fn rows_now(
+    tx: &Transaction<'_>,
+    schema: &TableSchema,
+    table: &str,
+    keys: &[KeyText],
+) -> Result<(RecordBatch, Vec<bool>)> {
+    let what = format!("read the rows the write to table '{table}' touches");
+    // Every column nullable: a key without a row reads as NULLs.
+    let fields: Vec<_> = schema
+        .columns
+        .iter()
+        .map(|c| c.to_field().with_nullable(true))
+        .collect();
+    let types = schema.columns.iter().map(|c| c.column_type).collect();
+    let mut builder = BatchBuilder::new(std::sync::Arc::new(Schema::new(fields)), types, keys.len());
+    let columns: Vec<String> = schema.columns.iter().map(|c| ident(&c.name)).collect();
+    let sql = format!(
+        "SELECT {} FROM {} WHERE {} FOR UPDATE",
+        columns.join(", "),
+        ident(table),
+        key_match(schema, 1)
+    );
+    let stmt = tx.prepare(&sql).await.map_err(|e| map(e, &what))?;
+    let mut exists = Vec::with_capacity(keys.len());
+    for key in keys {
+        match tx
+            .query_opt(&stmt, &params(key))
+            .await
+            .map_err(|e| map(e, &what))?
+        {
+            Some(row) => {
+                push_row(&mut builder, &row)?;
+                exists.push(true);
+            }
+            None => {
+                builder.push_nulls();
+                exists.push(false);
+            }
+        }
+    }
+    Ok((builder.finish()?, exists))
+}
+
+/// Checks that a condition holds for every row (as it is now) the write touches.
+fn check_condition(cond: &Filter, now: &RecordBatch, keys: &[KeyText], table: &str) -> Result<()> {
+    let passed = mask(&cond.expr, now, table)?;
+    if let Some(i) = (0..passed.len()).find(|i| !passed.value(*i)) {
+        return Err(Error::new(
+            ErrorKind::ConditionFailed,
+            format!(
+                "the condition '{}' does not hold for the row of table '{table}' with key {}; nothing was written",
+                cond.text,
+                key_text(&keys[i])
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Upserts a batch of items: each row inserted, or its given columns updated.
+async fn upsert(
+    tx: &Transaction<'_>,
+    schema: &TableSchema,
+    table: &str,
+    batch: &RecordBatch,
+    condition: Option<&Filter>,
+) -> Result<u64> {
+    let what = format!("write to table '{table}'");
+    let given = batch.schema();
+    let columns: Vec<(usize, &Column)> = given
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| Ok((i, schema.expect_column(f.name(), table)?)))
+        .collect::<Result<_>>()?;
+    let rows = batch.num_rows();
+    let keyed = !schema.key.is_empty();
+    let mut keys: Vec<KeyText> = Vec::new();
+    if keyed {
+        let index: Vec<(usize, &Column)> = key_columns(schema)
+            .into_iter()
+            .map(|c| {
+                given.index_of(&c.name).map(|i| (i, c)).map_err(|_| {
+                    Error::internal(format!("key column '{}' missing from checked items", c.name))
+                })
+            })
+            .collect::<Result<_>>()?;
+        for r in 0..rows {
+            keys.push(
+                index
+                    .iter()
+                    .map(|(i, c)| text_cell(batch.column(*i).as_ref(), r, c.column_type))
+                    .collect::<Result<_>>()?,
+            );
+        }
+    }
+    let read_only: Vec<&(usize, &Column)> = columns.iter().filter(|(_, c)| c.read_only).collect();
+    if keyed && (condition.is_some() || !read_only.is_empty()) {
+        let (now, exists) = rows_now(tx, schema, table, &keys).await?;
+        if let Some(cond) = condition {
+            check_condition(cond, &now, &keys, table)?;
+        }
+        for (i, c) in read_only {
+            let at = schema.columns.iter().position(|x| x.name == c.name).unwrap_or(0);
+            for r in (0..rows).filter(|r| exists[*r]) {
+                let before = text_cell(now.column(at).as_ref(), r, c.column_type)?;
+                let after = text_cell(batch.column(*i).as_ref(), r, c.column_type)?;
+                if before != after {
+                    return Err(Error::invalid_input(format!(
+                        "column '{}' of table '{table}' is read-only: the row with key {} has it already, and item {r} would change it; nothing was written",
+                        c.name,
+                        key_text(&keys[r])
+                    )));
+                }
+            }
+        }
+    }
+    let names: Vec<String> = columns.iter().map(|(_, c)| ident(&c.name)).collect();
+    let mut tail = String::new();
+    if keyed {
+        let conflict: Vec<String> = schema.key.iter().map(|k| ident(k)).collect();
+        let set: Vec<String> = columns
+            .iter()
+            .filter(|(_, c)| !schema.key.contains(&c.name))
+            .map(|(_, c)| format!("{0} = excluded.{0}", ident(&c.name)))
+            .collect();
+        tail = format!(" ON CONFLICT ({}) DO ", conflict.join(", "));
+        if set.is_empty() {
+            tail.push_str("NOTHING");
+        } else {
+            tail.push_str(&format!("UPDATE SET {}", set.join(", ")));
+        }
+    }
+    // Many rows per statement; a key seen again starts a new statement (one statement may
+    // not upsert a row twice), so later items win as they do one by one.
+    let per_statement = (MAX_PARAMS / names.len().max(1)).clamp(1, 1000);
+    let mut values: Vec<Option<String>> = Vec::with_capacity(per_statement * names.len());
+    let mut tuples: Vec<String> = Vec::new();
+    let mut seen: HashSet<&KeyText> = HashSet::new();
+    let flush = |values: &mut Vec<Option<String>>, tuples: &mut Vec<String>| {
+        let sql = format!(
+            "INSERT INTO {} ({}) VALUES {}{tail}",
+            ident(table),
+            names.join(", "),
+            tuples.join(", ")
+        );
+        let taken = std::mem::take(values);
+        tuples.clear();
+        let what = what.clone();
+        async move {
+            tx.execute(&sql, &params(&taken))
+                .await
+                .map_err(|e| map(e, &what))?;
+            Ok::<(), Error>(())
+        }
+    };
+    for r in 0..rows {
+        if let Some(key) = keys.get(r).filter(|k| !seen.insert(*k)) {
+            flush(&mut values, &mut tuples).await?;
+            seen.clear();
+            seen.insert(key);
+        }
+        let mut marks = Vec::with_capacity(columns.len());
+        for (i, c) in &columns {
+            values.push(text_cell(batch.column(*i).as_ref(), r, c.column_type)?);
+            marks.push(format!("${}::text::{}", values.len(), pg_type(c.column_type)));
+        }
+        tuples.push(format!("({})", marks.join(", ")));
+        if tuples.len() == per_statement {
+            flush(&mut values, &mut tuples).await?;
+            seen.clear();
+        }
+    }
+    if !tuples.is_empty() {
+        flush(&mut values, &mut tuples).await?;
+    }
+    Ok(rows as u64)
+}
+
+/// Updates the rows of `op.keys` by the update expression.
+async fn update(tx: &Transaction<'_>, schema: &TableSchema, table: &str, op: &OpWrite) -> Result<u64> {
+    let what = format!("update table '{table}'");
+    let expression = op
+        .expression
+        .as_ref()
+        .ok_or_else(|| Error::internal("a write without items or expression reached the postgres driver"))?;
+    let key_cols = key_columns(schema);
+    let mut keys: Vec<KeyText> = Vec::with_capacity(op.keys.len());
+    for k in &op.keys {
+        let arrays = typed_key(schema, k, table)?;
+        keys.push(
+            arrays
+                .iter()
+                .zip(&key_cols)
+                .map(|(a, c)| text_cell(a.as_ref(), 0, c.column_type))
+                .collect::<Result<_>>()?,
+        );
+    }
+    let (now, exists) = rows_now(tx, schema, table, &keys).await?;
+    if let Some(cond) = &op.condition {
+        check_condition(cond, &now, &keys, table)?;
+    }
+    if let Some(i) = exists.iter().position(|e| !e) {
+        return Err(Error::not_found(format!(
+            "no row of table '{table}' has key {}, so the update expression has nothing to update; nothing was written",
+            key_text(&keys[i])
+        )));
+    }
+    let mut render = Render::new(schema);
+    let mut set = Vec::with_capacity(expression.set.len());
+    for (column, e) in &expression.set {
+        let c = schema.expect_column(column, table)?;
+        set.push(format!(
+            "{} = ({})::{}",
+            ident(column),
+            render.expr(e)?,
+            pg_type(c.column_type)
+        ));
+    }
+    let sql = format!(
+        "UPDATE {} SET {} WHERE {}",
+        ident(table),
+        set.join(", "),
+        key_match(schema, render.params.len() + 1)
+    );
+    let stmt = tx.prepare(&sql).await.map_err(|e| map(e, &what))?;
+    for key in &keys {
+        let mut values = render.params.clone();
+        values.extend(key.iter().cloned());
+        tx.execute(&stmt, &params(&values))
+            .await
+            .map_err(|e| map(e, &what))?;
+    }
+    Ok(keys.len() as u64)
+}
