@@ -11,7 +11,7 @@ use bindery_core::{ColumnType, Error, OpRead, Result, TableRead};
 use futures::{StreamExt, TryStreamExt};
 use tokio_postgres::types::ToSql;
 
-use crate::sql::{ident, Render};
+use crate::sql::{ident, render};
 use crate::values::{push_row, type_of_result};
 use crate::{load_schema, map, Pool};
 
@@ -65,7 +65,7 @@ pub async fn read(pool: Arc<Pool>, table: String, op: OpRead) -> Result<TableRea
             let types: Vec<ColumnType> = indices.iter().map(|i| schema.columns[*i].column_type).collect();
             let columns: Vec<String> = projected.fields().iter().map(|f| ident(f.name())).collect();
             let mut sql = format!("SELECT {} FROM {}", columns.join(", "), ident(&table));
-            let mut render = Render::new(&schema);
+            let mut render = render(&schema);
             let mut conditions = Vec::new();
             if let Some(f) = &op.filter {
                 conditions.push(render.expr(&f.expr)?);
@@ -82,7 +82,7 @@ pub async fn read(pool: Arc<Pool>, table: String, op: OpRead) -> Result<TableRea
                 sql.push_str(&format!(" LIMIT {}", limit.min(i64::MAX as u64)));
             }
             let stmt = client.prepare(&sql).await.map_err(|e| map(e, &what))?;
-            (stmt, render.params, projected, types)
+            (stmt, render.dialect.params, projected, types)
         }
     };
     let in_transaction = op.sql.is_some();

@@ -4,13 +4,11 @@
 
 use bindery_core::arrow::array::{Array, AsArray};
 use bindery_core::arrow::util::display::array_value_to_string;
-use bindery_core::filter::{Expr, Value};
+use bindery_core::filter::Value;
+use bindery_core::table::sql::Dialect;
 use bindery_core::{ColumnType, Error, Result, TableSchema};
 
-/// A double-quoted identifier.
-pub fn ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
+pub use bindery_core::table::sql::ident;
 
 /// The PostgreSQL type of a column type.
 pub fn pg_type(ty: ColumnType) -> &'static str {
@@ -79,42 +77,29 @@ fn literal_text(v: &Value) -> Option<String> {
     }
 }
 
-/// Renders expressions of one table, collecting their parameters (as text).
-pub struct Render<'a> {
-    schema: &'a TableSchema,
+/// PostgreSQL's side of rendering: every literal a text parameter cast to the type it meets.
+#[derive(Default)]
+pub struct Pg {
     /// The parameters, in the order of their `$n`.
     pub params: Vec<Option<String>>,
 }
 
-impl<'a> Render<'a> {
-    /// A renderer for expressions over `schema`'s columns.
-    pub fn new(schema: &'a TableSchema) -> Render<'a> {
-        Render {
-            schema,
-            params: Vec::new(),
-        }
-    }
-
+impl Pg {
     /// A new parameter of `pg` type: `$n::text::pg`.
     pub fn param(&mut self, value: Option<String>, pg: &str) -> String {
         self.params.push(value);
         format!("${}::text::{pg}", self.params.len())
     }
+}
 
-    fn column_type(&self, e: &Expr) -> Option<ColumnType> {
-        match e {
-            Expr::Column(path) => self.schema.column(&path.join(".")).map(|c| c.column_type),
-            _ => None,
-        }
-    }
-
+impl Dialect for Pg {
     /// A literal, typed by the column it meets (a fraction meeting an integer column stays a
     /// fraction, as the host compares it).
-    fn literal(&mut self, v: &Value, other: Option<&Expr>) -> String {
+    fn literal(&mut self, v: &Value, column: Option<(ColumnType, &str)>) -> Result<String> {
         let Some(text) = literal_text(v) else {
-            return "NULL".into();
+            return Ok("NULL".into());
         };
-        let pg = match (other.and_then(|o| self.column_type(o)), v) {
+        let pg = match (column.map(|(t, _)| t), v) {
             (Some(ColumnType::Int32 | ColumnType::Int64), Value::Float(_)) => "double precision",
             (Some(ty), _) => pg_type(ty),
             (None, Value::Bool(_)) => "boolean",
@@ -122,61 +107,23 @@ impl<'a> Render<'a> {
             (None, Value::Float(_)) => "double precision",
             (None, _) => "text",
         };
-        self.param(Some(text), pg)
+        Ok(self.param(Some(text), pg))
     }
 
-    fn operand(&mut self, e: &Expr, other: Option<&Expr>) -> Result<String> {
-        match e {
-            Expr::Literal(v) => Ok(self.literal(v, other)),
-            _ => self.expr(e),
-        }
+    fn like(&mut self, value: &str, pattern: &str, negated: bool, insensitive: bool) -> String {
+        let not = if negated { "NOT " } else { "" };
+        let like = if insensitive { "ILIKE" } else { "LIKE" };
+        let p = self.param(Some(pattern.to_string()), "text");
+        format!("({value} {not}{like} {p})")
     }
+}
 
-    /// Renders an expression.
-    pub fn expr(&mut self, e: &Expr) -> Result<String> {
-        Ok(match e {
-            Expr::Column(path) => ident(&path.join(".")),
-            Expr::Literal(v) => self.literal(v, None),
-            Expr::Binary(l, op, r) => {
-                let op = op.symbol();
-                let a = self.operand(l, Some(r))?;
-                let b = self.operand(r, Some(l))?;
-                format!("({a} {op} {b})")
-            }
-            Expr::Not(x) => format!("(NOT {})", self.expr(x)?),
-            Expr::Neg(x) => format!("(-{})", self.expr(x)?),
-            Expr::IsNull(x, negated) => {
-                format!(
-                    "({} IS {}NULL)",
-                    self.expr(x)?,
-                    if *negated { "NOT " } else { "" }
-                )
-            }
-            Expr::InList(x, list, negated) => {
-                let v = self.expr(x)?;
-                let mut items = Vec::with_capacity(list.len());
-                for i in list {
-                    items.push(self.operand(i, Some(x))?);
-                }
-                let not = if *negated { "NOT " } else { "" };
-                format!("({v} {not}IN ({}))", items.join(", "))
-            }
-            Expr::Between(x, lo, hi, negated) => {
-                let v = self.expr(x)?;
-                let lo = self.operand(lo, Some(x))?;
-                let hi = self.operand(hi, Some(x))?;
-                let not = if *negated { "NOT " } else { "" };
-                format!("({v} {not}BETWEEN {lo} AND {hi})")
-            }
-            Expr::Like(x, pattern, negated, insensitive) => {
-                let v = self.expr(x)?;
-                let not = if *negated { "NOT " } else { "" };
-                let like = if *insensitive { "ILIKE" } else { "LIKE" };
-                let p = self.param(Some(pattern.clone()), "text");
-                format!("({v} {not}{like} {p})")
-            }
-        })
-    }
+/// A renderer of PostgreSQL expressions.
+pub type Render<'a> = bindery_core::table::sql::Render<'a, Pg>;
+
+/// A renderer for expressions over `schema`'s columns.
+pub fn render(schema: &TableSchema) -> Render<'_> {
+    Render::new(schema, Pg::default())
 }
 
 #[cfg(test)]
@@ -189,14 +136,14 @@ mod tests {
         let schema = TableSchema::parse("name text, at timestamp, n int64").unwrap();
         let f = Filter::parse("name = 'x''; DROP TABLE t; --' AND at > '2024-01-01T00:00:00Z' OR n > 2.5")
             .unwrap();
-        let mut r = Render::new(&schema);
+        let mut r = render(&schema);
         let sql = r.expr(&f.expr).unwrap();
         assert_eq!(
             sql,
             r#"((("name" = $1::text::text) AND ("at" > $2::text::timestamptz)) OR ("n" > $3::text::double precision))"#
         );
         assert_eq!(
-            r.params,
+            r.dialect.params,
             [
                 Some("x'; DROP TABLE t; --".to_string()),
                 Some("2024-01-01T00:00:00Z".into()),

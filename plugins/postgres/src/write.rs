@@ -8,13 +8,12 @@ use bindery_core::arrow::array::RecordBatch;
 use bindery_core::arrow::datatypes::Schema;
 use bindery_core::filter::Filter;
 use bindery_core::table::build::BatchBuilder;
-use bindery_core::table::compute::mask;
-use bindery_core::table::items::typed_key;
-use bindery_core::{Column, Error, ErrorKind, Items, OpWrite, Result, TableSchema};
+use bindery_core::table::items::{check_condition, check_read_only, typed_key};
+use bindery_core::{Column, Error, Items, OpWrite, Result, TableSchema};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Transaction};
 
-use crate::sql::{ident, pg_type, text_cell, Render};
+use crate::sql::{ident, pg_type, render, text_cell};
 use crate::values::push_row;
 use crate::{load_schema, map};
 
@@ -126,22 +125,6 @@ async fn rows_now(
     Ok((builder.finish()?, exists))
 }
 
-/// Checks that a condition holds for every row (as it is now) the write touches.
-fn check_condition(cond: &Filter, now: &RecordBatch, keys: &[KeyText], table: &str) -> Result<()> {
-    let passed = mask(&cond.expr, now, table)?;
-    if let Some(i) = (0..passed.len()).find(|i| !passed.value(*i)) {
-        return Err(Error::new(
-            ErrorKind::ConditionFailed,
-            format!(
-                "the condition '{}' does not hold for the row of table '{table}' with key {}; nothing was written",
-                cond.text,
-                key_text(&keys[i])
-            ),
-        ));
-    }
-    Ok(())
-}
-
 /// Upserts a batch of items: each row inserted, or its given columns updated.
 async fn upsert(
     tx: &Transaction<'_>,
@@ -179,26 +162,12 @@ async fn upsert(
             );
         }
     }
-    let read_only: Vec<&(usize, &Column)> = columns.iter().filter(|(_, c)| c.read_only).collect();
-    if keyed && (condition.is_some() || !read_only.is_empty()) {
+    if keyed && (condition.is_some() || columns.iter().any(|(_, c)| c.read_only)) {
         let (now, exists) = rows_now(tx, schema, table, &keys).await?;
         if let Some(cond) = condition {
-            check_condition(cond, &now, &keys, table)?;
+            check_condition(cond, &now, table, |i| key_text(&keys[i]))?;
         }
-        for (i, c) in read_only {
-            let at = schema.columns.iter().position(|x| x.name == c.name).unwrap_or(0);
-            for r in (0..rows).filter(|r| exists[*r]) {
-                let before = text_cell(now.column(at).as_ref(), r, c.column_type)?;
-                let after = text_cell(batch.column(*i).as_ref(), r, c.column_type)?;
-                if before != after {
-                    return Err(Error::invalid_input(format!(
-                        "column '{}' of table '{table}' is read-only: the row with key {} has it already, and item {r} would change it; nothing was written",
-                        c.name,
-                        key_text(&keys[r])
-                    )));
-                }
-            }
-        }
+        check_read_only(schema, batch, &now, &exists, table, |i| key_text(&keys[i]))?;
     }
     let names: Vec<String> = columns.iter().map(|(_, c)| ident(&c.name)).collect();
     let mut tail = String::new();
@@ -283,7 +252,7 @@ async fn update(tx: &Transaction<'_>, schema: &TableSchema, table: &str, op: &Op
     }
     let (now, exists) = rows_now(tx, schema, table, &keys).await?;
     if let Some(cond) = &op.condition {
-        check_condition(cond, &now, &keys, table)?;
+        check_condition(cond, &now, table, |i| key_text(&keys[i]))?;
     }
     if let Some(i) = exists.iter().position(|e| !e) {
         return Err(Error::not_found(format!(
@@ -291,7 +260,7 @@ async fn update(tx: &Transaction<'_>, schema: &TableSchema, table: &str, op: &Op
             key_text(&keys[i])
         )));
     }
-    let mut render = Render::new(schema);
+    let mut render = render(schema);
     let mut set = Vec::with_capacity(expression.set.len());
     for (column, e) in &expression.set {
         let c = schema.expect_column(column, table)?;
@@ -306,11 +275,11 @@ async fn update(tx: &Transaction<'_>, schema: &TableSchema, table: &str, op: &Op
         "UPDATE {} SET {} WHERE {}",
         ident(table),
         set.join(", "),
-        key_match(schema, render.params.len() + 1)
+        key_match(schema, render.dialect.params.len() + 1)
     );
     let stmt = tx.prepare(&sql).await.map_err(|e| map(e, &what))?;
     for key in &keys {
-        let mut values = render.params.clone();
+        let mut values = render.dialect.params.clone();
         values.extend(key.iter().cloned());
         tx.execute(&stmt, &params(&values))
             .await

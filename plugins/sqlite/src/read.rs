@@ -9,7 +9,7 @@ use bindery_core::{ColumnType, Error, OpRead, Result, TableRead};
 use futures::StreamExt;
 use rusqlite::types::Value as Sql;
 
-use crate::sql::{ident, Render};
+use crate::sql::{ident, render};
 use crate::values::{push_row, type_of_declared, type_of_value, BatchBuilder};
 use crate::{map, Db};
 
@@ -41,7 +41,7 @@ fn plan(db: &Db, conn: &rusqlite::Connection, table: &str, op: &OpRead) -> Resul
     let types: Vec<ColumnType> = indices.iter().map(|i| schema.columns[*i].column_type).collect();
     let columns: Vec<String> = projected.fields().iter().map(|f| ident(f.name())).collect();
     let mut sql = format!("SELECT {} FROM {}", columns.join(", "), ident(table));
-    let mut render = Render::new(&schema);
+    let mut render = render(&schema);
     let mut conditions = Vec::new();
     if let Some(f) = &op.filter {
         conditions.push(render.expr(&f.expr)?);
@@ -58,7 +58,7 @@ fn plan(db: &Db, conn: &rusqlite::Connection, table: &str, op: &OpRead) -> Resul
     }
     Ok(Plan {
         sql,
-        params: render.params,
+        params: render.dialect.params,
         schema: Some((projected, types)),
     })
 }

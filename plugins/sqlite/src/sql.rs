@@ -1,17 +1,15 @@
 //! Rendering bindery's expressions as SQLite SQL. Every literal becomes a bound parameter: a
 //! filter can never change the statement it is part of. Identifiers are double-quoted.
 
-use bindery_core::filter::{Expr, Value};
+use bindery_core::filter::Value;
 use bindery_core::table::compute::literal_array;
+use bindery_core::table::sql::Dialect;
 use bindery_core::{ColumnType, Result, TableSchema};
 use rusqlite::types::Value as Sql;
 
 use crate::values::cell;
 
-/// A double-quoted identifier.
-pub fn ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
+pub use bindery_core::table::sql::ident;
 
 /// The declared SQLite type of a column type (see [`crate::values`] for how values are stored).
 pub fn declared(ty: ColumnType) -> &'static str {
@@ -45,40 +43,21 @@ fn natural(v: &Value) -> Sql {
     }
 }
 
-/// Renders expressions of one table, collecting their parameters.
-pub struct Render<'a> {
-    schema: &'a TableSchema,
+/// SQLite's side of rendering: `?` parameters; timestamps, dates and booleans given as text
+/// become the values SQLite stores for them.
+#[derive(Default)]
+pub struct Sqlite {
     /// The parameters, in order of their `?`.
     pub params: Vec<Sql>,
 }
 
-impl<'a> Render<'a> {
-    /// A renderer for expressions over `schema`'s columns.
-    pub fn new(schema: &'a TableSchema) -> Render<'a> {
-        Render {
-            schema,
-            params: Vec::new(),
-        }
-    }
-
-    fn column_type(&self, e: &Expr) -> Option<(ColumnType, String)> {
-        match e {
-            Expr::Column(path) => {
-                let name = path.join(".");
-                self.schema.column(&name).map(|c| (c.column_type, name))
-            }
-            _ => None,
-        }
-    }
-
-    /// A literal typed by the column it meets (a timestamp's text becomes microseconds).
-    fn literal(&mut self, v: &Value, other: Option<&Expr>) -> Result<String> {
-        let typed = other.and_then(|o| self.column_type(o));
-        let value = match typed {
+impl Dialect for Sqlite {
+    fn literal(&mut self, v: &Value, column: Option<(ColumnType, &str)>) -> Result<String> {
+        let value = match column {
             Some((ty @ (ColumnType::Timestamp | ColumnType::Date | ColumnType::Bool), name))
                 if matches!(v, Value::Str(_) | Value::Bool(_)) =>
             {
-                typed_literal(v, ty, &name)?
+                typed_literal(v, ty, name)?
             }
             _ => natural(v),
         };
@@ -89,63 +68,25 @@ impl<'a> Render<'a> {
         Ok("?".into())
     }
 
-    fn operand(&mut self, e: &Expr, other: Option<&Expr>) -> Result<String> {
-        match e {
-            Expr::Literal(v) => self.literal(v, other),
-            _ => self.expr(e),
+    fn like(&mut self, value: &str, pattern: &str, negated: bool, insensitive: bool) -> String {
+        // Connections run with `case_sensitive_like` on, so LIKE is case-sensitive as in SQL;
+        // ILIKE compares lower-cased.
+        let not = if negated { "NOT " } else { "" };
+        self.params.push(Sql::Text(pattern.to_string()));
+        if insensitive {
+            format!("(lower({value}) {not}LIKE lower(?))")
+        } else {
+            format!("({value} {not}LIKE ?)")
         }
     }
+}
 
-    /// Renders an expression.
-    pub fn expr(&mut self, e: &Expr) -> Result<String> {
-        Ok(match e {
-            Expr::Column(path) => ident(&path.join(".")),
-            Expr::Literal(v) => self.literal(v, None)?,
-            Expr::Binary(l, op, r) => {
-                let op = op.symbol();
-                let a = self.operand(l, Some(r))?;
-                let b = self.operand(r, Some(l))?;
-                format!("({a} {op} {b})")
-            }
-            Expr::Not(x) => format!("(NOT {})", self.expr(x)?),
-            Expr::Neg(x) => format!("(-{})", self.expr(x)?),
-            Expr::IsNull(x, negated) => {
-                format!(
-                    "({} IS {}NULL)",
-                    self.expr(x)?,
-                    if *negated { "NOT " } else { "" }
-                )
-            }
-            Expr::InList(x, list, negated) => {
-                let v = self.expr(x)?;
-                let mut items = Vec::with_capacity(list.len());
-                for i in list {
-                    items.push(self.operand(i, Some(x))?);
-                }
-                let not = if *negated { "NOT " } else { "" };
-                format!("({v} {not}IN ({}))", items.join(", "))
-            }
-            Expr::Between(x, lo, hi, negated) => {
-                let v = self.expr(x)?;
-                let lo = self.operand(lo, Some(x))?;
-                let hi = self.operand(hi, Some(x))?;
-                let not = if *negated { "NOT " } else { "" };
-                format!("({v} {not}BETWEEN {lo} AND {hi})")
-            }
-            Expr::Like(x, pattern, negated, insensitive) => {
-                // Connections run with `case_sensitive_like` on, so LIKE is case-sensitive as
-                // in SQL; ILIKE compares lower-cased.
-                let v = self.expr(x)?;
-                let not = if *negated { "NOT " } else { "" };
-                self.params.push(Sql::Text(pattern.clone()));
-                if *insensitive {
-                    format!("(lower({v}) {not}LIKE lower(?))")
-                } else {
-                    format!("({v} {not}LIKE ?)")
-                }
-            }
-        })
-    }
+/// A renderer of SQLite expressions.
+pub type Render<'a> = bindery_core::table::sql::Render<'a, Sqlite>;
+
+/// A renderer for expressions over `schema`'s columns.
+pub fn render(schema: &TableSchema) -> Render<'_> {
+    Render::new(schema, Sqlite::default())
 }
 
 #[cfg(test)]
@@ -160,14 +101,14 @@ mod tests {
             "name = 'x''; DROP TABLE t; --' AND at > '1970-01-01T00:00:01Z' AND ok = TRUE OR name LIKE 'A%'",
         )
         .unwrap();
-        let mut r = Render::new(&schema);
+        let mut r = render(&schema);
         let sql = r.expr(&f.expr).unwrap();
         assert_eq!(
             sql,
             r#"(((("name" = ?) AND ("at" > ?)) AND ("ok" = ?)) OR ("name" LIKE ?))"#
         );
         assert_eq!(
-            r.params,
+            r.dialect.params,
             [
                 Sql::Text("x'; DROP TABLE t; --".into()),
                 Sql::Integer(1_000_000),

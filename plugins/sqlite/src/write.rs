@@ -3,13 +3,12 @@
 
 use bindery_core::arrow::array::{ArrayRef, RecordBatch};
 use bindery_core::filter::Filter;
-use bindery_core::table::compute::mask;
-use bindery_core::table::items::typed_key;
-use bindery_core::{ColumnType, Error, ErrorKind, Items, OpWrite, Result, TableSchema};
+use bindery_core::table::items::{check_condition, check_read_only, typed_key};
+use bindery_core::{ColumnType, Error, Items, OpWrite, Result, TableSchema};
 use rusqlite::types::Value as Sql;
 use rusqlite::{params_from_iter, Transaction};
 
-use crate::sql::{ident, Render};
+use crate::sql::{ident, render};
 use crate::values::{cell, push_row, BatchBuilder};
 use crate::{map, Db};
 
@@ -97,22 +96,6 @@ fn rows_now(
     Ok((builder.finish()?, exists))
 }
 
-/// Checks that a condition holds for every row (as it is now) the write touches.
-fn check_condition(cond: &Filter, now: &RecordBatch, keys: &[Vec<Sql>], table: &str) -> Result<()> {
-    let passed = mask(&cond.expr, now, table)?;
-    if let Some(i) = (0..passed.len()).find(|i| !passed.value(*i)) {
-        return Err(Error::new(
-            ErrorKind::ConditionFailed,
-            format!(
-                "the condition '{}' does not hold for the row of table '{table}' with key {}; nothing was written",
-                cond.text,
-                key_text(&keys[i])
-            ),
-        ));
-    }
-    Ok(())
-}
-
 /// Upserts a batch of items: each row inserted, or its given columns updated.
 fn upsert(
     tx: &Transaction<'_>,
@@ -145,27 +128,12 @@ fn upsert(
     } else {
         Vec::new()
     };
-    let read_only: Vec<&(usize, &bindery_core::Column)> =
-        columns.iter().filter(|(_, c)| c.read_only).collect();
-    if keyed && (condition.is_some() || !read_only.is_empty()) {
+    if keyed && (condition.is_some() || columns.iter().any(|(_, c)| c.read_only)) {
         let (now, exists) = rows_now(tx, schema, table, &keys)?;
         if let Some(cond) = condition {
-            check_condition(cond, &now, &keys, table)?;
+            check_condition(cond, &now, table, |i| key_text(&keys[i]))?;
         }
-        for (i, c) in read_only {
-            let at = schema_index(schema, &c.name).unwrap_or(0);
-            for r in (0..rows).filter(|r| exists[*r]) {
-                let before = cell(now.column(at).as_ref(), r, c.column_type);
-                let after = cell(batch.column(*i).as_ref(), r, c.column_type);
-                if before != after {
-                    return Err(Error::invalid_input(format!(
-                        "column '{}' of table '{table}' is read-only: the row with key {} has it already, and item {r} would change it; nothing was written",
-                        c.name,
-                        key_text(&keys[r])
-                    )));
-                }
-            }
-        }
+        check_read_only(schema, batch, &now, &exists, table, |i| key_text(&keys[i]))?;
     }
     let names: Vec<String> = columns.iter().map(|(_, c)| ident(&c.name)).collect();
     let marks = vec!["?"; names.len()].join(", ");
@@ -201,10 +169,6 @@ fn upsert(
             .map_err(|e| map(e, &what))?;
     }
     Ok(rows as u64)
-}
-
-fn schema_index(schema: &TableSchema, name: &str) -> Option<usize> {
-    schema.columns.iter().position(|c| c.name == name)
 }
 
 /// The types of the key columns, in key order.
@@ -250,7 +214,7 @@ fn update(tx: &Transaction<'_>, schema: &TableSchema, table: &str, op: &OpWrite)
     }
     let (now, exists) = rows_now(tx, schema, table, &keys)?;
     if let Some(cond) = &op.condition {
-        check_condition(cond, &now, &keys, table)?;
+        check_condition(cond, &now, table, |i| key_text(&keys[i]))?;
     }
     if let Some(i) = exists.iter().position(|e| !e) {
         return Err(Error::not_found(format!(
@@ -258,7 +222,7 @@ fn update(tx: &Transaction<'_>, schema: &TableSchema, table: &str, op: &OpWrite)
             key_text(&keys[i])
         )));
     }
-    let mut render = Render::new(schema);
+    let mut render = render(schema);
     let mut set = Vec::with_capacity(expression.set.len());
     for (column, e) in &expression.set {
         set.push(format!("{} = {}", ident(column), render.expr(e)?));
@@ -272,7 +236,7 @@ fn update(tx: &Transaction<'_>, schema: &TableSchema, table: &str, op: &OpWrite)
     );
     let mut stmt = tx.prepare_cached(&sql).map_err(|e| map(e, &what))?;
     for key in &keys {
-        let params = render.params.iter().chain(key.iter());
+        let params = render.dialect.params.iter().chain(key.iter());
         stmt.execute(params_from_iter(params))
             .map_err(|e| map(e, &what))?;
     }

@@ -113,6 +113,60 @@ pub fn check_write(schema: &TableSchema, op: &mut OpWrite, table: &str) -> Resul
     Ok(())
 }
 
+/// Checks that a write's condition holds for every row it touches, as the row is before the
+/// write (`now`: one row per touched key, a missing row all NULL); `ConditionFailed` naming
+/// the first row's key (`key(i)` describes row `i`'s) otherwise.
+pub fn check_condition(
+    cond: &crate::filter::Filter,
+    now: &RecordBatch,
+    table: &str,
+    key: impl Fn(usize) -> String,
+) -> Result<()> {
+    let passed = compute::mask(&cond.expr, now, table)?;
+    if let Some(i) = (0..passed.len()).find(|i| !passed.value(*i)) {
+        return Err(Error::condition_failed(format!(
+            "the condition '{}' does not hold for the row of table '{table}' with key {}; nothing was written",
+            cond.text,
+            key(i)
+        )));
+    }
+    Ok(())
+}
+
+/// Checks that items leave the read-only columns of rows that exist as they are: `now` holds
+/// the rows before the write (every column of `schema`, one row per item) and `exists` which
+/// exist. `InvalidInput` naming the column, the key and the item otherwise.
+pub fn check_read_only(
+    schema: &TableSchema,
+    items: &RecordBatch,
+    now: &RecordBatch,
+    exists: &[bool],
+    table: &str,
+    key: impl Fn(usize) -> String,
+) -> Result<()> {
+    for (i, field) in items.schema().fields().iter().enumerate() {
+        let Some(at) = schema
+            .columns
+            .iter()
+            .position(|c| c.name == *field.name() && c.read_only)
+        else {
+            continue;
+        };
+        for r in (0..items.num_rows()).filter(|r| exists[*r]) {
+            let before = now.column(at).slice(r, 1).to_data();
+            let after = items.column(i).slice(r, 1).to_data();
+            if before != after {
+                return Err(Error::invalid_input(format!(
+                    "column '{}' of table '{table}' is read-only: the row with key {} has it already, and item {r} would change it; nothing was written",
+                    field.name(),
+                    key(r)
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A key's values as one-value arrays of the key columns' types.
 pub fn typed_key(schema: &TableSchema, key: &Key, table: &str) -> Result<Vec<ArrayRef>> {
     if schema.key.is_empty() {

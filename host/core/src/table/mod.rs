@@ -10,6 +10,7 @@ pub mod compute;
 pub mod items;
 pub mod schema;
 pub mod serve;
+pub mod sql;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
