@@ -51,9 +51,8 @@ pub fn postgres_server() -> (String, String) {
     (get("BINDERY_PG_URL"), get("BINDERY_PG_PASSWORD"))
 }
 
-/// A `db` table binding on the `postgres` driver, on a database of its own made for it on
-/// the test run's server.
-pub async fn postgres_fixture() -> Fixture {
+/// A new database on the test run's PostgreSQL server; its URL (without the password).
+pub async fn postgres_database() -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static SEQ: AtomicU32 = AtomicU32::new(0);
     let (url, password) = postgres_server();
@@ -69,24 +68,27 @@ pub async fn postgres_fixture() -> Fixture {
         .batch_execute(&format!("CREATE DATABASE {db}"))
         .await
         .expect("create the test database");
-    let host = url
-        .split('@')
-        .nth(1)
-        .and_then(|h| h.split('/').next())
-        .expect("a host in BINDERY_PG_URL");
-    let user = url
-        .trim_start_matches("postgres://")
-        .trim_start_matches("postgresql://")
-        .split('@')
-        .next()
-        .unwrap_or("postgres");
-    kind_fixture(
+    let server = url.rsplit_once('/').map_or(url.as_str(), |(s, _)| s);
+    format!("{server}/{db}")
+}
+
+/// A `db` table binding on the `postgres` driver, on a database of its own made for it on
+/// the test run's server; also the database's URL.
+pub async fn postgres_fixture_at() -> (Fixture, String) {
+    let url = postgres_database().await;
+    let fx = kind_fixture(
         "db",
         "table",
         "postgres",
-        &format!("      url: postgres://{user}@{host}/{db}\n      secret: {{ env: BINDERY_PG_PASSWORD }}\n"),
+        &format!("      url: {url}\n      secret: {{ env: BINDERY_PG_PASSWORD }}\n      retries: 0\n"),
     )
-    .await
+    .await;
+    (fx, url)
+}
+
+/// A `db` table binding on the `postgres` driver, on a database of its own.
+pub async fn postgres_fixture() -> Fixture {
+    postgres_fixture_at().await.0
 }
 
 /// Writes a spec whose only binding is `name`, of `kind`, on `driver`, and connects it.

@@ -1,0 +1,162 @@
+//! What the `postgres` driver promises beyond the table suite: rows written by bindery are
+//! what `psql` reads and the reverse, types preserved; and a server restart mid-run gives
+//! retryable errors, then success, never a half-applied write.
+//!
+//! These tests share the test run's server (and one of them restarts it), so nextest runs
+//! every PostgreSQL test one at a time (`.config/nextest.toml`).
+
+use std::process::Command;
+
+use bindery::arrow::array::{Array, AsArray, RecordBatch};
+use bindery::arrow::datatypes::{Float64Type, Int32Type, Int64Type, TimestampMicrosecondType};
+use bindery::ErrorKind;
+use bindery_tests::{postgres_fixture_at, postgres_server};
+use serde_json::json;
+
+/// Runs SQL with `psql` on the database at `url`: unaligned rows, `|` between fields.
+fn psql(url: &str, sql: &str) -> String {
+    let out = Command::new("psql")
+        .args([url, "-X", "-v", "ON_ERROR_STOP=1", "-At", "-F", "|", "-c", sql])
+        .env("PGPASSWORD", postgres_server().1)
+        .env("PGTZ", "UTC")
+        .output()
+        .expect("psql runs (PostgreSQL's client is installed with the server)");
+    assert!(
+        out.status.success(),
+        "psql: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn rows(b: &[RecordBatch]) -> usize {
+    b.iter().map(RecordBatch::num_rows).sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_bindery_writes_psql_reads_with_its_types() {
+    let (fx, url) = postgres_fixture_at().await;
+    let t = fx.ctx.table();
+    t.create("db://kinds")
+        .schema("id int64 NOT NULL, n int32, f float64, s string, b bool, at timestamp, doc json")
+        .primary_key("id", None)
+        .await
+        .unwrap();
+    t.write("db://kinds")
+        .with_items([
+            json!({"id": 1, "n": -7, "f": 2.5, "s": "it's", "b": true, "at": "2024-05-01T12:30:00Z", "doc": {"a": [1, 2]}}),
+            json!({"id": 2, "n": null, "f": null, "s": null, "b": false, "at": null, "doc": null}),
+        ])
+        .await
+        .unwrap();
+    let seen = psql(
+        &url,
+        "SELECT id, n, f, s, b, at, doc, pg_typeof(n), pg_typeof(at) FROM kinds ORDER BY id",
+    );
+    assert_eq!(
+        seen,
+        "1|-7|2.5|it's|t|2024-05-01 12:30:00+00|{\"a\":[1,2]}|integer|timestamp with time zone\n\
+         2||||f|||integer|timestamp with time zone\n"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_psql_writes_bindery_reads_with_its_types() {
+    let (fx, url) = postgres_fixture_at().await;
+    psql(
+        &url,
+        "CREATE TABLE made (id bigint PRIMARY KEY, n integer, f double precision, s text, b boolean, \
+         at timestamptz, doc jsonb); \
+         INSERT INTO made VALUES (1, 42, 0.125, 'x', true, '2024-05-01 12:30:00+02', '{\"k\": \"v\"}'), \
+         (2, NULL, NULL, NULL, NULL, NULL, NULL);",
+    );
+    let schema = fx.ctx.table().schema("db://made").await.unwrap();
+    assert_eq!(
+        schema.to_string(),
+        "id int64 NOT NULL, n int32, f float64, s string, b bool, at timestamp, doc json"
+    );
+    assert_eq!(schema.key, ["id"]);
+    let b = fx.ctx.table().read("db://made").where_("id = 1").await.unwrap();
+    assert_eq!(rows(&b), 1);
+    let b = &b[0];
+    assert_eq!(b.column(1).as_primitive::<Int32Type>().value(0), 42);
+    assert_eq!(b.column(2).as_primitive::<Float64Type>().value(0), 0.125);
+    assert_eq!(b.column(3).as_string::<i32>().value(0), "x");
+    assert!(b.column(4).as_boolean().value(0));
+    let at = b.column(5).as_primitive::<TimestampMicrosecondType>().value(0);
+    assert_eq!(at, 1_714_559_400_000_000, "12:30+02 is 10:30 UTC");
+    assert_eq!(b.column(6).as_string::<i32>().value(0), "{\"k\": \"v\"}");
+    let nulls = fx
+        .ctx
+        .table()
+        .read("db://made")
+        .where_("n IS NULL")
+        .await
+        .unwrap();
+    assert_eq!(rows(&nulls), 1);
+    assert!((1..7).all(|c| nulls[0].column(c).is_null(0)));
+    // And bindery writes to it, with its types.
+    fx.ctx
+        .table()
+        .write("db://made")
+        .with_items([json!({"id": 3, "n": 5})])
+        .await
+        .unwrap();
+    assert_eq!(psql(&url, "SELECT n FROM made WHERE id = 3"), "5\n");
+}
+
+/// Runs the test server's `pg_ctl` with `args`.
+fn pg_ctl(args: &str) {
+    let ctl = std::env::var("BINDERY_PG_CTL").expect("BINDERY_PG_CTL is set by scripts/test");
+    let status = Command::new("sh")
+        .args(["-c", &format!("{ctl} {args} >/dev/null")])
+        .status()
+        .unwrap();
+    assert!(status.success(), "pg_ctl {args}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_server_gives_retryable_errors_then_service_and_no_half_write() {
+    let (fx, _url) = postgres_fixture_at().await;
+    let t = fx.ctx.table();
+    t.create("db://r")
+        .schema("id int64 NOT NULL, v string")
+        .primary_key("id", None)
+        .await
+        .unwrap();
+    t.write("db://r")
+        .with_items([json!({"id": 0, "v": "before"})])
+        .await
+        .unwrap();
+
+    pg_ctl("-m fast -w stop");
+    let e = t.read("db://r").await.unwrap_err();
+    assert!(e.is_retryable(), "{e}");
+    assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
+    pg_ctl("-w start");
+    let b = t.read("db://r").await.unwrap();
+    assert_eq!(rows(&b), 1, "served again after the restart");
+
+    // A large write cut off by an immediate shutdown is all there or not at all.
+    let items: Vec<_> = (1..=100_000)
+        .map(|i| json!({"id": i, "v": "x".repeat(20)}))
+        .collect();
+    let write = tokio::spawn({
+        let ctx = fx.ctx.clone();
+        async move { ctx.table().write("db://r").with_items(items).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    pg_ctl("-m immediate -w stop");
+    let outcome = write.await.unwrap();
+    pg_ctl("-w start");
+    let n = rows(&t.read("db://r").select(["id"]).await.unwrap());
+    match outcome {
+        Ok(written) => assert_eq!((written, n), (100_000, 100_001)),
+        Err(e) => {
+            assert!(e.is_retryable(), "{e}");
+            assert_eq!(n, 1, "a refused write left {} rows behind", n - 1);
+        }
+    }
+    let got = t.read("db://r").key([0]).await.unwrap();
+    assert_eq!(got[0].column(0).as_primitive::<Int64Type>().value(0), 0);
+}
