@@ -4,6 +4,9 @@
 //!
 //! - `sqlite`: rusqlite directly, each value taken out of SQLite into a Rust vector (the
 //!   filtered baseline runs the same `WHERE` in SQLite);
+//! - `postgres` (on the server `BINDERY_PG_URL` names; `benches/run` starts one): the same
+//!   query through tokio-postgres taking every value, and through adbc-driver-postgresql into
+//!   a pyarrow Table (when `BINDERY_BENCH_PYTHON` names a Python that has it);
 //! - `files` (one Parquet file of 1M-row row groups, snappy): the parquet crate's Arrow reader
 //!   directly (the filtered baseline filters its batches with Arrow's `eq` kernel).
 //!
@@ -260,4 +263,159 @@ fn main() {
     if only.as_deref().is_none_or(|o| "sqlite".contains(o)) {
         sqlite(n);
     }
+    if only.as_deref().is_none_or(|o| "postgres".contains(o)) {
+        postgres(n);
+    }
+}
+
+/// tokio-postgres directly: every value of the query's rows into vectors. Rows/s over the
+/// table's rows.
+async fn postgres_direct(client: &tokio_postgres::Client, filtered: bool, table_rows: u64) -> (f64, u64) {
+    use futures::TryStreamExt;
+    let sql = if filtered {
+        "SELECT id, name, score, age FROM bench_t WHERE age = 5"
+    } else {
+        "SELECT id, name, score, age FROM bench_t"
+    };
+    let start = Instant::now();
+    let rows = client
+        .query_raw(
+            sql,
+            std::iter::empty::<&(dyn tokio_postgres::types::ToSql + Sync)>(),
+        )
+        .await
+        .unwrap();
+    let mut rows = std::pin::pin!(rows);
+    let (mut ids, mut names, mut scores, mut ages) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut n = 0u64;
+    while let Some(r) = rows.try_next().await.unwrap() {
+        ids.push(r.get::<_, i64>(0));
+        names.push(r.get::<_, String>(1));
+        scores.push(r.get::<_, f64>(2));
+        ages.push(r.get::<_, i64>(3));
+        n += 1;
+        if ids.len() == 8192 {
+            ids.clear();
+            names.clear();
+            scores.clear();
+            ages.clear();
+        }
+    }
+    (table_rows as f64 / start.elapsed().as_secs_f64(), n)
+}
+
+/// adbc-driver-postgresql from Python (`BINDERY_BENCH_PYTHON` names the interpreter of a
+/// virtualenv that has it): rows/s over the table's rows.
+fn postgres_adbc(python: &str, uri: &str, filtered: bool, table_rows: u64) -> (f64, u64) {
+    let query = if filtered {
+        "SELECT id, name, score, age FROM bench_t WHERE age = 5"
+    } else {
+        "SELECT id, name, score, age FROM bench_t"
+    };
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/adbc_read.py");
+    let out = std::process::Command::new(python)
+        .args([script, uri, query])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut parts = text.split_whitespace();
+    let n: u64 = parts.next().unwrap().parse().unwrap();
+    let rate: f64 = parts.next().unwrap().parse().unwrap();
+    (rate * table_rows as f64 / n.max(1) as f64, n)
+}
+
+/// The `postgres` driver on the server `BINDERY_PG_URL` names (benches/run starts one).
+fn postgres(n: u64) {
+    let (Ok(url), Ok(password)) = (
+        std::env::var("BINDERY_PG_URL"),
+        std::env::var("BINDERY_PG_PASSWORD"),
+    ) else {
+        eprintln!("postgres: skipped (BINDERY_PG_URL is not set; benches/run starts a server)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("function.yaml"),
+        format!(
+            "spec:\n  dataBindings:\n    db:\n      kind: table\n      driver: postgres\n      url: {url}\n      secret: {{ env: BINDERY_PG_PASSWORD }}\n"
+        ),
+    )
+    .unwrap();
+    let ctx = Context::open(dir.path().join("function.yaml")).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut config: tokio_postgres::Config = url.parse().unwrap();
+    config.password(password.as_bytes());
+    let client = rt.block_on(async {
+        let (client, connection) = config.connect(tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(connection);
+        client
+    });
+    let filled = Instant::now();
+    let _ = ctx.table().drop("db://bench_t").do_();
+    ctx.table()
+        .create("db://bench_t")
+        .schema("id int64 NOT NULL, name string, score float64, age int64")
+        .primary_key("id", None)
+        .do_()
+        .unwrap();
+    rt.block_on(async {
+        let fill = format!(
+            "INSERT INTO bench_t SELECT g, 'user-' || lpad(g::text, 8, '0'), g * 0.5, g % 97 \
+             FROM generate_series(0, {}) g",
+            n as i64 - 1
+        );
+        client.batch_execute(&fill).await.unwrap();
+        client.batch_execute("VACUUM ANALYZE bench_t").await.unwrap();
+    });
+    eprintln!(
+        "postgres: filled {n} rows in {:.1}s",
+        filled.elapsed().as_secs_f64()
+    );
+    let uri = {
+        let (scheme, rest) = url.split_once("://").unwrap();
+        let (user, host) = rest.split_once('@').unwrap();
+        format!("{scheme}://{user}:{password}@{host}")
+    };
+    let python = std::env::var("BINDERY_BENCH_PYTHON").ok();
+    let (mut whole, mut some, mut adbc_whole, mut adbc_some) =
+        (Case::default(), Case::default(), Case::default(), Case::default());
+    rt.block_on(postgres_direct(&client, false, n));
+    for _ in 0..ROUNDS {
+        let (d, dn) = rt.block_on(postgres_direct(&client, false, n));
+        let (b, bn) = through_bindery(&ctx, "db://bench_t", false, n);
+        assert_eq!((dn, bn), (n, n));
+        whole.add(b, d);
+        let (d, dn) = rt.block_on(postgres_direct(&client, true, n));
+        let (b, bn) = through_bindery(&ctx, "db://bench_t", true, n);
+        assert_eq!((dn, bn), (filtered_rows(n), filtered_rows(n)));
+        some.add(b, d);
+        if let Some(py) = &python {
+            let (a, an) = postgres_adbc(py, &uri, false, n);
+            assert_eq!(an, n);
+            adbc_whole.add(whole.0.last().unwrap().0, a);
+            let (a, an) = postgres_adbc(py, &uri, true, n);
+            assert_eq!(an, filtered_rows(n));
+            adbc_some.add(some.0.last().unwrap().0, a);
+        }
+    }
+    whole.report("`postgres` read, 4 columns", "rows/s", "tokio-postgres");
+    some.report(
+        "`postgres` read, `age = 5` (1%)",
+        "rows/s",
+        "tokio-postgres, same WHERE",
+    );
+    if python.is_some() {
+        adbc_whole.report("`postgres` read, 4 columns", "rows/s", "adbc-driver-postgresql");
+        adbc_some.report(
+            "`postgres` read, `age = 5` (1%)",
+            "rows/s",
+            "adbc-driver-postgresql",
+        );
+    }
+    let _ = ctx.table().drop("db://bench_t").do_();
 }
