@@ -57,6 +57,32 @@ fn fill(ctx: &Context, file: &std::path::Path, n: u64) {
     tx.commit().unwrap();
 }
 
+/// Where the direct baselines put every value: vectors of 8192 rows, as a batch would hold.
+#[derive(Default)]
+struct Columns {
+    ids: Vec<i64>,
+    names: Vec<String>,
+    scores: Vec<f64>,
+    ages: Vec<i64>,
+    rows: u64,
+}
+
+impl Columns {
+    fn push(&mut self, id: i64, name: String, score: f64, age: i64) {
+        self.ids.push(id);
+        self.names.push(name);
+        self.scores.push(score);
+        self.ages.push(age);
+        self.rows += 1;
+        if self.ids.len() == 8192 {
+            self.ids.clear();
+            self.names.clear();
+            self.scores.clear();
+            self.ages.clear();
+        }
+    }
+}
+
 /// rusqlite directly: every value out of SQLite into vectors. Rows/s.
 fn direct(file: &std::path::Path, filtered: bool) -> (f64, u64) {
     let conn = rusqlite::Connection::open(file).unwrap();
@@ -68,22 +94,16 @@ fn direct(file: &std::path::Path, filtered: bool) -> (f64, u64) {
     };
     let mut stmt = conn.prepare(sql).unwrap();
     let mut rows = stmt.query([]).unwrap();
-    let (mut ids, mut names, mut scores, mut ages) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let mut n = 0u64;
+    let mut columns = Columns::default();
     while let Some(r) = rows.next().unwrap() {
-        ids.push(r.get::<_, i64>(0).unwrap());
-        names.push(r.get::<_, String>(1).unwrap());
-        scores.push(r.get::<_, f64>(2).unwrap());
-        ages.push(r.get::<_, i64>(3).unwrap());
-        n += 1;
-        if ids.len() == 8192 {
-            ids.clear();
-            names.clear();
-            scores.clear();
-            ages.clear();
-        }
+        columns.push(
+            r.get(0).unwrap(),
+            r.get(1).unwrap(),
+            r.get(2).unwrap(),
+            r.get(3).unwrap(),
+        );
     }
-    (n as f64 / start.elapsed().as_secs_f64(), n)
+    (columns.rows as f64 / start.elapsed().as_secs_f64(), columns.rows)
 }
 
 /// bindery: `read(path).load()`, every batch. Rows/s, over the table's rows (so whole and
@@ -286,22 +306,11 @@ async fn postgres_direct(client: &tokio_postgres::Client, filtered: bool, table_
         .await
         .unwrap();
     let mut rows = std::pin::pin!(rows);
-    let (mut ids, mut names, mut scores, mut ages) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let mut n = 0u64;
+    let mut columns = Columns::default();
     while let Some(r) = rows.try_next().await.unwrap() {
-        ids.push(r.get::<_, i64>(0));
-        names.push(r.get::<_, String>(1));
-        scores.push(r.get::<_, f64>(2));
-        ages.push(r.get::<_, i64>(3));
-        n += 1;
-        if ids.len() == 8192 {
-            ids.clear();
-            names.clear();
-            scores.clear();
-            ages.clear();
-        }
+        columns.push(r.get(0), r.get(1), r.get(2), r.get(3));
     }
-    (table_rows as f64 / start.elapsed().as_secs_f64(), n)
+    (table_rows as f64 / start.elapsed().as_secs_f64(), columns.rows)
 }
 
 /// adbc-driver-postgresql from Python (`BINDERY_BENCH_PYTHON` names the interpreter of a
