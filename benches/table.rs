@@ -169,6 +169,34 @@ fn sqlite(n: u64) {
     some.report("`sqlite` read, `age = 5` (1%)", "rows/s", "rusqlite, same WHERE");
 }
 
+/// The Arrow schema of the bench's rows.
+fn bench_schema() -> Arc<Schema> {
+    Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("name", DataType::Utf8, true),
+        Field::new("score", DataType::Float64, true),
+        Field::new("age", DataType::Int64, true),
+    ]))
+}
+
+/// The bench's rows `ids`: id, "user-<id>", id / 2, id % 97.
+fn bench_rows(schema: &Arc<Schema>, ids: std::ops::Range<i64>) -> RecordBatch {
+    RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(Int64Array::from_iter_values(ids.clone())),
+            Arc::new(StringArray::from_iter_values(
+                ids.clone().map(|i| format!("user-{i:08}")),
+            )),
+            Arc::new(Float64Array::from_iter_values(
+                ids.clone().map(|i| i as f64 * 0.5),
+            )),
+            Arc::new(Int64Array::from_iter_values(ids.map(|i| i % 97))),
+        ],
+    )
+    .unwrap()
+}
+
 /// Writes the table's rows as one Parquet file with the parquet crate, into a table folder
 /// made by bindery's `create`.
 fn fill_parquet(ctx: &Context, file: &std::path::Path, n: u64) {
@@ -177,12 +205,7 @@ fn fill_parquet(ctx: &Context, file: &std::path::Path, n: u64) {
         .schema("id int64 NOT NULL, name string, score float64, age int64")
         .do_()
         .unwrap();
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("id", DataType::Int64, false),
-        Field::new("name", DataType::Utf8, true),
-        Field::new("score", DataType::Float64, true),
-        Field::new("age", DataType::Int64, true),
-    ]));
+    let schema = bench_schema();
     let props = parquet::file::properties::WriterProperties::builder()
         .set_compression(parquet::basic::Compression::SNAPPY)
         .build();
@@ -191,22 +214,7 @@ fn fill_parquet(ctx: &Context, file: &std::path::Path, n: u64) {
     let mut i = 0i64;
     while (i as u64) < n {
         let m = (n as i64 - i).min(65_536);
-        let ids = i..i + m;
-        let batch = RecordBatch::try_new(
-            schema.clone(),
-            vec![
-                Arc::new(Int64Array::from_iter_values(ids.clone())),
-                Arc::new(StringArray::from_iter_values(
-                    ids.clone().map(|i| format!("user-{i:08}")),
-                )),
-                Arc::new(Float64Array::from_iter_values(
-                    ids.clone().map(|i| i as f64 * 0.5),
-                )),
-                Arc::new(Int64Array::from_iter_values(ids.map(|i| i % 97))),
-            ],
-        )
-        .unwrap();
-        w.write(&batch).unwrap();
+        w.write(&bench_rows(&schema, i..i + m)).unwrap();
         i += m;
     }
     w.close().unwrap();
@@ -334,6 +342,71 @@ fn postgres_adbc(python: &str, uri: &str, filtered: bool, table_rows: u64) -> (f
     (rate * table_rows as f64 / n.max(1) as f64, n)
 }
 
+/// Writes `n` rows into an empty table, [`ROUNDS`] times: bindery's `write(…).with_batches`
+/// (an upsert through COPY into a temporary table) against tokio-postgres' binary COPY into
+/// the table directly. Rows/s.
+fn postgres_writes(
+    ctx: &Context,
+    client: &tokio_postgres::Client,
+    rt: &tokio::runtime::Runtime,
+    n: u64,
+) -> Case {
+    use tokio_postgres::binary_copy::BinaryCopyInWriter;
+    use tokio_postgres::types::{ToSql, Type};
+    let _ = ctx.table().drop("db://bench_w").do_();
+    ctx.table()
+        .create("db://bench_w")
+        .schema("id int64 NOT NULL, name string, score float64, age int64")
+        .primary_key("id", None)
+        .do_()
+        .unwrap();
+    let schema = bench_schema();
+    let batches: Vec<RecordBatch> = (0..n as i64)
+        .step_by(8192)
+        .map(|first| bench_rows(&schema, first..(first + 8192).min(n as i64)))
+        .collect();
+    let mut case = Case::default();
+    for _ in 0..ROUNDS {
+        rt.block_on(client.batch_execute("TRUNCATE bench_w")).unwrap();
+        let start = Instant::now();
+        let written = ctx
+            .table()
+            .write("db://bench_w")
+            .with_batches(batches.clone())
+            .do_()
+            .unwrap();
+        let b = written as f64 / start.elapsed().as_secs_f64();
+        rt.block_on(client.batch_execute("TRUNCATE bench_w")).unwrap();
+        let start = Instant::now();
+        let d = rt.block_on(async {
+            let sink = client
+                .copy_in("COPY bench_w (id, name, score, age) FROM STDIN (FORMAT binary)")
+                .await
+                .unwrap();
+            let writer = BinaryCopyInWriter::new(sink, &[Type::INT8, Type::TEXT, Type::FLOAT8, Type::INT8]);
+            let mut writer = std::pin::pin!(writer);
+            for batch in &batches {
+                let ids = batch.column(0).as_primitive::<Int64Type>();
+                let names = batch.column(1).as_string::<i32>();
+                let scores = batch
+                    .column(2)
+                    .as_primitive::<bindery::arrow::datatypes::Float64Type>();
+                let ages = batch.column(3).as_primitive::<Int64Type>();
+                for r in 0..batch.num_rows() {
+                    let row: [&(dyn ToSql + Sync); 4] =
+                        [&ids.value(r), &names.value(r), &scores.value(r), &ages.value(r)];
+                    writer.as_mut().write(&row).await.unwrap();
+                }
+            }
+            writer.as_mut().finish().await.unwrap()
+        });
+        assert_eq!((written, d), (n, n));
+        case.add(b, n as f64 / start.elapsed().as_secs_f64());
+    }
+    let _ = ctx.table().drop("db://bench_w").do_();
+    case
+}
+
 /// The `postgres` driver on the server `BINDERY_PG_URL` names (benches/run starts one).
 fn postgres(n: u64) {
     let (Ok(url), Ok(password)) = (
@@ -412,11 +485,17 @@ fn postgres(n: u64) {
             adbc_some.add(some.0.last().unwrap().0, a);
         }
     }
+    let writes = postgres_writes(&ctx, &client, &rt, (n / 10).max(1));
     whole.report("`postgres` read, 4 columns", "rows/s", "tokio-postgres");
     some.report(
         "`postgres` read, `age = 5` (1%)",
         "rows/s",
         "tokio-postgres, same WHERE",
+    );
+    writes.report(
+        &format!("`postgres` write of {} rows (upsert)", (n / 10).max(1)),
+        "rows/s",
+        "tokio-postgres COPY binary into the table",
     );
     if python.is_some() {
         adbc_whole.report("`postgres` read, 4 columns", "rows/s", "adbc-driver-postgresql");

@@ -160,3 +160,48 @@ async fn a_restarted_server_gives_retryable_errors_then_service_and_no_half_writ
     let got = t.read("db://r").key([0]).await.unwrap();
     assert_eq!(got[0].column(0).as_primitive::<Int64Type>().value(0), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_write_goes_through_copy_with_every_type() {
+    let (fx, url) = postgres_fixture_at().await;
+    let t = fx.ctx.table();
+    t.create("db://bulk")
+        .schema(
+            "id int64 NOT NULL, n int32, r float32, f float64, s string, b bool, at timestamp, d date, \
+             raw binary, doc json",
+        )
+        .primary_key("id", None)
+        .await
+        .unwrap();
+    // Over the COPY threshold, with a key given twice: the later item wins, as one by one.
+    let mut items: Vec<_> = (0..3000)
+        .map(|i| {
+            json!({"id": i, "n": i, "r": 0.5, "f": i as f64 / 4.0, "s": format!("s{i}"), "b": i % 2 == 0,
+                   "at": "2024-05-01T12:30:00.000001Z", "d": "2024-02-29", "raw": [1, 2, 3], "doc": {"i": i}})
+        })
+        .collect();
+    items.push(
+        json!({"id": 5, "n": -5, "r": null, "f": null, "s": "again", "b": null, "at": null,
+                      "d": null, "raw": null, "doc": null}),
+    );
+    assert_eq!(t.write("db://bulk").with_items(items).await.unwrap(), 3001);
+    assert_eq!(psql(&url, "SELECT count(*) FROM bulk"), "3000\n");
+    assert_eq!(
+        psql(&url, "SELECT id, n, r, f, s, b, at, d, encode(raw, 'hex'), doc FROM bulk WHERE id IN (5, 7) ORDER BY id"),
+        "5|-5|||again|||||\n7|7|0.5|1.75|s7|f|2024-05-01 12:30:00.000001+00|2024-02-29|010203|{\"i\":7}\n"
+    );
+    // A bulk write over keys already there upserts them (COPY into a temporary table, then
+    // INSERT … ON CONFLICT), keeping the columns it does not give.
+    let again: Vec<_> = (2500..5000)
+        .map(|i| json!({"id": i, "s": format!("new{i}")}))
+        .collect();
+    assert_eq!(t.write("db://bulk").with_items(again).await.unwrap(), 2500);
+    assert_eq!(psql(&url, "SELECT count(*) FROM bulk"), "5000\n");
+    assert_eq!(
+        psql(
+            &url,
+            "SELECT id, n, s FROM bulk WHERE id IN (2499, 2500, 4999) ORDER BY id"
+        ),
+        "2499|2499|s2499\n2500|2500|new2500\n4999||new4999\n"
+    );
+}

@@ -1,14 +1,70 @@
 //! PostgreSQL's binary values as cells for Arrow batches.
 
-use bindery_core::table::build::{BatchBuilder, Cell};
+use bindery_core::arrow::array::Array;
+use bindery_core::table::build::{self, BatchBuilder, Cell};
 use bindery_core::{ColumnType, Error, Result};
-use tokio_postgres::types::{FromSql, Type};
+use bytes::{BufMut, BytesMut};
+use tokio_postgres::types::{to_sql_checked, FromSql, IsNull, ToSql, Type};
 use tokio_postgres::Row;
 
 /// Microseconds from the Unix epoch to PostgreSQL's (2000-01-01).
 const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
 /// Days from the Unix epoch to PostgreSQL's.
 const PG_EPOCH_DAYS: i32 = 10_957;
+
+/// A cell in PostgreSQL's binary format, for `COPY … (FORMAT binary)`: the column's type
+/// decides the width.
+#[derive(Debug)]
+pub struct Bin<'a>(pub Cell<'a>);
+
+impl ToSql for Bin<'_> {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut BytesMut,
+    ) -> std::result::Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match (self.0, ty) {
+            (Cell::Null, _) => return Ok(IsNull::Yes),
+            (Cell::Bool(b), _) => out.put_u8(b as u8),
+            (Cell::Int(i), &Type::INT4) => out.put_i32(i32::try_from(i)?),
+            (Cell::Int(i), _) => out.put_i64(i),
+            (Cell::Float(f), &Type::FLOAT4) => out.put_f32(f as f32),
+            (Cell::Float(f), _) => out.put_f64(f),
+            (Cell::Text(t), _) => out.put_slice(t.as_bytes()),
+            (Cell::Bytes(b), _) => out.put_slice(b),
+            (Cell::Micros(m), _) => out.put_i64(m - PG_EPOCH_MICROS),
+            (Cell::Days(d), _) => out.put_i32(d - PG_EPOCH_DAYS),
+        }
+        Ok(IsNull::No)
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    to_sql_checked!();
+}
+
+/// An Arrow cell as a binary value of the column type's PostgreSQL type.
+pub fn bin(array: &dyn Array, row: usize, ty: ColumnType) -> Bin<'_> {
+    Bin(build::cell(array, row, ty))
+}
+
+/// The PostgreSQL type of a column type (as `sql::pg_type` names it).
+pub fn pg_wire_type(ty: ColumnType) -> Type {
+    match ty {
+        ColumnType::Bool => Type::BOOL,
+        ColumnType::Int32 => Type::INT4,
+        ColumnType::Int64 => Type::INT8,
+        ColumnType::Float32 => Type::FLOAT4,
+        ColumnType::Float64 => Type::FLOAT8,
+        ColumnType::String => Type::TEXT,
+        ColumnType::Binary => Type::BYTEA,
+        ColumnType::Timestamp => Type::TIMESTAMPTZ,
+        ColumnType::Date => Type::DATE,
+        ColumnType::Json => Type::JSON,
+    }
+}
 
 /// A value's bytes in PostgreSQL's binary format, whatever its type.
 struct Raw<'a>(&'a [u8]);

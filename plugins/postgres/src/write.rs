@@ -14,14 +14,18 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Transaction};
 
 use crate::sql::{ident, pg_type, render, text_cell};
-use crate::values::push_row;
+use crate::values::{bin, pg_wire_type, push_row};
 use crate::{load_schema, map};
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::error::SqlState;
 
 /// A key's values as text.
 type KeyText = Vec<Option<String>>;
 
 /// At most this many parameters in one statement (PostgreSQL's limit is 65535).
 const MAX_PARAMS: usize = 32_000;
+/// Batches of at least this many items go through `COPY`.
+const COPY_ROWS: usize = 2000;
 
 /// Runs a checked write; returns how many rows it wrote.
 pub async fn write(client: &mut Client, table: &str, op: OpWrite) -> Result<u64> {
@@ -185,6 +189,10 @@ async fn upsert(
             tail.push_str(&format!("UPDATE SET {}", set.join(", ")));
         }
     }
+    if rows >= COPY_ROWS {
+        copy_upsert(tx, table, batch, &columns, &keys, &names, &tail).await?;
+        return Ok(rows as u64);
+    }
     // Many rows per statement; a key seen again starts a new statement (one statement may
     // not upsert a row twice), so later items win as they do one by one.
     let per_statement = (MAX_PARAMS / names.len().max(1)).clamp(1, 1000);
@@ -229,6 +237,88 @@ async fn upsert(
         flush(&mut values, &mut tuples).await?;
     }
     Ok(rows as u64)
+}
+
+/// Upserts a large batch with `COPY … (FORMAT binary)`: straight into the table when none of
+/// its keys is there yet (tried under a savepoint, the common case of a bulk load), otherwise
+/// into a temporary table and then one `INSERT … SELECT … ON CONFLICT`. Of items with the same
+/// key only the last is kept: they give the same columns (a batch's items do), so it is what
+/// upserting them one by one leaves.
+async fn copy_upsert(
+    tx: &Transaction<'_>,
+    table: &str,
+    batch: &RecordBatch,
+    columns: &[(usize, &Column)],
+    keys: &[KeyText],
+    names: &[String],
+    tail: &str,
+) -> Result<()> {
+    let what = format!("write to table '{table}'");
+    let mut keep: Vec<usize> = if keys.is_empty() {
+        (0..batch.num_rows()).collect()
+    } else {
+        let mut seen = HashSet::with_capacity(keys.len());
+        (0..keys.len()).rev().filter(|r| seen.insert(&keys[*r])).collect()
+    };
+    keep.sort_unstable();
+    let list = names.join(", ");
+    let copy = |target: String| {
+        let (list, keep) = (&list, &keep);
+        async move {
+            let sink = tx
+                .copy_in(&format!("COPY {target} ({list}) FROM STDIN (FORMAT binary)"))
+                .await?;
+            let types: Vec<_> = columns.iter().map(|(_, c)| pg_wire_type(c.column_type)).collect();
+            let writer = BinaryCopyInWriter::new(sink, &types);
+            let mut writer = std::pin::pin!(writer);
+            let mut row = Vec::with_capacity(columns.len());
+            for r in keep {
+                row.clear();
+                row.extend(
+                    columns
+                        .iter()
+                        .map(|(i, c)| bin(batch.column(*i).as_ref(), *r, c.column_type)),
+                );
+                let refs: Vec<&(dyn ToSql + Sync)> = row.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
+                writer.as_mut().write(&refs).await?;
+            }
+            writer.as_mut().finish().await.map(|_| ())
+        }
+    };
+    if keys.is_empty() {
+        return copy(ident(table)).await.map_err(|e| map(e, &what));
+    }
+    tx.batch_execute("SAVEPOINT bindery_copy")
+        .await
+        .map_err(|e| map(e, &what))?;
+    match copy(ident(table)).await {
+        Ok(()) => {
+            return tx
+                .batch_execute("RELEASE SAVEPOINT bindery_copy")
+                .await
+                .map_err(|e| map(e, &what))
+        }
+        Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+            tx.batch_execute("ROLLBACK TO SAVEPOINT bindery_copy")
+                .await
+                .map_err(|e| map(e, &what))?;
+        }
+        Err(e) => return Err(map(e, &what)),
+    }
+    tx.batch_execute(&format!(
+        "DROP TABLE IF EXISTS pg_temp._bindery_in; \
+         CREATE TEMP TABLE _bindery_in ON COMMIT DROP AS SELECT {list} FROM {} WITH NO DATA",
+        ident(table)
+    ))
+    .await
+    .map_err(|e| map(e, &what))?;
+    copy("_bindery_in".to_string()).await.map_err(|e| map(e, &what))?;
+    tx.batch_execute(&format!(
+        "INSERT INTO {} ({list}) SELECT {list} FROM _bindery_in{tail}",
+        ident(table)
+    ))
+    .await
+    .map_err(|e| map(e, &what))
 }
 
 /// Updates the rows of `op.keys` by the update expression.

@@ -5,30 +5,22 @@
 //! INTEGER microseconds since the Unix epoch, `date` as INTEGER days since the epoch. Reading
 //! a table made elsewhere, a `timestamp` or `date` column holding ISO-8601 text is read too.
 
-use bindery_core::arrow::array::{Array, AsArray};
-use bindery_core::arrow::datatypes::{
-    Date32Type, Float32Type, Float64Type, Int32Type, Int64Type, TimestampMicrosecondType,
-};
+use bindery_core::arrow::array::Array;
 pub use bindery_core::table::build::BatchBuilder;
-use bindery_core::table::build::Cell;
+use bindery_core::table::build::{self, Cell};
 use bindery_core::{ColumnType, Error, Result};
 use rusqlite::types::{Value as Sql, ValueRef};
 
 /// One cell of an Arrow column as a SQLite value.
 pub fn cell(array: &dyn Array, row: usize, ty: ColumnType) -> Sql {
-    if array.is_null(row) {
-        return Sql::Null;
-    }
-    match ty {
-        ColumnType::Bool => Sql::Integer(array.as_boolean().value(row) as i64),
-        ColumnType::Int32 => Sql::Integer(array.as_primitive::<Int32Type>().value(row) as i64),
-        ColumnType::Int64 => Sql::Integer(array.as_primitive::<Int64Type>().value(row)),
-        ColumnType::Float32 => Sql::Real(array.as_primitive::<Float32Type>().value(row) as f64),
-        ColumnType::Float64 => Sql::Real(array.as_primitive::<Float64Type>().value(row)),
-        ColumnType::String | ColumnType::Json => Sql::Text(array.as_string::<i32>().value(row).to_string()),
-        ColumnType::Binary => Sql::Blob(array.as_binary::<i32>().value(row).to_vec()),
-        ColumnType::Timestamp => Sql::Integer(array.as_primitive::<TimestampMicrosecondType>().value(row)),
-        ColumnType::Date => Sql::Integer(array.as_primitive::<Date32Type>().value(row) as i64),
+    match build::cell(array, row, ty) {
+        Cell::Null => Sql::Null,
+        Cell::Bool(b) => Sql::Integer(b as i64),
+        Cell::Int(i) | Cell::Micros(i) => Sql::Integer(i),
+        Cell::Days(d) => Sql::Integer(d as i64),
+        Cell::Float(f) => Sql::Real(f),
+        Cell::Text(t) => Sql::Text(t.to_string()),
+        Cell::Bytes(b) => Sql::Blob(b.to_vec()),
     }
 }
 

@@ -8,11 +8,13 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Float32Builder, Float64Builder, Int32Builder,
-    Int64Builder, RecordBatch, RecordBatchOptions, StringBuilder, TimestampMicrosecondBuilder,
+    Array, ArrayRef, AsArray, BinaryBuilder, BooleanBuilder, Date32Builder, Float32Builder, Float64Builder,
+    Int32Builder, Int64Builder, RecordBatch, RecordBatchOptions, StringBuilder, TimestampMicrosecondBuilder,
 };
 use arrow::compute::kernels::cast_utils::{string_to_timestamp_nanos, Parser};
-use arrow::datatypes::{Date32Type, SchemaRef};
+use arrow::datatypes::{
+    Date32Type, Float32Type, Float64Type, Int32Type, Int64Type, SchemaRef, TimestampMicrosecondType,
+};
 
 use crate::error::{Error, Result};
 use crate::table::schema::UTC;
@@ -52,6 +54,24 @@ impl Cell<'_> {
             Cell::Micros(_) => "a timestamp",
             Cell::Days(_) => "a date",
         }
+    }
+}
+
+/// One value of an Arrow column of a column type, as a cell.
+pub fn cell(array: &dyn Array, row: usize, ty: ColumnType) -> Cell<'_> {
+    if array.is_null(row) {
+        return Cell::Null;
+    }
+    match ty {
+        ColumnType::Bool => Cell::Bool(array.as_boolean().value(row)),
+        ColumnType::Int32 => Cell::Int(array.as_primitive::<Int32Type>().value(row) as i64),
+        ColumnType::Int64 => Cell::Int(array.as_primitive::<Int64Type>().value(row)),
+        ColumnType::Float32 => Cell::Float(array.as_primitive::<Float32Type>().value(row) as f64),
+        ColumnType::Float64 => Cell::Float(array.as_primitive::<Float64Type>().value(row)),
+        ColumnType::String | ColumnType::Json => Cell::Text(array.as_string::<i32>().value(row)),
+        ColumnType::Binary => Cell::Bytes(array.as_binary::<i32>().value(row)),
+        ColumnType::Timestamp => Cell::Micros(array.as_primitive::<TimestampMicrosecondType>().value(row)),
+        ColumnType::Date => Cell::Days(array.as_primitive::<Date32Type>().value(row)),
     }
 }
 
