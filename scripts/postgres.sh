@@ -1,7 +1,8 @@
 # Sourced by scripts/test: starts a PostgreSQL cluster owned by this test run on a free
 # loopback port (installing Debian's postgresql when it is missing), exports
-# BINDERY_PG_URL, BINDERY_PG_PASSWORD and BINDERY_PG_CTL (pg_ctl on this cluster, for fault
-# tests) for the tests, and stops and removes the cluster when the run ends.
+# BINDERY_PG_URL, BINDERY_PG_PASSWORD, BINDERY_PG_CA (the CA of the server's TLS certificate)
+# and BINDERY_PG_CTL (pg_ctl on this cluster, for fault tests) for the tests, and stops and
+# removes the cluster when the run ends.
 
 pg_bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)"
 if [ -z "$pg_bin" ] || [ ! -x "$pg_bin/initdb" ]; then
@@ -28,7 +29,13 @@ chmod 644 "$pg_dir/pw"
     --auth-host=scram-sha-256 --auth-local=trust -E UTF8 >"$pg_dir/initdb.log" 2>&1 ||
     { cat "$pg_dir/initdb.log" >&2; exit 1; }
 rm -f "$pg_dir/pw"
-export BINDERY_PG_CTL="${pg_as[*]} $pg_bin/pg_ctl -D $pg_dir/data -l $pg_dir/server.log -o '-p $pg_port -h 127.0.0.1 -k $pg_dir -c max_connections=200'"
+# TLS with a certificate of its own for 127.0.0.1; BINDERY_PG_CA verifies it.
+openssl req -new -x509 -days 2 -nodes -subj "/CN=127.0.0.1" -addext "subjectAltName=IP:127.0.0.1" \
+    -keyout "$pg_dir/server.key" -out "$pg_dir/server.crt" >/dev/null 2>&1
+chmod 600 "$pg_dir/server.key"
+if [ "$(id -u)" -eq 0 ]; then chown postgres "$pg_dir/server.key" "$pg_dir/server.crt"; fi
+export BINDERY_PG_CA="$pg_dir/server.crt"
+export BINDERY_PG_CTL="${pg_as[*]} $pg_bin/pg_ctl -D $pg_dir/data -l $pg_dir/server.log -o '-p $pg_port -h 127.0.0.1 -k $pg_dir -c max_connections=200 -c ssl=on -c ssl_cert_file=$pg_dir/server.crt -c ssl_key_file=$pg_dir/server.key'"
 eval "$BINDERY_PG_CTL -w start" >/dev/null
 export BINDERY_PG_URL="postgres://bindery@127.0.0.1:$pg_port/postgres"
 echo "bindery test: PostgreSQL $("$pg_bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$pg_port ($pg_dir)" >&2

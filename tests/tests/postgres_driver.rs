@@ -205,3 +205,70 @@ async fn a_bulk_write_goes_through_copy_with_every_type() {
         "2499|2499|s2499\n2500|2500|new2500\n4999||new4999\n"
     );
 }
+
+/// A context whose `db` binding is `postgres` at `url` with extra option lines.
+async fn context_at(url: &str, options: &str) -> Result<bindery::Context, bindery::Error> {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = format!(
+        "metadata:\n  name: tls\nspec:\n  dataBindings:\n    db:\n      kind: table\n      driver: postgres\n      url: {url}\n      secret: {{ env: BINDERY_PG_PASSWORD }}\n{options}"
+    );
+    std::fs::write(dir.path().join("function.yaml"), spec).unwrap();
+    bindery::Context::connect(dir.path().join("function.yaml")).await
+}
+
+async fn encrypted(ctx: &bindery::Context) -> bool {
+    let b = ctx
+        .table()
+        .read("db://x")
+        .sql("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+        .await
+        .unwrap();
+    b[0].column(0).as_boolean().value(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_is_used_when_asked_and_the_certificate_checked() {
+    let (_fx, url) = postgres_fixture_at().await;
+    let ca = std::env::var("BINDERY_PG_CA").expect("BINDERY_PG_CA is set by scripts/test");
+    let verified = context_at(
+        &format!("{url}?sslmode=require"),
+        &format!("      options:\n        tls.ca_file: {ca}\n"),
+    )
+    .await
+    .unwrap();
+    assert!(encrypted(&verified).await, "sslmode=require with a CA: encrypted");
+    let plain = context_at(&format!("{url}?sslmode=disable"), "").await.unwrap();
+    assert!(!encrypted(&plain).await, "sslmode=disable: plain TCP");
+    // A certificate signed by another CA is refused at connect, saying so.
+    let other = tempfile::tempdir().unwrap();
+    let other_ca = other.path().join("other.pem");
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-new",
+            "-x509",
+            "-days",
+            "1",
+            "-nodes",
+            "-subj",
+            "/CN=other",
+        ])
+        .args([
+            "-keyout",
+            other.path().join("k").to_str().unwrap(),
+            "-out",
+            other_ca.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    let Err(e) = context_at(
+        &format!("{url}?sslmode=require"),
+        &format!("      options:\n        tls.ca_file: {}\n", other_ca.display()),
+    )
+    .await
+    else {
+        panic!("a server certificate of another CA was accepted");
+    };
+    assert!(e.to_string().contains("certificate"), "{e}");
+}

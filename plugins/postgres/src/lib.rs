@@ -9,7 +9,13 @@
 //!     secret: { env: PGPASSWORD }                   # the password, from the environment or a file
 //!     options:
 //!       pool.size: "8"                              # connections kept (default 4)
+//!       tls.ca_file: ./ca.pem                       # verify the server's certificate against this CA
 //! ```
+//!
+//! TLS follows the URL's `sslmode`: `disable` (plain TCP), `prefer` (the default: TLS when the
+//! server offers it) or `require`; with `tls.ca_file` the server's certificate must be signed
+//! by that CA and name the host, without it traffic is encrypted but the certificate is not
+//! checked (as libpq's `require`).
 //!
 //! - **One PostgreSQL table per bindery table** in the connection's schema, with the primary
 //!   key as PostgreSQL's. Bindery's schema (defaults, read-only columns, the exact types) is
@@ -90,6 +96,7 @@ impl Driver for Postgres {
             )));
         }
         let mut size = 4usize;
+        let mut ca_file = None;
         for (k, v) in &config.options {
             match k.as_str() {
                 "pool.size" => {
@@ -99,9 +106,10 @@ impl Driver for Postgres {
                         ))
                     })?
                 }
+                "tls.ca_file" => ca_file = Some(config.base_dir.join(v)),
                 _ => {
                     return Err(Error::invalid_input(format!(
-                        "unknown option '{k}' of the postgres driver (options: pool.size)"
+                        "unknown option '{k}' of the postgres driver (options: pool.size, tls.ca_file)"
                     )))
                 }
             }
@@ -121,8 +129,10 @@ impl Driver for Postgres {
             pg.password(secret.expose().as_bytes());
         }
         pg.application_name("bindery");
+        let tls = tls_connector(&pg, ca_file.as_deref())?;
         let pool = Arc::new(Pool {
             config: pg,
+            tls,
             idle: Mutex::new(Vec::new()),
             permits: Arc::new(tokio::sync::Semaphore::new(size)),
         });
@@ -143,8 +153,23 @@ impl Driver for Postgres {
 pub(crate) fn map(e: tokio_postgres::Error, what: &str) -> Error {
     let message = match e.as_db_error() {
         Some(db) => format!("cannot {what}: {}", db.message()),
-        None => format!("cannot {what}: {e}"),
+        None => {
+            // The causes say why (a refused connection, a certificate that does not verify).
+            let mut text = format!("cannot {what}: {e}");
+            let mut cause = std::error::Error::source(&e);
+            while let Some(c) = cause {
+                text.push_str(&format!(": {c}"));
+                cause = c.source();
+            }
+            text
+        }
     };
+    if e.code().is_none() && message.contains("certificate") {
+        return Error::invalid_input(format!(
+            "{message} (the server's TLS certificate is not signed by tls.ca_file's CA, or does not name the host)"
+        ))
+        .with_source(e);
+    }
     let kind = match e.code() {
         Some(c) if *c == SqlState::UNDEFINED_TABLE => ErrorKind::NotFound,
         Some(c) if *c == SqlState::DUPLICATE_TABLE || *c == SqlState::UNIQUE_VIOLATION => {
@@ -177,9 +202,44 @@ pub(crate) fn map(e: tokio_postgres::Error, what: &str) -> Error {
     Error::new(kind, message).with_source(e)
 }
 
+/// The TLS connector for `sslmode=prefer|require` (the URL's `?sslmode=`; tokio-postgres
+/// defaults to `prefer`): with `tls.ca_file` the server's certificate must be signed by that CA
+/// and name the host; without it the connection is encrypted but the certificate is not checked
+/// (libpq's `require`). `sslmode=disable` connects in plain TCP.
+fn tls_connector(
+    pg: &tokio_postgres::Config,
+    ca_file: Option<&std::path::Path>,
+) -> Result<Option<postgres_native_tls::MakeTlsConnector>> {
+    if pg.get_ssl_mode() == tokio_postgres::config::SslMode::Disable {
+        return Ok(None);
+    }
+    let mut builder = native_tls::TlsConnector::builder();
+    match ca_file {
+        Some(path) => {
+            let pem = std::fs::read(path)
+                .map_err(|e| Error::io(e, &format!("read tls.ca_file '{}'", path.display())))?;
+            let ca = native_tls::Certificate::from_pem(&pem).map_err(|e| {
+                Error::invalid_input(format!(
+                    "tls.ca_file '{}' is not a PEM certificate: {e}",
+                    path.display()
+                ))
+            })?;
+            builder.add_root_certificate(ca);
+        }
+        None => {
+            builder.danger_accept_invalid_certs(true);
+        }
+    }
+    let connector = builder
+        .build()
+        .map_err(|e| Error::internal(format!("cannot set up TLS: {e}")))?;
+    Ok(Some(postgres_native_tls::MakeTlsConnector::new(connector)))
+}
+
 /// Connections to the database, at most `permits` at once.
 pub(crate) struct Pool {
     config: tokio_postgres::Config,
+    tls: Option<postgres_native_tls::MakeTlsConnector>,
     idle: Mutex<Vec<Client>>,
     permits: Arc<tokio::sync::Semaphore>,
 }
@@ -227,19 +287,28 @@ impl Pool {
         };
         let client = match idle {
             Some(c) => c,
-            None => {
-                let (client, connection) = self
-                    .config
-                    .connect(NoTls)
-                    .await
-                    .map_err(|e| map(e, "connect to PostgreSQL"))?;
-                // The connection's task ends when it closes; a request on a closed connection
-                // fails and says why, and the pool does not take it back.
-                tokio::spawn(async move {
-                    let _ = connection.await;
-                });
-                client
-            }
+            // The connection's task ends when it closes; a request on a closed connection fails
+            // and says why, and the pool does not take it back.
+            None => match &self.tls {
+                Some(tls) => {
+                    let (client, connection) = self
+                        .config
+                        .connect(tls.clone())
+                        .await
+                        .map_err(|e| map(e, "connect to PostgreSQL"))?;
+                    tokio::spawn(connection);
+                    client
+                }
+                None => {
+                    let (client, connection) = self
+                        .config
+                        .connect(NoTls)
+                        .await
+                        .map_err(|e| map(e, "connect to PostgreSQL"))?;
+                    tokio::spawn(connection);
+                    client
+                }
+            },
         };
         Ok(Pooled {
             client: Some(client),
