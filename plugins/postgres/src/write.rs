@@ -6,6 +6,7 @@ use std::collections::HashSet;
 
 use bindery_core::arrow::array::RecordBatch;
 use bindery_core::arrow::datatypes::Schema;
+use bindery_core::arrow::row::{RowConverter, Rows, SortField};
 use bindery_core::filter::Filter;
 use bindery_core::table::build::BatchBuilder;
 use bindery_core::table::items::{check_condition, check_read_only, typed_key};
@@ -147,26 +148,41 @@ async fn upsert(
         .collect::<Result<_>>()?;
     let rows = batch.num_rows();
     let keyed = !schema.key.is_empty();
-    let mut keys: Vec<KeyText> = Vec::new();
-    if keyed {
-        let index: Vec<(usize, &Column)> = key_columns(schema)
-            .into_iter()
-            .map(|c| {
-                given.index_of(&c.name).map(|i| (i, c)).map_err(|_| {
-                    Error::internal(format!("key column '{}' missing from checked items", c.name))
-                })
-            })
-            .collect::<Result<_>>()?;
-        for r in 0..rows {
-            keys.push(
-                index
-                    .iter()
-                    .map(|(i, c)| text_cell(batch.column(*i).as_ref(), r, c.column_type))
-                    .collect::<Result<_>>()?,
-            );
-        }
-    }
+    let index: Vec<(usize, &Column)> = key_columns(schema)
+        .into_iter()
+        .map(|c| {
+            given
+                .index_of(&c.name)
+                .map(|i| (i, c))
+                .map_err(|_| Error::internal(format!("key column '{}' missing from checked items", c.name)))
+        })
+        .collect::<Result<_>>()?;
+    // Keys in Arrow's row format, to find repeats fast; as text only where a statement needs them.
+    let key_rows = if keyed {
+        let converter = RowConverter::new(
+            index
+                .iter()
+                .map(|(_, c)| SortField::new(c.column_type.data_type()))
+                .collect(),
+        )
+        .map_err(|e| Error::internal(e.to_string()))?;
+        let columns: Vec<_> = index.iter().map(|(i, _)| batch.column(*i).clone()).collect();
+        Some(
+            converter
+                .convert_columns(&columns)
+                .map_err(|e| Error::internal(e.to_string()))?,
+        )
+    } else {
+        None
+    };
+    let key_at = |r: usize| -> Result<KeyText> {
+        index
+            .iter()
+            .map(|(i, c)| text_cell(batch.column(*i).as_ref(), r, c.column_type))
+            .collect()
+    };
     if keyed && (condition.is_some() || columns.iter().any(|(_, c)| c.read_only)) {
+        let keys = (0..rows).map(key_at).collect::<Result<Vec<_>>>()?;
         let (now, exists) = rows_now(tx, schema, table, &keys).await?;
         if let Some(cond) = condition {
             check_condition(cond, &now, table, |i| key_text(&keys[i]))?;
@@ -190,7 +206,7 @@ async fn upsert(
         }
     }
     if rows >= COPY_ROWS {
-        copy_upsert(tx, table, batch, &columns, &keys, &names, &tail).await?;
+        copy_upsert(tx, table, batch, &columns, key_rows.as_ref(), &names, &tail).await?;
         return Ok(rows as u64);
     }
     // Many rows per statement; a key seen again starts a new statement (one statement may
@@ -198,7 +214,7 @@ async fn upsert(
     let per_statement = (MAX_PARAMS / names.len().max(1)).clamp(1, 1000);
     let mut values: Vec<Option<String>> = Vec::with_capacity(per_statement * names.len());
     let mut tuples: Vec<String> = Vec::new();
-    let mut seen: HashSet<&KeyText> = HashSet::new();
+    let mut seen = HashSet::new();
     let flush = |values: &mut Vec<Option<String>>, tuples: &mut Vec<String>| {
         let sql = format!(
             "INSERT INTO {} ({}) VALUES {}{tail}",
@@ -217,7 +233,7 @@ async fn upsert(
         }
     };
     for r in 0..rows {
-        if let Some(key) = keys.get(r).filter(|k| !seen.insert(*k)) {
+        if let Some(key) = key_rows.as_ref().map(|k| k.row(r)).filter(|k| !seen.insert(*k)) {
             flush(&mut values, &mut tuples).await?;
             seen.clear();
             seen.insert(key);
@@ -249,16 +265,20 @@ async fn copy_upsert(
     table: &str,
     batch: &RecordBatch,
     columns: &[(usize, &Column)],
-    keys: &[KeyText],
+    keys: Option<&Rows>,
     names: &[String],
     tail: &str,
 ) -> Result<()> {
     let what = format!("write to table '{table}'");
-    let mut keep: Vec<usize> = if keys.is_empty() {
-        (0..batch.num_rows()).collect()
-    } else {
-        let mut seen = HashSet::with_capacity(keys.len());
-        (0..keys.len()).rev().filter(|r| seen.insert(&keys[*r])).collect()
+    let mut keep: Vec<usize> = match keys {
+        None => (0..batch.num_rows()).collect(),
+        Some(keys) => {
+            let mut seen = HashSet::with_capacity(keys.num_rows());
+            (0..keys.num_rows())
+                .rev()
+                .filter(|r| seen.insert(keys.row(*r)))
+                .collect()
+        }
     };
     keep.sort_unstable();
     let list = names.join(", ");
@@ -285,7 +305,7 @@ async fn copy_upsert(
             writer.as_mut().finish().await.map(|_| ())
         }
     };
-    if keys.is_empty() {
+    if keys.is_none() {
         return copy(ident(table)).await.map_err(|e| map(e, &what));
     }
     tx.batch_execute("SAVEPOINT bindery_copy")
