@@ -103,6 +103,19 @@ async fn what_psql_writes_bindery_reads_with_its_types() {
         .await
         .unwrap();
     assert_eq!(psql(&url, "SELECT n FROM made WHERE id = 3"), "5\n");
+    // A column another client adds is seen at once (the schema cache follows the catalog).
+    psql(&url, "ALTER TABLE made ADD COLUMN extra text DEFAULT 'e'");
+    let schema = fx.ctx.table().schema("db://made").await.unwrap();
+    assert_eq!(schema.columns.last().unwrap().name, "extra");
+    let b = fx
+        .ctx
+        .table()
+        .read("db://made")
+        .select(["extra"])
+        .where_("id = 1")
+        .await
+        .unwrap();
+    assert_eq!(b[0].column(0).as_string::<i32>().value(0), "e");
 }
 
 /// Runs the test server's `pg_ctl` with `args`.

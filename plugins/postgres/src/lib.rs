@@ -145,7 +145,10 @@ impl Driver for Postgres {
             .await
             .map_err(|e| map(e, "set up the database"))?;
         drop(conn);
-        Ok(Arc::new(PgTables { pool }))
+        Ok(Arc::new(PgTables {
+            pool,
+            schemas: Arc::default(),
+        }))
     }
 }
 
@@ -320,6 +323,46 @@ impl Pool {
 
 struct PgTables {
     pool: Arc<Pool>,
+    schemas: Arc<SchemaCache>,
+}
+
+/// Table schemas, each kept with the version of the catalog rows it was read from (the
+/// `xmin` of the table's `pg_class` row and of its `_bindery_tables` row, which change with
+/// every `ALTER`, `DROP`/`CREATE` and schema record, by any client): a lookup costs one
+/// query while nothing changed.
+#[derive(Default)]
+pub(crate) struct SchemaCache(Mutex<std::collections::HashMap<String, (String, TableSchema)>>);
+
+impl SchemaCache {
+    /// A table's schema as of now.
+    pub(crate) async fn get(&self, client: &Client, table: &str) -> Result<TableSchema> {
+        let what = format!("read the schema of table '{table}'");
+        let version: Option<String> = client
+            .query_opt(
+                &format!(
+                    "SELECT c.xmin::text || ':' || coalesce(m.xmin::text, '-') FROM pg_class c \
+                     LEFT JOIN {META} m ON m.name = $1 WHERE c.oid = to_regclass(quote_ident($1))"
+                ),
+                &[&table],
+            )
+            .await
+            .map_err(|e| map(e, &what))?
+            .map(|r| r.get(0));
+        let Some(version) = version else {
+            return Err(Error::not_found(format!("table '{table}' does not exist")));
+        };
+        if let Some((v, s)) = self.0.lock().unwrap_or_else(|p| p.into_inner()).get(table) {
+            if *v == version {
+                return Ok(s.clone());
+            }
+        }
+        let schema = load_schema(client, table).await?;
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(table.to_string(), (version, schema.clone()));
+        Ok(schema)
+    }
 }
 
 impl Instance for PgTables {
@@ -442,12 +485,12 @@ impl TableDriver for PgTables {
     async fn schema(&self, path: &str, _options: Options) -> Result<TableSchema> {
         let table = table_name(path)?;
         let conn = self.pool.get().await?;
-        load_schema(conn.client(), &table).await
+        self.schemas.get(conn.client(), &table).await
     }
 
     async fn read(&self, path: &str, op: OpRead) -> Result<TableRead> {
         let table = table_name(path)?;
-        read::read(self.pool.clone(), table, op).await
+        read::read(self.pool.clone(), self.schemas.clone(), table, op).await
     }
 
     async fn write(&self, path: &str, op: OpWrite) -> Result<u64> {

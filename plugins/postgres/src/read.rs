@@ -13,13 +13,18 @@ use tokio_postgres::types::ToSql;
 
 use crate::sql::{ident, render};
 use crate::values::{push_row, type_of_result};
-use crate::{load_schema, map, Pool};
+use crate::{map, Pool, SchemaCache};
 
 /// Rows per batch.
 pub const BATCH_ROWS: usize = 8192;
 
 /// Runs a read; its schema is known when this returns.
-pub async fn read(pool: Arc<Pool>, table: String, op: OpRead) -> Result<TableRead> {
+pub async fn read(
+    pool: Arc<Pool>,
+    schemas: Arc<SchemaCache>,
+    table: String,
+    op: OpRead,
+) -> Result<TableRead> {
     let conn = pool.get().await?;
     let what = format!("read table '{table}'");
     let client = conn.client();
@@ -55,7 +60,7 @@ pub async fn read(pool: Arc<Pool>, table: String, op: OpRead) -> Result<TableRea
             }
         }
         None => {
-            let schema = load_schema(client, &table).await?;
+            let schema = schemas.get(client, &table).await?;
             let arrow = schema.to_arrow();
             let (projected, indices) = if op.select.is_empty() {
                 (arrow.clone(), (0..arrow.fields().len()).collect())
