@@ -123,8 +123,9 @@ pub fn spec_text(driver: &str, extra: &str) -> String {
     )
 }
 
-/// Runs a crash test's writer, kills it with SIGKILL after `after`, and returns the lines
-/// it printed (its acknowledgements) before it died.
+/// Runs a crash test's writer, kills it with SIGKILL `after` its first acknowledgement (so
+/// the kill lands mid-work however long the writer takes to start on a loaded machine), and
+/// returns the lines it printed (its acknowledgements) before it died.
 pub fn run_then_kill(exe: &str, args: &[&str], after: std::time::Duration) -> Vec<String> {
     use std::io::BufRead;
     let mut child = std::process::Command::new(exe)
@@ -133,12 +134,19 @@ pub fn run_then_kill(exe: &str, args: &[&str], after: std::time::Duration) -> Ve
         .spawn()
         .expect("start the writer");
     let stdout = child.stdout.take().expect("piped stdout");
+    let (first_tx, first_rx) = std::sync::mpsc::channel();
     let lines = std::thread::spawn(move || {
-        std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .collect::<Vec<_>>()
+        let mut out = Vec::new();
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if out.is_empty() {
+                let _ = first_tx.send(());
+            }
+            out.push(line);
+        }
+        out
     });
+    // A writer that acknowledges nothing in a minute is stuck; the caller sees no lines.
+    let _ = first_rx.recv_timeout(std::time::Duration::from_secs(60));
     std::thread::sleep(after);
     child.kill().expect("SIGKILL");
     child.wait().expect("reap the writer");

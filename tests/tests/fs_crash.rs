@@ -23,7 +23,7 @@ fn a_killed_writer_never_leaves_a_torn_object() {
     let mut temp_files_left = 0;
     for round in 0..ROUNDS {
         let first = round * 1_000_000;
-        // Let it start (opening the spec), then kill it at a random point of its writes.
+        // Kill it at a random point of its writes (counted from its first acknowledgement).
         let acked: Vec<u64> = run_then_kill(
             env!("CARGO_BIN_EXE_fs-crash-writer"),
             &[
@@ -32,7 +32,7 @@ fn a_killed_writer_never_leaves_a_torn_object() {
                 &SIZE.to_string(),
                 &first.to_string(),
             ],
-            Duration::from_millis(40 + next(&mut rng) % 200),
+            Duration::from_millis(20 + next(&mut rng) % 200),
         )
         .iter()
         .filter_map(|l| l.parse().ok())

@@ -64,7 +64,7 @@ fn a_killed_publisher_loses_no_acknowledged_message_and_leaves_no_half_publish()
         let acks = run_then_kill(
             env!("CARGO_BIN_EXE_log-crash-publisher"),
             &[spec.to_str().unwrap(), "ev://crash", &run.to_string()],
-            Duration::from_millis(150 + next_random(&mut rng) % 400),
+            Duration::from_millis(50 + next_random(&mut rng) % 400),
         );
         assert!(
             !acks.is_empty(),
