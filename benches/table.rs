@@ -83,15 +83,17 @@ impl Columns {
     }
 }
 
+/// The baselines' query: every column of `table`, or only its rows with `age = 5`.
+fn query(table: &str, filtered: bool) -> String {
+    let filter = if filtered { " WHERE age = 5" } else { "" };
+    format!("SELECT id, name, score, age FROM {table}{filter}")
+}
+
 /// rusqlite directly: every value out of SQLite into vectors. Rows/s.
 fn direct(file: &std::path::Path, filtered: bool) -> (f64, u64) {
     let conn = rusqlite::Connection::open(file).unwrap();
     let start = Instant::now();
-    let sql = if filtered {
-        "SELECT id, name, score, age FROM t WHERE age = 5"
-    } else {
-        "SELECT id, name, score, age FROM t"
-    };
+    let sql = &query("t", filtered);
     let mut stmt = conn.prepare(sql).unwrap();
     let mut rows = stmt.query([]).unwrap();
     let mut columns = Columns::default();
@@ -300,11 +302,7 @@ fn main() {
 /// table's rows.
 async fn postgres_direct(client: &tokio_postgres::Client, filtered: bool, table_rows: u64) -> (f64, u64) {
     use futures::TryStreamExt;
-    let sql = if filtered {
-        "SELECT id, name, score, age FROM bench_t WHERE age = 5"
-    } else {
-        "SELECT id, name, score, age FROM bench_t"
-    };
+    let sql = &query("bench_t", filtered);
     let start = Instant::now();
     let rows = client
         .query_raw(
@@ -324,11 +322,7 @@ async fn postgres_direct(client: &tokio_postgres::Client, filtered: bool, table_
 /// adbc-driver-postgresql from Python (`BINDERY_BENCH_PYTHON` names the interpreter of a
 /// virtualenv that has it): rows/s over the table's rows.
 fn postgres_adbc(python: &str, uri: &str, filtered: bool, table_rows: u64) -> (f64, u64) {
-    let query = if filtered {
-        "SELECT id, name, score, age FROM bench_t WHERE age = 5"
-    } else {
-        "SELECT id, name, score, age FROM bench_t"
-    };
+    let query = &query("bench_t", filtered);
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/adbc_read.py");
     let out = std::process::Command::new(python)
         .args([script, uri, query])

@@ -377,23 +377,9 @@ impl Instance for PgTables {
 
 /// The table a path names: one name, not bindery's own.
 pub(crate) fn table_name(path: &str) -> Result<String> {
-    let name = path.trim_matches('/');
-    if name.is_empty() {
-        return Err(Error::invalid_input(
-            "name a table: the path (or the binding's `path`) is empty",
-        ));
-    }
-    if name.contains('/') {
-        return Err(Error::invalid_input(format!(
-            "'{name}' is not a table name: a postgres table is one name, without '/'"
-        )));
-    }
-    if name == META || name.starts_with("pg_") {
-        return Err(Error::invalid_input(format!(
-            "'{name}' is reserved by PostgreSQL or bindery"
-        )));
-    }
-    Ok(name.to_string())
+    bindery_core::table::sql::table_name(path, "postgres", "PostgreSQL", |name| {
+        name == META || name.starts_with("pg_")
+    })
 }
 
 /// A table's schema, as `client` sees it (inside a transaction, as of it).

@@ -6,12 +6,11 @@ use std::sync::Arc;
 use bindery_core::arrow::array::RecordBatch;
 use bindery_core::arrow::datatypes::{Field, Schema, SchemaRef};
 use bindery_core::table::build::BatchBuilder;
-use bindery_core::table::compute::project_schema;
-use bindery_core::{ColumnType, Error, OpRead, Result, TableRead};
+use bindery_core::{Error, OpRead, Result, TableRead};
 use futures::{StreamExt, TryStreamExt};
 use tokio_postgres::types::ToSql;
 
-use crate::sql::{ident, render};
+use crate::sql::render;
 use crate::values::{push_row, type_of_result};
 use crate::{map, Pool, SchemaCache};
 
@@ -61,33 +60,13 @@ pub async fn read(
         }
         None => {
             let schema = schemas.get(client, &table).await?;
-            let arrow = schema.to_arrow();
-            let (projected, indices) = if op.select.is_empty() {
-                (arrow.clone(), (0..arrow.fields().len()).collect())
-            } else {
-                project_schema(&arrow, &op.select, &table)?
-            };
-            let types: Vec<ColumnType> = indices.iter().map(|i| schema.columns[*i].column_type).collect();
-            let columns: Vec<String> = projected.fields().iter().map(|f| ident(f.name())).collect();
-            let mut sql = format!("SELECT {} FROM {}", columns.join(", "), ident(&table));
             let mut render = render(&schema);
-            let mut conditions = Vec::new();
-            if let Some(f) = &op.filter {
-                conditions.push(render.expr(&f.expr)?);
-            }
-            if let Some((part, parts)) = op.partition {
-                // By heap page: each page's rows go to one part.
-                conditions.push(format!("(((ctid::text::point)[0])::bigint % {parts}) = {part}"));
-            }
-            if !conditions.is_empty() {
-                sql.push_str(" WHERE ");
-                sql.push_str(&conditions.join(" AND "));
-            }
-            if let Some(limit) = op.limit {
-                sql.push_str(&format!(" LIMIT {}", limit.min(i64::MAX as u64)));
-            }
-            let stmt = client.prepare(&sql).await.map_err(|e| map(e, &what))?;
-            (stmt, render.dialect.params, projected, types)
+            // By heap page: each page's rows go to one part.
+            let select = render.select(&table, &op, |part, parts| {
+                format!("(((ctid::text::point)[0])::bigint % {parts}) = {part}")
+            })?;
+            let stmt = client.prepare(&select.sql).await.map_err(|e| map(e, &what))?;
+            (stmt, render.dialect.params, select.schema, select.types)
         }
     };
     let in_transaction = op.sql.is_some();

@@ -5,11 +5,10 @@
 use std::collections::HashSet;
 
 use bindery_core::arrow::array::RecordBatch;
-use bindery_core::arrow::datatypes::Schema;
 use bindery_core::arrow::row::{RowConverter, Rows, SortField};
 use bindery_core::filter::Filter;
 use bindery_core::table::build::BatchBuilder;
-use bindery_core::table::items::{check_condition, check_read_only, typed_key};
+use bindery_core::table::items::{check_condition, check_read_only, check_update, typed_key};
 use bindery_core::{Column, Error, Items, OpWrite, Result, TableSchema};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Transaction};
@@ -94,14 +93,7 @@ async fn rows_now(
     keys: &[KeyText],
 ) -> Result<(RecordBatch, Vec<bool>)> {
     let what = format!("read the rows the write to table '{table}' touches");
-    // Every column nullable: a key without a row reads as NULLs.
-    let fields: Vec<_> = schema
-        .columns
-        .iter()
-        .map(|c| c.to_field().with_nullable(true))
-        .collect();
-    let types = schema.columns.iter().map(|c| c.column_type).collect();
-    let mut builder = BatchBuilder::new(std::sync::Arc::new(Schema::new(fields)), types, keys.len());
+    let mut builder = BatchBuilder::rows_of(schema, keys.len());
     let columns: Vec<String> = schema.columns.iter().map(|c| ident(&c.name)).collect();
     let sql = format!(
         "SELECT {} FROM {} WHERE {} FOR UPDATE",
@@ -361,15 +353,9 @@ async fn update(tx: &Transaction<'_>, schema: &TableSchema, table: &str, op: &Op
         );
     }
     let (now, exists) = rows_now(tx, schema, table, &keys).await?;
-    if let Some(cond) = &op.condition {
-        check_condition(cond, &now, table, |i| key_text(&keys[i]))?;
-    }
-    if let Some(i) = exists.iter().position(|e| !e) {
-        return Err(Error::not_found(format!(
-            "no row of table '{table}' has key {}, so the update expression has nothing to update; nothing was written",
-            key_text(&keys[i])
-        )));
-    }
+    check_update(op.condition.as_ref(), &now, &exists, table, |i| {
+        key_text(&keys[i])
+    })?;
     let mut render = render(schema);
     let mut set = Vec::with_capacity(expression.set.len());
     for (column, e) in &expression.set {

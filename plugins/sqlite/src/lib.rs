@@ -287,23 +287,9 @@ fn load_schema(conn: &Connection, table: &str, file: &Path) -> Result<TableSchem
 
 /// The table a path names: one name, not one of SQLite's or bindery's own.
 pub(crate) fn table_name(path: &str) -> Result<String> {
-    let name = path.trim_matches('/');
-    if name.is_empty() {
-        return Err(Error::invalid_input(
-            "name a table: the path (or the binding's `path`) is empty",
-        ));
-    }
-    if name.contains('/') {
-        return Err(Error::invalid_input(format!(
-            "'{name}' is not a table name: a sqlite table is one name, without '/'"
-        )));
-    }
-    if name.starts_with("sqlite_") || name == META {
-        return Err(Error::invalid_input(format!(
-            "'{name}' is reserved by SQLite or bindery"
-        )));
-    }
-    Ok(name.to_string())
+    bindery_core::table::sql::table_name(path, "sqlite", "SQLite", |name| {
+        name.starts_with("sqlite_") || name == META
+    })
 }
 
 /// A literal as SQL text for a `DEFAULT` clause.

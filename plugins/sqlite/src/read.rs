@@ -4,12 +4,11 @@
 use std::sync::Arc;
 
 use bindery_core::arrow::datatypes::{Field, Schema, SchemaRef};
-use bindery_core::table::compute::project_schema;
 use bindery_core::{ColumnType, Error, OpRead, Result, TableRead};
 use futures::StreamExt;
 use rusqlite::types::Value as Sql;
 
-use crate::sql::{ident, render};
+use crate::sql::render;
 use crate::values::{push_row, type_of_declared, type_of_value, BatchBuilder};
 use crate::{map, Db};
 
@@ -32,34 +31,14 @@ fn plan(db: &Db, conn: &rusqlite::Connection, table: &str, op: &OpRead) -> Resul
         });
     }
     let schema = db.schema(conn, table)?;
-    let arrow = schema.to_arrow();
-    let (projected, indices) = if op.select.is_empty() {
-        (arrow.clone(), (0..arrow.fields().len()).collect())
-    } else {
-        project_schema(&arrow, &op.select, table)?
-    };
-    let types: Vec<ColumnType> = indices.iter().map(|i| schema.columns[*i].column_type).collect();
-    let columns: Vec<String> = projected.fields().iter().map(|f| ident(f.name())).collect();
-    let mut sql = format!("SELECT {} FROM {}", columns.join(", "), ident(table));
     let mut render = render(&schema);
-    let mut conditions = Vec::new();
-    if let Some(f) = &op.filter {
-        conditions.push(render.expr(&f.expr)?);
-    }
-    if let Some((part, parts)) = op.partition {
-        conditions.push(format!("(abs(rowid) % {parts}) = {part}"));
-    }
-    if !conditions.is_empty() {
-        sql.push_str(" WHERE ");
-        sql.push_str(&conditions.join(" AND "));
-    }
-    if let Some(limit) = op.limit {
-        sql.push_str(&format!(" LIMIT {}", limit.min(i64::MAX as u64)));
-    }
+    let select = render.select(table, op, |part, parts| {
+        format!("(abs(rowid) % {parts}) = {part}")
+    })?;
     Ok(Plan {
-        sql,
+        sql: select.sql,
         params: render.dialect.params,
-        schema: Some((projected, types)),
+        schema: Some((select.schema, select.types)),
     })
 }
 

@@ -3,7 +3,7 @@
 
 use bindery_core::arrow::array::{ArrayRef, RecordBatch};
 use bindery_core::filter::Filter;
-use bindery_core::table::items::{check_condition, check_read_only, typed_key};
+use bindery_core::table::items::{check_condition, check_read_only, check_update, typed_key};
 use bindery_core::{ColumnType, Error, Items, OpWrite, Result, TableSchema};
 use rusqlite::types::Value as Sql;
 use rusqlite::{params_from_iter, Transaction};
@@ -59,15 +59,7 @@ fn rows_now(
     keys: &[Vec<Sql>],
 ) -> Result<(RecordBatch, Vec<bool>)> {
     let what = format!("read the rows the write to table '{table}' touches");
-    // Every column nullable: a key without a row reads as NULLs.
-    let fields: Vec<_> = schema
-        .columns
-        .iter()
-        .map(|c| c.to_field().with_nullable(true))
-        .collect();
-    let arrow = std::sync::Arc::new(bindery_core::arrow::datatypes::Schema::new(fields));
-    let types = schema.columns.iter().map(|c| c.column_type).collect();
-    let mut builder = BatchBuilder::new(arrow, types, keys.len());
+    let mut builder = BatchBuilder::rows_of(schema, keys.len());
     let columns: Vec<String> = schema.columns.iter().map(|c| ident(&c.name)).collect();
     let matching: Vec<String> = schema.key.iter().map(|k| format!("{} = ?", ident(k))).collect();
     let sql = format!(
@@ -213,15 +205,9 @@ fn update(tx: &Transaction<'_>, schema: &TableSchema, table: &str, op: &OpWrite)
         );
     }
     let (now, exists) = rows_now(tx, schema, table, &keys)?;
-    if let Some(cond) = &op.condition {
-        check_condition(cond, &now, table, |i| key_text(&keys[i]))?;
-    }
-    if let Some(i) = exists.iter().position(|e| !e) {
-        return Err(Error::not_found(format!(
-            "no row of table '{table}' has key {}, so the update expression has nothing to update; nothing was written",
-            key_text(&keys[i])
-        )));
-    }
+    check_update(op.condition.as_ref(), &now, &exists, table, |i| {
+        key_text(&keys[i])
+    })?;
     let mut render = render(schema);
     let mut set = Vec::with_capacity(expression.set.len());
     for (column, e) in &expression.set {

@@ -199,6 +199,18 @@ impl BatchBuilder {
         }
     }
 
+    /// A builder for rows of every column of a table, each nullable: the rows a write
+    /// touches as they are before it, where a key without a row reads as `NULL`s.
+    pub fn rows_of(table: &crate::table::TableSchema, capacity: usize) -> BatchBuilder {
+        let fields: Vec<_> = table
+            .columns
+            .iter()
+            .map(|c| c.to_field().with_nullable(true))
+            .collect();
+        let types = table.columns.iter().map(|c| c.column_type).collect();
+        BatchBuilder::new(Arc::new(arrow::datatypes::Schema::new(fields)), types, capacity)
+    }
+
     /// The schema of the batches.
     pub fn schema(&self) -> SchemaRef {
         self.schema.clone()

@@ -133,6 +133,28 @@ pub fn check_condition(
     Ok(())
 }
 
+/// Checks an update by expression against the rows of its keys as they are (`now`, `exists`):
+/// its condition holds for each, and each exists (`NotFound` naming the first key without a
+/// row otherwise).
+pub fn check_update(
+    cond: Option<&crate::filter::Filter>,
+    now: &RecordBatch,
+    exists: &[bool],
+    table: &str,
+    key: impl Fn(usize) -> String,
+) -> Result<()> {
+    if let Some(cond) = cond {
+        check_condition(cond, now, table, &key)?;
+    }
+    match exists.iter().position(|e| !e) {
+        Some(i) => Err(Error::not_found(format!(
+            "no row of table '{table}' has key {}, so the update expression has nothing to update; nothing was written",
+            key(i)
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Checks that items leave the read-only columns of rows that exist as they are: `now` holds
 /// the rows before the write (every column of `schema`, one row per item) and `exists` which
 /// exist. `InvalidInput` naming the column, the key and the item otherwise.

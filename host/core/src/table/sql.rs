@@ -2,13 +2,48 @@
 //! shared; a [`Dialect`] says how a literal becomes a bound parameter (so a filter can never
 //! change the statement it is part of) and how `LIKE`/`ILIKE` are written.
 
-use crate::error::Result;
+use arrow::datatypes::SchemaRef;
+
+use crate::error::{Error, Result};
 use crate::filter::{Expr, Value};
-use crate::table::{ColumnType, TableSchema};
+use crate::table::compute::project_schema;
+use crate::table::{ColumnType, OpRead, TableSchema};
 
 /// A double-quoted SQL identifier.
 pub fn ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// The one table a path names for a SQL driver: not empty, without `/`, and not a name
+/// `reserved` says belongs to `owner` (the database) or to bindery.
+pub fn table_name(path: &str, driver: &str, owner: &str, reserved: impl Fn(&str) -> bool) -> Result<String> {
+    let name = path.trim_matches('/');
+    if name.is_empty() {
+        return Err(Error::invalid_input(
+            "name a table: the path (or the binding's `path`) is empty",
+        ));
+    }
+    if name.contains('/') {
+        return Err(Error::invalid_input(format!(
+            "'{name}' is not a table name: a {driver} table is one name, without '/'"
+        )));
+    }
+    if reserved(name) {
+        return Err(Error::invalid_input(format!(
+            "'{name}' is reserved by {owner} or bindery"
+        )));
+    }
+    Ok(name.to_string())
+}
+
+/// The `SELECT` of a table read.
+pub struct Select {
+    /// The statement.
+    pub sql: String,
+    /// The schema of its rows.
+    pub schema: SchemaRef,
+    /// The column type of each of its columns.
+    pub types: Vec<ColumnType>,
 }
 
 /// What differs between SQL drivers.
@@ -53,6 +88,44 @@ impl<'a, D: Dialect> Render<'a, D> {
             }
             _ => self.expr(e),
         }
+    }
+
+    /// The `SELECT` of a read of `table`: the selected columns (all when none), the filter,
+    /// the part (`partition(part, parts)` renders its condition) and the limit. Parameters go
+    /// to the dialect.
+    pub fn select(
+        &mut self,
+        table: &str,
+        op: &OpRead,
+        partition: impl Fn(u32, u32) -> String,
+    ) -> Result<Select> {
+        let arrow = self.schema.to_arrow();
+        let (schema, indices) = if op.select.is_empty() {
+            (arrow.clone(), (0..arrow.fields().len()).collect())
+        } else {
+            project_schema(&arrow, &op.select, table)?
+        };
+        let types = indices
+            .iter()
+            .map(|i| self.schema.columns[*i].column_type)
+            .collect();
+        let columns: Vec<String> = schema.fields().iter().map(|f| ident(f.name())).collect();
+        let mut sql = format!("SELECT {} FROM {}", columns.join(", "), ident(table));
+        let mut conditions = Vec::new();
+        if let Some(f) = &op.filter {
+            conditions.push(self.expr(&f.expr)?);
+        }
+        if let Some((part, parts)) = op.partition {
+            conditions.push(partition(part, parts));
+        }
+        if !conditions.is_empty() {
+            sql.push_str(" WHERE ");
+            sql.push_str(&conditions.join(" AND "));
+        }
+        if let Some(limit) = op.limit {
+            sql.push_str(&format!(" LIMIT {}", limit.min(i64::MAX as u64)));
+        }
+        Ok(Select { sql, schema, types })
     }
 
     /// Renders an expression.
