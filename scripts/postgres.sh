@@ -44,4 +44,5 @@ bindery_stop_postgres() {
     eval "$BINDERY_PG_CTL -m fast stop" >/dev/null 2>&1 || true
     rm -rf "$pg_dir"
 }
-trap bindery_stop_postgres EXIT
+bindery_on_exit="${bindery_on_exit:-}bindery_stop_postgres; "
+trap 'eval "$bindery_on_exit"' EXIT

@@ -93,34 +93,152 @@ pub async fn postgres_fixture() -> Fixture {
 
 /// Writes a spec whose only binding is `name`, of `kind`, on `driver`, and connects it.
 async fn kind_fixture(name: &str, kind: &str, driver: &str, extra: &str) -> Fixture {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let spec = format!(
+    fixture_text(format!(
         "metadata:\n  name: suite\nspec:\n  dataBindings:\n    {name}:\n      kind: {kind}\n      driver: {driver}\n{extra}"
-    );
-    std::fs::write(dir.path().join("function.yaml"), spec).expect("write spec");
-    let ctx = Context::connect(dir.path().join("function.yaml"))
-        .await
-        .expect("connect");
-    Fixture { ctx, dir }
+    ))
+    .await
 }
 
 /// Writes a spec whose first binding `obj` uses `driver` (with `extra` YAML lines added to
 /// the binding), and connects it.
 pub async fn fixture(driver: &str, extra: &str) -> Fixture {
+    fixture_text(spec_text(driver, extra)).await
+}
+
+/// The spec text [`fixture`] writes.
+pub fn spec_text(driver: &str, extra: &str) -> String {
+    spec_text_at(driver, "suite", extra)
+}
+
+/// The spec text of an `obj` binding on `driver` with key prefix `path`.
+pub fn spec_text_at(driver: &str, path: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: nuclio.io/v1\nkind: NuclioFunction\nmetadata:\n  name: suite\nspec:\n  runtime: rust\n  dataBindings:\n    obj:\n      kind: object\n      driver: {driver}\n      path: {path}\n{extra}"
+    )
+}
+
+/// The test run's S3 server `server` (`garage` or `s3s-fs`, started by `scripts/test`): the
+/// URL of its bucket.
+pub fn s3_server(server: &str) -> String {
+    let var = match server {
+        "garage" => "BINDERY_GARAGE_URL",
+        "s3s-fs" => "BINDERY_S3FS_URL",
+        _ => panic!("unknown S3 server {server}"),
+    };
+    std::env::var(var).unwrap_or_else(|_| {
+        panic!(
+            "{var} is not set: run the tests with scripts/test, which starts Garage and s3s-fs on loopback"
+        )
+    })
+}
+
+/// The binding lines of an `s3` binding on the bucket at `url`, with the test run's key.
+pub fn s3_binding(url: &str) -> String {
+    format!(
+        "      url: {url}\n      credentials:\n        access_key_id: {{ env: BINDERY_S3_KEY_ID }}\n        secret_access_key: {{ env: BINDERY_S3_SECRET }}\n      retries: 0\n"
+    )
+}
+
+/// A key prefix no other test uses.
+pub fn unique_prefix(what: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static SEQ: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .subsec_nanos();
+    format!(
+        "{what}-{}-{nanos:x}-{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// An `obj` binding on the `s3` driver against the test run's `server`, under a key prefix of
+/// its own.
+pub async fn s3_fixture(server: &str) -> Fixture {
+    s3_fixture_at(&s3_server(server), "").await.0
+}
+
+/// An `obj` binding on the `s3` driver on the bucket at `url` (with `extra` binding lines),
+/// under a key prefix of its own; also the prefix.
+pub async fn s3_fixture_at(url: &str, extra: &str) -> (Fixture, String) {
+    let prefix = unique_prefix("suite");
+    let binding = format!("{}{extra}", s3_binding(url));
+    (fixture_text(spec_text_at("s3", &prefix, &binding)).await, prefix)
+}
+
+/// An S3-compatible server of a test's own (`garage` or `s3s-fs`, by `scripts/s3-server`),
+/// for tests that stop and restart it. Stopped and removed when dropped.
+pub struct S3Instance {
+    /// `garage` or `s3s-fs`.
+    pub kind: String,
+    /// Its state: data, configuration, port.
+    pub dir: tempfile::TempDir,
+    /// The URL of its bucket `bindery`.
+    pub url: String,
+}
+
+impl S3Instance {
+    fn script() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/s3-server")
+    }
+
+    fn run(args: &[&str]) -> String {
+        let out = std::process::Command::new(Self::script())
+            .args(args)
+            .output()
+            .expect("run scripts/s3-server");
+        assert!(
+            out.status.success(),
+            "scripts/s3-server {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Starts a new server of `kind` with the test run's key.
+    pub fn start(kind: &str) -> S3Instance {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let out = Self::run(&["start", kind, &dir.path().display().to_string()]);
+        let url = out
+            .lines()
+            .find_map(|l| l.strip_prefix("url="))
+            .expect("scripts/s3-server prints the url")
+            .to_string();
+        S3Instance {
+            kind: kind.to_string(),
+            dir,
+            url,
+        }
+    }
+
+    /// Stops the server (its data stays).
+    pub fn stop(&self) {
+        Self::run(&["stop", &self.dir.path().display().to_string()]);
+    }
+
+    /// Starts the stopped server again, on the same port with the same data.
+    pub fn restart(&self) {
+        Self::run(&["start", &self.kind, &self.dir.path().display().to_string()]);
+    }
+}
+
+impl Drop for S3Instance {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(Self::script())
+            .args(["stop", &self.dir.path().display().to_string()])
+            .output();
+    }
+}
+
+async fn fixture_text(spec: String) -> Fixture {
     let dir = tempfile::tempdir().expect("temp dir");
-    let spec = spec_text(driver, extra);
     std::fs::write(dir.path().join("function.yaml"), spec).expect("write spec");
     let ctx = Context::connect(dir.path().join("function.yaml"))
         .await
         .expect("connect");
     Fixture { ctx, dir }
-}
-
-/// The spec text [`fixture`] writes.
-pub fn spec_text(driver: &str, extra: &str) -> String {
-    format!(
-        "apiVersion: nuclio.io/v1\nkind: NuclioFunction\nmetadata:\n  name: suite\nspec:\n  runtime: rust\n  dataBindings:\n    obj:\n      kind: object\n      driver: {driver}\n      path: suite\n{extra}"
-    )
 }
 
 /// Runs a crash test's writer, kills it with SIGKILL `after` its first acknowledgement (so

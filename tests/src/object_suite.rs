@@ -39,6 +39,7 @@ macro_rules! object_suite {
                 if_none_match_star_creates_only,
                 if_match_checks_the_generation,
                 conditional_get_and_head,
+                conditions_the_binding_lacks_are_refused,
                 head_returns_metadata,
                 delete_is_idempotent_and_conditional,
                 list_by_prefix_in_order,
@@ -270,6 +271,41 @@ pub async fn conditional_get_and_head(ctx: &Context) {
         .condition("if-none-match", "other")
         .await
         .is_ok());
+}
+
+/// A condition the binding cannot enforce is refused, never ignored: the object keeps its
+/// data (a driver whose server ignores conditional writes leaves them out of its capability).
+pub async fn conditions_the_binding_lacks_are_refused(ctx: &Context) {
+    let cap = capability(ctx);
+    let o = ctx.object();
+    let v = o.put("obj://guarded", "kept").await.unwrap();
+    let tries = [
+        (cap.put_with_if_none_match, "put", "if-none-match", "*"),
+        (cap.put_with_if_match, "put", "if-match", "not-the-gen"),
+        (cap.delete_with_if_match, "del", "if-match", "not-the-gen"),
+    ];
+    for (supported, op, key, value) in tries {
+        let e = match op {
+            "put" => o
+                .put("obj://guarded", "lost")
+                .condition(key, value)
+                .await
+                .map(drop),
+            _ => o.del("obj://guarded").condition(key, value).await.map(drop),
+        }
+        .unwrap_err();
+        let want = if supported {
+            ErrorKind::ConditionFailed
+        } else {
+            ErrorKind::Unsupported
+        };
+        assert_eq!(e.kind(), want, "{op} with {key}: {e}");
+        let got = o.get("obj://guarded").await.unwrap();
+        assert_eq!(
+            (&got.data[..], got.meta.gen.as_str()),
+            (&b"kept"[..], v.gen.as_str())
+        );
+    }
 }
 
 pub async fn head_returns_metadata(ctx: &Context) {

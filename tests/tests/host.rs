@@ -24,7 +24,7 @@ async fn a_binding_that_cannot_connect_stops_start_up_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("not-a-dir"), "x").unwrap();
     let spec = write_spec(&dir, &spec_text("fs", "      url: ./not-a-dir/sub\n"));
-    let e = Context::connect(&spec).await.err().expect("start-up must fail");
+    let e = Context::connect(&spec).await.expect_err("start-up must fail");
     let text = e.to_string();
     assert!(
         text.contains("binding 'obj'") && text.contains("driver 'fs'"),
@@ -43,7 +43,7 @@ async fn a_missing_secret_stops_start_up_naming_the_reference() {
         &dir,
         &spec_text("memory", "      secret: { env: BINDERY_TEST_NO_SUCH_VAR }\n"),
     );
-    let e = Context::connect(&spec).await.err().expect("start-up must fail");
+    let e = Context::connect(&spec).await.expect_err("start-up must fail");
     assert!(
         e.to_string().contains("BINDERY_TEST_NO_SUCH_VAR is not set"),
         "{e}"
@@ -56,7 +56,7 @@ async fn a_plugin_of_another_abi_version_is_refused_not_called() {
     let lib = cdylib("abi-v999-plugin");
     let dir = tempfile::tempdir().unwrap();
     let spec = write_spec(&dir, &spec_text(&lib.display().to_string(), ""));
-    let e = Context::connect(&spec).await.err().expect("must be refused");
+    let e = Context::connect(&spec).await.expect_err("must be refused");
     let text = e.to_string();
     assert!(
         text.contains("ABI version 999") && text.contains("speaks version 1"),
@@ -71,7 +71,7 @@ async fn a_library_that_is_not_a_plugin_is_refused() {
     let fake = dir.path().join("libfake.so");
     std::fs::write(&fake, b"not an ELF file").unwrap();
     let spec = write_spec(&dir, &spec_text("./libfake.so", ""));
-    let e = Context::connect(&spec).await.err().expect("must be refused");
+    let e = Context::connect(&spec).await.expect_err("must be refused");
     assert!(e.to_string().contains("cannot load plugin library"), "{e}");
 }
 
@@ -97,7 +97,7 @@ async fn a_panic_in_a_plugin_becomes_an_error_and_the_host_goes_on() {
     );
     // A panic while connecting fails start-up, with the panic's message.
     let spec = write_spec(&dir, &spec_text(&lib.display().to_string(), "      url: panic\n"));
-    let e = Context::connect(&spec).await.err().expect("connect panicked");
+    let e = Context::connect(&spec).await.expect_err("connect panicked");
     assert!(e.to_string().contains("connect was told to panic"), "{e}");
 }
 

@@ -126,7 +126,7 @@ async fn bad_options_are_named() {
             format!("spec:\n  dataBindings:\n    ev:\n      kind: stream\n      driver: log\n      url: ./s\n      options:\n{extra}"),
         )
         .unwrap();
-        let e = Context::connect(&spec).await.err().expect("refused").to_string();
+        let e = Context::connect(&spec).await.expect_err("refused").to_string();
         assert!(e.contains(want), "{e}");
     }
 }

@@ -64,6 +64,21 @@ pub struct Context {
     inner: Arc<Inner>,
 }
 
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let host = &self.inner.host;
+        let bindings: Vec<String> = host
+            .bindings()
+            .iter()
+            .map(|b| format!("{} ({} via {})", b.name(), b.kind(), b.driver()))
+            .collect();
+        f.debug_struct("Context")
+            .field("function", &host.spec().name)
+            .field("bindings", &bindings)
+            .finish()
+    }
+}
+
 struct Inner {
     host: Host,
     runtime: Option<tokio::runtime::Runtime>,

@@ -43,6 +43,10 @@ enum Command {
         /// A plugin library to load and describe (repeatable).
         #[arg(long = "load", value_name = "LIB")]
         load: Vec<PathBuf>,
+        /// Also connect the bindings of this spec and show what each can do against its
+        /// backend (a server may enforce less than its driver can do, e.g. conditional writes).
+        #[arg(long, value_name = "FILE")]
+        spec: Option<PathBuf>,
     },
     /// Object requests on an object binding of a spec.
     Object(object::ObjectArgs),
@@ -76,7 +80,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Validate { file } => validate(&file),
-        Command::Plugins { json, load } => plugins(json, &load),
+        Command::Plugins { json, load, spec } => plugins(json, &load, spec.as_deref()),
         Command::Object(args) => object::run(args),
         Command::Stream(args) => stream::run(args),
         Command::Table(args) => table::run(args),
@@ -118,7 +122,7 @@ fn capability_json(c: &Capability) -> serde_json::Value {
     serde_json::json!({ "flags": c.flags(), "limits": limits })
 }
 
-fn plugins(json: bool, load: &[PathBuf]) -> Result<(), String> {
+fn plugins(json: bool, load: &[PathBuf], spec: Option<&std::path::Path>) -> Result<(), String> {
     let registry = Registry::builtin();
     let mut rows: Vec<(String, DriverInfo)> = registry
         .infos()
@@ -129,7 +133,31 @@ fn plugins(json: bool, load: &[PathBuf]) -> Result<(), String> {
         let factory = registry.load_plugin(lib).map_err(|e| e.to_string())?;
         rows.push((lib.display().to_string(), factory.info()));
     }
+    let connected = match spec {
+        Some(file) => {
+            let ctx = bindery::Context::open(file).map_err(|e| e.to_string())?;
+            let infos = registry.infos();
+            ctx.host()
+                .bindings()
+                .iter()
+                .map(|b| {
+                    let full = infos
+                        .iter()
+                        .find(|i| i.name == b.driver())
+                        .map_or_else(Capability::default, |i| i.capability);
+                    (b.name().to_string(), b.driver().to_string(), b.capability(), full)
+                })
+                .collect()
+        }
+        None => Vec::new(),
+    };
     if json {
+        let bindings: Vec<serde_json::Value> = connected
+            .iter()
+            .map(|(name, driver, cap, _)| {
+                serde_json::json!({ "binding": name, "driver": driver, "capabilities": capability_json(cap) })
+            })
+            .collect();
         let out: Vec<serde_json::Value> = rows
             .iter()
             .map(|(source, i)| {
@@ -143,6 +171,10 @@ fn plugins(json: bool, load: &[PathBuf]) -> Result<(), String> {
                 })
             })
             .collect();
+        let out = match spec {
+            Some(_) => serde_json::json!({ "drivers": out, "bindings": bindings }),
+            None => serde_json::Value::Array(out),
+        };
         println!(
             "{}",
             serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?
@@ -156,6 +188,14 @@ fn plugins(json: bool, load: &[PathBuf]) -> Result<(), String> {
         println!("  capabilities: {}", i.capability.flags().join(", "));
         for (name, v) in i.capability.limits() {
             println!("  {name}: {v}");
+        }
+    }
+    for (name, driver, cap, full) in connected {
+        println!("binding {name} ({driver}), connected");
+        println!("  capabilities: {}", cap.flags().join(", "));
+        let lacks: Vec<_> = full.flags().into_iter().filter(|f| !cap.has(f)).collect();
+        if !lacks.is_empty() {
+            println!("  not on this backend: {}", lacks.join(", "));
         }
     }
     Ok(())

@@ -57,6 +57,7 @@ impl Registry {
                 Arc::new(bindery_driver_sqlite::Sqlite),
                 Arc::new(bindery_driver_files::Files),
                 Arc::new(bindery_driver_postgres::Postgres),
+                Arc::new(bindery_driver_s3::S3Driver),
             ],
         }
     }
