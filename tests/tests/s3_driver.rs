@@ -411,3 +411,36 @@ async fn a_restarted_garage_loses_nothing_acknowledged() {
 async fn a_restarted_s3s_fs_loses_nothing_acknowledged() {
     restart("s3s-fs").await;
 }
+
+/// A 256 MiB object put from a stream and read as one stays far below its size in memory: the
+/// put holds the parts in flight (4 × 8 MiB) and the one being cut, the get a few chunks (the
+/// rest of the bound is the allocator keeping freed parts).
+#[test]
+fn large_transfers_stay_in_bounded_memory() {
+    let size: u64 = 256 << 20;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_s3-transfer"))
+        .args([s3_server("s3s-fs"), size.to_string()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let value = |key: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}=")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {key} in {text}"))
+    };
+    for key in ["put_peak_rss", "get_peak_rss"] {
+        let peak = value(key);
+        eprintln!("{key}: {} MiB for a {} MiB object", peak >> 20, size >> 20);
+        assert!(
+            peak < 160 << 20,
+            "{key} {} MiB: the transfer is not bounded",
+            peak >> 20
+        );
+    }
+}

@@ -57,6 +57,40 @@ fn plugins_lists_drivers_with_kinds_and_capabilities() {
     assert!(table.contains("memory 0.1.0 [object] (built-in)"), "{table}");
 }
 
+/// `plugins --spec` connects the bindings and shows what each can do on its backend: an `s3`
+/// binding on Garage (started by scripts/test), which ignores conditional writes, lacks them.
+#[test]
+fn plugins_with_a_spec_show_what_each_binding_can_do() {
+    let url =
+        std::env::var("BINDERY_GARAGE_URL").expect("BINDERY_GARAGE_URL: run the tests with scripts/test");
+    let dir = tempfile::tempdir().unwrap();
+    let spec = format!(
+        "{SPEC}    photos:\n      driver: s3\n      url: {url}\n      path: cli\n      credentials:\n        \
+         access_key_id: {{ env: BINDERY_S3_KEY_ID }}\n        secret_access_key: {{ env: BINDERY_S3_SECRET }}\n"
+    );
+    std::fs::write(dir.path().join("function.yaml"), spec).unwrap();
+    let out = bindery(dir.path(), &["plugins", "--spec", "function.yaml"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    let photos = table
+        .split("binding photos (s3), connected")
+        .nth(1)
+        .expect(&table);
+    assert!(
+        photos
+            .contains("not on this backend: put_with_if_match, put_with_if_none_match, delete_with_if_match"),
+        "{table}"
+    );
+    assert!(table.contains("binding files (fs), connected"), "{table}");
+    let out = bindery(dir.path(), &["plugins", "--json", "--spec", "function.yaml"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let photos = &json["bindings"][2];
+    assert_eq!(photos["binding"], "photos");
+    let flags = photos["capabilities"]["flags"].as_array().unwrap();
+    assert!(flags.iter().any(|f| f == "get_with_if_match"));
+    assert!(!flags.iter().any(|f| f == "put_with_if_match"));
+}
+
 #[test]
 fn object_commands_round_trip_files_and_pipes() {
     let dir = tempfile::tempdir().unwrap();

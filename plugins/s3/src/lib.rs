@@ -23,9 +23,9 @@
 //! - **Credentials**: `access_key_id` and `secret_access_key` (and `session_token`) from the
 //!   spec's `credentials`; without them, the AWS SDK's default chain (`AWS_ACCESS_KEY_ID` /
 //!   `AWS_SECRET_ACCESS_KEY`, `AWS_PROFILE` and `~/.aws`, web identity, instance metadata).
-//! - **Generation** (`gen`) is the object's ETag without quotes; on a versioned bucket it is
-//!   `ETAG@VERSION_ID`. An ETag is a content hash for single-part uploads: writing the same
-//!   bytes again (without multipart) keeps it.
+//! - **Generation** (`gen`) is the object's ETag without quotes. An ETag is a content hash
+//!   for single-part uploads: writing the same bytes again (without multipart) keeps it, so
+//!   `if-match` cannot tell those two writes apart. Bucket versioning is not used.
 //! - **Conditions never go silently unenforced.** S3 servers differ: AWS enforces
 //!   `If-Match`/`If-None-Match: *` on PutObject and CompleteMultipartUpload, s3s-fs on
 //!   PutObject, Garage on neither. At connect the driver probes the bucket (a put and three

@@ -64,13 +64,10 @@ impl Enforced {
     }
 }
 
-/// An ETag as the generation: without its quotes.
-pub(crate) fn gen_of(etag: Option<&str>, version: Option<&str>) -> String {
-    let tag = etag.unwrap_or("").trim_matches('"');
-    match version.filter(|v| !v.is_empty() && *v != "null") {
-        Some(v) => format!("{tag}@{v}"),
-        None => tag.to_string(),
-    }
+/// An ETag as the generation: without its quotes. (Not the version id: servers without
+/// versioning send one too, Garage on puts only, so it would not match between put and get.)
+pub(crate) fn gen_of(etag: Option<&str>) -> String {
+    etag.unwrap_or("").trim_matches('"').to_string()
 }
 
 /// A generation as S3 wants it in `If-Match`: the ETag, quoted.
@@ -78,8 +75,7 @@ pub(crate) fn etag_of(gen: &str) -> String {
     if gen == "*" {
         return gen.to_string();
     }
-    let tag = gen.split_once('@').map_or(gen, |(t, _)| t);
-    format!("\"{tag}\"")
+    format!("\"{}\"", gen.trim_matches('"'))
 }
 
 fn time_of(t: Option<&DateTime>) -> Option<SystemTime> {
@@ -151,7 +147,6 @@ impl PutHeaders {
 /// What is known of a got object, from the headers of a get or head answer.
 struct Answer<'a> {
     etag: Option<&'a str>,
-    version: Option<&'a str>,
     size: u64,
     modified: Option<&'a DateTime>,
     user: Option<&'a HashMap<String, String>>,
@@ -163,7 +158,7 @@ impl Answer<'_> {
         ObjectMeta {
             path: path.to_string(),
             size: self.size,
-            gen: gen_of(self.etag, self.version),
+            gen: gen_of(self.etag),
             modified: time_of(self.modified),
             metadata: metadata_of(self.user, self.headers),
         }
@@ -174,7 +169,6 @@ macro_rules! answer {
     ($out:expr, $size:expr) => {
         Answer {
             etag: $out.e_tag(),
-            version: $out.version_id(),
             size: $size,
             modified: $out.last_modified(),
             user: $out.metadata(),
@@ -286,7 +280,7 @@ impl S3Store {
         Ok(ObjectMeta {
             path: path.to_string(),
             size,
-            gen: gen_of(out.e_tag(), out.version_id()),
+            gen: gen_of(out.e_tag()),
             modified: Some(SystemTime::now()),
             metadata: op
                 .metadata
@@ -682,7 +676,7 @@ impl ObjectDriver for S3Store {
                     ListEntry::Object(ObjectMeta {
                         path: o.key().unwrap_or_default().to_string(),
                         size: o.size().unwrap_or(0).max(0) as u64,
-                        gen: gen_of(o.e_tag(), None),
+                        gen: gen_of(o.e_tag()),
                         modified: time_of(o.last_modified()),
                         metadata: BTreeMap::new(),
                     })
@@ -728,14 +722,16 @@ mod tests {
 
     #[test]
     fn generations_are_etags_without_quotes() {
-        assert_eq!(gen_of(Some("\"abc\""), None), "abc");
-        assert_eq!(gen_of(Some("\"abc\""), Some("null")), "abc");
-        assert_eq!(gen_of(Some("\"abc-2\""), Some("v7")), "abc-2@v7");
-        assert_eq!(etag_of("abc-2@v7"), "\"abc-2\"");
+        assert_eq!(gen_of(Some("\"abc-2\"")), "abc-2");
+        assert_eq!(etag_of("abc-2"), "\"abc-2\"");
+        assert_eq!(etag_of("\"abc\""), "\"abc\"");
         assert_eq!(etag_of("*"), "*");
         let mut c = Conditions::default();
-        c.set("if-match", "abc@v1").unwrap();
-        assert!(check_conditions(&c, "abc@v2").is_ok(), "if-match compares ETags");
+        c.set("if-match", "\"abc\"").unwrap();
+        assert!(
+            check_conditions(&c, "abc").is_ok(),
+            "quoted or not, the same ETag"
+        );
         assert!(check_conditions(&c, "abd").is_err());
     }
 

@@ -235,7 +235,7 @@ pub(crate) async fn multipart(
     Ok(ObjectMeta {
         path: path.to_string(),
         size,
-        gen: crate::store::gen_of(out.e_tag(), out.version_id()),
+        gen: crate::store::gen_of(out.e_tag()),
         modified: Some(std::time::SystemTime::now()),
         metadata: op
             .metadata

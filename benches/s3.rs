@@ -1,0 +1,214 @@
+//! Objects on `s3` (DESIGN §9): 4 KiB get and put with 64 requests in flight, and 256 MiB get
+//! and put, through the SDK, each against aws-sdk-s3 used directly in the same run on the same
+//! server (Garage and s3s-fs on loopback, started by `benches/run`). The direct client has the
+//! driver's settings: path-style, checksums only where S3 requires them, no SDK retries. The
+//! direct 256 MiB put is one PutObject, as a program using the SDK would write it; the driver
+//! sends a multipart upload (8 MiB parts, 4 in flight). Five rounds each; medians and ratios.
+//!
+//! Run with `benches/run s3` (it starts the servers; BINDERY_GARAGE_URL, BINDERY_S3FS_URL,
+//! BINDERY_S3_KEY_ID and BINDERY_S3_SECRET tell this bench where they are).
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3::config::{
+    BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::Client;
+use bindery::{Bytes, Context};
+use bindery_benches::{table_header, Case};
+use futures::StreamExt;
+
+const ROUNDS: usize = 5;
+const SMALL: usize = 4096;
+const LARGE: usize = 256 << 20;
+const IN_FLIGHT: usize = 64;
+/// How long each small-object round runs.
+const WINDOW: Duration = Duration::from_secs(1);
+
+/// Operations per second of `op` with [`IN_FLIGHT`] running at once, for [`WINDOW`].
+async fn rate<F, Fut>(op: F) -> f64
+where
+    F: Fn(u64) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let start = Instant::now();
+    let n = futures::stream::iter(0u64..)
+        .take_while(|_| futures::future::ready(start.elapsed() < WINDOW))
+        .map(op)
+        .buffer_unordered(IN_FLIGHT)
+        .count()
+        .await;
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Megabytes per second of one `op` moving `bytes`.
+async fn throughput(bytes: usize, op: impl Future<Output = ()>) -> f64 {
+    let start = Instant::now();
+    op.await;
+    bytes as f64 / start.elapsed().as_secs_f64() / 1e6
+}
+
+fn env(var: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| panic!("{var} is not set: run this bench with benches/run s3"))
+}
+
+fn direct(url: &str) -> (Client, String) {
+    let (endpoint, bucket) = url.rsplit_once('/').expect("the url ends with the bucket");
+    let creds = Credentials::new(
+        env("BINDERY_S3_KEY_ID"),
+        env("BINDERY_S3_SECRET"),
+        None,
+        None,
+        "bench",
+    );
+    let conf = aws_sdk_s3::config::Builder::new()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(creds)
+        .endpoint_url(endpoint)
+        .force_path_style(true)
+        .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
+        .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+        .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .build();
+    (Client::from_conf(conf), bucket.to_string())
+}
+
+async fn server(name: &str, url: &str) {
+    let prefix = format!("bench-{}", std::process::id());
+    let dir = tempfile::tempdir().unwrap();
+    let spec = format!(
+        "spec:\n  dataBindings:\n    obj:\n      kind: object\n      driver: s3\n      url: {url}\n      path: {prefix}\n      \
+         credentials:\n        access_key_id: {{ env: BINDERY_S3_KEY_ID }}\n        secret_access_key: {{ env: BINDERY_S3_SECRET }}\n"
+    );
+    std::fs::write(dir.path().join("function.yaml"), spec).unwrap();
+    let ctx = Context::connect(dir.path().join("function.yaml")).await.unwrap();
+    let o = ctx.object();
+    let (sdk, bucket) = direct(url);
+    let small = Bytes::from(vec![7u8; SMALL]);
+    let large = Bytes::from(vec![9u8; LARGE]);
+    for i in 0..IN_FLIGHT {
+        o.put(format!("obj://s/{i}"), small.clone()).await.unwrap();
+    }
+
+    table_header(&format!(
+        "Objects on `s3` ({name}, loopback): against aws-sdk-s3 used directly, same server"
+    ));
+    let (mut get, mut put) = (Case::default(), Case::default());
+    for _ in 0..ROUNDS {
+        let b = rate(|i| {
+            let o = o.clone();
+            async move {
+                let got = o.get(format!("obj://s/{}", i % 64)).await.unwrap();
+                assert_eq!(got.data.len(), SMALL);
+            }
+        })
+        .await;
+        let d = rate(|i| {
+            let req = sdk
+                .get_object()
+                .bucket(&bucket)
+                .key(format!("{prefix}/s/{}", i % 64));
+            async move {
+                let got = req
+                    .send()
+                    .await
+                    .unwrap()
+                    .body
+                    .collect()
+                    .await
+                    .unwrap()
+                    .into_bytes();
+                assert_eq!(got.len(), SMALL);
+            }
+        })
+        .await;
+        get.add(b, d);
+        let b = rate(|i| {
+            let req = o.put(format!("obj://p/{}", i % 64), small.clone());
+            async move {
+                req.await.unwrap();
+            }
+        })
+        .await;
+        let d = rate(|i| {
+            let req = sdk
+                .put_object()
+                .bucket(&bucket)
+                .key(format!("{prefix}/q/{}", i % 64))
+                .body(ByteStream::from(small.clone()));
+            async move {
+                req.send().await.unwrap();
+            }
+        })
+        .await;
+        put.add(b, d);
+    }
+    get.report("get 4 KiB, 64 in flight", "ops/s", "aws-sdk-s3");
+    put.report("put 4 KiB, 64 in flight", "ops/s", "aws-sdk-s3");
+
+    let (mut get, mut put) = (Case::default(), Case::default());
+    for _ in 0..ROUNDS {
+        let b = throughput(LARGE, async {
+            o.put("obj://large", large.clone()).await.unwrap();
+        })
+        .await;
+        let d = throughput(LARGE, async {
+            sdk.put_object()
+                .bucket(&bucket)
+                .key(format!("{prefix}/direct-large"))
+                .body(ByteStream::from(large.clone()))
+                .send()
+                .await
+                .unwrap();
+        })
+        .await;
+        put.add(b, d);
+        let b = throughput(LARGE, async {
+            assert_eq!(o.get("obj://large").await.unwrap().data.len(), LARGE);
+        })
+        .await;
+        let d = throughput(LARGE, async {
+            let out = sdk
+                .get_object()
+                .bucket(&bucket)
+                .key(format!("{prefix}/direct-large"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(out.body.collect().await.unwrap().into_bytes().len(), LARGE);
+        })
+        .await;
+        get.add(b, d);
+    }
+    get.report("get 256 MiB", "MB/s", "aws-sdk-s3 GetObject");
+    put.report("put 256 MiB", "MB/s", "aws-sdk-s3 one PutObject");
+
+    // Leave the bucket as it was.
+    let listed = o.list("obj://").await.unwrap();
+    for e in listed {
+        o.del(format!("obj://{}", e.path())).await.unwrap();
+    }
+    let direct_keys: Vec<String> = (0..IN_FLIGHT)
+        .map(|i| format!("{prefix}/q/{i}"))
+        .chain([format!("{prefix}/direct-large")])
+        .collect();
+    for k in direct_keys {
+        sdk.delete_object().bucket(&bucket).key(k).send().await.unwrap();
+    }
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        server("Garage 2.5.0", &env("BINDERY_GARAGE_URL")).await;
+        server("s3s-fs 0.14.1", &env("BINDERY_S3FS_URL")).await;
+    });
+}
