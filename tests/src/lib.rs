@@ -41,6 +41,31 @@ pub async fn table_fixture(driver: &str, extra: &str) -> Fixture {
     kind_fixture("db", "table", driver, extra).await
 }
 
+/// The test run's Kafka-protocol broker (tansu, started by `scripts/test`): its URL.
+pub fn kafka_server() -> String {
+    std::env::var("BINDERY_KAFKA_URL").expect(
+        "BINDERY_KAFKA_URL is not set: run the tests with scripts/test, which starts tansu on loopback",
+    )
+}
+
+/// The binding lines of a `kafka` binding on the broker at `url` whose topics are its own
+/// (option `topic_prefix`: the broker is shared by the whole run, and cases name topics).
+///
+/// `producer.batch.num.messages: 1` works around tansu 0.6.0: after a record batch of several
+/// messages it reports the partition's high watermark as one past the batch's first offset
+/// and answers a fetch from inside the batch with nothing, so it is sent one message per batch.
+pub fn kafka_binding(url: &str) -> String {
+    format!(
+        "      url: {url}\n      retries: 0\n      options:\n        topic_prefix: {}.\n        producer.batch.num.messages: \"1\"\n",
+        unique_prefix("t")
+    )
+}
+
+/// An `ev` stream binding on the `kafka` driver against the test run's broker.
+pub async fn kafka_fixture() -> Fixture {
+    stream_fixture("kafka", &kafka_binding(&kafka_server())).await
+}
+
 /// The test run's PostgreSQL server (started by `scripts/test`): its URL and password.
 pub fn postgres_server() -> (String, String) {
     let get = |var: &str| {

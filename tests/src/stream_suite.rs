@@ -150,10 +150,16 @@ pub async fn admin_operations_and_their_errors(fx: &crate::Fixture) {
         .map(|s| s.next - s.first)
         .sum();
     assert_eq!(total, 3);
-    let e = ctx.stream().update("ev://adm", 1).await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
-    ctx.stream().update("ev://adm", 4).await.unwrap();
-    assert_eq!(ctx.stream().list_shards("ev://adm").await.unwrap().len(), 4);
+    if skip(ctx, &["stream_grow"]) {
+        // A backend that cannot add shards says so rather than pretending.
+        let e = ctx.stream().update("ev://adm", 4).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    } else {
+        let e = ctx.stream().update("ev://adm", 1).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+        ctx.stream().update("ev://adm", 4).await.unwrap();
+        assert_eq!(ctx.stream().list_shards("ev://adm").await.unwrap().len(), 4);
+    }
     publish_numbered(ctx, "adm", "x", 8).await;
     assert_eq!(drain(ctx, "adm").await.len(), 11);
     ctx.stream().delete("ev://adm").await.unwrap();

@@ -97,6 +97,8 @@ capability! {
         list_with_start_after,
         /// Stream `create`, `update`, `delete` and `list_shards`.
         stream_admin,
+        /// Stream `update`: adding shards to a stream (with `stream_admin`).
+        stream_grow,
         /// Stream `publish`.
         publish,
         /// Stream `consume`.

@@ -261,7 +261,11 @@ impl fmt::Display for Error {
             write!(f, " ({})", ctx.join(", "))?;
         }
         if let Some(s) = &self.inner.source {
-            write!(f, ": {s}")?;
+            // Most messages already quote their source; it is said once.
+            let text = s.to_string();
+            if !self.inner.message.contains(&text) {
+                write!(f, ": {text}")?;
+            }
         }
         if self.inner.retryable {
             f.write_str(" [retryable]")?;

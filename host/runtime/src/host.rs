@@ -218,7 +218,7 @@ fn missing_capability(cap: &Capability, req: &DataRequest) -> Option<&'static st
             ),
         ],
         Details::StreamCreate(_) => &[(cap.stream_admin, "create")],
-        Details::StreamUpdate(..) => &[(cap.stream_admin, "update")],
+        Details::StreamUpdate(..) => &[(cap.stream_admin && cap.stream_grow, "update")],
         Details::StreamDelete(_) => &[(cap.stream_admin, "delete")],
         Details::StreamListShards(_) => &[(cap.stream_admin, "list_shards")],
         Details::StreamPublish(_) => &[(cap.publish, "publish")],

@@ -58,6 +58,7 @@ impl Registry {
                 Arc::new(bindery_driver_files::Files),
                 Arc::new(bindery_driver_postgres::Postgres),
                 Arc::new(bindery_driver_s3::S3Driver),
+                Arc::new(bindery_driver_kafka::KafkaDriver),
             ],
         }
     }

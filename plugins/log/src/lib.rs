@@ -107,6 +107,7 @@ impl LogDriver {
 fn capability() -> Capability {
     let mut c = Capability::default();
     c.stream_admin = true;
+    c.stream_grow = true;
     c.publish = true;
     c.consume = true;
     c.consume_with_group = true;
