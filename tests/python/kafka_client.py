@@ -5,7 +5,7 @@ bundles its own librdkafka build).
                                                   JSON object per line
     kafka_client.py produce BROKERS TOPIC         reads JSON objects (key, value, headers; bytes
                                                   as hex) from stdin, publishes them, prints
-                                                  each one's partition and offset
+                                                  each one's partition and offset, in order
 
 Messages are JSON objects: {"key": hex or null, "value": hex, "headers": [[name, hex]],
 "partition": n, "offset": n}.
@@ -53,27 +53,34 @@ def consume(brokers, topic, count):
 
 
 def produce(brokers, topic):
-    p = Producer({"bootstrap.servers": brokers, "enable.idempotence": True, "acks": "all"})
-    placed = []
+    # One message per record batch: tansu 0.6.0 misplaces messages inside multi-message
+    # batches (see the README).
+    p = Producer({"bootstrap.servers": brokers, "enable.idempotence": True, "acks": "all",
+                  "batch.num.messages": 1})
+    placed = {}
 
-    def done(err, msg):
-        if err is not None:
-            raise KafkaException(err)
-        placed.append((msg.partition(), msg.offset()))
+    def done(i):
+        # Delivery reports come per partition, not in send order: each knows its message.
+        def report(err, msg):
+            if err is not None:
+                raise KafkaException(err)
+            placed[i] = (msg.partition(), msg.offset())
+        return report
 
-    for line in sys.stdin:
+    for i, line in enumerate(sys.stdin):
         m = json.loads(line)
         p.produce(
             topic,
             value=bytes.fromhex(m["value"]),
             key=None if m.get("key") is None else bytes.fromhex(m["key"]),
             headers=[(k, bytes.fromhex(v)) for k, v in m.get("headers", [])],
-            on_delivery=done,
+            on_delivery=done(i),
         )
         p.poll(0)
     if p.flush(30) != 0:
         sys.exit("messages were not delivered within 30 s")
-    for part, off in placed:
+    for i in sorted(placed):
+        part, off = placed[i]
         print(json.dumps({"partition": part, "offset": off}), flush=True)
 
 

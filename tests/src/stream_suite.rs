@@ -290,7 +290,9 @@ pub async fn group_members_split_the_shards(fx: &crate::Fixture) {
     };
     let mut a = ctx.stream().consume("ev://split").group("workers").load();
     let mut b = ctx.stream().consume("ev://split").group("workers").load();
-    tokio::time::sleep(Duration::from_millis(300)).await; // both joined
+    // Both joined: a group protocol tells a member of a new one at its next heartbeat
+    // (Kafka's rebalance), so this waits longer than the one-process `log` needs.
+    tokio::time::sleep(Duration::from_secs(4)).await;
     let msgs: Vec<Message> = (0..40)
         .map(|i| Message::new(format!("w{i}")).with_key(format!("k{i}")))
         .collect();

@@ -128,6 +128,7 @@ async fn what_another_client_publishes_bindery_reads() {
         .collect();
     let input: String = sent.iter().map(|m| format!("{m}\n")).collect();
     let placed = python(&["produce", &brokers(&kafka_server()), &topic(&fx, "in")], &input);
+    assert_eq!(placed.len(), sent.len());
     let got = bindery_tests::stream_suite::collect_stream(&fx.ctx, "in").await;
     assert_eq!(got.len(), 12);
     for (m, at) in sent.iter().zip(&placed) {

@@ -183,11 +183,13 @@ impl Settings {
 
     /// A consumer's configuration (the group, if any, is set by the caller).
     pub(crate) fn consumer(&self, group: &str, eof: bool) -> ClientConfig {
+        // Heartbeats every second (librdkafka: 3 s) so members learn of a rebalance sooner.
         let mut c = self.client(
             &self.consumer,
             &[
                 ("auto.offset.reset", "earliest"),
                 ("allow.auto.create.topics", "false"),
+                ("heartbeat.interval.ms", "1000"),
             ],
         );
         c.set("group.id", group)
