@@ -9,8 +9,10 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/bindery-target}"
 missing=()
 command -v capnp >/dev/null 2>&1 || missing+=(capnproto)   # compiles schemas/*.capnp
 command -v cc >/dev/null 2>&1 || missing+=(build-essential)
-# OpenSSL for the postgres driver's TLS (native-tls).
+# OpenSSL for the postgres driver's TLS (native-tls) and librdkafka's.
 pkg-config --exists openssl 2>/dev/null || missing+=(libssl-dev pkg-config)
+# zlib for librdkafka (the kafka driver builds it from the rdkafka crate's bundled source).
+pkg-config --exists zlib 2>/dev/null || missing+=(zlib1g-dev)
 if ((${#missing[@]})); then
     sudo=""
     if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
