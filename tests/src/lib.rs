@@ -193,67 +193,111 @@ pub async fn s3_fixture_at(url: &str, extra: &str) -> (Fixture, String) {
     (fixture_text(spec_text_at("s3", &prefix, &binding)).await, prefix)
 }
 
-/// An S3-compatible server of a test's own (`garage` or `s3s-fs`, by `scripts/s3-server`),
-/// for tests that stop and restart it. Stopped and removed when dropped.
-pub struct S3Instance {
-    /// `garage` or `s3s-fs`.
-    pub kind: String,
+/// A server of a test's own, started and stopped by one of the `scripts/*-server` scripts
+/// (`start … DIR …` prints `url=…`; `stop DIR`), for tests that stop and restart it. Its
+/// state lives in `dir`; it is stopped when dropped.
+pub struct ScriptServer {
+    script: PathBuf,
+    /// The `start` arguments, with `{dir}` standing for the state folder.
+    start: Vec<String>,
+    env: Vec<(String, String)>,
     /// Its state: data, configuration, port.
     pub dir: tempfile::TempDir,
-    /// The URL of its bucket `bindery`.
+    /// The URL it printed.
     pub url: String,
 }
 
-impl S3Instance {
-    fn script() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/s3-server")
+impl ScriptServer {
+    /// Starts a server with `scripts/NAME` and `start_args` (`{dir}`: the state folder), with
+    /// `env` added to the script's environment.
+    pub fn start(name: &str, start_args: &[&str], env: Vec<(String, String)>) -> ScriptServer {
+        let mut server = ScriptServer {
+            script: Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../scripts")
+                .join(name),
+            start: start_args.iter().map(|a| a.to_string()).collect(),
+            env,
+            dir: tempfile::tempdir().expect("temp dir"),
+            url: String::new(),
+        };
+        let out = server.restart_output();
+        server.url = out
+            .lines()
+            .find_map(|l| l.strip_prefix("url="))
+            .unwrap_or_else(|| panic!("scripts/{name} printed no url: {out}"))
+            .to_string();
+        server
     }
 
-    fn run(args: &[&str]) -> String {
-        let out = std::process::Command::new(Self::script())
+    fn run(&self, args: &[String]) -> std::io::Result<std::process::Output> {
+        std::process::Command::new(&self.script)
             .args(args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .output()
-            .expect("run scripts/s3-server");
+    }
+
+    fn restart_output(&self) -> String {
+        let dir = self.dir.path().display().to_string();
+        let args: Vec<String> = std::iter::once("start".to_string())
+            .chain(self.start.iter().map(|a| a.replace("{dir}", &dir)))
+            .collect();
+        let out = self.run(&args).expect("run the server script");
         assert!(
             out.status.success(),
-            "scripts/s3-server {args:?}: {}",
+            "{} {args:?}: {}",
+            self.script.display(),
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    /// Starts a new server of `kind` with the test run's key.
-    pub fn start(kind: &str) -> S3Instance {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let out = Self::run(&["start", kind, &dir.path().display().to_string()]);
-        let url = out
-            .lines()
-            .find_map(|l| l.strip_prefix("url="))
-            .expect("scripts/s3-server prints the url")
-            .to_string();
-        S3Instance {
-            kind: kind.to_string(),
-            dir,
-            url,
-        }
-    }
-
     /// Stops the server (its data stays).
     pub fn stop(&self) {
-        Self::run(&["stop", &self.dir.path().display().to_string()]);
+        let out = self
+            .run(&["stop".into(), self.dir.path().display().to_string()])
+            .expect("run the server script");
+        assert!(
+            out.status.success(),
+            "stop: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// Starts the stopped server again, on the same port with the same data.
     pub fn restart(&self) {
-        Self::run(&["start", &self.kind, &self.dir.path().display().to_string()]);
+        self.restart_output();
     }
 }
 
-impl Drop for S3Instance {
+impl Drop for ScriptServer {
     fn drop(&mut self) {
-        let _ = std::process::Command::new(Self::script())
-            .args(["stop", &self.dir.path().display().to_string()])
-            .output();
+        let _ = self.run(&["stop".into(), self.dir.path().display().to_string()]);
+    }
+}
+
+/// An S3-compatible server of a test's own (`garage` or `s3s-fs`, by `scripts/s3-server`),
+/// with the test run's key.
+pub struct S3Instance {
+    /// `garage` or `s3s-fs`.
+    pub kind: String,
+    /// The server.
+    pub server: ScriptServer,
+}
+
+impl S3Instance {
+    /// Starts a new server of `kind`.
+    pub fn start(kind: &str) -> S3Instance {
+        S3Instance {
+            kind: kind.to_string(),
+            server: ScriptServer::start("s3-server", &[kind, "{dir}"], Vec::new()),
+        }
+    }
+}
+
+impl std::ops::Deref for S3Instance {
+    type Target = ScriptServer;
+    fn deref(&self) -> &ScriptServer {
+        &self.server
     }
 }
 

@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use bindery::{ErrorKind, Message};
-use bindery_tests::{kafka_binding, kafka_fixture, kafka_server, stream_fixture, Fixture};
+use bindery_tests::{kafka_binding, kafka_fixture, kafka_server, stream_fixture, Fixture, ScriptServer};
 use serde_json::{json, Value};
 
 /// The topic a stream of the fixture is (its binding's `topic_prefix` plus the name).
@@ -215,69 +215,6 @@ async fn stream_fixture_err(extra: &str) -> bindery::Error {
         .unwrap_err()
 }
 
-/// A broker of a test's own (scripts/kafka-server), stopped when dropped.
-struct Broker {
-    dir: tempfile::TempDir,
-    storage: String,
-    env: Vec<(String, String)>,
-    url: String,
-}
-
-impl Broker {
-    fn script() -> std::path::PathBuf {
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/kafka-server")
-    }
-
-    fn run(args: &[&str], env: &[(String, String)]) -> String {
-        let out = Command::new(Self::script())
-            .args(args)
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "kafka-server {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    fn start(storage: &str, env: Vec<(String, String)>) -> Broker {
-        let dir = tempfile::tempdir().unwrap();
-        let out = Self::run(&["start", &dir.path().display().to_string(), storage], &env);
-        let url = out
-            .lines()
-            .find_map(|l| l.strip_prefix("url="))
-            .unwrap()
-            .to_string();
-        Broker {
-            dir,
-            storage: storage.to_string(),
-            env,
-            url,
-        }
-    }
-
-    fn stop(&self) {
-        Self::run(&["stop", &self.dir.path().display().to_string()], &[]);
-    }
-
-    fn restart(&self) {
-        Self::run(
-            &["start", &self.dir.path().display().to_string(), &self.storage],
-            &self.env,
-        );
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = Command::new(Self::script())
-            .args(["stop", &self.dir.path().display().to_string()])
-            .output();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_broker_loses_nothing_acknowledged() {
     // tansu keeps its data in an S3 bucket (on an s3s-fs server of the test's own), which
@@ -298,7 +235,11 @@ async fn a_restarted_broker_loses_nothing_acknowledged() {
             std::env::var("BINDERY_S3_SECRET").unwrap(),
         ),
     ];
-    let broker = std::sync::Arc::new(Broker::start("s3://bindery/", env));
+    let broker = std::sync::Arc::new(ScriptServer::start(
+        "kafka-server",
+        &["{dir}", "s3://bindery/"],
+        env,
+    ));
     let binding = kafka_binding(&broker.url);
     let fx = stream_fixture("kafka", &binding).await;
     let s = fx.ctx.stream();

@@ -375,19 +375,12 @@ async fn restart(kind: &str) {
         .await
         .unwrap();
     server.stop();
+    let server = std::sync::Arc::new(server);
     let restarter = std::thread::spawn({
-        let kind = server.kind.clone();
-        let dir = server.dir.path().to_path_buf();
+        let server = server.clone();
         move || {
             std::thread::sleep(Duration::from_millis(800));
-            let status = std::process::Command::new(
-                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/s3-server"),
-            )
-            .args(["start", &kind, &dir.display().to_string()])
-            .output()
-            .unwrap()
-            .status;
-            assert!(status.success());
+            server.restart();
         }
     });
     let o = ctx.object();
