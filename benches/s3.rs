@@ -4,7 +4,9 @@
 //! driver's settings: path-style, checksums only where S3 requires them, no SDK retries. The
 //! driver sends a 256 MiB put as a multipart upload (8 MiB parts, 4 in flight); it is measured
 //! against the SDK doing the same multipart upload by hand, and against one PutObject, as a
-//! program using the SDK simply would. Five rounds each; medians and ratios.
+//! program using the SDK simply would. Each case also runs against the `opendal` crate's S3
+//! service (0.55; the large put as its multipart writer with the same parts). Five rounds
+//! each; medians and ratios.
 //!
 //! Run with `benches/run s3` (it starts the servers; BINDERY_GARAGE_URL, BINDERY_S3FS_URL,
 //! BINDERY_S3_KEY_ID and BINDERY_S3_SECRET tell this bench where they are).
@@ -97,6 +99,21 @@ async fn sdk_multipart(sdk: &Client, bucket: &str, key: &str, data: &Bytes) {
         .unwrap();
 }
 
+/// opendal's S3 service on the same bucket, under `root`.
+fn opendal_op(url: &str, root: &str) -> opendal::Operator {
+    let (endpoint, bucket) = url.rsplit_once('/').expect("the url ends with the bucket");
+    let s3 = opendal::services::S3::default()
+        .root(root)
+        .bucket(bucket)
+        .endpoint(endpoint)
+        .region("us-east-1")
+        .access_key_id(&env("BINDERY_S3_KEY_ID"))
+        .secret_access_key(&env("BINDERY_S3_SECRET"))
+        .disable_config_load()
+        .disable_ec2_metadata();
+    opendal::Operator::new(s3).unwrap().finish()
+}
+
 fn direct(url: &str) -> (Client, String) {
     let (endpoint, bucket) = url.rsplit_once('/').expect("the url ends with the bucket");
     let creds = Credentials::new(
@@ -131,16 +148,19 @@ async fn server(name: &str, url: &str) {
     let ctx = Context::connect(dir.path().join("function.yaml")).await.unwrap();
     let o = ctx.object();
     let (sdk, bucket) = direct(url);
+    let odal = opendal_op(url, &format!("/{prefix}/odal"));
     let small = Bytes::from(vec![7u8; SMALL]);
     let large = Bytes::from(vec![9u8; LARGE]);
     for i in 0..IN_FLIGHT {
         o.put(format!("obj://s/{i}"), small.clone()).await.unwrap();
+        odal.write(&format!("s/{i}"), small.clone()).await.unwrap();
     }
 
     table_header(&format!(
         "Objects on `s3` ({name}, loopback): against aws-sdk-s3 used directly, same server"
     ));
     let (mut get, mut put) = (Case::default(), Case::default());
+    let (mut get_odal, mut put_odal) = (Case::default(), Case::default());
     for _ in 0..ROUNDS {
         let b = rate(|i| {
             let o = o.clone();
@@ -170,6 +190,14 @@ async fn server(name: &str, url: &str) {
         })
         .await;
         get.add(b, d);
+        let d = rate(|i| {
+            let odal = odal.clone();
+            async move {
+                assert_eq!(odal.read(&format!("s/{}", i % 64)).await.unwrap().len(), SMALL);
+            }
+        })
+        .await;
+        get_odal.add(b, d);
         let b = rate(|i| {
             let req = o.put(format!("obj://p/{}", i % 64), small.clone());
             async move {
@@ -189,11 +217,22 @@ async fn server(name: &str, url: &str) {
         })
         .await;
         put.add(b, d);
+        let d = rate(|i| {
+            let (odal, small) = (odal.clone(), small.clone());
+            async move {
+                odal.write(&format!("q/{}", i % 64), small).await.unwrap();
+            }
+        })
+        .await;
+        put_odal.add(b, d);
     }
     get.report("get 4 KiB, 64 in flight", "ops/s", "aws-sdk-s3");
+    get_odal.report("get 4 KiB, 64 in flight", "ops/s", "opendal");
     put.report("put 4 KiB, 64 in flight", "ops/s", "aws-sdk-s3");
+    put_odal.report("put 4 KiB, 64 in flight", "ops/s", "opendal");
 
     let (mut get, mut put, mut put_one) = (Case::default(), Case::default(), Case::default());
+    let (mut get_odal, mut put_odal) = (Case::default(), Case::default());
     for _ in 0..ROUNDS {
         let b = throughput(LARGE, async {
             o.put("obj://large", large.clone()).await.unwrap();
@@ -216,6 +255,18 @@ async fn server(name: &str, url: &str) {
         })
         .await;
         put_one.add(b, d);
+        let d = throughput(LARGE, async {
+            let mut w = odal
+                .writer_with("large")
+                .chunk(8 << 20)
+                .concurrent(4)
+                .await
+                .unwrap();
+            w.write(large.clone()).await.unwrap();
+            w.close().await.unwrap();
+        })
+        .await;
+        put_odal.add(b, d);
         let b = throughput(LARGE, async {
             assert_eq!(o.get("obj://large").await.unwrap().data.len(), LARGE);
         })
@@ -232,10 +283,17 @@ async fn server(name: &str, url: &str) {
         })
         .await;
         get.add(b, d);
+        let d = throughput(LARGE, async {
+            assert_eq!(odal.read("large").await.unwrap().len(), LARGE);
+        })
+        .await;
+        get_odal.add(b, d);
     }
     get.report("get 256 MiB", "MB/s", "aws-sdk-s3 GetObject");
+    get_odal.report("get 256 MiB", "MB/s", "opendal read");
     put.report("put 256 MiB", "MB/s", "aws-sdk-s3 multipart, same parts");
     put_one.report("put 256 MiB", "MB/s", "aws-sdk-s3 one PutObject");
+    put_odal.report("put 256 MiB", "MB/s", "opendal writer, same parts");
 
     // Leave the bucket as it was.
     let listed = o.list("obj://").await.unwrap();
@@ -249,6 +307,7 @@ async fn server(name: &str, url: &str) {
     for k in direct_keys {
         sdk.delete_object().bucket(&bucket).key(k).send().await.unwrap();
     }
+    odal.remove_all("/").await.unwrap();
 }
 
 fn main() {
