@@ -83,11 +83,7 @@ async fn bindery_consume(ctx: &Context, stream: &str, n: usize) {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = bindery_benches::runtime(2);
     rt.block_on(async {
         let prefix = format!("bench-{}.", std::process::id());
         let dir = tempfile::tempdir().unwrap();

@@ -29,6 +29,15 @@ where
     Samples(out)
 }
 
+/// The multi-threaded tokio runtime a bench runs on, with `workers` worker threads.
+pub fn runtime(workers: usize) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .expect("build the tokio runtime")
+}
+
 /// Microseconds, for printing.
 pub fn us(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6

@@ -27,11 +27,7 @@ fn main() {
         .ok()
         .and_then(|w| w.parse().ok())
         .unwrap_or(2);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = bindery_benches::runtime(workers);
     let dir = std::env::temp_dir().join(format!("bindery-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let spec = dir.join("function.yaml");

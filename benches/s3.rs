@@ -311,11 +311,7 @@ async fn server(name: &str, url: &str) {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = bindery_benches::runtime(2);
     rt.block_on(async {
         server("Garage 2.5.0", &env("BINDERY_GARAGE_URL")).await;
         server("s3s-fs 0.14.1", &env("BINDERY_S3FS_URL")).await;

@@ -86,11 +86,7 @@ fn main() {
     let ctx = Context::open(dir.join("function.yaml")).unwrap();
     let streams = ctx.stream();
     let value = Bytes::from(vec![b'm'; MESSAGE]);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = bindery_benches::runtime(2);
     for name in ["one", "many", "batched"] {
         streams.create(format!("ev://{name}"), "", 1).do_().unwrap();
     }

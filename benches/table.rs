@@ -419,11 +419,7 @@ fn postgres(n: u64) {
     )
     .unwrap();
     let ctx = Context::open(dir.path().join("function.yaml")).unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = bindery_benches::runtime(2);
     let mut config: tokio_postgres::Config = url.parse().unwrap();
     config.password(password.as_bytes());
     let client = rt.block_on(async {

@@ -65,8 +65,7 @@ impl KafkaDriver {
 
     /// What a binding can do.
     pub fn capability() -> Capability {
-        let mut c = Capability::default();
-        for flag in [
+        Capability::with_flags(&[
             "stream_admin",
             "stream_grow",
             "publish",
@@ -74,10 +73,7 @@ impl KafkaDriver {
             "consume_with_group",
             "consume_with_checkpoint",
             "consume_from_timestamp",
-        ] {
-            c.set_flag(flag, true);
-        }
-        c
+        ])
     }
 }
 

@@ -299,6 +299,17 @@ impl Kafka {
         Ok(())
     }
 
+    /// Waits (up to 2 s) until the brokers' metadata of `topic` shows what `done` wants: an
+    /// admin change takes a moment to appear.
+    async fn await_metadata(&self, topic: &str, done: impl Fn(Result<Vec<i32>>) -> bool) {
+        for _ in 0..100 {
+            if done(self.partitions(topic).await) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     fn forget_topic(&self, topic: &str) {
         self.topics
             .lock()
@@ -319,13 +330,18 @@ impl Kafka {
     }
 }
 
-async fn delivered(what: &str, f: DeliveryFuture) -> Result<(u32, u64)> {
+/// What publishing to `topic` is called in errors (made only when one happens).
+fn publishing(topic: &str) -> String {
+    format!("publish to '{topic}'")
+}
+
+async fn delivered(topic: &str, f: DeliveryFuture) -> Result<(u32, u64)> {
     match f.await {
         Ok(Ok(d)) => Ok((d.partition as u32, d.offset as u64)),
-        Ok(Err((e, _))) => Err(map(e, what)),
+        Ok(Err((e, _))) => Err(map(e, &publishing(topic))),
         Err(_) => Err(Error::new(
             ErrorKind::Cancelled,
-            format!("{what}: the producer was closed"),
+            format!("{}: the producer was closed", publishing(topic)),
         )),
     }
 }
@@ -361,17 +377,8 @@ impl StreamDriver for Kafka {
                 });
             }
         }
-        // The brokers may take a moment to show a new topic in their metadata.
-        for _ in 0..100 {
-            if self
-                .partitions(topic)
-                .await
-                .is_ok_and(|p| p.len() == op.shards as usize)
-            {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        self.await_metadata(topic, |p| p.is_ok_and(|p| p.len() == op.shards as usize))
+            .await;
         self.topics
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -406,16 +413,8 @@ impl StreamDriver for Kafka {
                 ));
             }
         }
-        for _ in 0..100 {
-            if self
-                .partitions(topic)
-                .await
-                .is_ok_and(|p| p.len() as u32 >= shards)
-            {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        self.await_metadata(topic, |p| p.is_ok_and(|p| p.len() as u32 >= shards))
+            .await;
         Ok(())
     }
 
@@ -435,12 +434,7 @@ impl StreamDriver for Kafka {
                 });
             }
         }
-        for _ in 0..100 {
-            if self.partitions(topic).await.is_err() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        self.await_metadata(topic, |p| p.is_err()).await;
         Ok(())
     }
 
@@ -468,7 +462,6 @@ impl StreamDriver for Kafka {
     async fn publish(&self, path: &str, op: OpPublish) -> Result<Vec<(u32, u64)>> {
         let topic = &self.topic(path)?;
         self.ensure_topic(topic).await?;
-        let what = format!("publish to '{topic}'");
         let mut pending: VecDeque<DeliveryFuture> = VecDeque::new();
         let mut placed = Vec::with_capacity(op.messages.len());
         for m in &op.messages {
@@ -498,16 +491,16 @@ impl StreamDriver for Kafka {
                     Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                         record = back;
                         match pending.pop_front() {
-                            Some(f) => placed.push(delivered(&what, f).await?),
+                            Some(f) => placed.push(delivered(topic, f).await?),
                             None => tokio::time::sleep(Duration::from_millis(5)).await,
                         }
                     }
-                    Err((e, _)) => return Err(map(e, &what)),
+                    Err((e, _)) => return Err(map(e, &publishing(topic))),
                 }
             }
         }
         for f in pending {
-            placed.push(delivered(&what, f).await?);
+            placed.push(delivered(topic, f).await?);
         }
         Ok(placed)
     }

@@ -139,8 +139,43 @@ impl PutHeaders {
         Ok(out)
     }
 
-    fn get(&self, key: &str) -> Option<String> {
+    pub(crate) fn get(&self, key: &str) -> Option<String> {
         self.standard.get(key).cloned()
+    }
+
+    /// The metadata as stored: every key lowercase.
+    fn stored(&self) -> BTreeMap<String, String> {
+        let standard = self.standard.iter().map(|(k, v)| (k.to_string(), v.clone()));
+        self.user
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .chain(standard)
+            .collect()
+    }
+}
+
+/// Sets the metadata of a put or of a multipart upload's start (S3 takes it on either).
+macro_rules! with_headers {
+    ($req:expr, $headers:expr) => {{
+        let h = &$headers;
+        $req.set_metadata(Some(h.user.clone()).filter(|m| !m.is_empty()))
+            .set_content_type(h.get("content-type"))
+            .set_content_encoding(h.get("content-encoding"))
+            .set_content_disposition(h.get("content-disposition"))
+            .set_content_language(h.get("content-language"))
+            .set_cache_control(h.get("cache-control"))
+    }};
+}
+pub(crate) use with_headers;
+
+/// What is known of an object just written with `headers`.
+pub(crate) fn written(path: &str, size: u64, etag: Option<&str>, headers: &PutHeaders) -> ObjectMeta {
+    ObjectMeta {
+        path: path.to_string(),
+        size,
+        gen: gen_of(etag),
+        modified: Some(SystemTime::now()),
+        metadata: headers.stored(),
     }
 }
 
@@ -253,20 +288,15 @@ impl S3Store {
         headers: PutHeaders,
     ) -> Result<ObjectMeta> {
         let size = data.len() as u64;
-        let mut req = self
+        let req = self
             .inner
             .client
             .put_object()
             .bucket(&self.inner.bucket)
             .key(path)
             .content_length(size as i64)
-            .set_metadata(Some(headers.user.clone()).filter(|m| !m.is_empty()))
-            .set_content_type(headers.get("content-type"))
-            .set_content_encoding(headers.get("content-encoding"))
-            .set_content_disposition(headers.get("content-disposition"))
-            .set_content_language(headers.get("content-language"))
-            .set_cache_control(headers.get("cache-control"))
             .body(SdkStream::from(data));
+        let mut req = with_headers!(req, headers);
         if let Some(m) = &op.conditions.if_match {
             req = req.if_match(etag_of(m));
         }
@@ -277,17 +307,7 @@ impl S3Store {
             .send()
             .await
             .map_err(|e| map_sdk_error(e, &format!("put '{path}'")))?;
-        Ok(ObjectMeta {
-            path: path.to_string(),
-            size,
-            gen: gen_of(out.e_tag()),
-            modified: Some(SystemTime::now()),
-            metadata: op
-                .metadata
-                .iter()
-                .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
-                .collect(),
-        })
+        Ok(written(path, size, out.e_tag(), &headers))
     }
 
     /// A get answered from a head, for the ranges S3 cannot express (empty ones) or refuses
@@ -338,7 +358,7 @@ async fn probe(client: &Client, bucket: &str) -> Result<Enforced> {
     );
     let what =
         format!("probe conditional writes on bucket '{bucket}' (set options.conditional_writes to skip)");
-    let first = client
+    client
         .put_object()
         .bucket(bucket)
         .key(&key)
@@ -385,7 +405,6 @@ async fn probe(client: &Client, bucket: &str) -> Result<Enforced> {
             .map(drop)
             .map_err(|e| map_sdk_error(e, &what)),
     );
-    let _ = first;
     client
         .delete_object()
         .bucket(bucket)

@@ -10,7 +10,7 @@ use bindery_core::{Bytes, Error, ObjectMeta, OpPut, PutBody, Result};
 use bytes::BytesMut;
 
 use crate::error::map_sdk_error;
-use crate::store::{Inner, PutHeaders};
+use crate::store::{with_headers, written, Inner, PutHeaders};
 
 /// Attempts per part before the upload fails.
 const PART_ATTEMPTS: u32 = 3;
@@ -154,16 +154,8 @@ pub(crate) async fn multipart(
     headers: PutHeaders,
 ) -> Result<ObjectMeta> {
     let client = &inner.client;
-    let created = client
-        .create_multipart_upload()
-        .bucket(&inner.bucket)
-        .key(path)
-        .set_metadata(Some(headers.user.clone()).filter(|m| !m.is_empty()))
-        .set_content_type(headers.standard.get("content-type").cloned())
-        .set_content_encoding(headers.standard.get("content-encoding").cloned())
-        .set_content_disposition(headers.standard.get("content-disposition").cloned())
-        .set_content_language(headers.standard.get("content-language").cloned())
-        .set_cache_control(headers.standard.get("cache-control").cloned())
+    let start = client.create_multipart_upload().bucket(&inner.bucket).key(path);
+    let created = with_headers!(start, headers)
         .send()
         .await
         .map_err(|e| map_sdk_error(e, &format!("put '{path}': start a multipart upload")))?;
@@ -232,17 +224,7 @@ pub(crate) async fn multipart(
         .await
         .map_err(|e| map_sdk_error(e, &format!("put '{path}': complete the multipart upload")))?;
     guard.armed = false;
-    Ok(ObjectMeta {
-        path: path.to_string(),
-        size,
-        gen: crate::store::gen_of(out.e_tag()),
-        modified: Some(std::time::SystemTime::now()),
-        metadata: op
-            .metadata
-            .iter()
-            .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
-            .collect(),
-    })
+    Ok(written(path, size, out.e_tag(), &headers))
 }
 
 #[cfg(test)]
