@@ -5,6 +5,7 @@
 //! `object_suite!(name, fixture_fn);` where the fixture builds a [`Fixture`] whose first
 //! binding (named `obj`) uses the driver.
 
+pub mod function;
 pub mod object_suite;
 pub mod stream_suite;
 pub mod table_suite;

@@ -36,8 +36,12 @@
 //! ```
 //!
 //! Errors are [`Error`]s with a [`ErrorKind`], naming binding, driver, operation and path.
+//!
+//! A function is a binary whose `main` is [`function::run`]`(handler)`: the spec's triggers
+//! (`http`, `stream`, `cron`) call `handler(ctx, event)` per event (see [`function`]).
 
 mod frames;
+pub mod function;
 #[macro_use]
 mod object;
 mod stream;
@@ -53,9 +57,11 @@ pub use bindery_core::{Bytes, Error, ErrorKind, ListEntry, ObjectMeta, Result};
 pub use bindery_core::{Column, ColumnType, TableSchema};
 pub use bindery_core::{Message, ShardInfo};
 use bindery_runtime::{Host, Registry, Spec};
+pub use function::{Event, Json, Response};
 pub use object::{Del, Get, Head_, List, Lister, ObjectData, ObjectReader, Objects, Put};
 pub use stream::{Consume, Consumer, ListShards, Publish, StreamAdmin, Streams};
 pub use table::{scan_batch, Alter, Create, Read, SchemaOf, TableAdmin, TableReader, Tables, Write};
+pub use tracing;
 pub use wait::{Done, WaitGroup, Waited};
 
 /// A function's connection to its data bindings. Cheap to clone.

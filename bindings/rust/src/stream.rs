@@ -398,6 +398,16 @@ impl Consumer {
         crate::object::run_async(self.send_checkpoint(at), applied).await
     }
 
+    /// Records, durably and in one request, these positions (per shard, the next position to
+    /// consume): what the `stream` trigger has handled.
+    /// The future holds no reference to the consumer (which is not `Sync`).
+    pub(crate) fn checkpoint_at_async(
+        &self,
+        positions: Vec<(u32, u64)>,
+    ) -> impl std::future::Future<Output = Result<()>> + Send + 'static {
+        crate::object::run_async(self.send_checkpoint(positions), applied)
+    }
+
     /// Records, durably and in one request, everything this consumer has handed out so far,
     /// in every shard (blocking); like Kafka's commit of the consumer's state. Nothing
     /// consumed yet: nothing to record.

@@ -8,7 +8,10 @@
 //!   any stream binding; `consume --follow` tails a stream like `kcat -C`.
 //! - `bindery table --spec FILE read|write|create|drop|alter|schema PATH` works on any table
 //!   binding: an aligned table on a terminal, or `--format csv|json|arrow` for pipes.
+//! - `bindery run FILE` runs the spec's function (its triggers call the handler per event);
+//!   `bindery invoke FILE --body …` runs one event and prints the response.
 
+mod function;
 mod object;
 mod stream;
 mod table;
@@ -54,6 +57,28 @@ enum Command {
     Stream(stream::StreamArgs),
     /// Table requests on a table binding of a spec.
     Table(table::TableArgs),
+    /// Runs the spec's function: connects its bindings, starts its triggers, calls the
+    /// handler per event until SIGINT or SIGTERM.
+    Run {
+        /// The spec (function.yaml).
+        #[arg(default_value = "function.yaml")]
+        file: PathBuf,
+        /// Build a cargo-package handler in release mode.
+        #[arg(long)]
+        release: bool,
+    },
+    /// Runs one event through the spec's function and prints the response's body (exit 1
+    /// when its status is 400 or more).
+    Invoke {
+        /// The spec (function.yaml).
+        #[arg(default_value = "function.yaml")]
+        file: PathBuf,
+        /// Build a cargo-package handler in release mode.
+        #[arg(long)]
+        release: bool,
+        #[command(flatten)]
+        event: function::InvokeArgs,
+    },
 }
 
 /// `--spec FILE`: the function spec whose bindings a command uses.
@@ -84,6 +109,8 @@ fn main() -> ExitCode {
         Command::Object(args) => object::run(args),
         Command::Stream(args) => stream::run(args),
         Command::Table(args) => table::run(args),
+        Command::Run { file, release } => function::exec(&file, release, "run", None),
+        Command::Invoke { file, release, event } => function::exec(&file, release, "invoke", Some(&event)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

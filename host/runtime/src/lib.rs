@@ -4,6 +4,7 @@
 //! - [`spec`]: the function spec, with `${VAR}` substitution, secrets, and errors that say
 //!   `file:line:column`.
 //! - [`registry`]: the built-in drivers and plugin libraries.
+//! - [`schedule`]: when a `cron` trigger fires (intervals and cron expressions).
 //! - [`host`]: the dispatcher: one task per binding, bounded channels, prefetch windows,
 //!   capability checks, retries and timeouts.
 //!
@@ -11,9 +12,11 @@
 
 pub mod host;
 pub mod registry;
+pub mod schedule;
 pub mod spec;
 pub mod yaml;
 
 pub use host::{Binding, Envelope, Host, Reply};
 pub use registry::{Factory, Registry};
-pub use spec::{BindingSpec, Spec, SpecError};
+pub use schedule::Schedule;
+pub use spec::{BindingSpec, Spec, SpecError, TriggerSpec};

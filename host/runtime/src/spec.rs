@@ -121,17 +121,29 @@ pub struct BindingSpec {
     pub retries: u32,
 }
 
-/// A trigger of the spec (kept for the runtime; checked for a known kind).
+/// A trigger of the spec: checked for a known kind and the attributes that kind needs.
 #[derive(Debug, Clone)]
 pub struct TriggerSpec {
     /// Its name.
     pub name: String,
+    /// Where it is in the spec.
+    pub loc: Loc,
     /// `http`, `stream` or `cron`.
     pub kind: String,
     /// `maxWorkers`.
     pub max_workers: Option<u32>,
-    /// `attributes`, as strings.
+    /// `attributes`, as strings; nested mappings are flattened with dots (nuclio's cron
+    /// `event: {body: …}` is `event.body`).
     pub attributes: BTreeMap<String, String>,
+    /// Where each attribute is, for messages.
+    pub attribute_locs: BTreeMap<String, Loc>,
+}
+
+impl TriggerSpec {
+    /// An attribute's value.
+    pub fn attribute(&self, name: &str) -> Option<&str> {
+        self.attributes.get(name).map(String::as_str)
+    }
 }
 
 /// A loaded, checked spec.
@@ -347,6 +359,9 @@ impl SpecParser {
                 bindings.push(binding);
             }
         }
+        for t in &triggers {
+            self.check_trigger(t, &bindings)?;
+        }
         Ok(Spec {
             base_dir: self.base_dir(),
             file: self.file.clone(),
@@ -403,21 +418,134 @@ impl SpecParser {
                 ),
             ));
         }
-        let max_workers = get(node, "maxWorkers")
-            .map(|n| self.number(n, "maxWorkers").map(|v| v as u32))
-            .transpose()?;
-        let mut attributes = BTreeMap::new();
-        if let Some(a) = get(node, "attributes") {
-            for (k, v) in self.map(a, "attributes")? {
-                attributes.insert(self.string(k, "attribute")?, self.string(v, "attribute value")?);
+        let max_workers = match get(node, "maxWorkers") {
+            Some(n) => {
+                let v = self.number(n, "maxWorkers")?;
+                if v == 0 || v > 100_000 {
+                    return Err(self.err(n.loc, format!("maxWorkers must be 1 to 100000, not {v}")));
+                }
+                Some(v as u32)
             }
-        }
-        Ok(TriggerSpec {
+            None => None,
+        };
+        let mut t = TriggerSpec {
             name,
+            loc: key.loc,
             kind,
             max_workers,
-            attributes,
-        })
+            attributes: BTreeMap::new(),
+            attribute_locs: BTreeMap::new(),
+        };
+        if let Some(a) = get(node, "attributes") {
+            self.attributes(a, "", &mut t)?;
+        }
+        Ok(t)
+    }
+
+    /// Flattens `attributes` into `prefix.key` strings.
+    fn attributes(&self, node: &Marked, prefix: &str, t: &mut TriggerSpec) -> R<()> {
+        for (k, v) in self.map(node, "attributes")? {
+            let key = format!("{prefix}{}", self.string(k, "attribute")?);
+            if matches!(v.node, Node::Map(_)) {
+                self.attributes(v, &format!("{key}."), t)?;
+            } else {
+                t.attributes
+                    .insert(key.clone(), self.string(v, "attribute value")?);
+                t.attribute_locs.insert(key, v.loc);
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks what each trigger kind needs, and that the bindings a trigger names exist.
+    fn check_trigger(&self, t: &TriggerSpec, bindings: &[BindingSpec]) -> R<()> {
+        let at = |a: &str| t.attribute_locs.get(a).copied().unwrap_or(t.loc);
+        let need = |a: &str, what: &str| {
+            t.attribute(a).ok_or_else(|| {
+                self.err(
+                    t.loc,
+                    format!("{} trigger '{}' needs `attributes.{a}` ({what})", t.kind, t.name),
+                )
+            })
+        };
+        let stream_binding = |attr: &str, path: &str| -> R<()> {
+            let (name, _) = path::split_binding(path);
+            let found = match name {
+                Some(n) => bindings.iter().find(|b| b.name == n),
+                None => bindings.first(),
+            };
+            match found {
+                Some(b) if b.kind == Kind::Stream => Ok(()),
+                Some(b) => Err(self.err(
+                    at(attr),
+                    format!(
+                        "trigger '{}': `{attr}` names binding '{}' of kind {}; it must be a stream binding",
+                        t.name, b.name, b.kind
+                    ),
+                )),
+                None => Err(self.err(
+                    at(attr),
+                    format!(
+                        "trigger '{}': `{attr}` '{path}' names no binding of this spec; bindings: {}",
+                        t.name,
+                        bindings
+                            .iter()
+                            .map(|b| b.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )),
+            }
+        };
+        match t.kind.as_str() {
+            "http" => {
+                let port = need("port", "the port to listen on, 0 for any free one")?;
+                if port.trim().parse::<u16>().is_err() {
+                    return Err(self.err(at("port"), format!("port must be a number 0-65535, not '{port}'")));
+                }
+            }
+            "stream" => {
+                let p = need("path", "the stream to consume, such as events://orders")?;
+                stream_binding("path", p)?;
+                if let Some(dl) = t.attribute("deadLetter") {
+                    stream_binding("deadLetter", dl)?;
+                }
+                for d in ["backoff"] {
+                    if let Some(v) = t.attribute(d) {
+                        crate::schedule::parse_duration(v).map_err(|e| self.err(at(d), e))?;
+                    }
+                }
+                if let Some(v) = t.attribute("retries") {
+                    v.trim().parse::<u32>().map_err(|_| {
+                        self.err(
+                            at("retries"),
+                            format!("retries must be a whole number, not '{v}'"),
+                        )
+                    })?;
+                }
+            }
+            "cron" => {
+                let (attr, text) = match (t.attribute("schedule"), t.attribute("interval")) {
+                    (Some(s), None) => ("schedule", s.to_string()),
+                    (None, Some(i)) => ("interval", format!("@every {i}")),
+                    (Some(_), Some(_)) => {
+                        return Err(self.err(t.loc, format!("cron trigger '{}' has both `schedule` and `interval`; keep one", t.name)))
+                    }
+                    (None, None) => {
+                        return Err(self.err(
+                            t.loc,
+                            format!(
+                                "cron trigger '{}' needs `attributes.schedule` (such as '*/5 * * * *') or `attributes.interval` (such as 10s)",
+                                t.name
+                            ),
+                        ))
+                    }
+                };
+                crate::schedule::Schedule::parse(&text).map_err(|e| self.err(at(attr), e))?;
+            }
+            _ => {}
+        }
+        Ok(())
     }
 
     fn number(&self, node: &Marked, what: &str) -> R<u64> {
@@ -429,27 +557,12 @@ impl SpecParser {
 
     fn duration(&self, node: &Marked, what: &str) -> R<Duration> {
         let s = self.string(node, what)?;
-        let t = s.trim();
-        let (num, unit) = t.split_at(
-            t.find(|c: char| !c.is_ascii_digit() && c != '.')
-                .unwrap_or(t.len()),
-        );
-        let n: f64 = num.parse().map_err(|_| self.bad_duration(node, what, &s))?;
-        let secs = match unit {
-            "" | "s" => n,
-            "ms" => n / 1000.0,
-            "m" => n * 60.0,
-            "h" => n * 3600.0,
-            _ => return Err(self.bad_duration(node, what, &s)),
-        };
-        Ok(Duration::from_secs_f64(secs))
-    }
-
-    fn bad_duration(&self, node: &Marked, what: &str, s: &str) -> SpecError {
-        self.err(
-            node.loc,
-            format!("{what} must be a duration such as 500ms, 30s, 2m or 1h, not '{s}'"),
-        )
+        crate::schedule::parse_duration(&s).map_err(|_| {
+            self.err(
+                node.loc,
+                format!("{what} must be a duration such as 500ms, 30s, 2m or 1h, not '{s}'"),
+            )
+        })
     }
 
     fn secret(&self, node: &Marked, what: &str) -> R<SecretRef> {
@@ -727,6 +840,13 @@ spec:
       maxWorkers: 4
       attributes:
         port: 8080
+    tick:
+      kind: cron
+      attributes:
+        interval: 10s
+        event:
+          body: tick
+          headers: { source: cron }
   dataBindings:
     obj:
       class: fs
@@ -746,6 +866,8 @@ spec:
         assert_eq!(spec.handler.as_deref(), Some("main:handler"));
         assert_eq!(spec.triggers[0].max_workers, Some(4));
         assert_eq!(spec.triggers[0].attributes["port"], "8080");
+        assert_eq!(spec.triggers[1].attribute("event.body"), Some("tick"));
+        assert_eq!(spec.triggers[1].attribute("event.headers.source"), Some("cron"));
         let obj = &spec.bindings[0];
         assert_eq!(
             (obj.name.as_str(), obj.driver.as_str(), obj.kind),
@@ -831,6 +953,34 @@ spec:
             (
                 "spec:\n  triggers:\n    t:\n      kind: carrier-pigeon\n",
                 "4:13: unknown trigger kind 'carrier-pigeon'; known kinds: http, stream, cron",
+            ),
+            (
+                "spec:\n  triggers:\n    web:\n      kind: http\n",
+                "3:5: http trigger 'web' needs `attributes.port`",
+            ),
+            (
+                "spec:\n  triggers:\n    web:\n      kind: http\n      attributes: { port: eighty }\n",
+                "5:27: port must be a number 0-65535, not 'eighty'",
+            ),
+            (
+                "spec:\n  triggers:\n    t:\n      kind: stream\n      attributes:\n        path: ev://orders\n  dataBindings:\n    obj:\n      driver: memory\n",
+                "6:15: trigger 't': `path` 'ev://orders' names no binding of this spec; bindings: obj",
+            ),
+            (
+                "spec:\n  triggers:\n    t:\n      kind: stream\n      attributes:\n        path: obj://orders\n  dataBindings:\n    obj:\n      driver: memory\n",
+                "6:15: trigger 't': `path` names binding 'obj' of kind object; it must be a stream binding",
+            ),
+            (
+                "spec:\n  triggers:\n    t:\n      kind: cron\n      attributes:\n        schedule: '61 * * * *'\n",
+                "6:19: minute 61 is out of range (0-59)",
+            ),
+            (
+                "spec:\n  triggers:\n    t:\n      kind: cron\n",
+                "3:5: cron trigger 't' needs `attributes.schedule`",
+            ),
+            (
+                "spec:\n  triggers:\n    t:\n      kind: cron\n      maxWorkers: 0\n      attributes: { interval: 1s }\n",
+                "5:19: maxWorkers must be 1 to 100000",
             ),
             ("metadata:\n  name: x\n", "1:1: the spec has no `spec:` section"),
             ("spec:\n  dataBindings: [1, 2\n", "YAML syntax"),

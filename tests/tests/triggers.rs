@@ -1,0 +1,326 @@
+//! The function runtime's triggers, in process: `bindery::function::serve` with handlers of
+//! the tests' own, on the `memory` object and `log` stream drivers.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bindery::function::{serve, Event, Handler, Response, Shutdown};
+use bindery::{Context, Message};
+use bindery_tests::function::{free_port, http, wait_port};
+
+fn spec(dir: &std::path::Path, triggers: &str) -> std::path::PathBuf {
+    let text = format!(
+        "metadata:\n  name: triggers\nspec:\n  runtime: rust\n  triggers:\n{triggers}  dataBindings:\n    obj:\n      driver: memory\n    ev:\n      kind: stream\n      driver: log\n      url: ./streams\n"
+    );
+    let file = dir.join("function.yaml");
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
+/// Starts `serve` on its own task; returns the context, the trigger that stops it and its end.
+async fn start(
+    file: &std::path::Path,
+    handler: impl Handler,
+) -> (
+    Context,
+    bindery::function::ShutdownTrigger,
+    tokio::task::JoinHandle<bindery::Result<()>>,
+) {
+    let ctx = Context::connect(file).await.unwrap();
+    let (stop, shutdown) = Shutdown::new();
+    let task = tokio::spawn(serve(ctx.clone(), Arc::new(handler), shutdown));
+    (ctx, stop, task)
+}
+
+async fn get(
+    port: u16,
+    method: &'static str,
+    path: &str,
+    body: &'static [u8],
+) -> bindery_tests::function::HttpResponse {
+    let path = path.to_string();
+    tokio::task::spawn_blocking(move || http(port, method, &path, &[("x-test", "1")], body).unwrap())
+        .await
+        .unwrap()
+}
+
+async fn web(ctx: Context, event: Event) -> Result<Response, bindery::Error> {
+    match event.path.as_str() {
+        "/fail" => Err(bindery::Error::invalid_input("the handler refused it")),
+        "/panic" => panic!("handler bug"),
+        "/sleep" => {
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            Ok(Response::new("slept"))
+        }
+        p => {
+            let key = p.trim_start_matches('/');
+            if event.method == "PUT" {
+                ctx.object()
+                    .put(format!("obj://{key}"), event.body.clone())
+                    .await?;
+            }
+            let o = ctx.object().get(format!("obj://{key}")).await?;
+            Ok(Response::new(o.data)
+                .with_status(201)
+                .with_header("x-method", event.method.clone())
+                .with_header("x-query", format!("{:?}", event.query))
+                .with_header("x-seen", event.header("x-test").unwrap_or("-").to_string()))
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_requests_reach_the_handler_and_errors_become_500s() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let file = spec(
+        dir.path(),
+        &format!("    web:\n      kind: http\n      attributes:\n        port: {port}\n        maxRequestBodySize: 1000\n"),
+    );
+    let (_ctx, stop, task) = start(&file, web).await;
+    assert!(wait_port(port, Duration::from_secs(10)));
+
+    let r = get(port, "PUT", "/a/b.txt?x=1&y=two%20words", b"hello").await;
+    assert_eq!((r.status, r.text().as_str()), (201, "hello"));
+    assert_eq!(r.header("x-method"), Some("PUT"));
+    assert_eq!(r.header("x-seen"), Some("1"));
+    assert_eq!(r.header("x-query"), Some(r#"[("x", "1"), ("y", "two words")]"#));
+
+    let r = get(port, "GET", "/fail", b"").await;
+    assert_eq!(r.status, 500);
+    assert!(
+        r.text()
+            .contains("handler error: InvalidInput: the handler refused it"),
+        "{}",
+        r.text()
+    );
+    let r = get(port, "GET", "/panic", b"").await;
+    assert_eq!(r.status, 500);
+    assert!(
+        r.text().contains("the handler panicked: handler bug"),
+        "{}",
+        r.text()
+    );
+    // A missing object: the handler's NotFound error is a 500 naming it.
+    let r = get(port, "GET", "/nothing", b"").await;
+    assert_eq!(r.status, 500);
+    assert!(r.text().contains("NotFound"), "{}", r.text());
+    let r = get(port, "PUT", "/big", &[b'x'; 1001]).await;
+    assert_eq!(r.status, 413);
+    assert!(r.text().contains("larger than 1000 bytes"), "{}", r.text());
+    // The host is still serving after all that.
+    let r = get(port, "GET", "/a/b.txt", b"").await;
+    assert_eq!((r.status, r.text().as_str()), (201, "hello"));
+
+    stop.fire();
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_lets_requests_in_flight_finish_and_max_workers_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let file = spec(
+        dir.path(),
+        &format!(
+            "    web:\n      kind: http\n      maxWorkers: 1\n      attributes:\n        port: {port}\n        workerAvailabilityTimeout: 100ms\n"
+        ),
+    );
+    let (_ctx, stop, task) = start(&file, web).await;
+    assert!(wait_port(port, Duration::from_secs(10)));
+    let slow = tokio::spawn(get(port, "GET", "/sleep", b""));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The one worker is busy for another 300 ms: this request waits 100 ms, then gets 503.
+    let busy = get(port, "GET", "/a", b"").await;
+    assert_eq!(busy.status, 503);
+    assert!(
+        busy.text().contains("all 1 workers of trigger 'web' are busy"),
+        "{}",
+        busy.text()
+    );
+    stop.fire();
+    let r = slow.await.unwrap();
+    assert_eq!((r.status, r.text().as_str()), (200, "slept"));
+    task.await.unwrap().unwrap();
+    // Stopped: nothing listens any more.
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+}
+
+/// The messages a [`Recorder`] handled: value, shard, position.
+type Seen = Arc<std::sync::Mutex<Vec<(String, u32, u64)>>>;
+
+/// Fails every message whose value is `bad`, and the first `flaky` attempts of the rest.
+struct Recorder {
+    seen: Seen,
+    flaky: AtomicU32,
+}
+
+impl Handler for Recorder {
+    fn call(&self, _ctx: Context, event: Event) -> bindery::function::HandlerFuture {
+        let value = String::from_utf8_lossy(&event.body).into_owned();
+        let fail = value == "bad"
+            || self
+                .flaky
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+        if !fail {
+            self.seen
+                .lock()
+                .unwrap()
+                .push((value, event.shard.unwrap(), event.position.unwrap()));
+        }
+        Box::pin(async move {
+            if fail {
+                Err("cannot handle it".into())
+            } else {
+                Ok(Response::new("ok"))
+            }
+        })
+    }
+}
+
+fn recorder(flaky: u32) -> (Recorder, Seen) {
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    (
+        Recorder {
+            seen: seen.clone(),
+            flaky: AtomicU32::new(flaky),
+        },
+        seen,
+    )
+}
+
+async fn wait_for(seen: &Seen, n: usize) {
+    for _ in 0..400 {
+        if seen.lock().unwrap().len() >= n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("handled {} of {n}", seen.lock().unwrap().len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_messages_are_checkpointed_once_handled_and_failures_dead_lettered() {
+    let dir = tempfile::tempdir().unwrap();
+    let triggers = "    orders:\n      kind: stream\n      attributes:\n        path: ev://orders\n        group: g\n        retries: 2\n        backoff: 10ms\n        deadLetter: ev://dead\n";
+    let file = spec(dir.path(), triggers);
+    {
+        let ctx = Context::connect(&file).await.unwrap();
+        ctx.stream().create("ev://orders", "", 2).await.unwrap();
+        ctx.stream().create("ev://dead", "", 1).await.unwrap();
+    }
+    // Two flaky failures: the first message is retried twice, then handled.
+    let (handler, seen) = recorder(2);
+    let (ctx, stop, task) = start(&file, handler).await;
+    let msgs = ["a", "bad", "b", "c"].map(|v| Message::new(v).with_key(v));
+    ctx.stream().publish("ev://orders").messages(msgs).await.unwrap();
+    wait_for(&seen, 3).await;
+    // The bad message went to the dead-letter stream after 1 + 2 attempts.
+    let mut dead = ctx.stream().consume("ev://dead").follow(false).load();
+    let mut dead_msgs = Vec::new();
+    for _ in 0..200 {
+        if let Some(m) = dead.poll(Duration::from_millis(25)) {
+            dead_msgs.push(m.unwrap());
+            break;
+        }
+    }
+    let d = dead_msgs.first().expect("a dead letter");
+    assert_eq!(&d.value[..], b"bad");
+    assert_eq!(d.key.as_deref(), Some(&b"bad"[..]));
+    let header = |n: &str| {
+        d.headers
+            .iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+    };
+    assert_eq!(
+        header("bindery-error").as_deref(),
+        Some("handler error: cannot handle it")
+    );
+    assert!(
+        header("bindery-source").unwrap().starts_with("ev://orders:"),
+        "{:?}",
+        header("bindery-source")
+    );
+    stop.fire();
+    task.await.unwrap().unwrap();
+    drop((dead, ctx));
+
+    // After a restart, only what was published since comes: everything before was
+    // checkpointed (handled or dead-lettered).
+    let (handler, seen2) = recorder(0);
+    let (ctx, stop, task) = start(&file, handler).await;
+    // The first host lets go of the stream's write lock once its binding tasks end.
+    let mut published = None;
+    for _ in 0..200 {
+        match ctx
+            .stream()
+            .publish("ev://orders")
+            .messages([Message::new("d")])
+            .await
+        {
+            Err(e) if e.kind() == bindery::ErrorKind::Unavailable => {
+                tokio::time::sleep(Duration::from_millis(25)).await
+            }
+            other => {
+                published = Some(other.unwrap());
+                break;
+            }
+        }
+    }
+    assert!(published.is_some(), "the first host kept the stream's write lock");
+    wait_for(&seen2, 1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let values: Vec<String> = seen2.lock().unwrap().iter().map(|(v, _, _)| v.clone()).collect();
+    assert_eq!(values, ["d"]);
+    let mut first: Vec<String> = seen.lock().unwrap().iter().map(|(v, _, _)| v.clone()).collect();
+    first.sort();
+    assert_eq!(first, ["a", "b", "c"]);
+    stop.fire();
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_trigger_on_a_missing_stream_fails_start_up_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = spec(
+        dir.path(),
+        "    orders:\n      kind: stream\n      attributes:\n        path: ev://nope\n",
+    );
+    let (handler, _) = recorder(0);
+    let (_ctx, _stop, task) = start(&file, handler).await;
+    let e = task.await.unwrap().unwrap_err();
+    assert!(e.to_string().contains("trigger 'orders'"), "{e}");
+    assert_eq!(e.kind(), bindery::ErrorKind::NotFound, "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cron_fires_on_its_interval_with_the_spec_s_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = spec(
+        dir.path(),
+        "    tick:\n      kind: cron\n      attributes:\n        interval: 100ms\n        event:\n          body: tock\n          headers:\n            source: cron-test\n",
+    );
+    let count = Arc::new(AtomicU32::new(0));
+    let c = count.clone();
+    let handler = move |_ctx: Context, event: Event| {
+        let c = c.clone();
+        async move {
+            assert_eq!(
+                (&event.body[..], event.header("source")),
+                (&b"tock"[..], Some("cron-test"))
+            );
+            assert_eq!(event.trigger_kind, "cron");
+            c.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, bindery::Error>(())
+        }
+    };
+    let (_ctx, stop, task) = start(&file, handler).await;
+    tokio::time::sleep(Duration::from_millis(750)).await;
+    stop.fire();
+    task.await.unwrap().unwrap();
+    let n = count.load(Ordering::SeqCst);
+    assert!((3..=8).contains(&n), "fired {n} times in 750 ms at 100 ms");
+}
