@@ -213,3 +213,35 @@ impl Drop for FunctionProcess {
         }
     }
 }
+
+/// What `exe invoke SPEC ARGS…` printed: success, standard output, standard error.
+pub fn invoke(
+    exe: &str,
+    spec: &std::path::Path,
+    args: &[&str],
+    env: &[(&str, &std::path::Path)],
+) -> (bool, String, String) {
+    let mut cmd = Command::new(exe);
+    cmd.arg("invoke").arg(spec).args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot start {exe}: {e}"));
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The JSON response `exe invoke SPEC ARGS…` printed; fails with its output when it failed.
+pub fn invoke_json(
+    exe: &str,
+    spec: &std::path::Path,
+    args: &[&str],
+    env: &[(&str, &std::path::Path)],
+) -> serde_json::Value {
+    let (ok, stdout, stderr) = invoke(exe, spec, args, env);
+    assert!(ok, "invoke failed:\n{stdout}\n{stderr}");
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
+}

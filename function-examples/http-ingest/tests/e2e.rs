@@ -2,7 +2,7 @@
 //! port; requests store objects, rows and events; SIGTERM stops it cleanly; what it
 //! acknowledged is there afterwards.
 
-use bindery_tests::function::{free_port, http, FunctionProcess};
+use bindery_tests::function::{free_port, http, invoke, invoke_json, FunctionProcess};
 
 const EXE: &str = env!("CARGO_BIN_EXE_http-ingest");
 
@@ -98,19 +98,9 @@ fn uploads_become_objects_rows_and_events() {
 #[test]
 fn invoke_runs_one_event_and_prints_the_response() {
     let data = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(EXE)
-        .args(["invoke".as_ref(), spec().as_os_str()])
-        .args(["--method", "PUT", "--path", "/hello.txt", "--body", "hi there"])
-        .env("INGEST_DATA", data.path())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let j: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    let env = [("INGEST_DATA", data.path())];
+    let args = ["--method", "PUT", "--path", "/hello.txt", "--body", "hi there"];
+    let j = invoke_json(EXE, &spec(), &args, &env);
     assert_eq!(
         (j["key"].as_str(), j["size"].as_i64()),
         (Some("hello.txt"), Some(8))
@@ -121,12 +111,7 @@ fn invoke_runs_one_event_and_prints_the_response() {
     );
 
     // A failing event: the status on stderr, exit 1.
-    let out = std::process::Command::new(EXE)
-        .args(["invoke".as_ref(), spec().as_os_str()])
-        .args(["--path", "/", "--body", ""])
-        .env("INGEST_DATA", data.path())
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("status 400"));
+    let (ok, _, stderr) = invoke(EXE, &spec(), &["--path", "/", "--body", ""], &env);
+    assert!(!ok);
+    assert!(stderr.contains("status 400"), "{stderr}");
 }

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use bindery::{Context, Message};
-use bindery_tests::function::FunctionProcess;
+use bindery_tests::function::{invoke_json, FunctionProcess};
 
 const EXE: &str = env!("CARGO_BIN_EXE_stream-enrich");
 
@@ -127,19 +127,8 @@ fn orders_are_enriched_checkpointed_and_dead_lettered() {
 #[test]
 fn invoke_enriches_one_order() {
     let data = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(EXE)
-        .args(["invoke".as_ref(), spec().as_os_str()])
-        .args(["--body", r#"{"order": "o-9", "user": "bob", "amount": 3}"#])
-        .env("ENRICH_DATA", data.path())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let j: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    let args = ["--body", r#"{"order": "o-9", "user": "bob", "amount": 3}"#];
+    let j = invoke_json(EXE, &spec(), &args, &[("ENRICH_DATA", data.path())]);
     assert_eq!(
         (j["name"].as_str(), j["country"].as_str()),
         (Some("Bob Stone"), Some("US"))

@@ -503,3 +503,138 @@ fn table_commands_create_write_read_alter_and_pipe_between_drivers() {
     let gone = bindery(d, &["table", "read", "lake://users"]);
     assert!(text(&gone.stderr).contains("NotFound"), "{}", text(&gone.stderr));
 }
+
+/// The http-ingest example's binary, built next to `bindery` (by the workspace's build, or
+/// here when it is missing).
+fn example_exe(package: &str) -> std::path::PathBuf {
+    let bin = Path::new(env!("CARGO_BIN_EXE_bindery")).with_file_name(package);
+    if !bin.is_file() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "--quiet", "-p", package]);
+        let target = bin.parent().unwrap();
+        if target.file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
+        }
+        assert!(cmd.status().unwrap().success(), "building {package} failed");
+    }
+    bin
+}
+
+/// The http-ingest example's spec with its handler given as the built executable.
+fn ingest_spec(dir: &Path, port: u16) -> std::path::PathBuf {
+    let example =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../function-examples/http-ingest/function.yaml");
+    let text = std::fs::read_to_string(example).unwrap();
+    let exe = example_exe("http-ingest");
+    let text = text
+        .replace("handler: http-ingest", &format!("handler: {}", exe.display()))
+        .replace("${INGEST_PORT:-8080}", &port.to_string())
+        .replace("${INGEST_DATA:-./data}", "./data");
+    let spec = dir.join("function.yaml");
+    std::fs::write(&spec, text).unwrap();
+    spec
+}
+
+#[test]
+fn invoke_and_run_start_the_function_the_spec_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    ingest_spec(dir.path(), port);
+    let out = bindery(
+        dir.path(),
+        &[
+            "invoke",
+            "function.yaml",
+            "--method",
+            "PUT",
+            "--path",
+            "/a.txt",
+            "--body",
+            "from the cli",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["key"], "a.txt");
+    assert_eq!(
+        std::fs::read(dir.path().join("data/objects/a.txt")).unwrap(),
+        b"from the cli"
+    );
+
+    // `run` becomes the function's process: it serves, and SIGTERM stops it cleanly.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bindery"))
+        .current_dir(dir.path())
+        .args(["run", "function.yaml"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    let mut stream = loop {
+        match std::net::TcpStream::connect(("127.0.0.1", port)) {
+            Ok(s) => break s,
+            Err(_) if start.elapsed() < std::time::Duration::from_secs(60) => {
+                std::thread::sleep(std::time::Duration::from_millis(25))
+            }
+            Err(e) => panic!("bindery run did not listen: {e}"),
+        }
+    };
+    use std::io::{Read, Write};
+    stream
+        .write_all(b"GET /a.txt HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.ends_with("from the cli"), "{answer}");
+    // SAFETY: kill(2) on our own child's pid, not yet reaped.
+    unsafe { libc_kill(child.id() as i32, 15) };
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("Stopping"), "{}", text(&out.stderr));
+}
+
+extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+#[test]
+fn run_refuses_specs_it_cannot_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (SPEC.to_string(), "spec.runtime is not set"),
+        (SPEC.replace("spec:\n", "spec:\n  runtime: golang\n"), "unknown runtime 'golang'; runtimes: rust"),
+        (SPEC.replace("spec:\n", "spec:\n  runtime: rust\n"), "spec.handler is not set"),
+        (
+            SPEC.replace("spec:\n", "spec:\n  runtime: rust\n  handler: ./bin/missing\n"),
+            "spec.handler './bin/missing' is not a file",
+        ),
+        (
+            SPEC.replace("spec:\n", "spec:\n  runtime: rust\n  handler: x\n  triggers:\n    t:\n      kind: stream\n      attributes: { path: files://x }\n"),
+            "function.yaml:9:27: trigger 't': `path` names binding 'files' of kind object; it must be a stream binding",
+        ),
+    ];
+    for (spec, want) in cases {
+        std::fs::write(dir.path().join("function.yaml"), &spec).unwrap();
+        let out = bindery(dir.path(), &["run", "function.yaml"]);
+        assert_eq!(out.status.code(), Some(1), "{spec}");
+        assert!(
+            text(&out.stderr).contains(want),
+            "wanted {want:?} in {}",
+            text(&out.stderr)
+        );
+    }
+    // validate refuses the bad trigger too.
+    let out = bindery(dir.path(), &["validate", "function.yaml"]);
+    assert_eq!(out.status.code(), Some(1));
+}
