@@ -101,6 +101,7 @@ enum Command {
   tableDrop @15;
   tableAlter @16;
   tableSchema @17;
+  genericCall @18;
 }
 
 struct Conditions {
@@ -154,7 +155,22 @@ struct DataRequest {
     tableDrop @18 :Void;
     tableAlter @19 :TableAlter;
     tableSchema @20 :Void;
+    genericCall @21 :GenericCall;
   }
+}
+
+# A generic call: the operation and payload mean what the driver defines. The payload is
+# inside the envelope (generic requests are small; an object's data crosses beside).
+struct GenericCall {
+  operation @0 :Text;
+  payload @1 :Data;
+  idempotent @2 :Bool;
+}
+
+# The head of a generic answer (its first frame); the body follows in the frames' buffers.
+struct CallReply {
+  status @0 :UInt32;
+  metadata @1 :List(KeyValue);
 }
 
 # A literal of the filter language (a key value, an expression's parameter).
@@ -310,5 +326,6 @@ struct ResponseMessage {
     positions @12 :List(ShardPosition);
     batch @13 :Void;        # an Arrow batch crosses beside, by the C Data Interface
     count @14 :UInt64;
+    reply @15 :CallReply;
   }
 }

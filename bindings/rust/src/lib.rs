@@ -44,6 +44,7 @@ mod frames;
 pub mod function;
 #[macro_use]
 mod object;
+mod generic;
 mod stream;
 mod table;
 mod wait;
@@ -58,6 +59,7 @@ pub use bindery_core::{Column, ColumnType, TableSchema};
 pub use bindery_core::{Message, ShardInfo};
 use bindery_runtime::{Host, Registry, Spec};
 pub use function::{Event, Json, Response};
+pub use generic::{Call, CallOutput, Generics};
 pub use object::{Del, Get, Head_, List, Lister, ObjectData, ObjectReader, Objects, Put};
 pub use stream::{Consume, Consumer, ListShards, Publish, StreamAdmin, Streams};
 pub use table::{scan_batch, Alter, Create, Read, SchemaOf, TableAdmin, TableReader, Tables, Write};
@@ -155,6 +157,11 @@ impl Context {
     /// Stream requests.
     pub fn stream(&self) -> Streams {
         Streams::new(self.clone())
+    }
+
+    /// Generic requests (operations the driver defines, such as `http`'s methods).
+    pub fn generic(&self) -> Generics {
+        Generics::new(self.clone())
     }
 
     /// Waits (blocking) for every request sent to the group with `do_async`.

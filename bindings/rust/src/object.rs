@@ -222,7 +222,7 @@ fn finish_list(prefix: &str, frames: Vec<ResponseMessage>) -> Result<Done> {
 }
 
 /// Joins chunks; one chunk is returned as it is, without a copy.
-fn concat(mut chunks: Vec<Bytes>) -> Bytes {
+pub(crate) fn concat(mut chunks: Vec<Bytes>) -> Bytes {
     match chunks.len() {
         0 => Bytes::new(),
         1 => chunks.pop().unwrap_or_default(),

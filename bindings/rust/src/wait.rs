@@ -30,6 +30,8 @@ pub enum Done {
     Batches(Vec<bindery_core::arrow::array::RecordBatch>),
     /// A table's schema.
     Schema(bindery_core::TableSchema),
+    /// A generic call's answer.
+    Called(crate::generic::CallOutput),
 }
 
 pub(crate) type Finish = fn(&str, Vec<ResponseMessage>) -> Result<Done>;

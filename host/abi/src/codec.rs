@@ -8,9 +8,10 @@ use bindery_core::arrow::array::RecordBatch;
 use bindery_core::filter::{Assignments, Filter, Params, Value};
 use bindery_core::table::{Items, Key, OpAlter, OpCreateTable, OpRead, OpWrite, TableSchema};
 use bindery_core::{
-    BindingConfig, ByteRange, Capability, Conditions, DataRequest, Details, DriverInfo, Encoding, Error,
-    ErrorKind, Head, Kind, ListEntry, Message, ObjectMeta, OpCheckpoint, OpConsume, OpCreateStream, OpGet,
-    OpList, OpPublish, OpPut, OpStat, Options, PutBody, ResponseMessage, Result, Secret, ShardInfo, StartAt,
+    BindingConfig, ByteRange, CallReply, Capability, Conditions, DataRequest, Details, DriverInfo, Encoding,
+    Error, ErrorKind, Head, Kind, ListEntry, Message, ObjectMeta, OpCall, OpCheckpoint, OpConsume,
+    OpCreateStream, OpGet, OpList, OpPublish, OpPut, OpStat, Options, PutBody, ResponseMessage, Result,
+    Secret, ShardInfo, StartAt,
 };
 use bytes::Bytes;
 use capnp::message::{Builder, ReaderOptions};
@@ -365,6 +366,7 @@ pub fn encode_request(req: &DataRequest) -> Result<Vec<u8>> {
         bindery_core::Command::TableDrop => s::Command::TableDrop,
         bindery_core::Command::TableAlter => s::Command::TableAlter,
         bindery_core::Command::TableSchema => s::Command::TableSchema,
+        bindery_core::Command::GenericCall => s::Command::GenericCall,
     });
     b.set_path(req.path.as_str());
     let options = req.options();
@@ -515,6 +517,12 @@ pub fn encode_request(req: &DataRequest) -> Result<Vec<u8>> {
             put_texts(t.init_add(add.len() as u32), &add);
         }
         Details::TableSchema(_) => d.set_table_schema(()),
+        Details::GenericCall(op) => {
+            let mut c = d.init_generic_call();
+            c.set_operation(op.operation.as_str());
+            c.set_payload(&op.payload);
+            c.set_idempotent(op.idempotent);
+        }
     }
     Ok(words(&m))
 }
@@ -785,6 +793,15 @@ pub fn decode_request(bytes: &[u8], body: Option<PutBody>) -> Result<DataRequest
             })
         }
         Which::TableSchema(()) => Details::TableSchema(options),
+        Which::GenericCall(c) => {
+            let c = c.c()?;
+            Details::GenericCall(OpCall {
+                operation: text(c.get_operation())?,
+                payload: Bytes::copy_from_slice(c.get_payload().c()?),
+                idempotent: c.get_idempotent(),
+                options,
+            })
+        }
     };
     Ok(DataRequest {
         path: text(r.get_path())?,
@@ -888,6 +905,14 @@ pub fn encode_frame(frame: &Result<ResponseMessage>) -> Vec<u8> {
                 // The batch itself crosses beside the envelope.
                 Head::Batch(_) => h.set_batch(()),
                 Head::Count(n) => h.set_count(*n),
+                Head::Reply(r) => {
+                    let mut b = h.init_reply();
+                    b.set_status(r.status);
+                    put_map(
+                        b.init_metadata(r.metadata.len() as u32),
+                        r.metadata.iter().cloned(),
+                    );
+                }
                 Head::Shards(shards) => {
                     let mut list = h.init_shards(shards.len() as u32);
                     for (i, info) in shards.iter().enumerate() {
@@ -928,6 +953,17 @@ pub fn decode_frame(bytes: &[u8], buffer: Bytes, batch: Option<RecordBatch>) -> 
             Head::Batch(batch.ok_or_else(|| Error::internal("a batch frame came without its batch"))?)
         }
         Which::Count(n) => Head::Count(n),
+        Which::Reply(r) => {
+            let r = r.c()?;
+            let mut metadata = Vec::new();
+            for kv in r.get_metadata().c()?.iter() {
+                metadata.push((text(kv.get_key())?, text(kv.get_value())?));
+            }
+            Head::Reply(CallReply {
+                status: r.get_status(),
+                metadata,
+            })
+        }
         Which::Shards(list) => Head::Shards(
             list.c()?
                 .iter()
@@ -1032,6 +1068,40 @@ mod tests {
         };
         let back = decode_frame(&encode_frame(&Ok(count)), Bytes::new(), None).unwrap();
         assert!(matches!(back.head, Head::Count(42)));
+        let call = DataRequest {
+            path: "users/7".into(),
+            details: Details::GenericCall(OpCall {
+                operation: "PATCH".into(),
+                payload: Bytes::from_static(b"{\"a\": 1}"),
+                idempotent: true,
+                options: Options::from([("header.x-a".to_string(), "1".to_string())]),
+            }),
+        };
+        let Details::GenericCall(back) = decode_request(&encode_request(&call).unwrap(), None)
+            .unwrap()
+            .details
+        else {
+            panic!("not a call")
+        };
+        assert_eq!(
+            (back.operation.as_str(), &back.payload[..], back.idempotent),
+            ("PATCH", &b"{\"a\": 1}"[..], true)
+        );
+        assert_eq!(back.options["header.x-a"], "1");
+        let reply = CallReply {
+            status: 201,
+            metadata: vec![
+                ("set-cookie".into(), "a".into()),
+                ("set-cookie".into(), "b".into()),
+            ],
+        };
+        let frame = ResponseMessage {
+            head: Head::Reply(reply.clone()),
+            encoding: Encoding::Raw,
+            ..ResponseMessage::default()
+        };
+        let back = decode_frame(&encode_frame(&Ok(frame)), Bytes::from_static(b"body"), None).unwrap();
+        assert_eq!((back.head, &back.buffer[..]), (Head::Reply(reply), &b"body"[..]));
         let batch = ResponseMessage {
             head: Head::Batch(RecordBatch::new_empty(schema.to_arrow())),
             ..ResponseMessage::default()

@@ -136,6 +136,8 @@ capability! {
         write_with_expression,
         /// `write` with a condition applied atomically (`condition`).
         write_with_condition,
+        /// Generic `call` (the driver defines the operations).
+        call,
         /// Change events on prefixes or tables (planned).
         watch,
         /// Object revisions (planned).

@@ -162,4 +162,9 @@ pub trait Instance: Send + Sync + 'static {
     fn stream(&self) -> Option<&dyn crate::stream::StreamDriver> {
         None
     }
+
+    /// The generic operations, if this binding serves the generic kind.
+    fn generic(&self) -> Option<&dyn crate::generic::GenericDriver> {
+        None
+    }
 }

@@ -44,6 +44,7 @@ pub mod capability;
 pub mod driver;
 pub mod error;
 pub mod filter;
+pub mod generic;
 pub mod object;
 pub mod path;
 pub mod request;
@@ -56,6 +57,7 @@ pub use bytes::Bytes;
 pub use capability::Capability;
 pub use driver::{BindingConfig, Driver, DriverInfo, Instance, Kind, Secret};
 pub use error::{Error, ErrorKind, Result};
+pub use generic::{CallReply, CallResponse, GenericDriver, OpCall};
 pub use object::{
     shape_listing, ByteRange, ByteStream, Conditions, GetResponse, ListEntry, ListStream, ObjectDriver,
     ObjectMeta, OpGet, OpList, OpPut, OpStat, PutBody,

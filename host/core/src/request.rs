@@ -15,6 +15,7 @@ use futures::stream::{self, BoxStream, StreamExt};
 use crate::capability::Capability;
 use crate::driver::{Instance, Kind};
 use crate::error::{Error, Result};
+use crate::generic::{CallReply, OpCall};
 use crate::object::{ListEntry, ObjectMeta, OpGet, OpList, OpPut, OpStat, PutBody};
 use crate::stream::{
     filter_messages, Message, OpCheckpoint, OpConsume, OpCreateStream, OpPublish, ShardInfo,
@@ -64,6 +65,8 @@ pub enum Command {
     TableAlter,
     /// A table's schema.
     TableSchema,
+    /// A generic call.
+    GenericCall,
 }
 
 impl Command {
@@ -88,6 +91,7 @@ impl Command {
             Command::TableDrop => "drop",
             Command::TableAlter => "alter",
             Command::TableSchema => "schema",
+            Command::GenericCall => "call",
         }
     }
 
@@ -105,6 +109,7 @@ impl Command {
             | Command::TableDrop
             | Command::TableAlter
             | Command::TableSchema => Kind::Table,
+            Command::GenericCall => Kind::Generic,
             _ => Kind::Stream,
         }
     }
@@ -117,6 +122,7 @@ impl Command {
             self,
             Command::ObjectPut
                 | Command::StreamPublish
+                | Command::GenericCall
                 | Command::StreamCreate
                 | Command::TableWrite
                 | Command::TableCreate
@@ -164,6 +170,8 @@ pub enum Details {
     TableAlter(OpAlter),
     /// A table's schema.
     TableSchema(Options),
+    /// A generic call.
+    GenericCall(OpCall),
 }
 
 /// One request to a binding: command, path (effective, joined with the spec's), options and
@@ -198,6 +206,7 @@ impl DataRequest {
             Details::TableDrop(_) => Command::TableDrop,
             Details::TableAlter(_) => Command::TableAlter,
             Details::TableSchema(_) => Command::TableSchema,
+            Details::GenericCall(_) => Command::GenericCall,
         }
     }
 
@@ -218,6 +227,7 @@ impl DataRequest {
             Details::TableCreate(o) => &o.options,
             Details::TableAlter(o) => &o.options,
             Details::TableDrop(o) | Details::TableSchema(o) => o,
+            Details::GenericCall(o) => &o.options,
         }
     }
 
@@ -242,6 +252,7 @@ impl DataRequest {
             Details::TableDrop(o) => Details::TableDrop(o.clone()),
             Details::TableAlter(o) => Details::TableAlter(o.clone()),
             Details::TableSchema(o) => Details::TableSchema(o.clone()),
+            Details::GenericCall(o) => Details::GenericCall(o.clone()),
         };
         Some(DataRequest {
             path: self.path.clone(),
@@ -281,6 +292,8 @@ pub enum Head {
     Batch(RecordBatch),
     /// How many rows a write wrote.
     Count(u64),
+    /// The head of a generic answer (its first frame).
+    Reply(CallReply),
 }
 
 /// One frame of a response. Errors travel as the `Err` of a frame result.
@@ -350,13 +363,25 @@ pub async fn serve(instance: &dyn Instance, request: DataRequest) -> Result<Fram
             .ok_or_else(|| Error::unsupported(command.as_str()))?;
         return serve_stream(stream, instance.capability(), &path, request.details).await;
     }
+    if let Details::GenericCall(op) = request.details {
+        let generic = instance
+            .generic()
+            .ok_or_else(|| Error::unsupported(command.as_str()))?;
+        let resp = generic.call(&path, op).await?;
+        return Ok(body_frames(
+            Head::Reply(resp.reply),
+            resp.size.unwrap_or(0),
+            resp.body,
+        ));
+    }
     let object = instance
         .object()
         .ok_or_else(|| Error::unsupported(command.as_str()))?;
     match request.details {
         Details::ObjectGet(op) => {
             let resp = object.get(&path, op).await?;
-            Ok(body_frames(resp.meta, resp.body))
+            let size = resp.meta.size;
+            Ok(body_frames(Head::Object(resp.meta), size, resp.body))
         }
         Details::ObjectPut(op, body) => {
             let meta = object.put(&path, body, op).await?;
@@ -464,28 +489,26 @@ pub(crate) fn one_frame(head: Head) -> FrameStream {
     .boxed()
 }
 
-/// Frames of an object body: the first carries the metadata and the first chunk; each frame
-/// knows whether it is the last (the stream is read one chunk ahead).
-fn body_frames(meta: ObjectMeta, body: crate::object::ByteStream) -> FrameStream {
-    let size = meta.size;
-    let state = (body.peekable(), Some(meta), false);
-    stream::unfold(state, move |(mut body, mut meta, done)| async move {
+/// Frames of a body (an object's, a generic answer's): the first carries `head` and the
+/// first chunk; each frame knows whether it is the last (the stream is read one chunk ahead).
+fn body_frames(head: Head, size: u64, body: crate::object::ByteStream) -> FrameStream {
+    let state = (body.peekable(), Some(head), false);
+    stream::unfold(state, move |(mut body, mut head, done)| async move {
         if done {
             return None;
         }
         let chunk = match std::pin::Pin::new(&mut body).next().await {
             Some(Err(e)) => return Some((Err(e), (body, None, true))),
             Some(Ok(c)) => c,
-            None if meta.is_none() => return None,
+            None if head.is_none() => return None,
             None => Bytes::new(),
         };
         let is_last = std::pin::Pin::new(&mut body).peek().await.is_none();
-        let head = meta.take().map(Head::Object).unwrap_or_default();
         let frame = ResponseMessage {
             size,
             encoding: Encoding::Raw,
             is_last,
-            head,
+            head: head.take().unwrap_or_default(),
             buffer: chunk,
             ..ResponseMessage::default()
         };

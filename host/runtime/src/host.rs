@@ -254,6 +254,7 @@ fn missing_capability(cap: &Capability, req: &DataRequest) -> Option<&'static st
         Details::TableDrop(_) => &[(cap.table_admin, "drop")],
         Details::TableAlter(_) => &[(cap.table_admin, "alter")],
         Details::TableSchema(_) => &[(cap.table_admin || cap.table_read, "schema")],
+        Details::GenericCall(_) => &[(cap.call, "call")],
     };
     need.iter().find(|(ok, _)| !ok).map(|(_, what)| *what)
 }
@@ -320,7 +321,7 @@ impl Host {
         }
         let spec_path = &binding.spec.path;
         let path = match kind {
-            Kind::Object => bindery_core::path::join_prefix(spec_path, rest, prefix),
+            Kind::Object | Kind::Generic => bindery_core::path::join_prefix(spec_path, rest, prefix),
             _ => bindery_core::path::join_named(spec_path, rest),
         }
         .map_err(|e| e.with_binding(binding.name()))?;
@@ -470,6 +471,7 @@ async fn handle(service: Arc<dyn Service>, envelope: Envelope, settings: Arc<Set
 fn may_retry(command: Command, request: &DataRequest) -> bool {
     match &request.details {
         Details::ObjectPut(op, _) => op.conditions.is_empty(),
+        Details::GenericCall(op) => op.idempotent,
         _ => command.is_idempotent(),
     }
 }

@@ -59,6 +59,7 @@ impl Registry {
                 Arc::new(bindery_driver_postgres::Postgres),
                 Arc::new(bindery_driver_s3::S3Driver),
                 Arc::new(bindery_driver_kafka::KafkaDriver),
+                Arc::new(bindery_driver_http::HttpDriver),
             ],
         }
     }
