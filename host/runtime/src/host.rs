@@ -39,6 +39,9 @@ pub struct Envelope {
     pub reply: flume::Sender<Result<ResponseMessage>>,
     /// Resolves when the caller drops its [`Reply`]: the request is abandoned.
     pub cancelled: tokio::sync::oneshot::Receiver<()>,
+    /// The caller's span (a handler's `event{trigger, event_id}`): the request's own span,
+    /// `request{binding, op, request}`, is its child, so a driver's log lines name the event.
+    pub span: tracing::Span,
 }
 
 /// The caller's end of a request: the frames (it derefs to their receiver), and, by being
@@ -122,6 +125,7 @@ impl Binding {
             request,
             reply,
             cancelled,
+            span: tracing::Span::current(),
         };
         Ok((
             envelope,
@@ -404,8 +408,16 @@ struct Settings {
 }
 
 async fn run_binding(rx: flume::Receiver<Envelope>, service: Arc<dyn Service>, settings: Arc<Settings>) {
+    let mut id = 0u64;
     while let Ok(envelope) = rx.recv_async().await {
-        let span = tracing::debug_span!("request", binding = %settings.binding, op = envelope.request.command().as_str());
+        id += 1;
+        let span = tracing::info_span!(
+            parent: &envelope.span,
+            "request",
+            binding = %settings.binding,
+            op = envelope.request.command().as_str(),
+            request = id
+        );
         tokio::spawn(handle(service.clone(), envelope, settings.clone()).instrument(span));
     }
 }
@@ -415,6 +427,7 @@ async fn handle(service: Arc<dyn Service>, envelope: Envelope, settings: Arc<Set
         request,
         reply,
         mut cancelled,
+        ..
     } = envelope;
     let command = request.command();
     let path = request.path.clone();

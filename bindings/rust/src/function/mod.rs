@@ -240,7 +240,11 @@ pub async fn serve(ctx: Context, handler: Arc<dyn Handler>, shutdown: Shutdown) 
     tracing::info!(function = %spec.name, triggers = spec.triggers.len(), "Function started.");
     let mut first_error = None;
     while let Some(done) = tasks.join_next().await {
-        let result = done.unwrap_or_else(|e| Err(Error::internal(format!("a trigger panicked: {e}"))));
+        let result = match done {
+            Ok(r) => r,
+            Err(e) if e.is_cancelled() => continue, // aborted after another trigger failed
+            Err(e) => Err(Error::internal(format!("a trigger panicked: {e}"))),
+        };
         if let Err(e) = result {
             tracing::error!(error = %e, "Trigger failed; stopping.");
             first_error.get_or_insert(e);
@@ -300,10 +304,21 @@ impl Function {
         self
     }
 
+    /// A function of a shared handler (one an embedding runtime made, such as Python's).
+    pub fn from_handler(handler: Arc<dyn Handler>) -> Function {
+        Function { handler, init: None }
+    }
+
     /// The entry point: see [`run`].
     pub fn main(self) -> ExitCode {
+        self.main_with_args(std::env::args().skip(1))
+    }
+
+    /// The entry point with the command line given (`run [SPEC]`, `invoke [SPEC] --body …`),
+    /// for runtimes that embed the host (the Python SDK's `python -m bindery`).
+    pub fn main_with_args(self, args: impl IntoIterator<Item = String>) -> ExitCode {
         init_logging();
-        let command = match Command::parse(std::env::args().skip(1)) {
+        let command = match Command::parse(args.into_iter()) {
             Ok(c) => c,
             Err(e) => {
                 eprintln!("error: {e}\n\n{USAGE}");
