@@ -6,6 +6,8 @@
 //! (`exec`), so signals reach it directly. `handler:` is either the path of the executable
 //! (it has a `/`; relative to the spec's folder) or the name of a cargo package, started with
 //! `cargo run --quiet --package NAME` from the spec's folder (`--release` adds `--release`).
+//! `runtime: python` functions run as `python3 -m bindery run SPEC` (the Python on PATH, or
+//! `BINDERY_PYTHON`), which imports `handler: module:function` from the spec's folder.
 
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
@@ -94,10 +96,11 @@ pub fn exec(file: &Path, release: bool, verb: &str, invoke: Option<&InvokeArgs>)
             }
         }
         r if r == "python" || r.starts_with("python:") => {
-            return Err(format!(
-                "{}: runtime '{r}' needs the Python SDK (bindings/python), which this build does not have yet; use runtime: rust",
-                file.display()
-            ))
+            // The Python found on PATH (an activated virtualenv), with the bindery package.
+            let python = std::env::var_os("BINDERY_PYTHON").unwrap_or_else(|| "python3".into());
+            let mut c = Command::new(python);
+            c.args(["-m", "bindery"]).args(&args);
+            c
         }
         "" => {
             return Err(format!(
@@ -105,7 +108,7 @@ pub fn exec(file: &Path, release: bool, verb: &str, invoke: Option<&InvokeArgs>)
                 file.display()
             ))
         }
-        other => return Err(format!("{}: unknown runtime '{other}'; runtimes: rust", file.display())),
+        other => return Err(format!("{}: unknown runtime '{other}'; runtimes: rust, python", file.display())),
     };
     let program = command.get_program().to_string_lossy().into_owned();
     // exec only returns on failure.

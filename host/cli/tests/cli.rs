@@ -572,7 +572,7 @@ fn invoke_and_run_start_the_function_the_spec_names() {
     );
 
     // `run` becomes the function's process: it serves, and SIGTERM stops it cleanly.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_bindery"))
+    let child = Command::new(env!("CARGO_BIN_EXE_bindery"))
         .current_dir(dir.path())
         .args(["run", "function.yaml"])
         .stderr(std::process::Stdio::piped())
@@ -613,7 +613,7 @@ fn run_refuses_specs_it_cannot_start() {
     let dir = tempfile::tempdir().unwrap();
     let cases = [
         (SPEC.to_string(), "spec.runtime is not set"),
-        (SPEC.replace("spec:\n", "spec:\n  runtime: golang\n"), "unknown runtime 'golang'; runtimes: rust"),
+        (SPEC.replace("spec:\n", "spec:\n  runtime: golang\n"), "unknown runtime 'golang'; runtimes: rust, python"),
         (SPEC.replace("spec:\n", "spec:\n  runtime: rust\n"), "spec.handler is not set"),
         (
             SPEC.replace("spec:\n", "spec:\n  runtime: rust\n  handler: ./bin/missing\n"),

@@ -1,0 +1,697 @@
+"""bindery for Python functions: lazy requests to the data bindings a function declares.
+
+A :class:`Context` is built from the function's ``function.yaml``; it connects every binding
+once and serves requests to them. A request is a builder that does nothing until it runs:
+``.do()`` (blocking, the GIL released while it waits), ``.do_async(wg)`` (send now, collect
+later with ``ctx.wait(wg)``), ``await request`` (asyncio), or ``.load()`` for an iterator that
+prefetches in the background::
+
+    import bindery
+    ctx = bindery.Context("function.yaml")
+    meta = ctx.object.put("obj://reports/q3.csv", b"region,total\\nNY,3\\n").metadata({"content-type": "text/csv"}).do()
+    q3 = ctx.object.get("obj://reports/q3.csv").do()         # q3.data: a zero-copy bindery.Buffer
+    memoryview(q3.data)                                       # no copy
+    users = ctx.table.read("db0://users").select("user", "addr").where_("age > 30").load().read_all()  # pyarrow.Table
+    for batch in ctx.table.read("db0://users").load():        # pyarrow.RecordBatch, prefetched
+        ...
+
+Errors are :class:`Error` subclasses, one per kind (:class:`NotFound`, :class:`ConditionFailed`,
+...), with ``binding``, ``driver``, ``operation``, ``path`` and ``retryable`` attributes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence
+
+from . import _bindery
+from ._bindery import (  # noqa: F401  (re-exported)
+    AlreadyExists,
+    Buffer,
+    CallOutput,
+    Cancelled,
+    ConditionFailed,
+    ConsumedMessage,
+    Error,
+    Event,
+    Internal,
+    InvalidInput,
+    ListItem,
+    NotFound,
+    ObjectData,
+    ObjectMeta,
+    ObjectReader,
+    PermissionDenied,
+    Timeout,
+    Unavailable,
+    Unsupported,
+)
+
+__all__ = [
+    "Context", "Event", "Response", "WaitGroup", "Waited", "Message", "Buffer", "ObjectData", "ObjectMeta", "ListItem",
+    "CallOutput", "ConsumedMessage", "ObjectReader", "Consumer", "TableReader",
+    "Error", "NotFound", "AlreadyExists", "ConditionFailed", "Unsupported", "InvalidInput",
+    "PermissionDenied", "Unavailable", "Timeout", "Cancelled", "Internal",
+]
+
+
+class Response:
+    """What a Python handler may return for full control: ``Response(body, status=201,
+    headers={"location": "/x"})``. A handler may also return None (204), bytes-like
+    (application/octet-stream), str (text/plain) or any JSON-serialisable value."""
+
+    __slots__ = ("body", "status", "headers")
+
+    def __init__(self, body: Any = b"", status: int = 200, headers: Optional[Mapping[str, str]] = None) -> None:
+        self.body = body
+        self.status = status
+        self.headers = dict(headers or {})
+
+
+class WaitGroup:
+    """Requests sent with ``do_async(wg)``; ``ctx.wait(wg)`` (or ``wg.wait()``) collects them."""
+
+    def __init__(self) -> None:
+        self._native = _bindery.WaitGroupNative()
+
+    def wait(self) -> "Waited":
+        """Waits (GIL released) for every request of the group, in the order they were sent."""
+        results, first = self._native.wait()
+        return Waited(results, first)
+
+
+class Waited:
+    """What a wait group's requests produced: ``results`` (values, or exceptions for the ones
+    that failed, in send order) and ``first_error``."""
+
+    def __init__(self, results: list, first_error: Optional[BaseException]) -> None:
+        self.results = results
+        self.first_error = first_error
+
+    def raise_first(self) -> list:
+        """The results, or raises the first error."""
+        if self.first_error is not None:
+            raise self.first_error
+        return self.results
+
+    def __repr__(self) -> str:
+        return f"Waited({len(self.results)} results, first_error={self.first_error!r})"
+
+
+class Message:
+    """A message to publish: a value with an optional key and headers.
+
+    Messages with the same key go to the same shard and keep their order."""
+
+    __slots__ = ("value", "key", "headers")
+
+    def __init__(self, value: Any, key: Any = None, headers: Optional[Mapping[str, Any]] = None) -> None:
+        self.value = value
+        self.key = key
+        self.headers = dict(headers or {})
+
+    def _native(self) -> dict:
+        return {"value": self.value, "key": self.key, "headers": self.headers}
+
+
+class _Request:
+    """A lazy request: run it with ``do()``, ``do_async(wg)`` or ``await``."""
+
+    def __init__(self, ctx: "Context", path: str) -> None:
+        self._ctx = ctx
+        self._path = path
+        self._options: dict[str, str] = {}
+
+    def option(self, key: str, value: Any):
+        """Adds an option, passed to the driver."""
+        self._options[str(key)] = str(value)
+        return self
+
+    def _run(self, wg):  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def do(self):
+        """Runs the request and waits for its result (the GIL is released while waiting)."""
+        return self._run(None)
+
+    def do_async(self, wg: WaitGroup) -> None:
+        """Sends the request now; ``ctx.wait(wg)`` collects its result with the group's."""
+        self._run(wg._native)
+
+    def __await__(self):
+        loop = asyncio.get_running_loop()
+        return loop.run_in_executor(None, self.do).__await__()
+
+
+class _Conditional(_Request):
+    def __init__(self, ctx: "Context", path: str) -> None:
+        super().__init__(ctx, path)
+        self._conditions: list[tuple[str, str]] = []
+
+    def condition(self, key: str, value: str):
+        """Adds a condition: ``if-match`` (a generation, or ``*``) or ``if-none-match``
+        (``*``: create only). One that does not hold fails with :class:`ConditionFailed`."""
+        self._conditions.append((key, str(value)))
+        return self
+
+
+class Get(_Conditional):
+    """``get(path)``: ``range()``, ``condition()``, then ``load()`` to stream, or ``do()``."""
+
+    def __init__(self, ctx, path):
+        super().__init__(ctx, path)
+        self._range = None
+
+    def range(self, offset: int, length: Optional[int] = None) -> "Get":
+        """Reads ``length`` bytes from ``offset`` (to the end when ``length`` is None)."""
+        self._range = (offset, length)
+        return self
+
+    def _run(self, wg) -> ObjectData:
+        return self._ctx._n.object_get(self._path, self._range, self._conditions, self._options, wg)
+
+    def load(self) -> ObjectReader:
+        """Returns a reader at once; chunks (zero-copy :class:`Buffer`) are prefetched in the
+        background. ``read_all()`` gives the rest as one buffer; ``meta()`` the metadata."""
+        return self._ctx._n.object_load(self._path, self._range, self._conditions, self._options)
+
+
+class Put(_Conditional):
+    """``put(path, data)``: ``add()``, ``metadata()``, ``condition()``, then ``do()``."""
+
+    def __init__(self, ctx, path, data):
+        super().__init__(ctx, path)
+        self._chunks = [data] if data is not None else []
+        self._metadata: dict[str, str] = {}
+
+    def add(self, data) -> "Put":
+        """Appends more data (bytes, bytearray, memoryview, str or Buffer)."""
+        self._chunks.append(data)
+        return self
+
+    def metadata(self, metadata: Mapping[str, str]) -> "Put":
+        """User metadata (``content-type`` and the like)."""
+        self._metadata.update({str(k): str(v) for k, v in metadata.items()})
+        return self
+
+    def _run(self, wg) -> ObjectMeta:
+        return self._ctx._n.object_put(self._path, self._chunks, self._metadata, self._conditions, self._options, wg)
+
+
+class Head(_Conditional):
+    """``head(path)``: the object's metadata."""
+
+    def _run(self, wg) -> ObjectMeta:
+        return self._ctx._n.object_head(self._path, self._conditions, self._options, wg)
+
+
+class Delete(_Conditional):
+    """``delete(path)``: removes the object (a missing one is fine)."""
+
+    def _run(self, wg) -> None:
+        return self._ctx._n.object_delete(self._path, self._conditions, self._options, wg)
+
+
+class List(_Request):
+    """``list(prefix)``: ``limit()``, ``delimiter()``, ``start_after()``, then ``do()`` or ``load()``."""
+
+    def __init__(self, ctx, path):
+        super().__init__(ctx, path)
+        self._limit = None
+        self._delimiter = None
+        self._start_after = None
+
+    def limit(self, n: int) -> "List":
+        self._limit = n
+        return self
+
+    def delimiter(self, d: str) -> "List":
+        self._delimiter = d
+        return self
+
+    def start_after(self, path: str) -> "List":
+        self._start_after = path
+        return self
+
+    def _run(self, wg) -> list:
+        return self._ctx._n.object_list(self._path, self._limit, self._delimiter, self._start_after, self._options, wg)
+
+    def load(self) -> Iterator[ListItem]:
+        """The entries as an iterator."""
+        return iter(self.do())
+
+
+class Objects:
+    """Object requests: ``ctx.object.get(path)``, ``put``, ``head``, ``delete``, ``list``."""
+
+    def __init__(self, ctx: "Context") -> None:
+        self._ctx = ctx
+
+    def get(self, path: str) -> Get:
+        return Get(self._ctx, path)
+
+    def put(self, path: str, data=None) -> Put:
+        return Put(self._ctx, path, data)
+
+    def head(self, path: str) -> Head:
+        return Head(self._ctx, path)
+
+    def delete(self, path: str) -> Delete:
+        return Delete(self._ctx, path)
+
+    def list(self, prefix: str = "") -> List:
+        return List(self._ctx, prefix)
+
+
+class TableReader:
+    """A table read: iterate it for ``pyarrow.RecordBatch``es (prefetched while Python works),
+    ``read_all()`` for a ``pyarrow.Table``, ``scan()`` for rows as dicts (or tuples)."""
+
+    def __init__(self, reader) -> None:
+        self._reader = reader  # a pyarrow.RecordBatchReader over the host's batches
+
+    @property
+    def schema(self):
+        """The ``pyarrow.Schema`` (known even without rows)."""
+        return self._reader.schema
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return self._reader.read_next_batch()
+
+    def read_all(self):
+        """Every remaining batch as one ``pyarrow.Table`` (no copy of the data)."""
+        return self._reader.read_all()
+
+    def scan(self, as_tuples: bool = False) -> list:
+        """Every remaining row, as dicts by column name (or tuples)."""
+        rows = self.read_all().to_pylist()
+        if as_tuples:
+            return [tuple(r.values()) for r in rows]
+        return rows
+
+    def close(self) -> None:
+        self._reader.close()
+
+
+class Read(_Request):
+    """``read(path)``: ``key()``, ``keys()``, ``where_()``, ``select()``, ``sql()``,
+    ``partition()``, ``limit()``, ``schema()``, then ``load()`` or ``do()`` (a ``pyarrow.Table``)."""
+
+    def __init__(self, ctx, path):
+        super().__init__(ctx, path)
+        self._keys: list[list] = []
+        self._filter = None
+        self._select: list[str] = []
+        self._sql = None
+        self._partition = None
+        self._limit = None
+        self._schema = None
+
+    def key(self, *values) -> "Read":
+        """One row by primary key (partition key, then sorting key)."""
+        self._keys.append(list(values))
+        return self
+
+    def keys(self, keys: Iterable) -> "Read":
+        """Several rows by key; each key a value or a sequence of values."""
+        for k in keys:
+            self._keys.append(list(k) if isinstance(k, (list, tuple)) else [k])
+        return self
+
+    def where_(self, filter: str) -> "Read":
+        """A filter: ``age > 30 AND city = 'NY'``."""
+        self._filter = filter
+        return self
+
+    def select(self, *fields) -> "Read":
+        """The columns to read (``select("a", "b")`` or ``select(["a", "b"])``)."""
+        for f in fields:
+            self._select.extend([f] if isinstance(f, str) else list(f))
+        return self
+
+    def sql(self, query: str) -> "Read":
+        self._sql = query
+        return self
+
+    def partition(self, part: int, in_parts: int) -> "Read":
+        self._partition = (part, in_parts)
+        return self
+
+    def limit(self, n: int) -> "Read":
+        self._limit = n
+        return self
+
+    def schema(self, schema: str) -> "Read":
+        self._schema = schema
+        return self
+
+    def load(self) -> TableReader:
+        return TableReader(
+            self._ctx._n.table_read(
+                self._path, self._keys, self._filter, self._select, self._sql, self._partition,
+                self._limit, self._schema, self._options,
+            )
+        )
+
+    def _run(self, wg):
+        if wg is not None:
+            raise TypeError("a table read is not sent with do_async; use load() or do()")
+        return self.load().read_all()
+
+
+class Write(_Request):
+    """``write(path)``: ``with_items()`` (dicts) or ``with_batches()`` (pyarrow), ``to_keys()``,
+    ``with_expression()``, ``condition()``, then ``do()`` (rows written)."""
+
+    def __init__(self, ctx, path):
+        super().__init__(ctx, path)
+        self._items = None
+        self._batches = None
+        self._keys: list[list] = []
+        self._expression = None
+        self._params: list[tuple[str, Any]] = []
+        self._condition = None
+
+    def with_items(self, items: Iterable[Mapping[str, Any]]) -> "Write":
+        self._items = json.dumps(list(items), default=str)
+        return self
+
+    def with_batches(self, batches) -> "Write":
+        """A ``pyarrow.RecordBatch``, a ``pyarrow.Table`` or a list of batches."""
+        self._batches = batches
+        return self
+
+    def to_keys(self, keys: Iterable) -> "Write":
+        for k in keys:
+            self._keys.append(list(k) if isinstance(k, (list, tuple)) else [k])
+        return self
+
+    def with_expression(self, expression: str, params: Optional[Mapping[str, Any]] = None) -> "Write":
+        self._expression = expression
+        self._params = list((params or {}).items())
+        return self
+
+    def condition(self, condition: str) -> "Write":
+        self._condition = condition
+        return self
+
+    def _run(self, wg) -> int:
+        return self._ctx._n.table_write(
+            self._path, self._items, self._batches, self._keys, self._expression, self._params,
+            self._condition, self._options, wg,
+        )
+
+
+class Create(_Request):
+    """``create(path)``: ``schema(text)``, ``primary_key()``, then ``do()``."""
+
+    def __init__(self, ctx, path):
+        super().__init__(ctx, path)
+        self._schema = ""
+        self._key = (None, None)
+
+    def schema(self, schema: str) -> "Create":
+        self._schema = schema
+        return self
+
+    def primary_key(self, partition_key: str, sorting_key: Optional[str] = None) -> "Create":
+        self._key = (partition_key, sorting_key)
+        return self
+
+    def _run(self, wg) -> None:
+        return self._ctx._n.table_create(self._path, self._schema, self._key[0], self._key[1], self._options, wg)
+
+
+class Alter(_Request):
+    """``alter(path)``: ``add_column(text)`` or ``schema(text)``, then ``do()``."""
+
+    def __init__(self, ctx, path):
+        super().__init__(ctx, path)
+        self._add: list[str] = []
+        self._schema = None
+
+    def add_column(self, column: str) -> "Alter":
+        self._add.append(column)
+        return self
+
+    def schema(self, schema: str) -> "Alter":
+        self._schema = schema
+        return self
+
+    def _run(self, wg) -> None:
+        return self._ctx._n.table_alter(self._path, self._add, self._schema, self._options, wg)
+
+
+class _Call(_Request):
+    def __init__(self, ctx, path, fn):
+        super().__init__(ctx, path)
+        self._fn = fn
+
+    def _run(self, wg):
+        return self._fn(self._path, wg)
+
+
+class Tables:
+    """Table requests: ``ctx.table.read(path)``, ``write``, ``create``, ``drop``, ``alter``, ``schema``."""
+
+    def __init__(self, ctx: "Context") -> None:
+        self._ctx = ctx
+
+    def read(self, path: str) -> Read:
+        return Read(self._ctx, path)
+
+    def write(self, path: str) -> Write:
+        return Write(self._ctx, path)
+
+    def create(self, path: str) -> Create:
+        return Create(self._ctx, path)
+
+    def drop(self, path: str) -> _Request:
+        return _Call(self._ctx, path, lambda p, wg: self._ctx._n.table_drop(p, wg))
+
+    def alter(self, path: str) -> Alter:
+        return Alter(self._ctx, path)
+
+    def schema(self, path: str) -> _Request:
+        """The table's schema: a dict with ``text``, ``key``, ``columns`` and ``arrow``."""
+        return _Call(self._ctx, path, lambda p, wg: self._ctx._n.table_schema(p))
+
+
+class Consumer:
+    """A stream being consumed: iterate it (blocking, the GIL released), or ``poll(timeout)``.
+    ``checkpoint(msg)``, ``checkpoint_consumed()``, ``close()``; messages are read ahead."""
+
+    def __init__(self, native) -> None:
+        self._n = native
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> ConsumedMessage:
+        return next(self._n)
+
+    def poll(self, timeout: float) -> Optional[ConsumedMessage]:
+        """The next message if one arrives within ``timeout`` seconds, else None."""
+        return self._n.poll(timeout)
+
+    def ended(self) -> bool:
+        return self._n.ended()
+
+    def get_position(self, message: ConsumedMessage) -> str:
+        return message.position_string()
+
+    def checkpoint(self, message: ConsumedMessage) -> None:
+        """The group is done with ``message`` and everything before it in its shard."""
+        self._n.checkpoint(message.shard, message.position)
+
+    def checkpoint_consumed(self) -> None:
+        """Records everything handed out so far, every shard, in one request."""
+        self._n.checkpoint_consumed()
+
+    def close(self) -> None:
+        self._n.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class Consume(_Request):
+    """``consume(path)``: ``group()``, ``from_()``, ``where_()``, ``select()``, ``format()``,
+    ``follow()``, then ``load()``."""
+
+    def __init__(self, ctx, path):
+        super().__init__(ctx, path)
+        self._group = None
+        self._from = None
+        self._filter = None
+        self._select: list[str] = []
+        self._format = None
+        self._follow = True
+
+    def group(self, group: str) -> "Consume":
+        self._group = group
+        return self
+
+    def from_(self, kind: str, value: str = "") -> "Consume":
+        """``earliest``, ``latest``, ``checkpoint``, ``position`` (``"0:17,1:4"``), ``timestamp`` (ms)."""
+        self._from = (kind, str(value))
+        return self
+
+    def where_(self, filter: str) -> "Consume":
+        self._filter = filter
+        return self
+
+    def select(self, *fields) -> "Consume":
+        for f in fields:
+            self._select.extend([f] if isinstance(f, str) else list(f))
+        return self
+
+    def format(self, format: str) -> "Consume":
+        self._format = format
+        return self
+
+    def follow(self, follow: bool) -> "Consume":
+        """True (the default): wait for new messages at the end; False: end when caught up."""
+        self._follow = follow
+        return self
+
+    def load(self) -> Consumer:
+        return Consumer(
+            self._ctx._n.stream_consume(
+                self._path, self._group, self._from, self._filter, self._select, self._format,
+                self._follow, self._options,
+            )
+        )
+
+    def _run(self, wg):
+        raise TypeError("a consume is not run with do(); use load()")
+
+
+class Publish(_Request):
+    """``publish(path)``: ``messages()`` and/or ``buffers()``, then ``do()`` → [(shard, position)]."""
+
+    def __init__(self, ctx, path):
+        super().__init__(ctx, path)
+        self._messages: list = []
+
+    def messages(self, messages: Iterable) -> "Publish":
+        """:class:`Message`s, dicts (``value``, ``key``, ``headers``) or plain values."""
+        for m in messages:
+            self._messages.append(m._native() if isinstance(m, Message) else m)
+        return self
+
+    def buffers(self, buffers: Iterable) -> "Publish":
+        """Values without keys or headers."""
+        self._messages.extend(buffers)
+        return self
+
+    def _run(self, wg) -> list:
+        return self._ctx._n.stream_publish(self._path, self._messages, self._options, wg)
+
+
+class _StreamAdmin(_Request):
+    def __init__(self, ctx, verb, path, shards):
+        super().__init__(ctx, path)
+        self._verb = verb
+        self._shards = shards
+
+    def _run(self, wg) -> None:
+        return self._ctx._n.stream_admin(self._verb, self._path, self._shards, self._options, wg)
+
+
+class Streams:
+    """Stream requests: ``ctx.stream.publish(path)``, ``consume``, ``create``, ``update``,
+    ``delete``, ``list_shards``."""
+
+    def __init__(self, ctx: "Context") -> None:
+        self._ctx = ctx
+
+    def publish(self, path: str) -> Publish:
+        return Publish(self._ctx, path)
+
+    def consume(self, path: str) -> Consume:
+        return Consume(self._ctx, path)
+
+    def create(self, path: str, shards: int = 1) -> _Request:
+        return _StreamAdmin(self._ctx, "create", path, shards)
+
+    def update(self, path: str, shards: int) -> _Request:
+        return _StreamAdmin(self._ctx, "update", path, shards)
+
+    def delete(self, path: str) -> _Request:
+        return _StreamAdmin(self._ctx, "delete", path, 0)
+
+    def list_shards(self, path: str) -> _Request:
+        """[{id, first, next}] per shard."""
+        return _Call(self._ctx, path, lambda p, wg: self._ctx._n.stream_shards(p))
+
+
+class Call(_Request):
+    """``call(path)``: ``operation()``, ``payload()``, ``idempotent()``, then ``do()`` → :class:`CallOutput`."""
+
+    def __init__(self, ctx, path):
+        super().__init__(ctx, path)
+        self._operation = ""
+        self._payload: Any = b""
+        self._idempotent = False
+
+    def operation(self, operation: str) -> "Call":
+        self._operation = operation
+        return self
+
+    def payload(self, payload) -> "Call":
+        self._payload = payload
+        return self
+
+    def idempotent(self, idempotent: bool = True) -> "Call":
+        """The call may be retried after a retryable error (doing it twice = doing it once)."""
+        self._idempotent = idempotent
+        return self
+
+    def _run(self, wg) -> CallOutput:
+        return self._ctx._n.generic_call(self._path, self._operation, self._payload, self._idempotent, self._options, wg)
+
+
+class Generics:
+    """Generic requests: ``ctx.generic.call(path)``."""
+
+    def __init__(self, ctx: "Context") -> None:
+        self._ctx = ctx
+
+    def call(self, path: str) -> Call:
+        return Call(self._ctx, path)
+
+
+class Context:
+    """A function's connection to its data bindings: ``bindery.Context("function.yaml")``
+    loads the spec and connects every binding once."""
+
+    def __init__(self, spec: Any = "function.yaml", _native=None) -> None:
+        self._n = _native if _native is not None else _bindery.Native(str(spec))
+        self.object = Objects(self)
+        self.table = Tables(self)
+        self.stream = Streams(self)
+        self.generic = Generics(self)
+
+    @property
+    def name(self) -> str:
+        """The function's name (``metadata.name``)."""
+        return self._n.name()
+
+    def bindings(self) -> list:
+        """(name, kind, driver) of every binding, in spec order."""
+        return self._n.bindings()
+
+    def wait(self, wg: WaitGroup) -> Waited:
+        """Waits for every request sent to the group with ``do_async``."""
+        return wg.wait()
+
+    def __repr__(self) -> str:
+        return f"Context({self.name!r}, bindings={self.bindings()!r})"

@@ -1,0 +1,812 @@
+//! `bindery._bindery`: the native module under the Python package `bindery`.
+//!
+//! The Python package builds requests lazily in Python (`bindery/__init__.py`); running one
+//! calls a method of [`Native`] here with the request's arguments. Every call that waits
+//! releases the GIL. Object data reaches Python as a [`Buffer`] over the driver's own memory
+//! (the buffer protocol: `memoryview(buf)` copies nothing); table batches as `pyarrow`
+//! objects through the Arrow C Data / C Stream interfaces.
+
+mod convert;
+mod errors;
+mod function;
+
+use std::collections::BTreeMap;
+use std::ffi::{c_int, c_void};
+use std::sync::{Arc, Mutex};
+
+use arrow::pyarrow::IntoPyArrow;
+use arrow::record_batch::{RecordBatch, RecordBatchReader};
+use bindery::{Bytes, Context, Message, WaitGroup};
+use pyo3::exceptions::{PyBufferError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList};
+
+use crate::convert::{done_to_py, entry_to_py, meta_to_py, py_to_value, shards_to_py};
+use crate::errors::to_py;
+
+type Pairs = Vec<(String, String)>;
+type Opts = BTreeMap<String, String>;
+
+/// Bytes shared with the host, never copied: supports the buffer protocol (`memoryview`,
+/// `bytes(buf)` copies once, `numpy.frombuffer` does not).
+#[pyclass(frozen, module = "bindery")]
+pub struct Buffer {
+    data: Bytes,
+}
+
+impl Buffer {
+    fn new(data: Bytes) -> Buffer {
+        Buffer { data }
+    }
+}
+
+#[pymethods]
+impl Buffer {
+    fn __len__(&self) -> usize {
+        self.data.len()
+    }
+
+    fn __bytes__<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.data)
+    }
+
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        match other.cast::<Buffer>() {
+            Ok(b) => b.get().data == self.data,
+            Err(_) => other
+                .extract::<&[u8]>()
+                .map(|o| o == &self.data[..])
+                .unwrap_or(false),
+        }
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<bindery.Buffer of {} bytes>", self.data.len())
+    }
+
+    /// The address of the first byte (the same memory the driver produced).
+    fn address(&self) -> usize {
+        self.data.as_ptr() as usize
+    }
+
+    /// # Safety
+    /// Called by CPython with a valid view to fill.
+    unsafe fn __getbuffer__(
+        slf: Bound<'_, Self>,
+        view: *mut pyo3::ffi::Py_buffer,
+        flags: c_int,
+    ) -> PyResult<()> {
+        use pyo3::ffi;
+        if view.is_null() {
+            return Err(PyBufferError::new_err("the view is null"));
+        }
+        if (flags & ffi::PyBUF_WRITABLE) == ffi::PyBUF_WRITABLE {
+            return Err(PyBufferError::new_err("a bindery.Buffer is read-only"));
+        }
+        let (ptr, len) = (slf.get().data.as_ptr(), slf.get().data.len());
+        // SAFETY: `view` is valid (checked non-null, CPython hands it to fill); the data stays
+        // alive while the view holds a reference to `slf`, which owns the `Bytes`.
+        unsafe {
+            (*view).obj = slf.into_any().into_ptr();
+            (*view).buf = ptr as *mut c_void;
+            (*view).len = len as isize;
+            (*view).readonly = 1;
+            (*view).itemsize = 1;
+            (*view).format = if (flags & ffi::PyBUF_FORMAT) == ffi::PyBUF_FORMAT {
+                c"B".as_ptr() as *mut _
+            } else {
+                std::ptr::null_mut()
+            };
+            (*view).ndim = 1;
+            (*view).shape = if (flags & ffi::PyBUF_ND) == ffi::PyBUF_ND {
+                &mut (*view).len
+            } else {
+                std::ptr::null_mut()
+            };
+            (*view).strides = if (flags & ffi::PyBUF_STRIDES) == ffi::PyBUF_STRIDES {
+                &mut (*view).itemsize
+            } else {
+                std::ptr::null_mut()
+            };
+            (*view).suboffsets = std::ptr::null_mut();
+            (*view).internal = std::ptr::null_mut();
+        }
+        Ok(())
+    }
+
+    /// # Safety
+    /// Called by CPython; nothing was allocated for the view.
+    unsafe fn __releasebuffer__(&self, _view: *mut pyo3::ffi::Py_buffer) {}
+}
+
+/// Requests sent with `do_async`, waited for together.
+#[pyclass(frozen, module = "bindery")]
+pub struct WaitGroupNative {
+    wg: Arc<WaitGroup>,
+}
+
+#[pymethods]
+impl WaitGroupNative {
+    #[new]
+    fn new() -> WaitGroupNative {
+        WaitGroupNative {
+            wg: Arc::new(WaitGroup::new()),
+        }
+    }
+
+    /// Waits (GIL released) for every request of the group; returns (results, first error),
+    /// each result a value or an exception.
+    fn wait<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyList>, Option<PyErr>)> {
+        let wg = self.wg.clone();
+        let waited = py.detach(move || wg.wait_blocking());
+        let out = PyList::empty(py);
+        let mut first = None;
+        for r in waited.results {
+            match r {
+                Ok(done) => out.append(done_to_py(py, done)?)?,
+                Err(e) => {
+                    let err = to_py(py, &e);
+                    out.append(err.value(py))?;
+                    first.get_or_insert(err);
+                }
+            }
+        }
+        Ok((out, first))
+    }
+}
+
+/// An object being read: chunks prefetched in the background.
+#[pyclass(module = "bindery")]
+pub struct ObjectReader {
+    inner: Mutex<Option<bindery::ObjectReader>>,
+}
+
+impl ObjectReader {
+    fn with<T: Send>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&mut bindery::ObjectReader) -> T + Send,
+    ) -> PyResult<T> {
+        py.detach(|| {
+            let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+            guard
+                .as_mut()
+                .map(f)
+                .ok_or_else(|| PyValueError::new_err("the reader is closed"))
+        })
+    }
+}
+
+#[pymethods]
+impl ObjectReader {
+    /// The object's metadata (waits for the first frame).
+    fn meta<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let meta = self.with(py, |r| r.meta().cloned())?;
+        meta_to_py(py, &meta.map_err(|e| to_py(py, &e))?)
+    }
+
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Buffer>> {
+        match self.with(py, |r| r.next_chunk())? {
+            Some(Ok(chunk)) => Ok(Some(Buffer::new(chunk))),
+            Some(Err(e)) => Err(to_py(py, &e)),
+            None => Ok(None),
+        }
+    }
+
+    /// The rest of the object as one buffer (no copy when it came in one chunk).
+    fn read_all(&self, py: Python<'_>) -> PyResult<Buffer> {
+        let reader = py.detach(|| self.inner.lock().unwrap_or_else(|p| p.into_inner()).take());
+        let reader = reader.ok_or_else(|| PyValueError::new_err("the reader is closed"))?;
+        py.detach(|| reader.read_all())
+            .map(Buffer::new)
+            .map_err(|e| to_py(py, &e))
+    }
+
+    /// Stops reading (the driver stops producing).
+    fn close(&self, py: Python<'_>) {
+        py.detach(|| drop(self.inner.lock().unwrap_or_else(|p| p.into_inner()).take()));
+    }
+}
+
+/// A stream being consumed.
+#[pyclass(module = "bindery")]
+pub struct Consumer {
+    inner: Mutex<Option<bindery::Consumer>>,
+}
+
+impl Consumer {
+    fn with<T: Send>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&mut bindery::Consumer) -> T + Send,
+    ) -> PyResult<T> {
+        py.detach(|| {
+            let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+            guard
+                .as_mut()
+                .map(f)
+                .ok_or_else(|| PyValueError::new_err("the consumer is closed"))
+        })
+    }
+}
+
+#[pymethods]
+impl Consumer {
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        match self.with(py, |c| c.next())? {
+            Some(Ok(m)) => convert::message_to_py(py, &m).map(Some),
+            Some(Err(e)) => Err(to_py(py, &e)),
+            None => Ok(None),
+        }
+    }
+
+    /// The next message within `timeout` seconds, or None.
+    fn poll<'py>(&self, py: Python<'py>, timeout: f64) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let d = std::time::Duration::from_secs_f64(timeout.max(0.0));
+        match self.with(py, |c| c.poll(d))? {
+            Some(Ok(m)) => convert::message_to_py(py, &m).map(Some),
+            Some(Err(e)) => Err(to_py(py, &e)),
+            None => Ok(None),
+        }
+    }
+
+    /// Whether the consumer ended (only without follow) and every message was taken.
+    fn ended(&self, py: Python<'_>) -> PyResult<bool> {
+        self.with(py, |c| c.ended())
+    }
+
+    /// Records that the group handled the message at (shard, position) and all before it.
+    fn checkpoint(&self, py: Python<'_>, shard: u32, position: u64) -> PyResult<()> {
+        let m = Message {
+            shard,
+            position,
+            ..Message::default()
+        };
+        self.with(py, |c| c.checkpoint(&m))?.map_err(|e| to_py(py, &e))
+    }
+
+    /// Records everything handed out so far, in every shard, in one request.
+    fn checkpoint_consumed(&self, py: Python<'_>) -> PyResult<()> {
+        self.with(py, |c| c.checkpoint_consumed())?
+            .map_err(|e| to_py(py, &e))
+    }
+
+    /// Stops consuming and waits until the driver let go (the group rebalances).
+    fn close(&self, py: Python<'_>) {
+        py.detach(|| {
+            if let Some(c) = self.inner.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                c.close();
+            }
+        });
+    }
+}
+
+/// A table read as Arrow batches, for pyarrow's C stream interface.
+struct Batches {
+    reader: bindery::TableReader,
+    schema: arrow::datatypes::SchemaRef,
+}
+
+impl Iterator for Batches {
+    type Item = Result<RecordBatch, arrow::error::ArrowError>;
+    fn next(&mut self) -> Option<Self::Item> {
+        self.reader
+            .next()
+            .map(|r| r.map_err(|e| arrow::error::ArrowError::ExternalError(Box::new(e))))
+    }
+}
+
+impl RecordBatchReader for Batches {
+    fn schema(&self) -> arrow::datatypes::SchemaRef {
+        self.schema.clone()
+    }
+}
+
+/// A connected context: the host and its bindings. `bindery.Context` wraps it.
+#[pyclass(frozen, module = "bindery")]
+pub struct Native {
+    ctx: Context,
+}
+
+fn err(py: Python<'_>) -> impl Fn(bindery::Error) -> PyErr + '_ {
+    move |e| to_py(py, &e)
+}
+
+/// Runs a built request: blocking (GIL released), or sent to a wait group.
+macro_rules! run {
+    ($py:expr, $req:expr, $wg:expr, $convert:expr) => {{
+        let req = $req;
+        match $wg {
+            Some(wg) => {
+                req.do_async(&wg.get().wg).map_err(err($py))?;
+                Ok($py.None().into_bound($py))
+            }
+            None => {
+                let out = $py.detach(move || req.do_());
+                let out = out.map_err(err($py))?;
+                $convert(out)
+            }
+        }
+    }};
+}
+
+#[pymethods]
+impl Native {
+    /// Loads the spec and connects every binding, on a runtime of the context's own.
+    #[new]
+    fn new(py: Python<'_>, spec: std::path::PathBuf) -> PyResult<Native> {
+        let ctx = py.detach(|| Context::open(&spec)).map_err(err(py))?;
+        Ok(Native { ctx })
+    }
+
+    /// The bindings: (name, kind, driver).
+    fn bindings(&self) -> Vec<(String, String, String)> {
+        self.ctx
+            .host()
+            .bindings()
+            .iter()
+            .map(|b| (b.name().to_string(), b.kind().to_string(), b.driver().to_string()))
+            .collect()
+    }
+
+    /// The function's name.
+    fn name(&self) -> String {
+        self.ctx.host().spec().name.clone()
+    }
+
+    // ---- objects ----
+
+    #[pyo3(signature = (path, range, conditions, options, wg=None))]
+    fn object_get<'py>(
+        &self,
+        py: Python<'py>,
+        path: String,
+        range: Option<(u64, Option<u64>)>,
+        conditions: Pairs,
+        options: Opts,
+        wg: Option<Bound<'py, WaitGroupNative>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let req = self.get(path, range, conditions, options);
+        run!(py, req, wg, |o: bindery::ObjectData| convert::object_to_py(py, o))
+    }
+
+    #[pyo3(signature = (path, range, conditions, options))]
+    fn object_load(
+        &self,
+        path: String,
+        range: Option<(u64, Option<u64>)>,
+        conditions: Pairs,
+        options: Opts,
+    ) -> ObjectReader {
+        ObjectReader {
+            inner: Mutex::new(Some(self.get(path, range, conditions, options).load())),
+        }
+    }
+
+    #[pyo3(signature = (path, chunks, metadata, conditions, options, wg=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn object_put<'py>(
+        &self,
+        py: Python<'py>,
+        path: String,
+        chunks: Vec<Bound<'py, PyAny>>,
+        metadata: Opts,
+        conditions: Pairs,
+        options: Opts,
+        wg: Option<Bound<'py, WaitGroupNative>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let mut req = self.ctx.object().put(path, Bytes::new());
+        for c in chunks {
+            req = req.add(convert::py_to_bytes(&c)?);
+        }
+        req = req.metadata(metadata);
+        for (k, v) in conditions {
+            req = req.condition(&k, v);
+        }
+        for (k, v) in options {
+            req = req.option(k, v);
+        }
+        run!(py, req, wg, |m: bindery::ObjectMeta| meta_to_py(py, &m))
+    }
+
+    #[pyo3(signature = (path, conditions, options, wg=None))]
+    fn object_head<'py>(
+        &self,
+        py: Python<'py>,
+        path: String,
+        conditions: Pairs,
+        options: Opts,
+        wg: Option<Bound<'py, WaitGroupNative>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let mut req = self.ctx.object().head(path);
+        for (k, v) in conditions {
+            req = req.condition(&k, v);
+        }
+        for (k, v) in options {
+            req = req.option(k, v);
+        }
+        run!(py, req, wg, |m: bindery::ObjectMeta| meta_to_py(py, &m))
+    }
+
+    #[pyo3(signature = (path, conditions, options, wg=None))]
+    fn object_delete<'py>(
+        &self,
+        py: Python<'py>,
+        path: String,
+        conditions: Pairs,
+        options: Opts,
+        wg: Option<Bound<'py, WaitGroupNative>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let mut req = self.ctx.object().del(path);
+        for (k, v) in conditions {
+            req = req.condition(&k, v);
+        }
+        for (k, v) in options {
+            req = req.option(k, v);
+        }
+        run!(py, req, wg, |()| Ok(py.None().into_bound(py)))
+    }
+
+    #[pyo3(signature = (path, limit, delimiter, start_after, options, wg=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn object_list<'py>(
+        &self,
+        py: Python<'py>,
+        path: String,
+        limit: Option<u64>,
+        delimiter: Option<String>,
+        start_after: Option<String>,
+        options: Opts,
+        wg: Option<Bound<'py, WaitGroupNative>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let mut req = self.ctx.object().list(path);
+        if let Some(n) = limit {
+            req = req.limit(n);
+        }
+        if let Some(d) = delimiter {
+            req = req.delimiter(d);
+        }
+        if let Some(s) = start_after {
+            req = req.start_after(s);
+        }
+        for (k, v) in options {
+            req = req.option(k, v);
+        }
+        run!(py, req, wg, |entries: Vec<bindery::ListEntry>| {
+            let out = PyList::empty(py);
+            for e in &entries {
+                out.append(entry_to_py(py, e)?)?;
+            }
+            Ok(out.into_any())
+        })
+    }
+
+    // ---- tables ----
+
+    /// A read as a `pyarrow.RecordBatchReader` (batches prefetched in the background).
+    #[pyo3(signature = (path, keys, filter, select, sql, partition, limit, schema, options))]
+    #[allow(clippy::too_many_arguments)]
+    fn table_read<'py>(
+        &self,
+        py: Python<'py>,
+        path: String,
+        keys: Vec<Vec<Bound<'py, PyAny>>>,
+        filter: Option<String>,
+        select: Vec<String>,
+        sql: Option<String>,
+        partition: Option<(u32, u32)>,
+        limit: Option<u64>,
+        schema: Option<String>,
+        options: Opts,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let mut req = self.ctx.table().read(path);
+        for k in keys {
+            let values = k.iter().map(py_to_value).collect::<PyResult<Vec<_>>>()?;
+            req = req.key(values);
+        }
+        if let Some(f) = filter {
+            req = req.where_(&f);
+        }
+        if !select.is_empty() {
+            req = req.select(select);
+        }
+        if let Some(q) = sql {
+            req = req.sql(q);
+        }
+        if let Some((p, n)) = partition {
+            req = req.partition(p, n);
+        }
+        if let Some(n) = limit {
+            req = req.limit(n);
+        }
+        if let Some(s) = schema {
+            req = req.schema(&s);
+        }
+        for (k, v) in options {
+            req = req.option(k, v);
+        }
+        let mut reader = req.load();
+        let schema = py.detach(|| reader.schema()).map_err(err(py))?;
+        let batches: Box<dyn RecordBatchReader + Send> = Box::new(Batches { reader, schema });
+        batches.into_pyarrow(py)
+    }
+
+    /// A write of items (JSON text of a list of objects) or of pyarrow batches / a table.
+    #[pyo3(signature = (path, items, batches, keys, expression, params, condition, options, wg=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn table_write<'py>(
+        &self,
+        py: Python<'py>,
+        path: String,
+        items: Option<String>,
+        batches: Option<Bound<'py, PyAny>>,
+        keys: Vec<Vec<Bound<'py, PyAny>>>,
+        expression: Option<String>,
+        params: Vec<(String, Bound<'py, PyAny>)>,
+        condition: Option<String>,
+        options: Opts,
+        wg: Option<Bound<'py, WaitGroupNative>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let mut req = self.ctx.table().write(path);
+        if let Some(items) = items {
+            let rows: Vec<serde_json::Value> = serde_json::from_str(&items)
+                .map_err(|e| PyValueError::new_err(format!("items are not JSON: {e}")))?;
+            req = req.with_items(rows);
+        }
+        if let Some(b) = batches {
+            req = req.with_batches(convert::py_to_batches(&b)?);
+        }
+        if !keys.is_empty() {
+            let mut all = Vec::new();
+            for k in keys {
+                all.push(k.iter().map(py_to_value).collect::<PyResult<Vec<_>>>()?);
+            }
+            req = req.to_keys(all);
+        }
+        if let Some(e) = expression {
+            let values = params
+                .iter()
+                .map(|(k, v)| Ok((k.clone(), py_to_value(v)?)))
+                .collect::<PyResult<Vec<_>>>()?;
+            req = req.with_expression(&e, values);
+        }
+        if let Some(c) = condition {
+            req = req.condition(&c);
+        }
+        for (k, v) in options {
+            req = req.option(k, v);
+        }
+        run!(py, req, wg, |n: u64| Ok(n.into_pyobject(py)?.into_any()))
+    }
+
+    #[pyo3(signature = (path, schema, partition_key, sorting_key, options, wg=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn table_create<'py>(
+        &self,
+        py: Python<'py>,
+        path: String,
+        schema: String,
+        partition_key: Option<String>,
+        sorting_key: Option<String>,
+        options: Opts,
+        wg: Option<Bound<'py, WaitGroupNative>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let mut req = self.ctx.table().create(path).schema(&schema);
+        if let Some(pk) = &partition_key {
+            req = req.primary_key(pk, sorting_key.as_deref());
+        }
+        for (k, v) in options {
+            req = req.option(k, v);
+        }
+        run!(py, req, wg, |()| Ok(py.None().into_bound(py)))
+    }
+
+    #[pyo3(signature = (path, wg=None))]
+    fn table_drop<'py>(
+        &self,
+        py: Python<'py>,
+        path: String,
+        wg: Option<Bound<'py, WaitGroupNative>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let req = self.ctx.table().drop(path);
+        run!(py, req, wg, |()| Ok(py.None().into_bound(py)))
+    }
+
+    #[pyo3(signature = (path, add_columns, schema, options, wg=None))]
+    fn table_alter<'py>(
+        &self,
+        py: Python<'py>,
+        path: String,
+        add_columns: Vec<String>,
+        schema: Option<String>,
+        options: Opts,
+        wg: Option<Bound<'py, WaitGroupNative>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let mut req = self.ctx.table().alter(path);
+        for c in add_columns {
+            req = req.add_column(&c);
+        }
+        if let Some(s) = schema {
+            req = req.schema(&s);
+        }
+        for (k, v) in options {
+            req = req.option(k, v);
+        }
+        run!(py, req, wg, |()| Ok(py.None().into_bound(py)))
+    }
+
+    /// A table's schema as its text (`user string NOT NULL, …`) and key.
+    fn table_schema<'py>(&self, py: Python<'py>, path: String) -> PyResult<Bound<'py, PyAny>> {
+        let req = self.ctx.table().schema(path);
+        let none: Option<Bound<'py, WaitGroupNative>> = None;
+        run!(py, req, none, |s: bindery::TableSchema| convert::schema_to_py(
+            py, &s
+        ))
+    }
+
+    // ---- streams ----
+
+    #[pyo3(signature = (path, messages, options, wg=None))]
+    fn stream_publish<'py>(
+        &self,
+        py: Python<'py>,
+        path: String,
+        messages: Vec<Bound<'py, PyAny>>,
+        options: Opts,
+        wg: Option<Bound<'py, WaitGroupNative>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let msgs = messages
+            .iter()
+            .map(convert::py_to_message)
+            .collect::<PyResult<Vec<_>>>()?;
+        let mut req = self.ctx.stream().publish(path).messages(msgs);
+        for (k, v) in options {
+            req = req.option(k, v);
+        }
+        run!(py, req, wg, |placed: Vec<(u32, u64)>| Ok(placed
+            .into_pyobject(py)?
+            .into_any()))
+    }
+
+    #[pyo3(signature = (path, group, from_, filter, select, format, follow, options))]
+    #[allow(clippy::too_many_arguments)]
+    fn stream_consume(
+        &self,
+        path: String,
+        group: Option<String>,
+        from_: Option<(String, String)>,
+        filter: Option<String>,
+        select: Vec<String>,
+        format: Option<String>,
+        follow: bool,
+        options: Opts,
+    ) -> Consumer {
+        let mut req = self.ctx.stream().consume(path).follow(follow);
+        if let Some(g) = group {
+            req = req.group(g);
+        }
+        if let Some((k, v)) = from_ {
+            req = req.from_(&k, &v);
+        }
+        if let Some(f) = filter {
+            req = req.where_(&f);
+        }
+        if !select.is_empty() {
+            req = req.select(select);
+        }
+        if let Some(f) = format {
+            req = req.format(&f);
+        }
+        for (k, v) in options {
+            req = req.option(k, v);
+        }
+        Consumer {
+            inner: Mutex::new(Some(req.load())),
+        }
+    }
+
+    /// create / update / delete of a stream.
+    #[pyo3(signature = (verb, path, shards, options, wg=None))]
+    fn stream_admin<'py>(
+        &self,
+        py: Python<'py>,
+        verb: &str,
+        path: String,
+        shards: u32,
+        options: Opts,
+        wg: Option<Bound<'py, WaitGroupNative>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let s = self.ctx.stream();
+        let mut req = match verb {
+            "create" => s.create(path, "", shards),
+            "update" => s.update(path, shards),
+            "delete" => s.delete(path),
+            other => return Err(PyValueError::new_err(format!("unknown stream admin '{other}'"))),
+        };
+        for (k, v) in options {
+            req = req.option(k, v);
+        }
+        run!(py, req, wg, |()| Ok(py.None().into_bound(py)))
+    }
+
+    fn stream_shards<'py>(&self, py: Python<'py>, path: String) -> PyResult<Bound<'py, PyAny>> {
+        let req = self.ctx.stream().list_shards(path);
+        let none: Option<Bound<'py, WaitGroupNative>> = None;
+        run!(py, req, none, |s: Vec<bindery::ShardInfo>| shards_to_py(py, &s))
+    }
+
+    // ---- generic ----
+
+    #[pyo3(signature = (path, operation, payload, idempotent, options, wg=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn generic_call<'py>(
+        &self,
+        py: Python<'py>,
+        path: String,
+        operation: String,
+        payload: Bound<'py, PyAny>,
+        idempotent: bool,
+        options: Opts,
+        wg: Option<Bound<'py, WaitGroupNative>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let mut req = self
+            .ctx
+            .generic()
+            .call(path)
+            .operation(operation)
+            .payload(convert::py_to_bytes(&payload)?)
+            .idempotent(idempotent);
+        for (k, v) in options {
+            req = req.option(k, v);
+        }
+        run!(py, req, wg, |o: bindery::CallOutput| convert::call_to_py(py, o))
+    }
+}
+
+impl Native {
+    fn get(
+        &self,
+        path: String,
+        range: Option<(u64, Option<u64>)>,
+        conditions: Pairs,
+        options: Opts,
+    ) -> bindery::Get {
+        let mut req = self.ctx.object().get(path);
+        if let Some((offset, len)) = range {
+            req = req.range(offset, len);
+        }
+        for (k, v) in conditions {
+            req = req.condition(&k, v);
+        }
+        for (k, v) in options {
+            req = req.option(k, v);
+        }
+        req
+    }
+}
+
+#[pymodule]
+fn _bindery(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Native>()?;
+    m.add_class::<Buffer>()?;
+    m.add_class::<ObjectReader>()?;
+    m.add_class::<Consumer>()?;
+    m.add_class::<WaitGroupNative>()?;
+    m.add_class::<convert::ObjectMeta>()?;
+    m.add_class::<convert::ObjectData>()?;
+    m.add_class::<convert::ListItem>()?;
+    m.add_class::<convert::CallOutput>()?;
+    m.add_class::<convert::Message_>()?;
+    m.add_class::<function::PyEvent>()?;
+    m.add_function(wrap_pyfunction!(function::main, m)?)?;
+    errors::register(m)?;
+    Ok(())
+}

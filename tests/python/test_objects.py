@@ -1,0 +1,85 @@
+"""Objects from Python: every operation, conditions, zero-copy buffers, streaming reads."""
+
+import resource
+
+import pytest
+
+import bindery
+
+
+def test_put_get_head_list_delete(ctx):
+    meta = ctx.object.put("files://a/b.txt", b"hello ").add("world").metadata({"content-type": "text/plain"}).do()
+    assert (meta.path, meta.size) == ("a/b.txt", 11)
+    got = ctx.object.get("files://a/b.txt").do()
+    assert bytes(got.data) == b"hello world"
+    assert got.data == b"hello world"
+    assert got.meta.gen == meta.gen
+    assert got.meta.metadata == {"content-type": "text/plain"}
+    part = ctx.object.get("files://a/b.txt").range(6, 5).do()
+    assert bytes(part.data) == b"world"
+    assert ctx.object.head("files://a/b.txt").do().size == 11
+    ctx.object.put("files://a/c/d.txt", b"x").do()
+    listed = ctx.object.list("files://a/").delimiter("/").do()
+    assert [(e.path, e.is_prefix) for e in listed] == [("a/b.txt", False), ("a/c/", True)]
+    ctx.object.delete("files://a/b.txt").do()
+    with pytest.raises(bindery.NotFound):
+        ctx.object.get("files://a/b.txt").do()
+    # Deleting what is not there is fine.
+    ctx.object.delete("files://a/b.txt").do()
+
+
+def test_conditions_and_error_attributes(ctx):
+    meta = ctx.object.put("mem://k", b"v1").condition("if-none-match", "*").do()
+    with pytest.raises(bindery.ConditionFailed) as e:
+        ctx.object.put("mem://k", b"v2").condition("if-none-match", "*").do()
+    err = e.value
+    assert isinstance(err, bindery.Error)
+    assert (err.binding, err.driver, err.operation, err.path) == ("mem", "memory", "put", "k")
+    assert err.retryable is False
+    assert err.kind == "ConditionFailed"
+    ctx.object.put("mem://k", b"v2").condition("if-match", meta.gen).do()
+    assert bytes(ctx.object.get("mem://k").do().data) == b"v2"
+    with pytest.raises(bindery.InvalidInput, match="'..'"):
+        ctx.object.get("mem://../etc/passwd").do()
+    with pytest.raises(bindery.NotFound, match="no binding named 'nope'"):
+        ctx.object.get("nope://x").do()
+
+
+def test_buffers_are_the_drivers_memory(ctx):
+    data = bytes(range(256)) * 4096  # 1 MiB
+    ctx.object.put("mem://big", data).do()
+    a = ctx.object.get("mem://big").do().data
+    b = ctx.object.get("mem://big").do().data
+    # The memory driver hands out the stored bytes: both reads are the same memory.
+    assert a.address() == b.address()
+    view = memoryview(a)
+    assert view.readonly and view.nbytes == len(data) and view[255] == 255
+    assert view.tobytes() == data
+    with pytest.raises(TypeError):
+        view[0:1] = b"x"
+
+
+def test_streamed_read_in_chunks(ctx):
+    data = b"z" * (5 << 20)
+    ctx.object.put("files://s.bin", data).do()
+    reader = ctx.object.get("files://s.bin").load()
+    assert reader.meta().size == len(data)
+    chunks = list(reader)
+    assert len(chunks) > 1
+    assert sum(len(c) for c in chunks) == len(data)
+    assert b"".join(bytes(c) for c in chunks) == data
+
+
+def test_a_large_read_does_not_double_memory(ctx, tmp_path):
+    size = 256 << 20
+    (tmp_path / "objects" / "up").mkdir(parents=True, exist_ok=True)
+    with open(tmp_path / "objects" / "up" / "large.bin", "wb") as f:
+        f.truncate(size)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    got = ctx.object.get("files://large.bin").do()
+    view = memoryview(got.data)
+    assert view.nbytes == size
+    assert view[size - 1] == 0
+    grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
+    # One copy of the object at most (the driver's buffer); a copy into Python would double it.
+    assert grown < 1.5 * size, f"peak memory grew by {grown >> 20} MiB for a {size >> 20} MiB object"

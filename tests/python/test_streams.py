@@ -1,0 +1,38 @@
+"""Streams from Python: publish, consume, groups and checkpoints on the log driver."""
+
+import bindery
+
+
+def test_publish_consume_and_checkpoint(ctx):
+    ctx.stream.create("ev://orders", shards=2).do()
+    placed = ctx.stream.publish("ev://orders").messages(
+        [bindery.Message(b'{"n": 1}', key="a", headers={"src": "py"}), {"value": '{"n": 2}', "key": "b"}, '{"n": 3}']
+    ).do()
+    assert len(placed) == 3 and all(isinstance(s, int) and isinstance(p, int) for s, p in placed)
+    got = list(ctx.stream.consume("ev://orders").follow(False).load())
+    assert sorted(bytes(m.value) for m in got) == [b'{"n": 1}', b'{"n": 2}', b'{"n": 3}']
+    first = next(m for m in got if bytes(m.value) == b'{"n": 1}')
+    assert first.key == b"a" and first.headers == [("src", b"py")]
+    # A group checkpoints what it handled; the next member goes on after it.
+    c = ctx.stream.consume("ev://orders").group("g").follow(False).load()
+    seen = list(c)
+    assert len(seen) == 3
+    c.checkpoint_consumed()
+    c.close()
+    ctx.stream.publish("ev://orders").buffers([b'{"n": 4}']).do()
+    again = list(ctx.stream.consume("ev://orders").group("g").follow(False).load())
+    assert [bytes(m.value) for m in again] == [b'{"n": 4}']
+    filtered = list(ctx.stream.consume("ev://orders").where_("n >= 3").follow(False).load())
+    assert sorted(bytes(m.value) for m in filtered) == [b'{"n": 3}', b'{"n": 4}']
+    shards = ctx.stream.list_shards("ev://orders").do()
+    assert [s["id"] for s in shards] == [0, 1] and sum(s["next"] for s in shards) == 4
+
+
+def test_poll_returns_none_when_idle(ctx):
+    ctx.stream.create("ev://idle").do()
+    c = ctx.stream.consume("ev://idle").load()
+    assert c.poll(0.05) is None
+    ctx.stream.publish("ev://idle").buffers(["x"]).do()
+    m = c.poll(5)
+    assert m is not None and bytes(m.value) == b"x" and c.get_position(m) == "0:0"
+    c.close()

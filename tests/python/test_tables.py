@@ -1,0 +1,62 @@
+"""Tables from Python: pyarrow batches in and out, filters, keys, scans, errors."""
+
+import pyarrow as pa
+import pytest
+
+import bindery
+
+
+def make_users(ctx):
+    ctx.table.create("db://users").schema(
+        "user string NOT NULL, age int64, addr string, version int64 NOT NULL DEFAULT 0"
+    ).primary_key("user").do()
+    n = ctx.table.write("db://users").with_items(
+        [{"user": "ana", "age": 41, "addr": "NY"}, {"user": "bob", "age": 25, "addr": "SF"}, {"user": "chen", "age": 33}]
+    ).do()
+    assert n == 3
+
+
+def test_read_select_filter_as_pyarrow(ctx):
+    make_users(ctx)
+    reader = ctx.table.read("db://users").select("user", "addr").where_("age > 30").load()
+    assert reader.schema.names == ["user", "addr"]
+    batches = list(reader)
+    assert all(isinstance(b, pa.RecordBatch) for b in batches)
+    table = pa.Table.from_batches(batches)
+    assert sorted(table.column("user").to_pylist()) == ["ana", "chen"]
+    whole = ctx.table.read("db://users").do()
+    assert isinstance(whole, pa.Table) and whole.num_rows == 3
+    rows = ctx.table.read("db://users").key("bob").load().scan()
+    assert rows == [{"user": "bob", "age": 25, "addr": "SF", "version": 0}]
+    assert ctx.table.read("db://users").keys(["ana", "bob"]).select("user").load().scan(as_tuples=True) == [("ana",), ("bob",)]
+
+
+def test_expressions_conditions_and_alter(ctx):
+    make_users(ctx)
+    ctx.table.write("db://users").to_keys(["ana"]).with_expression("age = age + :n, version = version + 1", {"n": 1}).condition("version = 0").do()
+    with pytest.raises(bindery.ConditionFailed):
+        ctx.table.write("db://users").to_keys(["ana"]).with_expression("age = age + :n", {"n": 1}).condition("version = 0").do()
+    assert ctx.table.read("db://users").key("ana").select("age").load().scan() == [{"age": 42}]
+    ctx.table.alter("db://users").add_column("level int64 NOT NULL DEFAULT 1").do()
+    schema = ctx.table.schema("db://users").do()
+    assert "level int64 NOT NULL DEFAULT 1" in schema["text"]
+    assert schema["key"] == ["user"]
+
+
+def test_pyarrow_batches_written_to_a_parquet_table(ctx):
+    ctx.table.create("lake://visits").schema("user string NOT NULL, page string, n int64").do()
+    batch = pa.record_batch({"user": ["ana", "bob"], "page": ["/ny", "/sf"], "n": [1, 2]})
+    assert ctx.table.write("lake://visits").with_batches(batch).do() == 2
+    assert ctx.table.write("lake://visits").with_batches(pa.Table.from_batches([batch])).do() == 2
+    got = ctx.table.read("lake://visits").where_("page LIKE '/ny%'").load().read_all()
+    assert got.column("user").to_pylist() == ["ana", "ana"]
+
+
+def test_bad_input_is_explained(ctx):
+    make_users(ctx)
+    with pytest.raises(bindery.InvalidInput, match="invalid filter"):
+        ctx.table.read("db://users").where_("age >> 3").do()
+    with pytest.raises(bindery.InvalidInput, match="column 'age' is int64"):
+        ctx.table.write("db://users").with_items([{"user": "x", "age": "old"}]).do()
+    with pytest.raises(bindery.NotFound):
+        ctx.table.read("db://nope").do()
