@@ -83,6 +83,8 @@ def test_http_ingest_in_python(tmp_path):
     code, log = f.stop()
     assert code == 0, log
     assert "Stopping" in log
+    # Python's logging goes to the host's log inside the event's span.
+    assert any("Ingested notes/a.txt (5 bytes) at 0:0." in line and "event_id=" in line for line in log.splitlines()), log
     os.environ.update(env)
     ctx = bindery.Context(spec)
     rows = ctx.table.read("db0://ingested").load().scan()

@@ -181,7 +181,11 @@ impl Handler for PyHandler {
         let py_ctx = Python::attach(|py| self.context(py, &ctx).map(Bound::unbind));
         Box::pin(async move {
             let py_ctx = py_ctx.map_err(|e| -> BoxError { Python::attach(|py| describe(py, &e)).into() })?;
+            // The event's span, entered on the handler's thread: its requests and log lines
+            // (Python's `logging`, forwarded by `bindery.log`) carry the trigger and event id.
+            let span = tracing::Span::current();
             let done = tokio::task::spawn_blocking(move || {
+                let _entered = span.enter();
                 Python::attach(|py| -> Result<Response, String> {
                     let ev = event_to_py(py, event).map_err(|e| describe(py, &e))?;
                     let out = func
@@ -279,4 +283,16 @@ fn spec_of(args: &[String]) -> std::path::PathBuf {
     std::env::var("BINDERY_SPEC")
         .unwrap_or_else(|_| "function.yaml".into())
         .into()
+}
+
+/// Writes a log line through the host's `tracing` (inside the current event's span): what
+/// `bindery`'s logging handler calls for Python's `logging` records.
+#[pyfunction]
+pub fn log(level: u32, logger: &str, message: &str) {
+    match level {
+        40.. => tracing::error!(target: "python", logger, "{message}"),
+        30..=39 => tracing::warn!(target: "python", logger, "{message}"),
+        20..=29 => tracing::info!(target: "python", logger, "{message}"),
+        _ => tracing::debug!(target: "python", logger, "{message}"),
+    }
 }

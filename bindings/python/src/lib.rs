@@ -807,6 +807,7 @@ fn _bindery(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<convert::Message_>()?;
     m.add_class::<function::PyEvent>()?;
     m.add_function(wrap_pyfunction!(function::main, m)?)?;
+    m.add_function(wrap_pyfunction!(function::log, m)?)?;
     errors::register(m)?;
     Ok(())
 }

@@ -2,9 +2,12 @@
 a row to db0://ingested and publishes an event on events://ingested; GET /<key> reads it."""
 
 import json
+import logging
 import time
 
 import bindery
+
+log = logging.getLogger("ingest")
 
 
 def init(ctx):
@@ -53,6 +56,7 @@ def ingest(ctx, event, key):
         [bindery.Message(json.dumps({"key": key, "size": size, "gen": meta.gen}), key=key)]
     ).do()
     shard, position = placed[0]
+    log.info("Ingested %s (%d bytes) at %d:%d.", key, size, shard, position)
     return bindery.Response(
         {"key": key, "gen": meta.gen, "size": size, "event_id": event.id, "position": f"{shard}:{position}"},
         status=201,
