@@ -150,10 +150,15 @@ fn main() {
         Some("--baseline-server") => {
             return baseline_server(args[2].parse().unwrap(), PathBuf::from(&args[3]))
         }
-        Some("--function-server") => std::process::exit(match bindery::function::run(handler) {
-            c if c == std::process::ExitCode::SUCCESS => 0,
-            _ => 1,
-        }),
+        Some("--function-server") => {
+            let function = bindery::function::Function::new(handler);
+            let code = function.main_with_args(args[2..].to_vec());
+            std::process::exit(if code == std::process::ExitCode::SUCCESS {
+                0
+            } else {
+                1
+            })
+        }
         _ if args.iter().any(|a| a == "--list") => return, // `cargo bench -- --list`
         _ => {}
     }

@@ -93,13 +93,16 @@ def test_http_ingest_in_python(tmp_path):
     assert [json.loads(bytes(m.value))["key"] for m in events] == ["notes/a.txt"]
 
 
-def test_a_python_handler_error_is_a_500_and_the_host_goes_on(tmp_path):
+def test_an_async_python_handler_and_its_errors(tmp_path):
     (tmp_path / "fn.py").write_text(
-        "def handler(ctx, event):\n"
+        "import asyncio\n"
+        "async def handler(ctx, event):\n"
         "    if event.path == '/boom':\n"
         "        raise ValueError('no good')\n"
+        "    await asyncio.sleep(0)\n"
         "    ctx.object.put('obj://last', event.path).do()\n"
-        "    return {'path': event.path, 'last': bytes(ctx.object.get('obj://last').do().data).decode()}\n"
+        "    last = await ctx.object.get('obj://last')\n"
+        "    return {'path': event.path, 'last': bytes(last.data).decode()}\n"
     )
     port = free_port()
     spec = tmp_path / "function.yaml"

@@ -188,10 +188,17 @@ impl Handler for PyHandler {
                 let _entered = span.enter();
                 Python::attach(|py| -> Result<Response, String> {
                     let ev = event_to_py(py, event).map_err(|e| describe(py, &e))?;
-                    let out = func
+                    let mut out = func
                         .bind(py)
                         .call1((py_ctx.bind(py), ev))
                         .map_err(|e| describe(py, &e))?;
+                    // An `async def` handler: run its coroutine to the end on this thread.
+                    if out.hasattr("__await__").unwrap_or(false) {
+                        out = py
+                            .import("asyncio")
+                            .and_then(|a| a.call_method1("run", (out,)))
+                            .map_err(|e| describe(py, &e))?;
+                    }
                     response_of(&out)
                         .map_err(|e| format!("the handler's answer cannot be sent: {}", describe(py, &e)))
                 })
