@@ -320,6 +320,15 @@ fn err(py: Python<'_>) -> impl Fn(bindery::Error) -> PyErr + '_ {
     move |e| to_py(py, &e)
 }
 
+/// Applies `(key, value)` pairs to a builder with `method(key, value)` (conditions, options).
+macro_rules! each {
+    ($req:ident, $pairs:expr, $method:ident) => {
+        for (k, v) in $pairs {
+            $req = $req.$method(&*k, v);
+        }
+    };
+}
+
 /// Runs a built request: blocking (GIL released), or sent to a wait group.
 macro_rules! run {
     ($py:expr, $req:expr, $wg:expr, $convert:expr) => {{
@@ -408,12 +417,8 @@ impl Native {
             req = req.add(convert::py_to_bytes(&c)?);
         }
         req = req.metadata(metadata);
-        for (k, v) in conditions {
-            req = req.condition(&k, v);
-        }
-        for (k, v) in options {
-            req = req.option(k, v);
-        }
+        each!(req, conditions, condition);
+        each!(req, options, option);
         run!(py, req, wg, |m: bindery::ObjectMeta| meta_to_py(py, &m))
     }
 
@@ -427,12 +432,8 @@ impl Native {
         wg: Option<Bound<'py, WaitGroupNative>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let mut req = self.ctx.object().head(path);
-        for (k, v) in conditions {
-            req = req.condition(&k, v);
-        }
-        for (k, v) in options {
-            req = req.option(k, v);
-        }
+        each!(req, conditions, condition);
+        each!(req, options, option);
         run!(py, req, wg, |m: bindery::ObjectMeta| meta_to_py(py, &m))
     }
 
@@ -446,12 +447,8 @@ impl Native {
         wg: Option<Bound<'py, WaitGroupNative>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let mut req = self.ctx.object().del(path);
-        for (k, v) in conditions {
-            req = req.condition(&k, v);
-        }
-        for (k, v) in options {
-            req = req.option(k, v);
-        }
+        each!(req, conditions, condition);
+        each!(req, options, option);
         run!(py, req, wg, |()| Ok(py.None().into_bound(py)))
     }
 
@@ -477,9 +474,7 @@ impl Native {
         if let Some(s) = start_after {
             req = req.start_after(s);
         }
-        for (k, v) in options {
-            req = req.option(k, v);
-        }
+        each!(req, options, option);
         run!(py, req, wg, |entries: Vec<bindery::ListEntry>| {
             let out = PyList::empty(py);
             for e in &entries {
@@ -530,9 +525,7 @@ impl Native {
         if let Some(s) = schema {
             req = req.schema(&s);
         }
-        for (k, v) in options {
-            req = req.option(k, v);
-        }
+        each!(req, options, option);
         let mut reader = req.load();
         let schema = py.detach(|| reader.schema()).map_err(err(py))?;
         let batches: Box<dyn RecordBatchReader + Send> = Box::new(Batches { reader, schema });
@@ -581,9 +574,7 @@ impl Native {
         if let Some(c) = condition {
             req = req.condition(&c);
         }
-        for (k, v) in options {
-            req = req.option(k, v);
-        }
+        each!(req, options, option);
         run!(py, req, wg, |n: u64| Ok(n.into_pyobject(py)?.into_any()))
     }
 
@@ -603,9 +594,7 @@ impl Native {
         if let Some(pk) = &partition_key {
             req = req.primary_key(pk, sorting_key.as_deref());
         }
-        for (k, v) in options {
-            req = req.option(k, v);
-        }
+        each!(req, options, option);
         run!(py, req, wg, |()| Ok(py.None().into_bound(py)))
     }
 
@@ -637,9 +626,7 @@ impl Native {
         if let Some(s) = schema {
             req = req.schema(&s);
         }
-        for (k, v) in options {
-            req = req.option(k, v);
-        }
+        each!(req, options, option);
         run!(py, req, wg, |()| Ok(py.None().into_bound(py)))
     }
 
@@ -668,9 +655,7 @@ impl Native {
             .map(convert::py_to_message)
             .collect::<PyResult<Vec<_>>>()?;
         let mut req = self.ctx.stream().publish(path).messages(msgs);
-        for (k, v) in options {
-            req = req.option(k, v);
-        }
+        each!(req, options, option);
         run!(py, req, wg, |placed: Vec<(u32, u64)>| Ok(placed
             .into_pyobject(py)?
             .into_any()))
@@ -705,9 +690,7 @@ impl Native {
         if let Some(f) = format {
             req = req.format(&f);
         }
-        for (k, v) in options {
-            req = req.option(k, v);
-        }
+        each!(req, options, option);
         Consumer {
             inner: Mutex::new(Some(req.load())),
         }
@@ -731,9 +714,7 @@ impl Native {
             "delete" => s.delete(path),
             other => return Err(PyValueError::new_err(format!("unknown stream admin '{other}'"))),
         };
-        for (k, v) in options {
-            req = req.option(k, v);
-        }
+        each!(req, options, option);
         run!(py, req, wg, |()| Ok(py.None().into_bound(py)))
     }
 
@@ -764,9 +745,7 @@ impl Native {
             .operation(operation)
             .payload(convert::py_to_bytes(&payload)?)
             .idempotent(idempotent);
-        for (k, v) in options {
-            req = req.option(k, v);
-        }
+        each!(req, options, option);
         run!(py, req, wg, |o: bindery::CallOutput| convert::call_to_py(py, o))
     }
 }
@@ -783,12 +762,8 @@ impl Native {
         if let Some((offset, len)) = range {
             req = req.range(offset, len);
         }
-        for (k, v) in conditions {
-            req = req.condition(&k, v);
-        }
-        for (k, v) in options {
-            req = req.option(k, v);
-        }
+        each!(req, conditions, condition);
+        each!(req, options, option);
         req
     }
 }
