@@ -5,7 +5,7 @@
 use std::sync::{Arc, OnceLock};
 
 use bindery::function::{BoxError, Event, Function, Handler, HandlerFuture, Response};
-use bindery::Context;
+use bindery::{Bytes, Context};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 
@@ -96,46 +96,41 @@ fn response_of(value: &Bound<'_, PyAny>) -> PyResult<Response> {
         return Ok(Response::default().with_status(204));
     }
     if let Ok(s) = value.cast::<PyString>() {
-        return Ok(
-            Response::new(s.to_str()?.to_string()).with_header("content-type", "text/plain; charset=utf-8")
-        );
+        let text = s.to_str()?.to_string();
+        return Ok(Response::new(text).with_header("content-type", "text/plain; charset=utf-8"));
     }
-    if value.cast::<PyBytes>().is_ok()
-        || value.cast::<Buffer>().is_ok()
-        || value.hasattr("__buffer__")?
-            && !value.is_instance_of::<PyDict>()
-            && !value.is_instance_of::<PyList>()
-    {
-        if let Ok(b) = crate::convert::py_to_bytes(value) {
-            return Ok(Response::new(b).with_header("content-type", "application/octet-stream"));
-        }
+    if let Some(b) = bytes_of(value) {
+        return Ok(Response::new(b).with_header("content-type", "application/octet-stream"));
     }
     if value.hasattr("status")? && value.hasattr("body")? {
-        let status: u16 = value.getattr("status")?.extract()?;
         let body = value.getattr("body")?;
         let mut r = if body.is_none() {
             Response::default()
-        } else if body.cast::<PyString>().is_ok()
-            || body.cast::<PyBytes>().is_ok()
-            || body.cast::<Buffer>().is_ok()
-        {
-            Response::new(crate::convert::py_to_bytes(&body)?)
+        } else if let Some(b) = bytes_of(&body) {
+            Response::new(b)
         } else {
             json_response(py, &body)?
         };
-        r.status = status;
-        if let Ok(headers) = value.getattr("headers") {
-            if let Ok(map) = headers.cast::<PyDict>() {
-                for (k, v) in map.iter() {
-                    r.headers
-                        .retain(|(n, _)| !n.eq_ignore_ascii_case(&k.extract::<String>().unwrap_or_default()));
-                    r = r.with_header(k.extract::<String>()?, v.str()?.to_str()?.to_string());
-                }
+        r.status = value.getattr("status")?.extract()?;
+        if let Ok(map) = value.getattr("headers")?.cast::<PyDict>() {
+            for (k, v) in map.iter() {
+                let name: String = k.extract()?;
+                r.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
+                r = r.with_header(name, v.str()?.to_str()?.to_string());
             }
         }
         return Ok(r);
     }
     json_response(py, value)
+}
+
+/// The bytes of a bytes-like value (bytes, `Buffer`, anything with the buffer protocol, str);
+/// None for containers and other values, which are answered as JSON.
+fn bytes_of(value: &Bound<'_, PyAny>) -> Option<Bytes> {
+    if value.is_instance_of::<PyDict>() || value.is_instance_of::<PyList>() {
+        return None;
+    }
+    crate::convert::py_to_bytes(value).ok()
 }
 
 fn json_response(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<Response> {
@@ -177,8 +172,8 @@ impl PyHandler {
 
 impl Handler for PyHandler {
     fn call(&self, ctx: Context, event: Event) -> HandlerFuture {
-        let func = Python::attach(|py| self.func.clone_ref(py));
-        let py_ctx = Python::attach(|py| self.context(py, &ctx).map(Bound::unbind));
+        let (func, py_ctx) =
+            Python::attach(|py| (self.func.clone_ref(py), self.context(py, &ctx).map(Bound::unbind)));
         Box::pin(async move {
             let py_ctx = py_ctx.map_err(|e| -> BoxError { Python::attach(|py| describe(py, &e)).into() })?;
             // The event's span, entered on the handler's thread: its requests and log lines
@@ -215,7 +210,20 @@ impl Handler for PyHandler {
 /// would run. Returns the exit code.
 #[pyfunction]
 pub fn main(py: Python<'_>, args: Vec<String>) -> PyResult<i32> {
-    let spec = spec_of(&args);
+    let spec = match bindery::function::spec_in_args(&args) {
+        Ok(spec) => spec,
+        // A bad command line: the host's parser says what is wrong and how to call it.
+        Err(_) => {
+            let usage = Function::new(|_: Context, _: Event| async { Ok::<_, bindery::Error>(()) });
+            return Ok(
+                if py.detach(move || usage.main_with_args(args)) == std::process::ExitCode::SUCCESS {
+                    0
+                } else {
+                    1
+                },
+            );
+        }
+    };
     let loaded = bindery_runtime::Spec::load(&spec, &bindery_runtime::Registry::builtin().infos())
         .map_err(|e| crate::errors::InvalidInput::new_err(e.to_string()))?;
     let handler = loaded.handler.clone().ok_or_else(|| {
@@ -276,20 +284,6 @@ pub fn main(py: Python<'_>, args: Vec<String>) -> PyResult<i32> {
     } else {
         1
     })
-}
-
-fn spec_of(args: &[String]) -> std::path::PathBuf {
-    let mut it = args.iter().skip(1);
-    while let Some(a) = it.next() {
-        if a.starts_with('-') {
-            it.next();
-            continue;
-        }
-        return a.into();
-    }
-    std::env::var("BINDERY_SPEC")
-        .unwrap_or_else(|_| "function.yaml".into())
-        .into()
 }
 
 /// Writes a log line through the host's `tracing` (inside the current event's span): what

@@ -155,33 +155,52 @@ impl WaitGroupNative {
     }
 }
 
+/// A native reader or consumer behind a Python object: used with the GIL released, gone
+/// once closed.
+struct Slot<T> {
+    inner: Mutex<Option<T>>,
+    what: &'static str,
+}
+
+impl<T: Send> Slot<T> {
+    fn new(value: T, what: &'static str) -> Slot<T> {
+        Slot {
+            inner: Mutex::new(Some(value)),
+            what,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<T>> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` on the value, GIL released; an error once closed.
+    fn with<R: Send>(&self, py: Python<'_>, f: impl FnOnce(&mut T) -> R + Send) -> PyResult<R> {
+        py.detach(|| {
+            self.lock()
+                .as_mut()
+                .map(f)
+                .ok_or_else(|| PyValueError::new_err(format!("the {} is closed", self.what)))
+        })
+    }
+
+    /// Takes the value out (closing the slot), GIL released.
+    fn take(&self, py: Python<'_>) -> Option<T> {
+        py.detach(|| self.lock().take())
+    }
+}
+
 /// An object being read: chunks prefetched in the background.
 #[pyclass(module = "bindery")]
 pub struct ObjectReader {
-    inner: Mutex<Option<bindery::ObjectReader>>,
-}
-
-impl ObjectReader {
-    fn with<T: Send>(
-        &self,
-        py: Python<'_>,
-        f: impl FnOnce(&mut bindery::ObjectReader) -> T + Send,
-    ) -> PyResult<T> {
-        py.detach(|| {
-            let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-            guard
-                .as_mut()
-                .map(f)
-                .ok_or_else(|| PyValueError::new_err("the reader is closed"))
-        })
-    }
+    inner: Slot<bindery::ObjectReader>,
 }
 
 #[pymethods]
 impl ObjectReader {
     /// The object's metadata (waits for the first frame).
     fn meta<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let meta = self.with(py, |r| r.meta().cloned())?;
+        let meta = self.inner.with(py, |r| r.meta().cloned())?;
         meta_to_py(py, &meta.map_err(|e| to_py(py, &e))?)
     }
 
@@ -190,7 +209,7 @@ impl ObjectReader {
     }
 
     fn __next__(&self, py: Python<'_>) -> PyResult<Option<Buffer>> {
-        match self.with(py, |r| r.next_chunk())? {
+        match self.inner.with(py, |r| r.next_chunk())? {
             Some(Ok(chunk)) => Ok(Some(Buffer::new(chunk))),
             Some(Err(e)) => Err(to_py(py, &e)),
             None => Ok(None),
@@ -199,8 +218,10 @@ impl ObjectReader {
 
     /// The rest of the object as one buffer (no copy when it came in one chunk).
     fn read_all(&self, py: Python<'_>) -> PyResult<Buffer> {
-        let reader = py.detach(|| self.inner.lock().unwrap_or_else(|p| p.into_inner()).take());
-        let reader = reader.ok_or_else(|| PyValueError::new_err("the reader is closed"))?;
+        let reader = self
+            .inner
+            .take(py)
+            .ok_or_else(|| PyValueError::new_err("the reader is closed"))?;
         py.detach(|| reader.read_all())
             .map(Buffer::new)
             .map_err(|e| to_py(py, &e))
@@ -208,30 +229,14 @@ impl ObjectReader {
 
     /// Stops reading (the driver stops producing).
     fn close(&self, py: Python<'_>) {
-        py.detach(|| drop(self.inner.lock().unwrap_or_else(|p| p.into_inner()).take()));
+        drop(self.inner.take(py));
     }
 }
 
 /// A stream being consumed.
 #[pyclass(module = "bindery")]
 pub struct Consumer {
-    inner: Mutex<Option<bindery::Consumer>>,
-}
-
-impl Consumer {
-    fn with<T: Send>(
-        &self,
-        py: Python<'_>,
-        f: impl FnOnce(&mut bindery::Consumer) -> T + Send,
-    ) -> PyResult<T> {
-        py.detach(|| {
-            let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-            guard
-                .as_mut()
-                .map(f)
-                .ok_or_else(|| PyValueError::new_err("the consumer is closed"))
-        })
-    }
+    inner: Slot<bindery::Consumer>,
 }
 
 #[pymethods]
@@ -241,7 +246,7 @@ impl Consumer {
     }
 
     fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        match self.with(py, |c| c.next())? {
+        match self.inner.with(py, |c| c.next())? {
             Some(Ok(m)) => convert::message_to_py(py, &m).map(Some),
             Some(Err(e)) => Err(to_py(py, &e)),
             None => Ok(None),
@@ -251,7 +256,7 @@ impl Consumer {
     /// The next message within `timeout` seconds, or None.
     fn poll<'py>(&self, py: Python<'py>, timeout: f64) -> PyResult<Option<Bound<'py, PyAny>>> {
         let d = std::time::Duration::from_secs_f64(timeout.max(0.0));
-        match self.with(py, |c| c.poll(d))? {
+        match self.inner.with(py, |c| c.poll(d))? {
             Some(Ok(m)) => convert::message_to_py(py, &m).map(Some),
             Some(Err(e)) => Err(to_py(py, &e)),
             None => Ok(None),
@@ -260,7 +265,7 @@ impl Consumer {
 
     /// Whether the consumer ended (only without follow) and every message was taken.
     fn ended(&self, py: Python<'_>) -> PyResult<bool> {
-        self.with(py, |c| c.ended())
+        self.inner.with(py, |c| c.ended())
     }
 
     /// Records that the group handled the message at (shard, position) and all before it.
@@ -270,22 +275,23 @@ impl Consumer {
             position,
             ..Message::default()
         };
-        self.with(py, |c| c.checkpoint(&m))?.map_err(|e| to_py(py, &e))
+        self.inner
+            .with(py, |c| c.checkpoint(&m))?
+            .map_err(|e| to_py(py, &e))
     }
 
     /// Records everything handed out so far, in every shard, in one request.
     fn checkpoint_consumed(&self, py: Python<'_>) -> PyResult<()> {
-        self.with(py, |c| c.checkpoint_consumed())?
+        self.inner
+            .with(py, |c| c.checkpoint_consumed())?
             .map_err(|e| to_py(py, &e))
     }
 
     /// Stops consuming and waits until the driver let go (the group rebalances).
     fn close(&self, py: Python<'_>) {
-        py.detach(|| {
-            if let Some(c) = self.inner.lock().unwrap_or_else(|p| p.into_inner()).take() {
-                c.close();
-            }
-        });
+        if let Some(c) = self.inner.take(py) {
+            py.detach(move || c.close());
+        }
     }
 }
 
@@ -396,7 +402,7 @@ impl Native {
         options: Opts,
     ) -> ObjectReader {
         ObjectReader {
-            inner: Mutex::new(Some(self.get(path, range, conditions, options).load())),
+            inner: Slot::new(self.get(path, range, conditions, options).load(), "reader"),
         }
     }
 
@@ -692,7 +698,7 @@ impl Native {
         }
         each!(req, options, option);
         Consumer {
-            inner: Mutex::new(Some(req.load())),
+            inner: Slot::new(req.load(), "consumer"),
         }
     }
 

@@ -144,6 +144,28 @@ impl TriggerSpec {
     pub fn attribute(&self, name: &str) -> Option<&str> {
         self.attributes.get(name).map(String::as_str)
     }
+
+    /// A cron trigger's schedule: `attributes.schedule`, or `attributes.interval` as
+    /// `@every`; the error says what is missing or wrong.
+    pub fn schedule(&self) -> Result<crate::schedule::Schedule, String> {
+        let text = match (self.attribute("schedule"), self.attribute("interval")) {
+            (Some(s), None) => s.to_string(),
+            (None, Some(i)) => format!("@every {i}"),
+            (Some(_), Some(_)) => {
+                return Err(format!(
+                    "cron trigger '{}' has both `schedule` and `interval`; keep one",
+                    self.name
+                ))
+            }
+            (None, None) => {
+                return Err(format!(
+                    "cron trigger '{}' needs `attributes.schedule` (such as '*/5 * * * *') or `attributes.interval` (such as 10s)",
+                    self.name
+                ))
+            }
+        };
+        crate::schedule::Schedule::parse(&text)
+    }
 }
 
 /// A loaded, checked spec.
@@ -510,10 +532,8 @@ impl SpecParser {
                 if let Some(dl) = t.attribute("deadLetter") {
                     stream_binding("deadLetter", dl)?;
                 }
-                for d in ["backoff"] {
-                    if let Some(v) = t.attribute(d) {
-                        crate::schedule::parse_duration(v).map_err(|e| self.err(at(d), e))?;
-                    }
+                if let Some(v) = t.attribute("backoff") {
+                    crate::schedule::parse_duration(v).map_err(|e| self.err(at("backoff"), e))?;
                 }
                 if let Some(v) = t.attribute("retries") {
                     v.trim().parse::<u32>().map_err(|_| {
@@ -525,23 +545,13 @@ impl SpecParser {
                 }
             }
             "cron" => {
-                let (attr, text) = match (t.attribute("schedule"), t.attribute("interval")) {
-                    (Some(s), None) => ("schedule", s.to_string()),
-                    (None, Some(i)) => ("interval", format!("@every {i}")),
-                    (Some(_), Some(_)) => {
-                        return Err(self.err(t.loc, format!("cron trigger '{}' has both `schedule` and `interval`; keep one", t.name)))
-                    }
-                    (None, None) => {
-                        return Err(self.err(
-                            t.loc,
-                            format!(
-                                "cron trigger '{}' needs `attributes.schedule` (such as '*/5 * * * *') or `attributes.interval` (such as 10s)",
-                                t.name
-                            ),
-                        ))
-                    }
-                };
-                crate::schedule::Schedule::parse(&text).map_err(|e| self.err(at(attr), e))?;
+                // Point at the one schedule attribute given (the trigger when none or both).
+                let given: Vec<&str> = ["schedule", "interval"]
+                    .into_iter()
+                    .filter(|a| t.attribute(a).is_some())
+                    .collect();
+                let attr = (given.len() == 1).then(|| given[0]);
+                t.schedule().map_err(|e| self.err(attr.map_or(t.loc, at), e))?;
             }
             _ => {}
         }

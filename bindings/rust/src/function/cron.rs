@@ -22,16 +22,7 @@ pub(super) struct CronTrigger {
 
 impl CronTrigger {
     pub(super) fn new(t: &TriggerSpec) -> Result<CronTrigger> {
-        let text = match (t.attribute("schedule"), t.attribute("interval")) {
-            (Some(s), _) => s.to_string(),
-            (None, Some(i)) => format!("@every {i}"),
-            (None, None) => {
-                return Err(Error::invalid_input(
-                    "needs attributes.schedule or attributes.interval",
-                ))
-            }
-        };
-        let schedule = Schedule::parse(&text).map_err(Error::invalid_input)?;
+        let schedule = t.schedule().map_err(Error::invalid_input)?;
         let headers = t
             .attributes
             .iter()

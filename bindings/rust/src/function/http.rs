@@ -22,7 +22,6 @@ const DEFAULT_WORKER_WAIT: Duration = Duration::from_secs(10);
 const GRACE: Duration = Duration::from_secs(30);
 
 pub(super) struct HttpTrigger {
-    name: String,
     listener: tokio::net::TcpListener,
     state: Arc<State>,
 }
@@ -68,7 +67,6 @@ impl HttpTrigger {
             .map_err(|e| Error::internal(e.to_string()))?;
         tracing::info!(trigger = %t.name, address = %local, max_workers, "HTTP trigger listening.");
         Ok(HttpTrigger {
-            name: t.name.clone(),
             listener,
             state: Arc::new(State {
                 trigger: t.name.clone(),
@@ -89,7 +87,7 @@ impl HttpTrigger {
                     Ok(a) => a,
                     Err(e) => {
                         // Out of file descriptors and the like: wait a little, go on.
-                        tracing::warn!(trigger = %self.name, error = %e, "Accept failed.");
+                        tracing::warn!(trigger = %self.state.trigger, error = %e, "Accept failed.");
                         tokio::time::sleep(Duration::from_millis(50)).await;
                         continue;
                     }
@@ -108,9 +106,9 @@ impl HttpTrigger {
             });
         }
         drop(self.listener);
-        tracing::info!(trigger = %self.name, open = graceful.count(), "HTTP trigger stopping; waiting for requests in flight.");
+        tracing::info!(trigger = %self.state.trigger, open = graceful.count(), "HTTP trigger stopping; waiting for requests in flight.");
         if tokio::time::timeout(GRACE, graceful.shutdown()).await.is_err() {
-            tracing::warn!(trigger = %self.name, "Requests still in flight after {GRACE:?}; closing them.");
+            tracing::warn!(trigger = %self.state.trigger, "Requests still in flight after {GRACE:?}; closing them.");
         }
         Ok(())
     }

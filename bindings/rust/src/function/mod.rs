@@ -395,6 +395,13 @@ fn init_logging() {
         .try_init();
 }
 
+/// The spec a function's command line names (`run [SPEC]`, `invoke [SPEC] …`; default
+/// `$BINDERY_SPEC`, else `function.yaml`), for runtimes that must read the spec before
+/// [`Function::main_with_args`] runs (Python's, to import its handler).
+pub fn spec_in_args(args: &[String]) -> std::result::Result<PathBuf, String> {
+    Command::parse(args.iter().cloned()).map(|c| c.spec())
+}
+
 const USAGE: &str = "usage: FUNCTION run [SPEC]
        FUNCTION invoke [SPEC] (--body TEXT | --body-file FILE) [--method M] [--path P] [-H name=value]...
 SPEC defaults to $BINDERY_SPEC, else function.yaml";
