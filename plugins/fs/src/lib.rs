@@ -25,6 +25,11 @@
 //!   with respect to every writer in this host; `if-none-match: *` uses `link(2)`, which is
 //!   atomic against other processes too.
 //! - **Listing** is in path order; with the `/` delimiter it reads one directory level.
+//! - **Reads** open and stat the file on the calling worker (the kernel's cached inodes make
+//!   these calls cheaper than a hand-over to a blocking thread); a read of up to 256 KiB that
+//!   the page cache holds is copied there too (`preadv2` with `RWF_NOWAIT`, Linux). A read
+//!   that would wait for the disk, and every larger one, runs on tokio's blocking pool, in
+//!   1 MiB chunks when the caller streams it.
 //!
 //! A path cannot both be an object and have objects below it (`a` and `a/b`): the second
 //! write fails with `InvalidInput`. Paths under `.bindery/` are reserved.

@@ -4,7 +4,7 @@ use std::collections::hash_map::DefaultHasher;
 use std::collections::BTreeMap;
 use std::fs::{self, File, Metadata};
 use std::hash::{Hash, Hasher};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,6 +20,9 @@ use crate::error::map;
 
 /// Objects up to this size are read in one chunk; larger ones stream in chunks of it.
 const CHUNK: u64 = 1 << 20;
+/// Reads up to this size are tried from the page cache on the worker (a copy of at most a few
+/// microseconds); larger ones always go to the blocking pool.
+const INLINE_READ: u64 = 256 << 10;
 /// The folder under the root that holds the driver's own files.
 const RESERVED: &str = ".bindery";
 const LOCK_STRIPES: usize = 64;
@@ -344,63 +347,52 @@ fn stat_checked(inner: &Inner, path: &str, conditions: &Conditions) -> Result<Op
 impl ObjectDriver for FsStore {
     async fn get(&self, path: &str, op: OpGet) -> Result<GetResponse> {
         check_reserved(path)?;
-        let inner = self.inner.clone();
-        let path = path.to_string();
-        blocking(move || {
-            let what = format!("read '{path}'");
-            let not_found = || Error::not_found("no such object");
-            let mut file = match File::open(inner.file(&path)) {
-                Ok(f) => f,
-                Err(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR) => {
-                    if op.conditions.if_match.is_some() {
-                        op.conditions.check(None)?;
-                    }
-                    return Err(not_found());
-                }
-                Err(e) => return Err(map(e, &what)),
-            };
-            let md = file.metadata().map_err(|e| map(e, &what))?;
-            if !md.is_file() {
-                return Err(not_found());
-            }
-            let meta = inner.object_meta(&path, &md, true)?;
-            op.conditions.check(Some(&meta.gen))?;
-            let range = match op.range {
-                Some(r) => r.resolve(meta.size)?,
-                None => 0..meta.size,
-            };
-            if range.start > 0 {
-                file.seek(SeekFrom::Start(range.start))
-                    .map_err(|e| map(e, &what))?;
-            }
-            let len = range.end - range.start;
-            // One buffer when the caller takes it all at once (its memory is the object's
-            // size either way); bounded chunks when it streams.
-            let body = if len <= CHUNK || op.whole {
-                let chunk = read_chunk(&mut file, len, &what)?;
-                stream::once(async move { Ok(chunk) }).boxed()
+        // Opening, stat-ing and looking for the metadata sidecar run on this worker: they
+        // touch the kernel's cached inodes of files in use, and handing them to a blocking
+        // thread and back costs several times more than the calls. The data follows.
+        let (file, meta, range) = open_for_get(&self.inner, path, &op)?;
+        let what = format!("read '{path}'");
+        let len = range.end - range.start;
+        // One buffer when the caller takes it all at once (its memory is the object's size
+        // either way); bounded chunks when it streams.
+        let body = if len <= CHUNK || op.whole {
+            // A small read the page cache holds is a copy, done here; one that would wait
+            // for the disk (or is large) goes to the blocking pool.
+            let cached = if len <= INLINE_READ {
+                read_cached(&file, range.start, len).map_err(|e| map(e, &what))?
             } else {
-                stream::unfold(Some((file, len, what)), |state| async move {
-                    let (mut file, left, what) = state?;
-                    let n = left.min(CHUNK);
-                    let step = tokio::task::spawn_blocking(move || {
-                        read_chunk(&mut file, n, &what).map(|c| (c, file, what))
-                    })
-                    .await;
-                    match step {
-                        Ok(Ok((chunk, file, what))) => {
-                            let next = (left > n).then_some((file, left - n, what));
-                            Some((Ok(chunk), next))
-                        }
-                        Ok(Err(e)) => Some((Err(e), None)),
-                        Err(e) => Some((Err(Error::internal(format!("fs read task failed: {e}"))), None)),
-                    }
-                })
-                .boxed()
+                None
             };
-            Ok(GetResponse { meta, body })
-        })
-        .await
+            let chunk = match cached {
+                Some(chunk) => chunk,
+                None => {
+                    let start = range.start;
+                    tokio::task::spawn_blocking(move || read_chunk_at(&file, start, len, &what))
+                        .await
+                        .map_err(|e| Error::internal(format!("fs read task failed: {e}")))??
+                }
+            };
+            stream::once(async move { Ok(chunk) }).boxed()
+        } else {
+            stream::unfold(Some((file, range.start, len, what)), |state| async move {
+                let (file, at, left, what) = state?;
+                let n = left.min(CHUNK);
+                let step = tokio::task::spawn_blocking(move || {
+                    read_chunk_at(&file, at, n, &what).map(|c| (c, file, what))
+                })
+                .await;
+                match step {
+                    Ok(Ok((chunk, file, what))) => {
+                        let next = (left > n).then_some((file, at + n, left - n, what));
+                        Some((Ok(chunk), next))
+                    }
+                    Ok(Err(e)) => Some((Err(e), None)),
+                    Err(e) => Some((Err(Error::internal(format!("fs read task failed: {e}"))), None)),
+                }
+            })
+            .boxed()
+        };
+        Ok(GetResponse { meta, body })
     }
 
     async fn put(&self, path: &str, mut body: PutBody, op: OpPut) -> Result<ObjectMeta> {
@@ -603,9 +595,38 @@ enum WalkError {
     Io(Error),
 }
 
-fn read_chunk(file: &mut File, len: u64, what: &str) -> Result<Bytes> {
+/// Opens an object for a get and checks the request's conditions and range against it.
+fn open_for_get(inner: &Inner, path: &str, op: &OpGet) -> Result<(File, ObjectMeta, std::ops::Range<u64>)> {
+    let what = || format!("read '{path}'");
+    let not_found = || Error::not_found("no such object");
+    let file = match File::open(inner.file(path)) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR) => {
+            if op.conditions.if_match.is_some() {
+                op.conditions.check(None)?;
+            }
+            return Err(not_found());
+        }
+        Err(e) => return Err(map(e, &what())),
+    };
+    let md = file.metadata().map_err(|e| map(e, &what()))?;
+    if !md.is_file() {
+        return Err(not_found());
+    }
+    let meta = inner.object_meta(path, &md, true)?;
+    op.conditions.check(Some(&meta.gen))?;
+    let range = match op.range {
+        Some(r) => r.resolve(meta.size)?,
+        None => 0..meta.size,
+    };
+    Ok((file, meta, range))
+}
+
+/// `len` bytes at `offset`, read whole or failing.
+fn read_chunk_at(file: &File, offset: u64, len: u64, what: &str) -> Result<Bytes> {
+    use std::os::unix::fs::FileExt;
     let mut buf = vec![0u8; len as usize];
-    file.read_exact(&mut buf).map_err(|e| {
+    file.read_exact_at(&mut buf, offset).map_err(|e| {
         if e.kind() == io::ErrorKind::UnexpectedEof {
             Error::internal(format!("{what}: the file was truncated while being read")).set_retryable(true)
         } else {
@@ -613,6 +634,47 @@ fn read_chunk(file: &mut File, len: u64, what: &str) -> Result<Bytes> {
         }
     })?;
     Ok(Bytes::from(buf))
+}
+
+/// `len` bytes at `offset` if the page cache holds all of them, read without waiting for the
+/// disk (`preadv2` with `RWF_NOWAIT`); `None` when the read would wait, came up short, or the
+/// kernel or file system does not offer it (the caller then reads on a blocking thread).
+#[cfg(target_os = "linux")]
+fn read_cached(file: &File, offset: u64, len: u64) -> io::Result<Option<Bytes>> {
+    use std::os::fd::AsRawFd;
+    let len = len as usize;
+    if len == 0 {
+        return Ok(Some(Bytes::new()));
+    }
+    let mut buf = Vec::<u8>::with_capacity(len);
+    let iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: len,
+    };
+    let Ok(offset) = libc::off_t::try_from(offset) else {
+        return Ok(None);
+    };
+    // SAFETY: the one iovec points at `len` bytes of `buf`'s spare capacity, which the kernel
+    // writes; `buf` outlives the call.
+    let n = unsafe { libc::preadv2(file.as_raw_fd(), &iov, 1, offset, libc::RWF_NOWAIT) };
+    if n < 0 {
+        let e = io::Error::last_os_error();
+        return match e.raw_os_error() {
+            Some(libc::EAGAIN | libc::EOPNOTSUPP | libc::EINVAL | libc::ENOSYS) => Ok(None),
+            _ => Err(e),
+        };
+    }
+    if n as usize != len {
+        return Ok(None);
+    }
+    // SAFETY: the kernel initialised the first `n == len` bytes.
+    unsafe { buf.set_len(len) };
+    Ok(Some(Bytes::from(buf)))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn read_cached(_file: &File, _offset: u64, _len: u64) -> io::Result<Option<Bytes>> {
+    Ok(None)
 }
 
 #[cfg(test)]
@@ -654,9 +716,15 @@ mod tests {
         assert!(sidecars(dir.path()).is_empty());
     }
 
+    /// The chunks a get answers.
+    async fn chunks_of(store: &FsStore, path: &str, op: OpGet) -> Vec<Bytes> {
+        use futures::StreamExt;
+        let body = store.get(path, op).await.unwrap().body;
+        body.map(|c| c.unwrap()).collect().await
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_whole_get_is_one_buffer_and_a_streamed_one_bounded_chunks() {
-        use futures::StreamExt;
         let dir = tempfile::tempdir().unwrap();
         let store = FsStore::open(dir.path().to_path_buf()).unwrap();
         let data = Bytes::from(vec![5u8; 3 * CHUNK as usize + 10]);
@@ -667,17 +735,48 @@ mod tests {
                 whole,
                 ..OpGet::default()
             };
-            let got: Vec<Bytes> = store
-                .get("big", op)
-                .await
-                .unwrap()
-                .body
-                .map(|c| c.unwrap())
-                .collect()
-                .await;
+            let got = chunks_of(&store, "big", op).await;
             assert_eq!(got.len(), chunks, "whole: {whole}");
             assert!(got.iter().all(|c| c.len() as u64 <= CHUNK) || whole);
             assert_eq!(got.concat(), data.to_vec());
+        }
+    }
+
+    /// Whether the page cache holds a file or not, a get reads it whole and right: evicting
+    /// it (`POSIX_FADV_DONTNEED` after an fsync) sends the read to the blocking pool.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_get_reads_cached_and_evicted_files_alike() {
+        use std::os::fd::AsRawFd;
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsStore::open(dir.path().to_path_buf()).unwrap();
+        let data: Bytes = (0..200_000u32)
+            .map(|i| (i % 251) as u8)
+            .collect::<Vec<_>>()
+            .into();
+        store
+            .put("o", PutBody::from_chunks([data.clone()]), OpPut::default())
+            .await
+            .unwrap();
+        let read = |op: OpGet| async { chunks_of(&store, "o", op).await.concat() };
+        let file = File::open(dir.path().join("o")).unwrap();
+        for evict in [false, true] {
+            if evict {
+                file.sync_all().unwrap();
+                // SAFETY: a valid descriptor; advice only.
+                unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+            }
+            assert_eq!(read(OpGet::default()).await, data.to_vec(), "evicted: {evict}");
+            let ranged = OpGet {
+                range: Some(bindery_core::ByteRange {
+                    offset: 1000,
+                    length: Some(4000),
+                }),
+                ..OpGet::default()
+            };
+            assert_eq!(read(ranged).await, data[1000..5000].to_vec(), "evicted: {evict}");
+        }
+        if let Some(cached) = read_cached(&file, 10, 100).unwrap() {
+            assert_eq!(cached, data.slice(10..110));
         }
     }
 
