@@ -3,6 +3,10 @@
 //! `std::fs::read`; a put against what the driver promises (write a temporary file, fsync it,
 //! rename it over the object, fsync the folder). Five rounds each; medians and ratios.
 //!
+//! The 4 KiB cases run as a function's handler does: `.await`ed in a task on the host's
+//! runtime, the baseline in the same task. The blocking API (`do_()` from a thread of the
+//! caller's own) is a row of its own: each request then crosses to a worker thread and back.
+//!
 //! Run with `cargo bench -p bindery-benches --bench objects`.
 
 use std::io::Write;
@@ -24,6 +28,21 @@ fn rate(mut op: impl FnMut(u64)) -> f64 {
     let mut n = 0;
     while start.elapsed() < WINDOW {
         op(n);
+        n += 1;
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Operations per second of the async `op`, run for [`WINDOW`].
+async fn rate_async<F, Fut>(mut op: F) -> f64
+where
+    F: FnMut(u64) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let start = Instant::now();
+    let mut n = 0;
+    while start.elapsed() < WINDOW {
+        op(n).await;
         n += 1;
     }
     n as f64 / start.elapsed().as_secs_f64()
@@ -53,7 +72,10 @@ fn main() {
         "spec:\n  dataBindings:\n    obj:\n      kind: object\n      driver: fs\n      url: ./data\n",
     )
     .unwrap();
-    let ctx = Context::open(dir.path().join("function.yaml")).unwrap();
+    let rt = bindery_benches::runtime(2);
+    let ctx = rt
+        .block_on(Context::connect(dir.path().join("function.yaml")))
+        .unwrap();
     let objects = ctx.object();
     let data = dir.path().join("data");
     let raw = dir.path().join("raw");
@@ -64,8 +86,38 @@ fn main() {
     durable_write(&raw, "small", &small);
 
     table_header("Objects on `fs`: 4 KiB and 256 MiB, against `std::fs` (same disk)");
-    let (mut get, mut put) = (Case::default(), Case::default());
+    let (mut get, mut put, mut get_blocking) = (Case::default(), Case::default(), Case::default());
     for _ in 0..ROUNDS {
+        let (o, chunk, data_dir, raw_dir) = (objects.clone(), small.clone(), data.clone(), raw.clone());
+        let (g, p) = rt
+            .block_on(rt.spawn(async move {
+                let b = rate_async(|_| async {
+                    let got = o.get("obj://small").await.unwrap();
+                    assert_eq!(got.data.len(), SMALL);
+                })
+                .await;
+                let d = rate_async(|_| async {
+                    let got = std::fs::read(data_dir.join("small")).unwrap();
+                    assert_eq!(got.len(), SMALL);
+                })
+                .await;
+                let pb = rate_async(|i| {
+                    let put = o.put(format!("obj://p/{}", i % 64), chunk.clone());
+                    async move {
+                        put.await.unwrap();
+                    }
+                })
+                .await;
+                let pd = rate_async(|i| {
+                    durable_write(&raw_dir, &format!("p{}", i % 64), &chunk);
+                    async {}
+                })
+                .await;
+                ((b, d), (pb, pd))
+            }))
+            .unwrap();
+        get.add(g.0, g.1);
+        put.add(p.0, p.1);
         let b = rate(|_| {
             let got = objects.get("obj://small").do_().unwrap();
             assert_eq!(got.data.len(), SMALL);
@@ -74,17 +126,14 @@ fn main() {
             let got = std::fs::read(data.join("small")).unwrap();
             assert_eq!(got.len(), SMALL);
         });
-        get.add(b, d);
-        let b = rate(|i| {
-            objects
-                .put(format!("obj://p/{}", i % 64), small.clone())
-                .do_()
-                .unwrap();
-        });
-        let d = rate(|i| durable_write(&raw, &format!("p{}", i % 64), &small));
-        put.add(b, d);
+        get_blocking.add(b, d);
     }
     get.report("get 4 KiB", "ops/s", "std::fs::read");
+    get_blocking.report(
+        "get 4 KiB, blocking `do_()` from a thread",
+        "ops/s",
+        "std::fs::read",
+    );
     put.report("put 4 KiB (durable)", "ops/s", "std::fs write + fsync + rename");
 
     let (mut get, mut put) = (Case::default(), Case::default());

@@ -1,12 +1,14 @@
 //! Host overhead per request (DESIGN §9): a 64-byte get from the memory driver through the
 //! SDK, against calling the driver directly, in the same run; and pipelined throughput with
 //! `do_async`. Run with `cargo bench -p bindery-benches --bench overhead`.
+//!
+//! For a profile of the pipelined case alone: `BENCH_LATENCY_ROUNDS=1 BENCH_PIPELINE_ROUNDS=100`.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use bindery::{Context, WaitGroup};
-use bindery_benches::{time_each, us, Samples};
+use bindery_benches::{table_header, time_each, us, Case, Samples};
 use bindery_core::{BindingConfig, Driver, Kind, OpGet, OpPut, PutBody};
 use bindery_driver_memory::MemoryDriver;
 use bytes::Bytes;
@@ -74,7 +76,13 @@ fn main() {
         time_each(2_000, direct_get).await;
         time_each(2_000, sdk_get).await;
         let (mut direct, mut sdk, mut blocking) = (Vec::new(), Vec::new(), Vec::new());
-        for _ in 0..ROUNDS {
+        let rounds = |var: &str| {
+            std::env::var(var)
+                .ok()
+                .and_then(|r| r.parse().ok())
+                .unwrap_or(ROUNDS)
+        };
+        for _ in 0..rounds("BENCH_LATENCY_ROUNDS") {
             direct.push(time_each(N, direct_get).await);
             sdk.push(time_each(N, sdk_get).await);
             let c = ctx.clone();
@@ -93,24 +101,28 @@ fn main() {
                 .unwrap(),
             );
         }
-        // Pipelined throughput: PIPELINE requests in flight, then wait for all.
-        let t = Instant::now();
-        let wg = WaitGroup::new();
-        for _ in 0..PIPELINE {
-            ctx.object().get("obj://k").do_async(&wg).unwrap();
+        // Pipelined throughput: PIPELINE requests in flight, then wait for all; rounds
+        // alternate between the two paths.
+        let mut pipelined = Case::default();
+        for _ in 0..rounds("BENCH_PIPELINE_ROUNDS") {
+            let t = Instant::now();
+            let wg = WaitGroup::new();
+            for _ in 0..PIPELINE {
+                ctx.object().get("obj://k").do_async(&wg).unwrap();
+            }
+            let waited = wg.wait().await;
+            assert!(waited.first_error().is_none());
+            let sdk_tput = PIPELINE as f64 / t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            let tasks: Vec<_> = (0..PIPELINE).map(|_| tokio::spawn(direct_get())).collect();
+            for task in tasks {
+                task.await.unwrap();
+            }
+            pipelined.add(sdk_tput, PIPELINE as f64 / t.elapsed().as_secs_f64());
         }
-        let waited = wg.wait().await;
-        assert!(waited.first_error().is_none());
-        let sdk_tput = PIPELINE as f64 / t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        let tasks: Vec<_> = (0..PIPELINE).map(|_| tokio::spawn(direct_get())).collect();
-        for task in tasks {
-            task.await.unwrap();
-        }
-        let direct_tput = PIPELINE as f64 / t.elapsed().as_secs_f64();
-        (direct, sdk, blocking, direct_tput, sdk_tput)
+        (direct, sdk, blocking, pipelined)
     });
-    let (direct, sdk, sdk_blocking, direct_tput, sdk_tput) = rt.block_on(measured).unwrap();
+    let (direct, sdk, sdk_blocking, pipelined) = rt.block_on(measured).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 
     println!(
@@ -132,11 +144,8 @@ fn main() {
             m / dm
         );
     }
-    println!("\n| pipelined, {PIPELINE} in flight | requests/s | ratio |");
-    println!("|---|---:|---:|");
-    println!("| driver called directly, one task each (baseline) | {direct_tput:.0} | 1.00 |");
-    println!(
-        "| SDK `do_async` + wait group | {sdk_tput:.0} | {:.2} |",
-        sdk_tput / direct_tput
-    );
+    table_header(&format!(
+        "Host overhead: {PIPELINE} requests in flight (`do_async`), against one task each calling the driver"
+    ));
+    pipelined.report("pipelined 64-byte get", "req/s", "driver, one task each");
 }

@@ -1,10 +1,11 @@
-//! Moves one large object through the `s3` driver and reports the process's peak memory:
-//! a put streamed from a generator (never the whole object in memory), then a get read as a
-//! stream. Prints `put_peak_rss`, `get_peak_rss` (bytes, from `VmHWM`, reset between the two)
-//! and each direction's throughput. The S3 test checks the peaks stay bounded; `benches/run`
-//! states them for 1 GiB.
+//! Moves one large object through the `s3` or the `fs` driver and reports the process's peak
+//! memory: a put streamed from a generator (never the whole object in memory), then a get read
+//! as a stream. Prints `put_peak_rss`, `get_peak_rss` (bytes, from `VmHWM`, reset between the
+//! two) and each direction's throughput. The S3 test checks the peaks stay bounded;
+//! `benches/run` states them for 1 GiB.
 //!
-//! Usage: s3-transfer BUCKET_URL BYTES (credentials from BINDERY_S3_KEY_ID/BINDERY_S3_SECRET)
+//! Usage: transfer URL BYTES, where URL is an S3 bucket's (`http://host:port/bucket`;
+//! credentials from BINDERY_S3_KEY_ID/BINDERY_S3_SECRET) or a directory (the `fs` driver).
 
 use std::time::Instant;
 
@@ -41,13 +42,17 @@ fn reset_peak() {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let [_, url, size] = &args[..] else {
-        eprintln!("usage: s3-transfer BUCKET_URL BYTES");
+        eprintln!("usage: transfer URL BYTES (an S3 bucket's URL, or a directory for fs)");
         std::process::exit(2);
     };
     let size: usize = size.parse().expect("BYTES");
     let dir = tempfile::tempdir().expect("temp dir");
     let prefix = bindery_tests::unique_prefix("transfer");
-    let spec = bindery_tests::spec_text_at("s3", &prefix, &bindery_tests::s3_binding(url));
+    let spec = if url.starts_with("http://") || url.starts_with("https://") {
+        bindery_tests::spec_text_at("s3", &prefix, &bindery_tests::s3_binding(url))
+    } else {
+        bindery_tests::spec_text_at("fs", &prefix, &format!("      url: {url}\n"))
+    };
     std::fs::write(dir.path().join("function.yaml"), spec).expect("write spec");
     let ctx = bindery::Context::open(dir.path().join("function.yaml")).expect("connect");
     let o = ctx.object();
