@@ -465,15 +465,19 @@ impl StreamDriver for Kafka {
         let mut pending: VecDeque<DeliveryFuture> = VecDeque::new();
         let mut placed = Vec::with_capacity(op.messages.len());
         for m in &op.messages {
-            let mut headers = OwnedHeaders::new_with_capacity(m.headers.len());
-            for (k, v) in &m.headers {
-                headers = headers.insert(Header {
-                    key: k,
-                    value: Some(v.as_ref()),
-                });
+            let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic).payload(m.value.as_ref());
+            // A message without headers carries no header list (librdkafka allocates one per
+            // message otherwise).
+            if !m.headers.is_empty() {
+                let mut headers = OwnedHeaders::new_with_capacity(m.headers.len());
+                for (k, v) in &m.headers {
+                    headers = headers.insert(Header {
+                        key: k,
+                        value: Some(v.as_ref()),
+                    });
+                }
+                record = record.headers(headers);
             }
-            let mut record: FutureRecord<'_, [u8], [u8]> =
-                FutureRecord::to(topic).payload(m.value.as_ref()).headers(headers);
             if let Some(k) = &m.key {
                 record = record.key(k.as_ref());
             }
