@@ -29,8 +29,13 @@ where
     Samples(out)
 }
 
-/// The multi-threaded tokio runtime a bench runs on, with `workers` worker threads.
+/// The multi-threaded tokio runtime a bench runs on: `workers` worker threads, or as many as
+/// `BENCH_WORKERS` says (to see what crossing between workers costs, say).
 pub fn runtime(workers: usize) -> tokio::runtime::Runtime {
+    let workers = std::env::var("BENCH_WORKERS")
+        .ok()
+        .and_then(|w| w.parse().ok())
+        .unwrap_or(workers);
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
         .enable_all()

@@ -25,11 +25,7 @@ fn median_of(rounds: &[Samples], q: f64) -> f64 {
 }
 
 fn main() {
-    let workers = std::env::var("BENCH_WORKERS")
-        .ok()
-        .and_then(|w| w.parse().ok())
-        .unwrap_or(2);
-    let rt = bindery_benches::runtime(workers);
+    let rt = bindery_benches::runtime(2);
     let dir = std::env::temp_dir().join(format!("bindery-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let spec = dir.join("function.yaml");
