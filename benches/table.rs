@@ -123,6 +123,39 @@ fn through_bindery(ctx: &Context, path: &str, filtered: bool, table_rows: u64) -
     (table_rows as f64 / start.elapsed().as_secs_f64(), n)
 }
 
+/// The memory of one streamed read of the whole table through bindery, measured in a process
+/// of its own (this bench run again with `--memory DRIVER SPEC PATH`), so that neither the
+/// baselines' memory nor what the allocator kept from earlier rounds hides it: a Markdown row
+/// of the process's peak growth during the read and the size of the table's Arrow batches
+/// (what holding the whole table would take).
+fn streamed_memory(driver: &str, spec: &std::path::Path, path: &str) -> String {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .arg("--memory")
+        .args([driver, spec.to_str().unwrap(), path])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// `--memory DRIVER SPEC PATH`: connects, then reads the table once, keeping no batch.
+fn memory_child(driver: &str, spec: &str, path: &str) {
+    let ctx = Context::open(spec).unwrap();
+    let (arrow, growth) = bindery_benches::peak_growth(|| {
+        let mut bytes = 0;
+        for b in ctx.table().read(path).load() {
+            bytes += b.unwrap().get_array_memory_size();
+        }
+        bytes
+    });
+    println!(
+        "| `{driver}` | {} MiB | {} MiB | {:.3} |",
+        growth >> 20,
+        arrow >> 20,
+        growth as f64 / arrow as f64
+    );
+}
+
 /// A spec of one binding `db` on `driver` at `url`, connected.
 fn context(dir: &std::path::Path, driver: &str, url: &str) -> Context {
     std::fs::write(
@@ -143,7 +176,7 @@ fn filtered_rows(n: u64) -> u64 {
 /// Rounds of each case; the medians are reported.
 const ROUNDS: u32 = 5;
 
-fn sqlite(n: u64) {
+fn sqlite(n: u64) -> String {
     let dir = tempfile::tempdir().unwrap();
     let ctx = context(dir.path(), "sqlite", "./t.db");
     let file = dir.path().join("t.db");
@@ -169,6 +202,7 @@ fn sqlite(n: u64) {
     }
     whole.report("`sqlite` read, 4 columns", "rows/s", "rusqlite");
     some.report("`sqlite` read, `age = 5` (1%)", "rows/s", "rusqlite, same WHERE");
+    streamed_memory("sqlite", &dir.path().join("function.yaml"), "db://t")
 }
 
 /// The Arrow schema of the bench's rows.
@@ -250,7 +284,7 @@ fn parquet_direct(file: &std::path::Path, filtered: bool) -> (f64, u64) {
     (total as f64 / start.elapsed().as_secs_f64(), n)
 }
 
-fn parquet_files(n: u64) {
+fn parquet_files(n: u64) -> String {
     let dir = tempfile::tempdir().unwrap();
     let ctx = context(dir.path(), "files", "./lake");
     let file = dir.path().join("lake/t/t.parquet");
@@ -279,22 +313,38 @@ fn parquet_files(n: u64) {
         "rows/s",
         "parquet crate + eq kernel",
     );
+    streamed_memory("files", &dir.path().join("function.yaml"), "db://t")
 }
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let [_, flag, driver, spec, path] = &args[..] {
+        if flag == "--memory" {
+            return memory_child(driver, spec, path);
+        }
+    }
     let n = rows();
     bindery_benches::table_header(&format!(
         "Tables: {n} rows x 4 columns into Arrow (rows/s over the table's rows)"
     ));
     let only = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let mut memory = Vec::new();
     if only.as_deref().is_none_or(|o| "parquet".contains(o)) {
-        parquet_files(n);
+        memory.push(parquet_files(n));
     }
     if only.as_deref().is_none_or(|o| "sqlite".contains(o)) {
-        sqlite(n);
+        memory.push(sqlite(n));
     }
     if only.as_deref().is_none_or(|o| "postgres".contains(o)) {
-        postgres(n);
+        memory.extend(postgres(n));
+    }
+    println!("\n## Memory: one streamed read of the {n}-row table through each table driver\n");
+    println!("In a process of its own: the peak resident memory above its level once connected (VmHWM),");
+    println!("against the size of the batches read (what holding the whole table in Arrow takes).\n");
+    println!("| driver | peak growth | the table in Arrow | ratio |");
+    println!("|---|---:|---:|---:|");
+    for row in memory {
+        println!("{row}");
     }
 }
 
@@ -402,13 +452,13 @@ fn postgres_writes(
 }
 
 /// The `postgres` driver on the server `BINDERY_PG_URL` names (benches/run starts one).
-fn postgres(n: u64) {
+fn postgres(n: u64) -> Option<String> {
     let (Ok(url), Ok(password)) = (
         std::env::var("BINDERY_PG_URL"),
         std::env::var("BINDERY_PG_PASSWORD"),
     ) else {
         eprintln!("postgres: skipped (BINDERY_PG_URL is not set; benches/run starts a server)");
-        return;
+        return None;
     };
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
@@ -495,5 +545,7 @@ fn postgres(n: u64) {
             "adbc-driver-postgresql",
         );
     }
+    let memory = streamed_memory("postgres", &dir.path().join("function.yaml"), "db://bench_t");
     let _ = ctx.table().drop("db://bench_t").do_();
+    Some(memory)
 }
