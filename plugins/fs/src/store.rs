@@ -744,6 +744,7 @@ mod tests {
 
     /// Whether the page cache holds a file or not, a get reads it whole and right: evicting
     /// it (`POSIX_FADV_DONTNEED` after an fsync) sends the read to the blocking pool.
+    #[cfg(target_os = "linux")]
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_get_reads_cached_and_evicted_files_alike() {
         use std::os::fd::AsRawFd;
