@@ -193,45 +193,52 @@ impl Plan {
     /// Reads every unit, handing each answer batch to `sink` until it returns `false`.
     pub fn run(self, mut sink: impl FnMut(RecordBatch) -> bool) -> Result<()> {
         let mut left = self.limit;
-        for unit in &self.units {
+        for unit in 0..self.units.len() {
             if left == Some(0) {
                 return Ok(());
             }
-            let mut row = 0u64;
-            let (batches, filtered) = self.open(unit)?;
-            for batch in batches {
-                let batch = batch.map_err(|e| bad_file(&unit.path, e))?;
-                let mut b = self.adapt(batch, &unit.path)?;
-                if let Some((part, parts)) = self.modulo {
-                    let keep: UInt32Array = (0..b.num_rows() as u64)
-                        .filter(|i| (row + i) % parts as u64 == part as u64)
-                        .map(|i| i as u32)
-                        .collect();
-                    row += b.num_rows() as u64;
-                    b = take(&b, &keep)?;
-                }
-                if let Some(f) = self.filter.as_ref().filter(|_| !filtered) {
-                    let m = mask(f, &b, &self.table)?;
-                    b = arrow::compute::filter_record_batch(&b, &m)
-                        .map_err(|e| Error::internal(e.to_string()))?;
-                }
-                let mut b = RecordBatch::try_new_with_options(
-                    self.out_schema.clone(),
-                    self.out.iter().map(|i| b.column(*i).clone()).collect(),
-                    &RecordBatchOptions::new().with_row_count(Some(b.num_rows())),
-                )
-                .map_err(|e| bad_file(&unit.path, e))?;
-                if let Some(n) = left.as_mut() {
-                    let take = (*n).min(b.num_rows() as u64);
-                    b = b.slice(0, take as usize);
-                    *n -= take;
-                }
-                if b.num_rows() > 0 && !sink(b) {
-                    return Ok(());
-                }
-                if left == Some(0) {
-                    return Ok(());
-                }
+            let mut more = true;
+            self.run_unit(unit, |b| {
+                more = limited(&mut left, b).is_none_or(&mut sink) && left != Some(0);
+                more
+            })?;
+            if !more {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads unit `unit` (the limit aside), handing each answer batch to `sink` until it
+    /// returns `false`.
+    fn run_unit(&self, unit: usize, mut sink: impl FnMut(RecordBatch) -> bool) -> Result<()> {
+        let unit = &self.units[unit];
+        let mut row = 0u64;
+        let (batches, filtered) = self.open(unit)?;
+        for batch in batches {
+            let batch = batch.map_err(|e| bad_file(&unit.path, e))?;
+            let mut b = self.adapt(batch, &unit.path)?;
+            if let Some((part, parts)) = self.modulo {
+                let keep: UInt32Array = (0..b.num_rows() as u64)
+                    .filter(|i| (row + i) % parts as u64 == part as u64)
+                    .map(|i| i as u32)
+                    .collect();
+                row += b.num_rows() as u64;
+                b = take(&b, &keep)?;
+            }
+            if let Some(f) = self.filter.as_ref().filter(|_| !filtered) {
+                let m = mask(f, &b, &self.table)?;
+                b = arrow::compute::filter_record_batch(&b, &m)
+                    .map_err(|e| Error::internal(e.to_string()))?;
+            }
+            let b = RecordBatch::try_new_with_options(
+                self.out_schema.clone(),
+                self.out.iter().map(|i| b.column(*i).clone()).collect(),
+                &RecordBatchOptions::new().with_row_count(Some(b.num_rows())),
+            )
+            .map_err(|e| bad_file(&unit.path, e))?;
+            if b.num_rows() > 0 && !sink(b) {
+                return Ok(());
             }
         }
         Ok(())
@@ -432,18 +439,59 @@ fn take(b: &RecordBatch, rows: &UInt32Array) -> Result<RecordBatch> {
     .map_err(|e| Error::internal(e.to_string()))
 }
 
-/// Runs a read on a blocking thread; the schema is known when this returns.
+/// What is left of `b` under the read's limit (counting it down), or `None` once it is spent.
+fn limited(left: &mut Option<u64>, b: RecordBatch) -> Option<RecordBatch> {
+    match left {
+        None => Some(b),
+        Some(0) => None,
+        Some(n) => {
+            let take = (*n).min(b.num_rows() as u64);
+            *n -= take;
+            Some(b.slice(0, take as usize))
+        }
+    }
+}
+
+/// Units decoded at once: the one being answered and the next, each on a blocking thread of
+/// its own, so a table of several files (or row-group runs) keeps two cores decoding as
+/// `pyarrow.parquet.read_table` does. Answers stay in unit order.
+const READ_AHEAD: usize = 2;
+
+/// Runs a read on blocking threads, unit after unit with the next one decoded ahead; the
+/// schema is known when this returns.
 pub async fn read(plan: Plan) -> Result<TableRead> {
     let schema = plan.schema();
-    let (tx, rx) = flume::bounded::<Result<RecordBatch>>(2);
-    tokio::task::spawn_blocking(move || {
-        let sent = plan.run(|b| tx.send(Ok(b)).is_ok());
-        if let Err(e) = sent {
-            let _ = tx.send(Err(e));
+    let plan = Arc::new(plan);
+    let (count, limit) = (plan.units.len(), plan.limit);
+    let decode = move |unit: usize| {
+        let plan = plan.clone();
+        let (tx, rx) = flume::bounded::<Result<RecordBatch>>(2);
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = plan.run_unit(unit, |b| tx.send(Ok(b)).is_ok()) {
+                let _ = tx.send(Err(e));
+            }
+        });
+        futures::future::ready(rx.into_stream())
+    };
+    let units = futures::stream::iter(0..count)
+        .map(decode)
+        .buffered(READ_AHEAD)
+        .flatten()
+        .boxed();
+    // The limit is applied here, in unit order; the stream ends once it is spent (dropping the
+    // decoders' channels stops them) or after an error.
+    let batches = futures::stream::unfold((units, limit), |(mut units, mut left)| async move {
+        if left == Some(0) {
+            return None;
         }
-    });
-    Ok(TableRead {
-        schema,
-        batches: rx.into_stream().boxed(),
+        match units.next().await? {
+            Ok(b) => {
+                let b = limited(&mut left, b)?;
+                Some((Ok(b), (units, left)))
+            }
+            Err(e) => Some((Err(e), (units, Some(0)))),
+        }
     })
+    .boxed();
+    Ok(TableRead { schema, batches })
 }

@@ -183,3 +183,47 @@ fn other_tools_types_are_read_as_table_types() {
     assert_eq!(at.value(0), 1_714_521_600_000_000);
     assert!(at.is_valid(0));
 }
+
+/// A Parquet file `name` of one column `n` holding `range`.
+fn range_file(dir: &std::path::Path, name: &str, range: std::ops::Range<i64>) {
+    let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![Arc::new(Int64Array::from_iter_values(range))],
+    )
+    .unwrap();
+    let mut w = ArrowWriter::try_new(std::fs::File::create(dir.join(name)).unwrap(), schema, None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+}
+
+/// The `n` column of everything an async read (the files driver's path) answers.
+async fn read_n(p: Plan) -> Vec<i64> {
+    use futures::StreamExt;
+    let read = crate::read::read(p).await.unwrap();
+    let batches: Vec<RecordBatch> = read.batches.map(|b| b.unwrap()).collect().await;
+    column_n(&batches)
+}
+
+/// Files are decoded ahead of the one being answered, but answers keep the files' order and
+/// a limit that ends inside a later file.
+#[tokio::test]
+async fn read_ahead_keeps_file_order_and_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    for (i, name) in ["a", "b", "c", "d"].iter().enumerate() {
+        let start = i as i64 * 20_000;
+        range_file(dir.path(), &format!("{name}.parquet"), start..start + 20_000);
+    }
+    assert_eq!(
+        read_n(plan(dir.path(), OpRead::default())).await,
+        (0..80_000).collect::<Vec<_>>()
+    );
+    for limit in [1, 8192, 20_000, 30_001, 80_000, 100_000] {
+        let op = OpRead {
+            limit: Some(limit),
+            ..OpRead::default()
+        };
+        let want: Vec<i64> = (0..limit.min(80_000) as i64).collect();
+        assert_eq!(read_n(plan(dir.path(), op)).await, want, "limit {limit}");
+    }
+}
