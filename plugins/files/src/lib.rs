@@ -22,6 +22,9 @@
 //! - **Pushed down**: projection (only the columns asked for are decoded), filters (Parquet row
 //!   groups whose min/max statistics rule the filter out are skipped, then rows are filtered
 //!   with Arrow compute), limits, and `partition(part, parts)` (by row group or file).
+//! - **Reads** decode on blocking threads, the next file (or run of row groups) while the
+//!   current one is answered, so a table of many files keeps two cores busy; answers come in
+//!   file order.
 //! - **Writes append**: the items of one write become one new file, written to a hidden
 //!   temporary name, flushed to disk, then renamed into the folder, so a write is all there or
 //!   not at all, and an acknowledged write survives a crash. Files are immutable: there is no
