@@ -95,20 +95,3 @@ pub fn human(x: f64) -> String {
         format!("{x:.0}")
     }
 }
-
-/// Runs `f` and returns what it returned and how far the process's resident memory rose above
-/// its level at the start while `f` ran (Linux: VmHWM, reset by writing 5 to clear_refs).
-pub fn peak_growth<T>(f: impl FnOnce() -> T) -> (T, u64) {
-    fn status(key: &str) -> u64 {
-        let text = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
-        text.lines()
-            .find_map(|l| l.strip_prefix(key))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .unwrap_or_else(|| panic!("no {key} in /proc/self/status"))
-            * 1024
-    }
-    std::fs::write("/proc/self/clear_refs", "5").expect("reset VmHWM");
-    let before = status("VmRSS:");
-    let out = f();
-    (out, status("VmHWM:").saturating_sub(before))
-}

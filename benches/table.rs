@@ -141,7 +141,7 @@ fn streamed_memory(driver: &str, spec: &std::path::Path, path: &str) -> String {
 /// `--memory DRIVER SPEC PATH`: connects, then reads the table once, keeping no batch.
 fn memory_child(driver: &str, spec: &str, path: &str) {
     let ctx = Context::open(spec).unwrap();
-    let (arrow, growth) = bindery_benches::peak_growth(|| {
+    let (arrow, growth) = bindery_tests::memory::peak_growth(|| {
         let mut bytes = 0;
         for b in ctx.table().read(path).load() {
             bytes += b.unwrap().get_array_memory_size();

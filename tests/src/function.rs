@@ -245,3 +245,14 @@ pub fn invoke_json(
     assert!(ok, "invoke failed:\n{stdout}\n{stderr}");
     serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
 }
+
+/// Every message on the stream `path` so far, from the earliest (a reader that stops at the
+/// end instead of waiting for more).
+pub fn stream_messages(ctx: &bindery::Context, path: &str) -> Vec<bindery::Message> {
+    ctx.stream()
+        .consume(path)
+        .follow(false)
+        .load()
+        .map(|m| m.unwrap_or_else(|e| panic!("read {path}: {e}")))
+        .collect()
+}

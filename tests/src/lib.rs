@@ -6,6 +6,7 @@
 //! binding (named `obj`) uses the driver.
 
 pub mod function;
+pub mod memory;
 pub mod object_suite;
 pub mod stream_suite;
 pub mod table_suite;

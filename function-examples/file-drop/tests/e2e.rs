@@ -1,7 +1,7 @@
 //! The file-drop broker end to end: uploads over HTTP are checked, stored and announced as
 //! created / updated / deleted events; refused uploads leave nothing behind.
 
-use bindery_tests::function::{free_port, http, FunctionProcess};
+use bindery_tests::function::{free_port, http, stream_messages, FunctionProcess};
 
 const EXE: &str = env!("CARGO_BIN_EXE_file-drop");
 
@@ -77,12 +77,9 @@ fn uploads_are_validated_stored_and_announced() {
     let (ok, log) = f.stop();
     assert!(ok, "{log}");
     let ctx = bindery::Context::open(spec()).unwrap();
-    let events: Vec<serde_json::Value> = ctx
-        .stream()
-        .consume("events://files")
-        .follow(false)
-        .load()
-        .map(|m| serde_json::from_slice(&m.unwrap().value).unwrap())
+    let events: Vec<serde_json::Value> = stream_messages(&ctx, "events://files")
+        .iter()
+        .map(|m| serde_json::from_slice(&m.value).unwrap())
         .collect();
     let seen: Vec<(&str, &str)> = events
         .iter()

@@ -2,7 +2,7 @@
 //! port; requests store objects, rows and events; SIGTERM stops it cleanly; what it
 //! acknowledged is there afterwards.
 
-use bindery_tests::function::{free_port, http, invoke, invoke_json, FunctionProcess};
+use bindery_tests::function::{free_port, http, invoke, invoke_json, stream_messages, FunctionProcess};
 
 const EXE: &str = env!("CARGO_BIN_EXE_http-ingest");
 
@@ -79,13 +79,7 @@ fn uploads_become_objects_rows_and_events() {
     assert!(rows
         .iter()
         .any(|r| r["key"] == "notes/a.txt" && r["size"] == 5 && r["content_type"] == "text/plain"));
-    let events: Vec<_> = ctx
-        .stream()
-        .consume("events://ingested")
-        .follow(false)
-        .load()
-        .map(|m| m.unwrap())
-        .collect();
+    let events = stream_messages(&ctx, "events://ingested");
     assert_eq!(events.len(), 11);
     assert_eq!(events[0].key.as_deref(), Some(&b"notes/a.txt"[..]));
     let first: serde_json::Value = serde_json::from_slice(&events[0].value).unwrap();

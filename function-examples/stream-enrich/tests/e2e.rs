@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use bindery::{Context, Message};
-use bindery_tests::function::{invoke_json, FunctionProcess};
+use bindery_tests::function::{invoke_json, stream_messages, FunctionProcess};
 
 const EXE: &str = env!("CARGO_BIN_EXE_stream-enrich");
 
@@ -85,13 +85,7 @@ fn orders_are_enriched_checkpointed_and_dead_lettered() {
 
     // The unknown user's order is in the dead-letter stream, saying why.
     let ctx = Context::open(spec()).unwrap();
-    let dead: Vec<Message> = ctx
-        .stream()
-        .consume("events://orders-dead")
-        .follow(false)
-        .load()
-        .map(|m| m.unwrap())
-        .collect();
+    let dead: Vec<Message> = stream_messages(&ctx, "events://orders-dead");
     assert_eq!(dead.len(), 1);
     let why = dead[0]
         .headers

@@ -9,6 +9,7 @@
 
 use std::time::Instant;
 
+use bindery_tests::memory::{peak_rss, reset_peak};
 use bytes::Bytes;
 use futures::StreamExt;
 
@@ -21,22 +22,6 @@ fn byte_at(i: usize) -> u8 {
 
 fn chunk(offset: usize, len: usize) -> Bytes {
     (offset..offset + len).map(byte_at).collect::<Vec<u8>>().into()
-}
-
-/// The peak resident memory so far (VmHWM), in bytes.
-fn peak_rss() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .expect("VmHWM in /proc/self/status")
-        * 1024
-}
-
-/// Starts a new peak (Linux: writing 5 to clear_refs resets VmHWM).
-fn reset_peak() {
-    std::fs::write("/proc/self/clear_refs", "5").expect("reset VmHWM");
 }
 
 fn main() {
