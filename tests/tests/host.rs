@@ -156,6 +156,15 @@ impl Instance for FlakyInstance {
 impl ObjectDriver for FlakyInstance {
     async fn head(&self, path: &str, _: OpStat) -> Result<ObjectMeta> {
         let n = self.calls.fetch_add(1, Ordering::SeqCst);
+        // A driver bug: at once (while the binding's task polls the request) or after waiting
+        // (on the request's own task).
+        if path.ends_with("panic-now") {
+            panic!("head of {path}");
+        }
+        if path.ends_with("panic-later") {
+            tokio::task::yield_now().await;
+            panic!("head of {path}");
+        }
         if self.hang {
             tokio::time::sleep(Duration::from_secs(3600)).await;
         }
@@ -194,6 +203,22 @@ async fn retryable_errors_are_retried_up_to_the_binding_s_retries() {
     assert_eq!(e.kind(), ErrorKind::Unavailable);
     assert!(e.is_retryable());
     assert_eq!(calls.load(Ordering::SeqCst), 2, "one try and one retry");
+}
+
+#[tokio::test]
+async fn a_built_in_driver_that_panics_fails_that_request_and_the_binding_goes_on() {
+    let (ctx, calls, _d) = flaky_ctx(0, false, "").await;
+    for path in ["obj://panic-now", "obj://panic-later"] {
+        let e = ctx.object().head(path).await.unwrap_err();
+        assert!(
+            e.to_string().contains("the response ended before its last frame"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("binding 'obj'"), "{e}");
+        // The binding still answers.
+        assert_eq!(ctx.object().head("obj://a").await.unwrap().path, "a");
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 4);
 }
 
 #[tokio::test]

@@ -1,8 +1,9 @@
 //! The host: connects every binding of a spec and dispatches requests to it.
 //!
 //! Each binding runs on its own tokio task, reading [`Envelope`]s from a bounded flume
-//! channel; every request then runs on a task of its own, so a slow request does not hold up
-//! the next. A request's frames go back on the request's own bounded channel, whose capacity
+//! channel; a request the driver answers at once is answered on that task, and any other
+//! goes on on a task of its own as soon as it waits, so a slow request does not hold up the
+//! next. A request's frames go back on the request's own bounded channel, whose capacity
 //! is the binding's prefetch window: the driver runs ahead of the caller by at most that many
 //! frames, and a caller that drops its receiver stops the driver's work.
 //!
@@ -16,20 +17,23 @@
 //! report a conflict with its own first attempt).
 
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use bindery_core::{
     BindingConfig, Capability, Command, DataRequest, Details, Error, ErrorKind, Kind, ResponseMessage,
     Result, Service,
 };
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use tracing::Instrument;
 
 use crate::registry::Registry;
 use crate::spec::{BindingSpec, Spec};
 
-/// Requests waiting for a binding's task before senders wait.
-const BINDING_QUEUE: usize = 1024;
+/// Requests waiting for a binding's task before senders wait (each on a task of its own, so a
+/// caller is never blocked): deep enough that a wait group of ten thousand requests sent in
+/// one go fits, since a request that waits for room costs a task spawn.
+const BINDING_QUEUE: usize = 16 * 1024;
 
 /// A request on its way to a binding, with the channel its frames go back on.
 pub struct Envelope {
@@ -418,8 +422,34 @@ async fn run_binding(rx: flume::Receiver<Envelope>, service: Arc<dyn Service>, s
             op = envelope.request.command().as_str(),
             request = id
         );
-        tokio::spawn(handle(service.clone(), envelope, settings.clone()).instrument(span));
+        // A request the driver answers at once (an in-memory get, say) runs to its end in this
+        // first poll, on this task, without a task of its own; one that waits (for I/O, a
+        // blocking thread or room in its reply channel) goes on on a task of its own. A
+        // driver that panics loses its request (the caller's frames end with an error), not
+        // the binding.
+        let mut request = Box::pin(
+            std::panic::AssertUnwindSafe(
+                handle(service.clone(), envelope, settings.clone()).instrument(span),
+            )
+            .catch_unwind(),
+        );
+        match futures::poll!(&mut request) {
+            Poll::Pending => {
+                let settings = settings.clone();
+                tokio::spawn(async move {
+                    if request.await.is_err() {
+                        panicked(&settings);
+                    }
+                });
+            }
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(_)) => panicked(&settings),
+        }
     }
+}
+
+fn panicked(settings: &Settings) {
+    tracing::error!(binding = %settings.binding, driver = %settings.driver, "The driver panicked while answering a request; the request failed.");
 }
 
 async fn handle(service: Arc<dyn Service>, envelope: Envelope, settings: Arc<Settings>) {
