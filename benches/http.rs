@@ -4,7 +4,7 @@
 //! same file; and of a handler answering a constant body (`GET /static`, no binding) against
 //! hyper answering the same, which is the trigger's own cost. Each server is a process of its
 //! own (this binary run again as the function, via `bindery::function`, or as the baseline),
-//! loaded by `wrk` from a third process (1 thread, 32 connections, 5 s per round, 3 rounds
+//! loaded by `wrk` from a third process (1 thread, 32 connections, 3 s per round, 3 rounds
 //! alternating).
 //!
 //! Run with `benches/run http` (it installs wrk), or `cargo bench -p bindery-benches --bench http`.
@@ -19,7 +19,7 @@ use bindery_benches::{table_header, Case};
 const ROUNDS: usize = 3;
 const OBJECT: usize = 4096;
 const CONNECTIONS: &str = "32";
-const SECONDS: &str = "5s";
+const SECONDS: &str = "3s";
 const STATIC: &[u8] = b"hello from the function\n";
 
 /// The function: `GET /static` answers a constant, `GET /obj/<key>` the object `obj://<key>`.

@@ -5,7 +5,7 @@
 //! driver sends a 256 MiB put as a multipart upload (8 MiB parts, 4 in flight); it is measured
 //! against the SDK doing the same multipart upload by hand, and against one PutObject, as a
 //! program using the SDK simply would. Each case also runs against the `opendal` crate's S3
-//! service (0.55; the large put as its multipart writer with the same parts). Five rounds
+//! service (0.55; the large put as its multipart writer with the same parts). Three rounds
 //! each; medians and ratios.
 //!
 //! Run with `benches/run s3` (it starts the servers; BINDERY_GARAGE_URL, BINDERY_S3FS_URL,
@@ -24,7 +24,7 @@ use bindery::{Bytes, Context};
 use bindery_benches::{table_header, Case};
 use futures::StreamExt;
 
-const ROUNDS: usize = 5;
+const ROUNDS: usize = 3;
 const SMALL: usize = 4096;
 const LARGE: usize = 256 << 20;
 const IN_FLIGHT: usize = 64;
