@@ -147,6 +147,10 @@ impl Instance for FlakyInstance {
         .info()
         .capability
     }
+    // Requests begin on the binding's task (the panic test covers both paths).
+    fn answers_in_place(&self) -> bool {
+        true
+    }
     fn object(&self) -> Option<&dyn ObjectDriver> {
         Some(self)
     }

@@ -148,6 +148,15 @@ pub trait Instance: Send + Sync + 'static {
     /// enforce a condition, say).
     fn capability(&self) -> Capability;
 
+    /// Whether the host may begin this binding's requests on the binding's own task: it polls
+    /// a request there once, and only a request that then waits goes on on a task of its own,
+    /// so a request answered at once costs no task spawn. For drivers whose operations do no
+    /// network I/O and wait, if at all, only on the blocking pool (`memory`, `fs`). The default,
+    /// false, gives every request a task of its own from the start.
+    fn answers_in_place(&self) -> bool {
+        false
+    }
+
     /// The object operations, if this binding serves objects.
     fn object(&self) -> Option<&dyn ObjectDriver> {
         None

@@ -328,6 +328,15 @@ pub trait Service: Send + Sync + 'static {
     /// What the binding can do.
     fn capability(&self) -> Capability;
 
+    /// Whether the host may begin this binding's requests on the binding's own task: it polls
+    /// a request there once, and only a request that then waits goes on on a task of its own,
+    /// so a request answered at once costs no task spawn. For drivers whose operations do no
+    /// network I/O and wait, if at all, only on the blocking pool (see [`Instance::answers_in_place`]). The default,
+    /// false, gives every request a task of its own from the start.
+    fn answers_in_place(&self) -> bool {
+        false
+    }
+
     /// Runs one request. An `Err` means nothing was produced (so the host may retry);
     /// an error inside the stream ends a response that had begun.
     async fn call(&self, request: DataRequest) -> Result<FrameStream>;
@@ -340,6 +349,10 @@ pub struct InstanceService(pub Arc<dyn Instance>);
 impl Service for InstanceService {
     fn capability(&self) -> Capability {
         self.0.capability()
+    }
+
+    fn answers_in_place(&self) -> bool {
+        self.0.answers_in_place()
     }
 
     async fn call(&self, request: DataRequest) -> Result<FrameStream> {

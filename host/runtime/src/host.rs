@@ -1,10 +1,11 @@
 //! The host: connects every binding of a spec and dispatches requests to it.
 //!
 //! Each binding runs on its own tokio task, reading [`Envelope`]s from a bounded flume
-//! channel; a request the driver answers at once is answered on that task, and any other
-//! goes on on a task of its own as soon as it waits, so a slow request does not hold up the
-//! next. A request's frames go back on the request's own bounded channel, whose capacity
-//! is the binding's prefetch window: the driver runs ahead of the caller by at most that many
+//! channel; every request then runs on a task of its own, so a slow request does not hold up
+//! the next (for a driver that says it answers in place, a request answered at once is
+//! answered on the binding's task, and only one that waits gets a task of its own). A
+//! request's frames go back on the request's own bounded channel, whose capacity is the
+//! binding's prefetch window: the driver runs ahead of the caller by at most that many
 //! frames, and a caller that drops its receiver stops the driver's work.
 //!
 //! Before dispatch the host checks the binding's capability and answers `Unsupported` (naming
@@ -413,6 +414,7 @@ struct Settings {
 
 async fn run_binding(rx: flume::Receiver<Envelope>, service: Arc<dyn Service>, settings: Arc<Settings>) {
     let mut id = 0u64;
+    let in_place = service.answers_in_place();
     while let Ok(envelope) = rx.recv_async().await {
         id += 1;
         let span = tracing::info_span!(
@@ -422,17 +424,16 @@ async fn run_binding(rx: flume::Receiver<Envelope>, service: Arc<dyn Service>, s
             op = envelope.request.command().as_str(),
             request = id
         );
+        let request = handle(service.clone(), envelope, settings.clone()).instrument(span);
+        if !in_place {
+            tokio::spawn(request);
+            continue;
+        }
         // A request the driver answers at once (an in-memory get, say) runs to its end in this
-        // first poll, on this task, without a task of its own; one that waits (for I/O, a
-        // blocking thread or room in its reply channel) goes on on a task of its own. A
-        // driver that panics loses its request (the caller's frames end with an error), not
-        // the binding.
-        let mut request = Box::pin(
-            std::panic::AssertUnwindSafe(
-                handle(service.clone(), envelope, settings.clone()).instrument(span),
-            )
-            .catch_unwind(),
-        );
+        // first poll, on this task, without a task of its own; one that waits (for a blocking
+        // thread or room in its reply channel) goes on on a task of its own. A driver that
+        // panics loses its request (the caller's frames end with an error), not the binding.
+        let mut request = Box::pin(std::panic::AssertUnwindSafe(request).catch_unwind());
         match futures::poll!(&mut request) {
             Poll::Pending => {
                 let settings = settings.clone();

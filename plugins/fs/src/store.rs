@@ -325,6 +325,10 @@ impl Instance for FsStore {
         Capability::full_object()
     }
 
+    fn answers_in_place(&self) -> bool {
+        true
+    }
+
     fn object(&self) -> Option<&dyn ObjectDriver> {
         Some(self)
     }

@@ -95,6 +95,10 @@ impl Instance for MemoryStore {
         Capability::full_object()
     }
 
+    fn answers_in_place(&self) -> bool {
+        true
+    }
+
     fn object(&self) -> Option<&dyn ObjectDriver> {
         Some(self)
     }
