@@ -3,10 +3,7 @@
 # run ends. The interop tests' independent client, the confluent-kafka Python package, goes
 # into a virtualenv at ~/.cache/bindery-venv (kept between runs); BINDERY_PYTHON is its python.
 
-bindery_venv="$HOME/.cache/bindery-venv"
-if [ ! -x "$bindery_venv/bin/python" ]; then
-    python3 -m venv "$bindery_venv"
-fi
+bindery_make_venv
 if ! "$bindery_venv/bin/python" -c 'import confluent_kafka' 2>/dev/null; then
     echo "bindery setup: pip install confluent-kafka into $bindery_venv" >&2
     "$bindery_venv/bin/pip" install --quiet confluent-kafka

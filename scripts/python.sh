@@ -5,10 +5,7 @@
 #   PYTHONPATH           a folder holding `bindery` (bindings/python/python) with the native
 #                        module built by cargo for this checkout (the dev profile, which
 #                        benches/run builds optimized)
-bindery_venv="$HOME/.cache/bindery-venv"
-if [ ! -x "$bindery_venv/bin/python" ]; then
-    python3 -m venv "$bindery_venv"
-fi
+bindery_make_venv
 if ! "$bindery_venv/bin/python" -c 'import pyarrow, pytest' 2>/dev/null; then
     echo "bindery setup: pip install pyarrow pytest into $bindery_venv" >&2
     "$bindery_venv/bin/pip" install --quiet pyarrow pytest

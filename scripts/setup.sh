@@ -25,3 +25,10 @@ if ! command -v cargo >/dev/null 2>&1; then
     echo "bindery setup: cargo is missing; install Rust (rustup) first" >&2
     exit 1
 fi
+
+# The virtualenv the tests' and benchmarks' Python packages go into, kept between runs;
+# bindery_make_venv makes it when missing.
+bindery_venv="$HOME/.cache/bindery-venv"
+bindery_make_venv() {
+    [ -x "$bindery_venv/bin/python" ] || python3 -m venv "$bindery_venv"
+}

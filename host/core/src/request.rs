@@ -328,11 +328,8 @@ pub trait Service: Send + Sync + 'static {
     /// What the binding can do.
     fn capability(&self) -> Capability;
 
-    /// Whether the host may begin this binding's requests on the binding's own task: it polls
-    /// a request there once, and only a request that then waits goes on on a task of its own,
-    /// so a request answered at once costs no task spawn. For drivers whose operations do no
-    /// network I/O and wait, if at all, only on the blocking pool (see [`Instance::answers_in_place`]). The default,
-    /// false, gives every request a task of its own from the start.
+    /// Whether the host may begin this binding's requests on the binding's own task (see
+    /// [`Instance::answers_in_place`]; false by default).
     fn answers_in_place(&self) -> bool {
         false
     }
