@@ -365,14 +365,27 @@ pub fn target_dir() -> PathBuf {
         .to_path_buf()
 }
 
-/// Builds a workspace `cdylib` package (once per test process) and returns its library path.
+/// The plugin packages the tests load. `scripts/test` builds them all in one cargo call
+/// before the tests and sets `BINDERY_PLUGINS_BUILT`, so no test waits on cargo's lock.
+pub const PLUGIN_PACKAGES: &[&str] = &[
+    "memory-plugin",
+    "log-plugin",
+    "sqlite-plugin",
+    "http-plugin",
+    "panicky-plugin",
+    "abi-v999-plugin",
+];
+
+/// Builds a workspace `cdylib` package (once per test process, unless `scripts/test` built
+/// every one of [`PLUGIN_PACKAGES`] already) and returns its library path.
 pub fn cdylib(package: &str) -> PathBuf {
     static BUILT: OnceLock<std::sync::Mutex<Vec<String>>> = OnceLock::new();
     let built = BUILT.get_or_init(Default::default);
     let mut built = built.lock().unwrap_or_else(|p| p.into_inner());
     let target = target_dir();
     let lib = target.join(format!("lib{}.so", package.replace('-', "_")));
-    if !built.iter().any(|p| p == package) {
+    let prebuilt = std::env::var_os("BINDERY_PLUGINS_BUILT").is_some() && lib.is_file();
+    if !prebuilt && !built.iter().any(|p| p == package) {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = std::process::Command::new(cargo);
         cmd.args(["build", "--quiet", "-p", package]);
