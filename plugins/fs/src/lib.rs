@@ -15,15 +15,22 @@
 //! - **Atomic, durable writes.** A put writes a temporary file in `.bindery/tmp`, fsyncs it,
 //!   renames it over the object and fsyncs the directory. A reader sees the old object or the
 //!   new one, never a torn one; a put that fails (or a process killed mid-put) leaves the old
-//!   object. Temporary files of dead processes are removed at connect.
+//!   object. Each temporary file is locked by the process writing it; those nobody holds
+//!   (their writer died, in whatever PID namespace) are removed at connect.
 //! - **Generation** (`gen`): the file's inode and modification time in nanoseconds. Every put
 //!   makes a new file, so the generation changes on every write.
 //! - **User metadata**: a sidecar `.bindery/meta/<path>@<gen>` written before the object is
 //!   renamed into place. It counts only while its generation matches the file, so data and
 //!   metadata always change together.
-//! - **Conditions** (`if-match`, `if-none-match`) are applied under a per-path lock, atomically
-//!   with respect to every writer in this host; `if-none-match: *` uses `link(2)`, which is
-//!   atomic against other processes too.
+//! - **Conditions** (`if-match`, `if-none-match`) are checked and the object placed under a
+//!   lock of the path that every process using the root takes (an OFD lock on a byte of
+//!   `.bindery/lock`), so conditional writes from separate processes never lose an update.
+//! - **Confined to the root.** No symbolic link is followed: a get opens its file with
+//!   `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)`, every other operation checks each
+//!   component of its path first, and a link on a path is refused with `PermissionDenied`
+//!   (links are not listed). Only regular files are objects: a FIFO or device in the root is
+//!   refused, never waited on. An object's name (its last segment) is at most 221 bytes, so
+//!   its metadata sidecar fits the 255-byte limit of file names.
 //! - **Listing** is in path order; with the `/` delimiter it reads one directory level.
 //! - **Reads** open and stat the file on the calling worker (the kernel's cached inodes make
 //!   these calls cheaper than a hand-over to a blocking thread); a read of up to 256 KiB that
@@ -34,6 +41,7 @@
 //! A path cannot both be an object and have objects below it (`a` and `a/b`): the second
 //! write fails with `InvalidInput`. Paths under `.bindery/` are reserved.
 
+mod confine;
 mod error;
 mod store;
 

@@ -16,6 +16,7 @@ use bindery_core::{
 };
 use futures::stream::{self, StreamExt};
 
+use crate::confine::{self, PathLocks};
 use crate::error::map;
 
 /// Objects up to this size are read in one chunk; larger ones stream in chunks of it.
@@ -34,9 +35,12 @@ pub struct FsStore {
 
 struct Inner {
     root: PathBuf,
+    /// The root as a directory handle: gets open their files beneath it.
+    root_fd: std::os::fd::OwnedFd,
+    /// Locks shared with every process using the root (conditions check and place under them).
+    path_locks: PathLocks,
     tmp: PathBuf,
     meta: PathBuf,
-    seq: AtomicU64,
     locks: Vec<tokio::sync::Mutex<()>>,
 }
 
@@ -66,17 +70,23 @@ impl FsStore {
         for dir in [&tmp, &meta] {
             fs::create_dir_all(dir).map_err(|e| map(e, &format!("prepare '{shown}'")))?;
         }
-        let probe = tmp.join(format!("probe-{}", std::process::id()));
+        // The probe is a temporary file like any other: a process killed right here leaves one
+        // that the next connect removes.
+        let probe = tmp.join(format!("probe-{}.tmp", std::process::id()));
         File::create(&probe)
             .and_then(|_| fs::remove_file(&probe))
             .map_err(|e| map(e, &format!("'{shown}' is not writable")))?;
-        remove_stale_temp_files(&tmp);
+        confine::remove_stale_temp_files(&tmp);
+        let root_fd = confine::open_root(&root).map_err(|e| map(e, &format!("open root '{shown}'")))?;
+        let path_locks = PathLocks::open(&root.join(RESERVED).join("lock"))
+            .map_err(|e| map(e, &format!("prepare '{shown}'")))?;
         Ok(FsStore {
             inner: Arc::new(Inner {
                 root,
+                root_fd,
+                path_locks,
                 tmp,
                 meta,
-                seq: AtomicU64::new(0),
                 locks: (0..LOCK_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
             }),
         })
@@ -86,27 +96,6 @@ impl FsStore {
         let mut h = DefaultHasher::new();
         path.hash(&mut h);
         &self.inner.locks[(h.finish() as usize) % LOCK_STRIPES]
-    }
-}
-
-/// Temporary files are named `<pid>-<seq>.tmp`; those of processes no longer alive go.
-fn remove_stale_temp_files(tmp: &Path) {
-    let Ok(entries) = fs::read_dir(tmp) else { return };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name
-            .to_str()
-            .and_then(|n| n.split('-').next())
-            .and_then(|p| p.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        // SAFETY: kill with signal 0 only checks whether the process exists.
-        let alive = unsafe { libc::kill(pid, 0) } == 0
-            || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
-        if !alive {
-            let _ = fs::remove_file(entry.path());
-        }
     }
 }
 
@@ -127,14 +116,10 @@ fn gen_of(md: &Metadata) -> String {
     )
 }
 
-/// The file's metadata if it is an object (a regular file); `None` if absent.
-fn stat_object(file: &Path, path: &str) -> Result<Option<Metadata>> {
-    match fs::metadata(file) {
-        Ok(md) if md.is_file() => Ok(Some(md)),
-        Ok(_) => Ok(None),
-        Err(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR) => Ok(None),
-        Err(e) => Err(map(e, &format!("stat '{path}'"))),
-    }
+/// The file's metadata if it is an object (a regular file); `None` if absent. A symbolic
+/// link on the way is refused.
+fn stat_object(root: &Path, path: &str) -> Result<Option<Metadata>> {
+    Ok(confine::lstat_beneath(root, path)?.filter(Metadata::is_file))
 }
 
 fn fsync_dir(dir: &Path) -> io::Result<()> {
@@ -176,8 +161,19 @@ impl Inner {
     }
 
     fn temp_path(&self) -> PathBuf {
-        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
-        self.tmp.join(format!("{}-{seq}.tmp", std::process::id()))
+        // Unique among every store of this process (one counter) and among processes, also
+        // ones in other PID namespaces that share a pid (a token made once per process).
+        static SEQ: AtomicU64 = AtomicU64::new(0);
+        static TOKEN: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+        let token = TOKEN.get_or_init(|| {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+            nanos ^ (&SEQ as *const AtomicU64 as u64).rotate_left(32)
+        });
+        let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+        self.tmp
+            .join(format!("{}-{token:x}-{seq}.tmp", std::process::id()))
     }
 
     /// Writes the sidecar for `path@gen` durably, before the object is renamed into place.
@@ -189,6 +185,7 @@ impl Inner {
         let tmp = self.temp_path();
         let mut guard = TempFile(Some(tmp.clone()));
         let mut f = File::create(&tmp).map_err(|e| map(e, &what))?;
+        confine::claim_temp(&f).map_err(|e| map(e, &what))?;
         f.write_all(&encode_metadata(metadata))
             .map_err(|e| map(e, &what))?;
         f.sync_all().map_err(|e| map(e, &what))?;
@@ -223,7 +220,14 @@ impl Inner {
         file.sync_all().map_err(|e| map(e, &what))?;
         let md = file.metadata().map_err(|e| map(e, &what))?;
         let dest = self.file(path);
-        let current = stat_object(&dest, path)?;
+        // Other processes' writers of this path wait while a condition is checked and the
+        // object placed; unconditional writers share the lock.
+        let conditional = op.conditions.if_match.is_some() || op.conditions.if_none_match.is_some();
+        let _held = self
+            .path_locks
+            .lock(path, conditional)
+            .map_err(|e| map(e, &what))?;
+        let current = stat_object(&self.root, path)?;
         op.conditions.check(current.as_ref().map(gen_of).as_deref())?;
         let parent = dest.parent().unwrap_or(&self.root).to_path_buf();
         let parent_existed = parent.is_dir();
@@ -335,7 +339,7 @@ impl Instance for FsStore {
 }
 
 fn stat_checked(inner: &Inner, path: &str, conditions: &Conditions) -> Result<Option<(Metadata, String)>> {
-    let found = stat_object(&inner.file(path), path)?;
+    let found = stat_object(&inner.root, path)?;
     let found = found.map(|md| {
         let gen = gen_of(&md);
         (md, gen)
@@ -401,6 +405,7 @@ impl ObjectDriver for FsStore {
 
     async fn put(&self, path: &str, mut body: PutBody, op: OpPut) -> Result<ObjectMeta> {
         check_reserved(path)?;
+        confine::check_names(path)?;
         let inner = self.inner.clone();
         let tmp = inner.temp_path();
         let mut guard = TempFile(Some(tmp.clone()));
@@ -408,11 +413,13 @@ impl ObjectDriver for FsStore {
         let w = what.clone();
         let open_tmp = tmp.clone();
         let mut file = blocking(move || {
-            File::options()
+            let file = File::options()
                 .write(true)
                 .create_new(true)
                 .open(&open_tmp)
-                .map_err(|e| map(e, &w))
+                .map_err(|e| map(e, &w))?;
+            confine::claim_temp(&file).map_err(|e| map(e, &w))?;
+            Ok(file)
         })
         .await?;
         // Write in batches of about CHUNK bytes, each in one blocking call.
@@ -466,6 +473,11 @@ impl ObjectDriver for FsStore {
         let inner = self.inner.clone();
         let path = path.to_string();
         blocking(move || {
+            let conditional = op.conditions.if_match.is_some() || op.conditions.if_none_match.is_some();
+            let _held = inner
+                .path_locks
+                .lock(&path, conditional)
+                .map_err(|e| map(e, &format!("delete '{path}'")))?;
             if stat_checked(&inner, &path, &op.conditions)?.is_none() {
                 return Ok(());
             }
@@ -579,7 +591,8 @@ impl Walk<'_> {
                     self.walk(&dir.join(name.trim_end_matches('/')), &full, "")?;
                 }
             } else {
-                match fs::metadata(dir.join(&name)) {
+                // Not following links: a link in the root is not an object.
+                match fs::symlink_metadata(dir.join(&name)) {
                     Ok(md) if md.is_file() => {
                         let meta = self.inner.object_meta(&full, &md, false).map_err(WalkError::Io)?;
                         self.send(ListEntry::Object(meta))?;
@@ -601,22 +614,13 @@ enum WalkError {
 
 /// Opens an object for a get and checks the request's conditions and range against it.
 fn open_for_get(inner: &Inner, path: &str, op: &OpGet) -> Result<(File, ObjectMeta, std::ops::Range<u64>)> {
-    let what = || format!("read '{path}'");
     let not_found = || Error::not_found("no such object");
-    let file = match File::open(inner.file(path)) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR) => {
-            if op.conditions.if_match.is_some() {
-                op.conditions.check(None)?;
-            }
-            return Err(not_found());
+    let Some((file, md)) = confine::open_beneath(&inner.root_fd, &inner.root, path)? else {
+        if op.conditions.if_match.is_some() {
+            op.conditions.check(None)?;
         }
-        Err(e) => return Err(map(e, &what())),
-    };
-    let md = file.metadata().map_err(|e| map(e, &what()))?;
-    if !md.is_file() {
         return Err(not_found());
-    }
+    };
     let meta = inner.object_meta(path, &md, true)?;
     op.conditions.check(Some(&meta.gen))?;
     let range = match op.range {
@@ -783,6 +787,140 @@ mod tests {
         if let Some(cached) = read_cached(&file, 10, 100).unwrap() {
             assert_eq!(cached, data.slice(10..110));
         }
+    }
+
+    fn body(data: &'static [u8]) -> PutBody {
+        PutBody::from_chunks([Bytes::from_static(data)])
+    }
+
+    #[tokio::test]
+    async fn links_planted_in_the_root_are_never_followed() {
+        use bindery_core::ErrorKind;
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        let (root, outside) = (dir.path().join("root"), dir.path().join("outside"));
+        fs::create_dir_all(&outside).unwrap();
+        fs::write(outside.join("secret"), "S3CR3T").unwrap();
+        let store = FsStore::open(root.clone()).unwrap();
+        symlink(outside.join("secret"), root.join("shadow")).unwrap();
+        symlink(&outside, root.join("d")).unwrap();
+        let e = store.get("shadow", OpGet::default()).await.err().unwrap();
+        assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+        assert!(!e.to_string().contains("S3CR3T"));
+        let e = store.get("d/secret", OpGet::default()).await.err().unwrap();
+        assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+        let e = store.head("d/secret", OpStat::default()).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+        let e = store
+            .put("d/new", body(b"x"), OpPut::default())
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+        let e = store.delete("d/secret", OpStat::default()).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+        assert_eq!(fs::read_to_string(outside.join("secret")).unwrap(), "S3CR3T");
+        assert!(!outside.join("new").exists(), "a put wrote outside the root");
+        use futures::StreamExt;
+        let listed: Vec<_> = store.list("", OpList::default()).await.unwrap().collect().await;
+        assert!(listed.is_empty(), "links were listed: {listed:?}");
+    }
+
+    #[tokio::test]
+    async fn a_fifo_in_the_root_is_refused_not_waited_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsStore::open(dir.path().to_path_buf()).unwrap();
+        let fifo = std::ffi::CString::new(dir.path().join("pipe").as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        let got = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            store.get("pipe", OpGet::default()),
+        )
+        .await
+        .expect("a get of a FIFO hung");
+        let e = got.err().unwrap();
+        assert_eq!(e.kind(), bindery_core::ErrorKind::InvalidInput, "{e}");
+        assert!(e.to_string().contains("FIFO"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_name_too_long_for_its_sidecar_is_refused_before_anything_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsStore::open(dir.path().to_path_buf()).unwrap();
+        let mut op = OpPut::default();
+        op.metadata.insert("k".into(), "v".into());
+        let long = "n".repeat(250);
+        let e = store.put(&long, body(b"x"), op.clone()).await.unwrap_err();
+        assert_eq!(e.kind(), bindery_core::ErrorKind::InvalidInput, "{e}");
+        assert!(!dir.path().join(&long).exists());
+        let fits = "n".repeat(confine::MAX_NAME);
+        store.put(&fits, body(b"x"), op).await.unwrap();
+        let got = store.head(&fits, OpStat::default()).await.unwrap();
+        assert_eq!(got.metadata.get("k").map(String::as_str), Some("v"));
+    }
+
+    /// Two stores on one root hold separate lock files, as two processes do: if-match
+    /// read-modify-write loops on both lose no increment.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn conditional_puts_from_separate_openers_lose_no_update() {
+        let dir = tempfile::tempdir().unwrap();
+        let stores: Vec<Arc<FsStore>> = (0..2)
+            .map(|_| Arc::new(FsStore::open(dir.path().to_path_buf()).unwrap()))
+            .collect();
+        stores[0].put("n", body(b"0"), OpPut::default()).await.unwrap();
+        let mut tasks = Vec::new();
+        for store in stores {
+            tasks.push(tokio::spawn(async move {
+                let mut acknowledged = 0u64;
+                while acknowledged < 60 {
+                    let got = store.get("n", OpGet::default()).await.unwrap();
+                    let data = chunks_of(&store, "n", OpGet::default()).await.concat();
+                    let n: u64 = String::from_utf8(data).unwrap().parse().unwrap_or(0);
+                    let mut op = OpPut::default();
+                    op.conditions.if_match = Some(got.meta.gen.clone());
+                    let next = Bytes::from((n + 1).to_string());
+                    match store.put("n", PutBody::from_chunks([next]), op).await {
+                        Ok(_) => acknowledged += 1,
+                        Err(e) if e.kind() == bindery_core::ErrorKind::ConditionFailed => {}
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+                acknowledged
+            }));
+        }
+        let mut total = 0;
+        for t in tasks {
+            total += t.await.unwrap();
+        }
+        let data = fs::read_to_string(dir.path().join("n")).unwrap();
+        assert_eq!(data, total.to_string(), "acknowledged {total} increments");
+    }
+
+    /// A conditional put waits while another opener of the root (another process) holds the
+    /// path's lock, so its check and rename cannot interleave with that writer's.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_conditional_put_waits_for_another_openers_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(FsStore::open(dir.path().to_path_buf()).unwrap());
+        let meta = store.put("n", body(b"0"), OpPut::default()).await.unwrap();
+        let other = PathLocks::open(&dir.path().join(".bindery/lock")).unwrap();
+        // Shared, as an unconditional writer holds it: a conditional put must still wait.
+        let held = other.lock("n", false).unwrap();
+        let (tx, mut rx) = tokio::sync::oneshot::channel();
+        let s = store.clone();
+        tokio::spawn(async move {
+            let mut op = OpPut::default();
+            op.conditions.if_match = Some(meta.gen);
+            let _ = tx.send(s.put("n", body(b"1"), op).await.map(|_| ()));
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert!(
+            rx.try_recv().is_err(),
+            "the put did not wait for the other opener's lock"
+        );
+        drop(held);
+        rx.await.unwrap().unwrap();
+        assert_eq!(fs::read_to_string(dir.path().join("n")).unwrap(), "1");
     }
 
     #[test]
