@@ -16,6 +16,12 @@
 //!
 //! Evaluation follows SQL: a comparison with `NULL` (or a missing field) is unknown, and a
 //! row passes only if the whole expression is true.
+//!
+//! Limits (each refused with `InvalidInput` naming it): a filter is at most
+//! [`MAX_FILTER_BYTES`] long, nests at most [`MAX_DEPTH`] levels (chains of `AND` or of `OR`
+//! are kept balanced, so thousands of terms nest only a few levels), and an `IN` list has at
+//! most [`MAX_IN_LIST`] values. `LIKE` matches in time proportional to the pattern times the
+//! value, never exponential.
 
 use std::fmt;
 
@@ -25,6 +31,13 @@ use sqlparser::parser::Parser;
 use sqlparser::tokenizer::{Location, Token};
 
 use crate::error::{Error, Result};
+
+/// The longest filter or update expression accepted, in bytes.
+pub const MAX_FILTER_BYTES: usize = 256 << 10;
+/// The deepest nesting of an expression (after `AND` and `OR` chains are balanced).
+pub const MAX_DEPTH: usize = 64;
+/// The most values in one `IN` list.
+pub const MAX_IN_LIST: usize = 10_000;
 
 /// A literal value.
 #[derive(Debug, Clone, PartialEq)]
@@ -216,7 +229,7 @@ impl Assignments {
                         &format!("'{column}' is set twice"),
                     ));
                 }
-                set.push((column, convert(text, &a.value, params)?));
+                set.push((column, convert(text, &a.value, params, 0)?));
             }
             Ok(set)
         })
@@ -329,6 +342,12 @@ fn parse_all<T>(
     if text.trim().is_empty() {
         return Err(Error::invalid_input(format!("invalid {what}: it is empty")));
     }
+    if text.len() > MAX_FILTER_BYTES {
+        return Err(Error::invalid_input(format!(
+            "invalid {what}: it is {} bytes long; at most {MAX_FILTER_BYTES} are accepted",
+            text.len()
+        )));
+    }
     let dialect = GenericDialect {};
     let fail = |e| parse_error(text, e);
     let mut parser = Parser::new(&dialect).try_with_sql(text).map_err(fail)?;
@@ -353,7 +372,7 @@ impl Filter {
     /// Parses a filter whose `:name` placeholders take their values from `params`.
     pub fn parse_with(text: &str, params: &Params) -> Result<Filter> {
         let expr = parse_all(text, "expression", |p| p.parse_expr())
-            .and_then(|ast| convert(text, &ast, params))
+            .and_then(|ast| convert(text, &ast, params, 0))
             .map_err(|e| rename(e, "filter"))?;
         Ok(Filter {
             text: text.to_string(),
@@ -372,12 +391,78 @@ impl Filter {
     }
 }
 
-fn convert(text: &str, e: &ast::Expr, params: &Params) -> Result<Expr> {
-    let c = |e: &ast::Expr| convert(text, e, params).map(Box::new);
+/// The operands of a chain `a OP b OP c …` of one associative operator (`AND`, `OR`), found
+/// without recursion (a left-deep chain of thousands of terms is a deep tree), in order.
+fn chain<'a>(e: &'a ast::Expr, op: &BinaryOperator) -> Vec<&'a ast::Expr> {
+    let mut out = Vec::new();
+    let mut todo = vec![e];
+    while let Some(e) = todo.pop() {
+        match e {
+            ast::Expr::BinaryOp { left, op: o, right } if o == op => {
+                todo.push(right);
+                todo.push(left);
+            }
+            ast::Expr::Nested(inner) if matches!(inner.as_ref(), ast::Expr::BinaryOp { op: o, .. } if o == op) => {
+                todo.push(inner)
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// A balanced tree of `op` over `items` (in order): for `AND` and `OR` the same truth as
+/// the chain, with depth log2 of its length.
+fn balanced(mut items: Vec<Expr>, op: BinOp) -> Expr {
+    while items.len() > 1 {
+        let mut next = Vec::with_capacity(items.len().div_ceil(2));
+        let mut it = items.into_iter();
+        while let Some(a) = it.next() {
+            next.push(match it.next() {
+                Some(b) => Expr::Binary(Box::new(a), op, Box::new(b)),
+                None => a,
+            });
+        }
+        items = next;
+    }
+    items
+        .pop()
+        .unwrap_or(Expr::Literal(Value::Bool(op == BinOp::And)))
+}
+
+fn convert(text: &str, e: &ast::Expr, params: &Params, depth: usize) -> Result<Expr> {
+    if depth >= MAX_DEPTH {
+        return Err(at(
+            text,
+            e.span().start,
+            &format!("the expression nests deeper than {MAX_DEPTH} levels here"),
+        ));
+    }
+    let c = |e: &ast::Expr| convert(text, e, params, depth + 1).map(Box::new);
     Ok(match e {
         ast::Expr::Identifier(id) => Expr::Column(vec![id.value.clone()]),
         ast::Expr::CompoundIdentifier(ids) => Expr::Column(ids.iter().map(|i| i.value.clone()).collect()),
-        ast::Expr::Nested(inner) => convert(text, inner, params)?,
+        ast::Expr::Nested(inner) => convert(text, inner, params, depth)?,
+        ast::Expr::BinaryOp {
+            op: op @ (BinaryOperator::And | BinaryOperator::Or),
+            ..
+        } => {
+            // The depth of the balanced tree, counted before its operands are converted.
+            let operands = chain(e, op);
+            let levels = usize::BITS - (operands.len().max(1) - 1).leading_zeros();
+            let items = operands
+                .into_iter()
+                .map(|x| convert(text, x, params, depth + levels as usize))
+                .collect::<Result<Vec<_>>>()?;
+            balanced(
+                items,
+                if *op == BinaryOperator::And {
+                    BinOp::And
+                } else {
+                    BinOp::Or
+                },
+            )
+        }
         // A column whose name is also a function without arguments (`user`).
         ast::Expr::Function(f) if matches!(f.args, ast::FunctionArguments::None) && f.name.0.len() == 1 => {
             Expr::Column(vec![f.name.0[0]
@@ -442,16 +527,28 @@ fn convert(text: &str, e: &ast::Expr, params: &Params) -> Result<Expr> {
         ast::Expr::UnaryOp {
             op: UnaryOperator::Plus,
             expr,
-        } => convert(text, expr, params)?,
+        } => convert(text, expr, params, depth)?,
         ast::Expr::IsNull(x) => Expr::IsNull(c(x)?, false),
         ast::Expr::IsNotNull(x) => Expr::IsNull(c(x)?, true),
-        ast::Expr::InList { expr, list, negated } => Expr::InList(
-            c(expr)?,
-            list.iter()
-                .map(|x| convert(text, x, params))
-                .collect::<Result<_>>()?,
-            *negated,
-        ),
+        ast::Expr::InList { expr, list, negated } => {
+            if list.len() > MAX_IN_LIST {
+                return Err(at(
+                    text,
+                    e.span().start,
+                    &format!(
+                        "an IN list of {} values; at most {MAX_IN_LIST} are accepted (filter on a table of them instead)",
+                        list.len()
+                    ),
+                ));
+            }
+            Expr::InList(
+                c(expr)?,
+                list.iter()
+                    .map(|x| convert(text, x, params, depth + 1))
+                    .collect::<Result<_>>()?,
+                *negated,
+            )
+        }
         ast::Expr::Between {
             expr,
             negated,
@@ -473,7 +570,7 @@ fn convert(text: &str, e: &ast::Expr, params: &Params) -> Result<Expr> {
             any: false,
         } => {
             let insensitive = matches!(e, ast::Expr::ILike { .. });
-            let pattern = match convert(text, pattern, params)? {
+            let pattern = match convert(text, pattern, params, depth + 1)? {
                 Expr::Literal(Value::Str(p)) => p,
                 _ => return Err(at(text, pattern.span().start, "LIKE needs a string pattern")),
             };
@@ -535,18 +632,40 @@ fn compare(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
     }
 }
 
-fn like(s: &str, pattern: &str) -> bool {
-    fn go(s: &[char], p: &[char]) -> bool {
-        match p.split_first() {
-            None => s.is_empty(),
-            Some(('%', rest)) => (0..=s.len()).any(|i| go(&s[i..], rest)),
-            Some(('_', rest)) => !s.is_empty() && go(&s[1..], rest),
-            Some((c, rest)) => s.first() == Some(c) && go(&s[1..], rest),
-        }
-    }
+/// `s LIKE pattern` (`%` any run, `_` one character): the greedy matcher with one
+/// backtrack point (the last `%`), so at most pattern × value steps and no recursion.
+pub fn like(s: &str, pattern: &str) -> bool {
     let s: Vec<char> = s.chars().collect();
     let p: Vec<char> = pattern.chars().collect();
-    go(&s, &p)
+    let (mut si, mut pi) = (0usize, 0usize);
+    // After the last `%` seen: where the pattern goes on, and where in `s` it was tried.
+    let mut star: Option<(usize, usize)> = None;
+    while si < s.len() {
+        match p.get(pi) {
+            Some('%') => {
+                star = Some((pi + 1, si));
+                pi += 1;
+            }
+            Some('_') => {
+                si += 1;
+                pi += 1;
+            }
+            Some(c) if *c == s[si] => {
+                si += 1;
+                pi += 1;
+            }
+            _ => match star {
+                // Let the last `%` take one more character, and try again after it.
+                Some((p_after, s_at)) => {
+                    pi = p_after;
+                    si = s_at + 1;
+                    star = Some((p_after, s_at + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    p[pi..].iter().all(|c| *c == '%')
 }
 
 /// Evaluates an expression against a JSON document; `None` is SQL's unknown (or an error
@@ -732,6 +851,59 @@ mod tests {
             "{e}"
         );
         assert!(Filter::parse("  ").is_err());
+    }
+
+    #[test]
+    fn long_chains_and_hostile_patterns_stay_fast_and_within_limits() {
+        // 5,000 terms: balanced, so parsed, evaluated and dropped without a deep stack.
+        let many = (0..5000)
+            .map(|i| format!("a = {i}"))
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        let f = Filter::parse(&many).unwrap();
+        assert!(f.matches_json(&serde_json::json!({"a": 4999})));
+        assert!(!f.matches_json(&serde_json::json!({"a": 5000})));
+        let and = (0..3000)
+            .map(|i| format!("a <> {i}"))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        assert!(Filter::parse(&and)
+            .unwrap()
+            .matches_json(&serde_json::json!({"a": -1})));
+        // Arithmetic is not reordered: a deep sum is refused, naming the limit.
+        let sum = format!("{} > 0", vec!["a"; 200].join(" + "));
+        let e = Filter::parse(&sum).unwrap_err().to_string();
+        assert!(e.contains("nests deeper than 64"), "{e}");
+        let parens = format!("{}a = 1{}", "(".repeat(40), ")".repeat(40));
+        assert!(Filter::parse(&parens).is_ok(), "forty parentheses are fine");
+        let e = Filter::parse(&"x".repeat(MAX_FILTER_BYTES + 1))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("at most 262144"), "{e}");
+        let list = (0..=MAX_IN_LIST)
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        let e = Filter::parse(&format!("a IN ({list})")).unwrap_err().to_string();
+        assert!(e.contains("at most 10000"), "{e}");
+        // LIKE: what took exponential time answers at once, and a huge `_` run is no recursion.
+        assert!(!like(&"a".repeat(200), "%a%a%a%a%b"));
+        assert!(like(&"a".repeat(50_000), &"_".repeat(50_000)));
+        assert!(!like(&"a".repeat(50_000), &"_".repeat(50_001)));
+        for (s, p, want) in [
+            ("abc", "a%c", true),
+            ("abc", "%", true),
+            ("", "%", true),
+            ("", "_", false),
+            ("abcbc", "a%bc", true),
+            ("abcbd", "a%bc", false),
+            ("mississippi", "m%iss%pi", true),
+            ("mississippi", "m%iss%px", false),
+            ("ab", "a_%", true),
+            ("a", "a_%", false),
+        ] {
+            assert_eq!(like(s, p), want, "{s} LIKE {p}");
+        }
     }
 
     #[test]

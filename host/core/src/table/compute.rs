@@ -25,6 +25,7 @@ use crate::table::schema::ColumnType;
 use crate::table::BatchStream;
 
 /// A value of the evaluation: an array of the batch's length, or one value for every row.
+#[derive(Clone)]
 struct Operand {
     array: ArrayRef,
     scalar: bool,
@@ -233,8 +234,12 @@ fn eval(e: &Expr, batch: &RecordBatch, table: &str) -> Result<Operand> {
         }
         Expr::InList(x, list, negated) => {
             let mut any: Option<BooleanArray> = None;
+            // The value and the description once, not once per item (with thousands of
+            // items, describing the whole list each time was quadratic).
+            let what = describe(e);
+            let value = eval(x, batch, table)?;
             for item in list {
-                let (a, b) = unify(eval(x, batch, table)?, eval(item, batch, table)?, &describe(e))?;
+                let (a, b) = unify(value.clone(), eval(item, batch, table)?, &what)?;
                 let eq = truth(&binary(&a, BinOp::Eq, &b, len, "IN")?, len, "IN")?;
                 any = Some(match any {
                     None => eq,
