@@ -130,3 +130,160 @@ async fn bad_options_are_named() {
         assert!(e.contains(want), "{e}");
     }
 }
+
+/// Flips one byte inside the record of position `pos` of the first segment of stream `s`.
+fn flip_record(dir: &std::path::Path, stream: &str, pos: usize, record_len: usize) {
+    let seg = dir.join(format!("streams/{stream}/shard-0000/00000000000000000000.log"));
+    let mut raw = std::fs::read(&seg).unwrap();
+    raw[pos * record_len + 20] ^= 0x40;
+    std::fs::write(&seg, raw).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_record_is_an_error_naming_shard_and_position_and_nothing_is_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = "apiVersion: nuclio.io/v1\nkind: NuclioFunction\nmetadata:\n  name: t\nspec:\n  dataBindings:\n    ev:\n      kind: stream\n      driver: log\n      url: ./streams\n";
+    std::fs::write(dir.path().join("function.yaml"), spec).unwrap();
+    let file = dir.path().join("function.yaml");
+    {
+        let ctx = Context::connect(&file).await.unwrap();
+        ctx.stream().create("ev://s", "", 1).await.unwrap();
+        for i in 0..100 {
+            ctx.stream()
+                .publish("ev://s")
+                .buffers([format!("m{i:03}")])
+                .await
+                .unwrap();
+        }
+    }
+    let seg = dir.path().join("streams/s/shard-0000/00000000000000000000.log");
+    let before = std::fs::metadata(&seg).unwrap().len();
+    let record_len = before as usize / 100;
+    flip_record(dir.path(), "s", 50, record_len);
+    let ctx = Context::connect(&file).await.unwrap();
+    // A reader serves the 50 whole messages before the damage, then fails: never a quiet end.
+    let mut c = ctx
+        .stream()
+        .consume("ev://s")
+        .from_("earliest", "")
+        .follow(false)
+        .load();
+    let mut served = 0;
+    let mut failed = None;
+    while let Some(m) = c.next_async().await {
+        match m {
+            Ok(_) => served += 1,
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
+        }
+    }
+    assert_eq!(served, 50);
+    let e = failed.expect("the damage ended the read silently");
+    let text = e.to_string();
+    assert!(text.contains("shard 0") && text.contains("position 50"), "{text}");
+    // The writer refuses rather than cutting the 49 acknowledged messages after the damage.
+    let e = ctx.stream().publish("ev://s").buffers(["new"]).await.unwrap_err();
+    assert!(e.to_string().contains("damaged at byte"), "{e}");
+    assert_eq!(
+        std::fs::metadata(&seg).unwrap().len(),
+        before,
+        "the segment was cut"
+    );
+    // `check` names it, and what a repair would do.
+    let (_, findings) = bindery_runtime::registry::check_log_stream(&dir.path().join("streams/s")).unwrap();
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert!(findings[0].problem.contains("position 50"), "{findings:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damage_in_a_sealed_segment_does_not_hide_the_later_ones() {
+    let fx = stream_fixture(
+        "log",
+        "      url: ./streams\n      options:\n        segment.bytes: \"400\"\n",
+    )
+    .await;
+    let ctx = &fx.ctx;
+    ctx.stream().create("ev://z", "", 1).await.unwrap();
+    for i in 0..40 {
+        ctx.stream()
+            .publish("ev://z")
+            .buffers([format!("m{i:03}")])
+            .await
+            .unwrap();
+    }
+    let segments = std::fs::read_dir(fx.dir.path().join("streams/z/shard-0000"))
+        .unwrap()
+        .count();
+    assert!(segments > 2, "{segments} segments");
+    let record_len = record_size(
+        &fx.dir
+            .path()
+            .join("streams/z/shard-0000/00000000000000000000.log"),
+    );
+    flip_record(fx.dir.path(), "z", 2, record_len);
+    let mut c = ctx
+        .stream()
+        .consume("ev://z")
+        .from_("earliest", "")
+        .follow(false)
+        .load();
+    let mut served = 0;
+    let failed = loop {
+        match c.next_async().await {
+            Some(Ok(_)) => served += 1,
+            Some(Err(e)) => break Some(e),
+            None => break None,
+        }
+    };
+    assert_eq!(served, 2);
+    let e = failed.expect("a damaged sealed segment ended the read silently");
+    assert!(e.to_string().contains("position 2"), "{e}");
+}
+
+/// The size of one record of a segment whose records are all alike.
+fn record_size(seg: &std::path::Path) -> usize {
+    let raw = std::fs::read(seg).unwrap();
+    9 + u32::from_le_bytes(raw[1..5].try_into().unwrap()) as usize
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_cannot_nest_in_each_other_and_shard_counts_are_bounded() {
+    let fx = stream_fixture("log", "      url: ./streams\n").await;
+    let s = fx.ctx.stream();
+    s.create("ev://c", "", 1).await.unwrap();
+    let e = s.create("ev://c/shard-0000", "", 1).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    assert!(e.to_string().contains("inside stream 'c'"), "{e}");
+    let e = s.create("ev://c/groups", "", 1).await.unwrap_err();
+    assert!(e.to_string().contains("inside stream 'c'"), "{e}");
+    s.create("ev://d/child", "", 1).await.unwrap();
+    let e = s.create("ev://d", "", 1).await.unwrap_err();
+    assert!(e.to_string().contains("holds other files"), "{e}");
+    assert!(
+        s.list_shards("ev://d/child").await.is_ok(),
+        "the inner stream was harmed"
+    );
+    let e = s.create("ev://.hidden", "", 1).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    // Too many shards: refused at once, nothing left behind.
+    let e = s.create("ev://big", "", 100_000).await.unwrap_err();
+    assert!(e.to_string().contains("at most 1024"), "{e}");
+    assert!(!fx.dir.path().join("streams/big").exists());
+    let e = s.list_shards("ev://big").await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+    s.create("ev://many", "", 1024).await.unwrap();
+    assert_eq!(s.list_shards("ev://many").await.unwrap().len(), 1024);
+    let staged = fx.dir.path().join("streams/.bindery/staging");
+    assert_eq!(std::fs::read_dir(&staged).map(|d| d.count()).unwrap_or(0), 0);
+    // A start position on a shard the stream lacks is refused.
+    s.create("ev://two", "", 2).await.unwrap();
+    let mut c = s
+        .consume("ev://two")
+        .from_("position", "9:0")
+        .follow(false)
+        .load();
+    let e = c.next_async().await.expect("an answer").unwrap_err();
+    assert!(e.to_string().contains("no shard 9"), "{e}");
+}

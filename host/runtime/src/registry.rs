@@ -7,6 +7,9 @@ use std::sync::Arc;
 use bindery_abi::host::PluginLibrary;
 use bindery_core::{BindingConfig, Driver, DriverInfo, InstanceService, Result, Service};
 
+/// Verifies a `log` stream's folder without changing it (`bindery stream check`).
+pub use bindery_driver_log::check as check_log_stream;
+
 /// A driver to connect bindings with: built in, or a loaded plugin.
 #[derive(Clone)]
 pub enum Factory {

@@ -95,6 +95,95 @@ pub fn inspect(stream_dir: &std::path::Path) -> Result<Vec<ShardState>> {
         .collect()
 }
 
+/// What [`check`] found wrong in one segment of a stream, and what a repair would do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// The shard.
+    pub shard: u32,
+    /// The segment file.
+    pub segment: PathBuf,
+    /// What is wrong.
+    pub problem: String,
+    /// What a repair would do about it.
+    pub repair: String,
+}
+
+/// Verifies every segment of every shard of the stream in `stream_dir` (every record's
+/// checksum and position, and that segments follow one another), changing nothing.
+/// Returns the shards' states and what is wrong: a torn tail (a publish a crash cut short,
+/// which the next writer cuts), damage in the middle of a segment (which no writer cuts: it
+/// refuses to write and readers fail there), or positions missing between segments.
+pub fn check(stream_dir: &std::path::Path) -> Result<(Vec<ShardState>, Vec<Finding>)> {
+    let states = inspect(stream_dir)?;
+    let mut findings = Vec::new();
+    for state in &states {
+        let dir = stream_dir.join(format!("shard-{:04}", state.id));
+        let segments = shard::segments(&dir)?;
+        let mut expected = None;
+        for (i, (base, path)) in segments.iter().enumerate() {
+            let last = i + 1 == segments.len();
+            let found = shard::scan(path, *base, state.id)?;
+            let finding = |problem: String, repair: String| Finding {
+                shard: state.id,
+                segment: path.clone(),
+                problem,
+                repair,
+            };
+            if let Some(want) = expected.filter(|w| w != base) {
+                findings.push(finding(
+                    format!(
+                        "positions {want} to {} are missing before this segment",
+                        base.saturating_sub(1)
+                    ),
+                    "none possible: those messages are gone; readers fail at the gap".into(),
+                ));
+            }
+            let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+            if let Some((offset, position)) = found.damage {
+                findings.push(finding(
+                    format!(
+                        "damaged at byte {offset} (position {position}): a record fails its checksum \
+                         and {} bytes with whole records follow",
+                        size - offset
+                    ),
+                    format!(
+                        "cut the segment at byte {offset}, keeping the bytes after it in a `.damaged` \
+                         file beside it; positions from {position} on in this segment would be lost \
+                         to readers"
+                    ),
+                ));
+            } else if found.torn && last {
+                findings.push(finding(
+                    format!(
+                        "{} bytes after the last whole publish: a publish a crash cut short \
+                         (never acknowledged)",
+                        size - found.valid
+                    ),
+                    format!(
+                        "cut them (the next writer does so itself), ending at position {}",
+                        found.next
+                    ),
+                ));
+            } else if found.torn {
+                findings.push(finding(
+                    format!(
+                        "a sealed segment with {} unreadable bytes at byte {}",
+                        size - found.valid,
+                        found.valid
+                    ),
+                    format!(
+                        "cut the segment at byte {} keeping the rest in a `.damaged` file; \
+                         positions from {} on in this segment would be lost to readers",
+                        found.valid, found.next
+                    ),
+                ));
+            }
+            expected = Some(found.next);
+        }
+    }
+    Ok((states, findings))
+}
+
 /// The `log` driver.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct LogDriver;
@@ -139,6 +228,7 @@ impl Driver for LogDriver {
             capability: capability(),
             description: "A durable segmented log on local disk; group commit, crash-safe.".into(),
             version: env!("CARGO_PKG_VERSION").into(),
+            local_url: true,
         }
     }
 
@@ -187,6 +277,9 @@ pub struct LogStore {
     streams: Mutex<HashMap<String, Arc<LogStream>>>,
 }
 
+/// The folder under the root where streams are made before they are renamed into place.
+const STAGING: &str = ".bindery/staging";
+
 impl LogStore {
     fn dir(&self, path: &str) -> Result<PathBuf> {
         if path.is_empty() {
@@ -194,7 +287,31 @@ impl LogStore {
                 "name the stream (`events://orders`), or give the binding a `path`",
             ));
         }
+        if let Some(s) = path.split('/').find(|s| s.is_empty() || s.starts_with('.')) {
+            return Err(Error::invalid_input(format!(
+                "stream name '{path}': the segment '{s}' is empty or starts with '.' \
+                 (those names are the log driver's own)"
+            )));
+        }
         Ok(self.root.join(path))
+    }
+
+    /// Refuses a stream inside another stream's folder: its shards, groups and lock live
+    /// there, and a stream nested in them would overwrite or delete them.
+    fn check_not_nested(&self, path: &str) -> Result<()> {
+        let mut at = String::new();
+        for s in path.split('/') {
+            if !at.is_empty() && stream::exists(&self.root.join(&at)) {
+                return Err(Error::invalid_input(format!(
+                    "stream '{path}' would lie inside stream '{at}'; streams cannot nest"
+                )));
+            }
+            if !at.is_empty() {
+                at.push('/');
+            }
+            at.push_str(s);
+        }
+        Ok(())
     }
 
     async fn open(&self, path: &str) -> Result<Arc<LogStream>> {
@@ -224,7 +341,9 @@ impl Instance for LogStore {
 impl StreamDriver for LogStore {
     async fn create(&self, path: &str, op: OpCreateStream) -> Result<()> {
         let dir = self.dir(path)?;
-        tokio::task::spawn_blocking(move || LogStream::create(&dir, op.shards))
+        self.check_not_nested(path)?;
+        let staging = self.root.join(STAGING);
+        tokio::task::spawn_blocking(move || LogStream::create(&dir, op.shards, &staging))
             .await
             .map_err(|e| Error::internal(e.to_string()))?
     }
@@ -240,6 +359,12 @@ impl StreamDriver for LogStore {
         let dir = self.dir(path)?;
         if !stream::exists(&dir) {
             return Err(Error::not_found(format!("stream '{path}' does not exist")));
+        }
+        if let Some(inner) = stream::nested_stream(&dir) {
+            return Err(Error::invalid_input(format!(
+                "stream '{path}' holds another stream ({}); delete that first",
+                inner.strip_prefix(&self.root).unwrap_or(&inner).display()
+            )));
         }
         // Only a writer may delete: no other process is appending to it.
         self.open(path).await?.become_writer()?;
@@ -295,6 +420,15 @@ impl StreamDriver for LogStore {
             stream::check_group(g)?;
         }
         let stream = self.open(path).await?;
+        if let Some(StartAt::Positions(at)) = &op.start {
+            let shards = stream.shards().len() as u32;
+            if let Some(s) = at.keys().find(|s| **s >= shards) {
+                return Err(Error::invalid_input(format!(
+                    "from_('position'): stream '{path}' has no shard {s} (it has {shards}: 0 to {})",
+                    shards - 1
+                )));
+            }
+        }
         let member = op.group.as_deref().map(|g| stream.join(g)).transpose()?;
         let assignment = match &member {
             Some(m) => consume::Assignment::Group(m.assignment.clone()),

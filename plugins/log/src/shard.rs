@@ -36,6 +36,14 @@ fn segment_name(base: u64) -> String {
     format!("{base:020}.log")
 }
 
+/// A shard's segments in order: base position and file.
+pub fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
+    Ok(list_segments(dir)?
+        .into_iter()
+        .map(|s| (s.base, s.path))
+        .collect())
+}
+
 /// Lists a shard's segments in order.
 fn list_segments(dir: &Path) -> Result<Vec<Segment>> {
     let mut out = Vec::new();
@@ -61,10 +69,26 @@ fn list_segments(dir: &Path) -> Result<Vec<Segment>> {
     Ok(out)
 }
 
+/// What scanning a segment found.
+#[derive(Debug, Clone, Copy)]
+pub struct Scan {
+    /// The length up to the end of the last whole publish.
+    pub valid: u64,
+    /// The position after the last whole publish.
+    pub next: u64,
+    /// The last whole publish's timestamp.
+    pub last_ts: Option<SystemTime>,
+    /// Whether bytes follow the valid part: a publish cut short by a crash, or damage.
+    pub torn: bool,
+    /// Damage: a record failing its checksum (or garbled) with whole records after it, so
+    /// not a write a crash cut short. Its byte offset and the position it should hold.
+    pub damage: Option<(u64, u64)>,
+}
+
 /// Scans a segment: the valid length (up to the end of the last whole publish), the next
-/// position, the last timestamp, and whether data after the valid part is torn (a record cut
-/// short, or a publish without its last record).
-fn scan(path: &Path, base: u64, shard: u32) -> Result<(u64, u64, Option<SystemTime>, bool)> {
+/// position, the last timestamp, whether data after the valid part is torn (a record cut
+/// short, or a publish without its last record), and whether that is damage instead.
+pub fn scan(path: &Path, base: u64, shard: u32) -> Result<Scan> {
     let what = format!("scan {}", path.display());
     let file = File::open(path).map_err(|e| map(e, &what))?;
     let total = file.metadata().map_err(|e| map(e, &what))?.len();
@@ -92,9 +116,54 @@ fn scan(path: &Path, base: u64, shard: u32) -> Result<(u64, u64, Option<SystemTi
                     last_ts = m.timestamp;
                 }
             }
-            Next::End | Next::Torn => return Ok((valid, next, last_ts, valid < total)),
+            Next::End | Next::Torn => {
+                let stop = valid + pending_bytes;
+                let damage = if stop < total && records_follow(path, stop, shard)? {
+                    Some((stop, next + pending))
+                } else {
+                    None
+                };
+                return Ok(Scan {
+                    valid,
+                    next,
+                    last_ts,
+                    torn: valid < total,
+                    damage,
+                });
+            }
         }
     }
+}
+
+/// Whether a whole record (its checksum right) starts anywhere after byte `bad` of a
+/// segment: then the record at `bad` is damage, not the end of a write a crash cut short
+/// (a crash leaves a cut prefix of one write, with nothing whole after the cut).
+fn records_follow(path: &Path, bad: u64, shard: u32) -> Result<bool> {
+    use std::io::Read;
+    let what = format!("scan {}", path.display());
+    let mut file = File::open(path).map_err(|e| map(e, &what))?;
+    file.seek(SeekFrom::Start(bad + 1)).map_err(|e| map(e, &what))?;
+    let mut rest = Vec::new();
+    file.read_to_end(&mut rest).map_err(|e| map(e, &what))?;
+    for at in 0..rest.len() {
+        if !matches!(rest[at], record::LAST | record::MORE) {
+            continue;
+        }
+        if let Ok(Next::Record(..)) = record::read(&mut &rest[at..], shard) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// The error for damage found in a shard.
+fn damaged(shard: u32, path: &Path, offset: u64, position: u64) -> Error {
+    corrupt(&format!(
+        "shard {shard}: {} is damaged at byte {offset} (the record of position {position} fails \
+         its checksum, and whole records follow it). Nothing was served past it or changed; \
+         `bindery stream check` shows the damage and what a repair would do",
+        path.display()
+    ))
 }
 
 struct Job {
@@ -126,15 +195,24 @@ impl Shard {
             .map_err(|e| map(e, &what))
     }
 
+    /// Creates a shard's folder and first segment without syncing them (the caller makes the
+    /// whole stream durable at once).
+    pub fn create_unsynced(dir: &Path) -> Result<()> {
+        let what = format!("create shard {}", dir.display());
+        fs::create_dir(dir)
+            .and_then(|_| File::create(dir.join(segment_name(0))).map(drop))
+            .map_err(|e| map(e, &what))
+    }
+
     /// Opens a shard for reading: finds its segments and where its data ends.
     pub fn open(dir: PathBuf, id: u32) -> Result<Arc<Shard>> {
         let mut segments = list_segments(&dir)?;
         let next = match segments.last_mut() {
             Some(last) => {
-                let (valid, next, ts, _) = scan(&last.path, last.base, id)?;
-                last.size = valid;
-                last.last_ts = ts;
-                next
+                let found = scan(&last.path, last.base, id)?;
+                last.size = found.valid;
+                last.last_ts = found.last_ts;
+                found.next
             }
             None => 0,
         };
@@ -158,8 +236,9 @@ impl Shard {
         let Some(last) = list_segments(&self.dir)?.pop() else {
             return Ok(0);
         };
-        let (valid, ..) = scan(&last.path, last.base, self.id)?;
-        Ok(last.size.saturating_sub(valid))
+        Ok(last
+            .size
+            .saturating_sub(scan(&last.path, last.base, self.id)?.valid))
     }
 
     /// The position of the first message kept.
@@ -211,7 +290,17 @@ impl Shard {
         let last = segments
             .last_mut()
             .ok_or_else(|| corrupt("a shard without segments"))?;
-        let (valid, next, ts, torn) = scan(&last.path, last.base, self.id)?;
+        let Scan {
+            valid,
+            next,
+            last_ts: ts,
+            torn,
+            damage,
+        } = scan(&last.path, last.base, self.id)?;
+        if let Some((offset, position)) = damage {
+            // Cutting here would destroy the acknowledged records after the damage.
+            return Err(damaged(self.id, &last.path, offset, position));
+        }
         let what = format!("open {}", last.path.display());
         let file = OpenOptions::new()
             .read(true)
@@ -502,6 +591,27 @@ impl Reader {
         Ok(true)
     }
 
+    /// Fails when the segment at `base` ends at byte `stop` with damage rather than with the
+    /// end of the data: whole records after it, or later segments (a segment is sealed only
+    /// after its last write was durable, so it never ends torn).
+    fn check_damage(&self, base: u64, stop: u64, position: u64) -> Result<()> {
+        let Some(seg) = self.shard.segment_for(base).filter(|s| s.base == base) else {
+            return Ok(());
+        };
+        let size = fs::metadata(&seg.path).map(|m| m.len()).unwrap_or(0);
+        let sealed = self.shard.lock_segments().iter().any(|s| s.base > base);
+        let damaged_here = if sealed {
+            // Its end must be whole, and the next segment must start where it ends.
+            stop < size || !self.shard.has_segment_at(position)
+        } else {
+            stop < size && records_follow(&seg.path, stop, self.shard.id)?
+        };
+        if damaged_here {
+            return Err(damaged(self.shard.id, &seg.path, stop, position));
+        }
+        Ok(())
+    }
+
     /// Reads about `max` messages available now (blocking; a publish is never split, so a
     /// few more may come). `bound`: positions at or past it are not read (the durable end,
     /// when this process writes the shard). The records of a publish are served only once
@@ -540,11 +650,20 @@ impl Reader {
                 Next::End | Next::Torn => {
                     // The end of this segment's whole publishes for now: rewind over any
                     // partial one, then go on in the next segment if one starts here, else stop.
+                    let stop = *offset + publish_bytes;
+                    let damaged_at = self.pos + publish.len() as u64;
                     publish.clear();
                     publish_bytes = 0;
                     r.seek(SeekFrom::Start(*offset)).map_err(|e| map(e, &what))?;
-                    // A later segment starting here (never the open one, which may be empty).
                     let base = *base;
+                    if let Err(e) = self.check_damage(base, stop, damaged_at) {
+                        // Serve what came before the damage first; the next read fails here.
+                        if out.is_empty() {
+                            return Err(e);
+                        }
+                        break;
+                    }
+                    // A later segment starting here (never the open one, which may be empty).
                     let next_segment = |shard: &Shard, pos: u64| pos > base && shard.has_segment_at(pos);
                     if bound.is_none() && !next_segment(&self.shard, self.pos) {
                         // Another process writes this shard: look for segments it added.
