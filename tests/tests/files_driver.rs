@@ -169,3 +169,32 @@ async fn bad_options_are_refused_at_connect() {
         "{e}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tables_cannot_nest_in_each_other() {
+    let fx = bindery_tests::table_fixture("files", "      url: ./lake\n").await;
+    let t = fx.ctx.table();
+    t.create("db://t").schema("k string NOT NULL").await.unwrap();
+    let e = t
+        .create("db://t/same")
+        .schema("k string NOT NULL")
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), bindery::ErrorKind::InvalidInput, "{e}");
+    assert!(e.to_string().contains("inside the folder of table 't'"), "{e}");
+    t.create("db://u/inner")
+        .schema("k string NOT NULL")
+        .await
+        .unwrap();
+    let e = t.create("db://u").schema("k string NOT NULL").await.unwrap_err();
+    assert!(e.to_string().contains("would hold table 'u/inner'"), "{e}");
+    t.write("db://t")
+        .with_items([serde_json::json!({"k": "a"})])
+        .await
+        .unwrap();
+    t.drop("db://t").await.unwrap();
+    assert!(
+        t.schema("db://u/inner").await.is_ok(),
+        "the other table was harmed"
+    );
+}

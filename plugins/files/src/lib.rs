@@ -88,6 +88,7 @@ impl Driver for Files {
             description:
                 "A folder of CSV, JSON-lines or Parquet files read as one table; writes append files.".into(),
             version: env!("CARGO_PKG_VERSION").into(),
+            local_url: true,
         }
     }
 
@@ -381,9 +382,25 @@ impl TableDriver for FileTables {
         let format = format_option(&op.options, "files create")?.unwrap_or(self.format);
         let lock = self.lock(&table);
         let _turn = lock.lock().await;
+        let root = self.root.clone();
         blocking(move || {
             if table.path.is_file() || table.meta_path().exists() {
                 return Err(already(&table));
+            }
+            // A table inside another's folder would be read as part of it (and dropped with
+            // it); one around other tables would read theirs.
+            if let Some(outer) = enclosing_table(&root, &table.name) {
+                return Err(Error::invalid_input(format!(
+                    "table '{}' would lie inside the folder of table '{outer}'; tables cannot nest",
+                    table.name
+                )));
+            }
+            if let Some(inner) = read::nested_table(&table.path) {
+                return Err(Error::invalid_input(format!(
+                    "table '{}' would hold table '{}' in its folder; tables cannot nest",
+                    table.name,
+                    inner.strip_prefix(&root).unwrap_or(&inner).display()
+                )));
             }
             if table.path.is_dir() && !table.files()?.is_empty() {
                 return Err(already(&table));
@@ -400,8 +417,16 @@ impl TableDriver for FileTables {
         let lock = self.lock(&table);
         let mut turn = lock.lock().await;
         *turn = None;
+        let root = self.root.clone();
         blocking(move || {
             let what = format!("drop table '{}'", table.name);
+            if let Some(inner) = read::nested_table(&table.path) {
+                return Err(Error::invalid_input(format!(
+                    "table '{}' holds table '{}' in its folder; drop that first",
+                    table.name,
+                    inner.strip_prefix(&root).unwrap_or(&inner).display()
+                )));
+            }
             match std::fs::metadata(&table.path) {
                 Ok(m) if m.is_dir() => {
                     std::fs::remove_dir_all(&table.path).map_err(|e| Error::io(e, &what))?
@@ -440,6 +465,20 @@ impl TableDriver for FileTables {
         })
         .await
     }
+}
+
+/// The table whose folder holds the table `name` (a folder above it with a table's
+/// description), if any.
+fn enclosing_table(root: &Path, name: &str) -> Option<String> {
+    let mut at = PathBuf::new();
+    let parts: Vec<&str> = name.split('/').collect();
+    for part in &parts[..parts.len().saturating_sub(1)] {
+        at.push(part);
+        if root.join(&at).join(META).is_file() {
+            return Some(at.display().to_string());
+        }
+    }
+    None
 }
 
 fn already(table: &Table) -> Error {

@@ -66,6 +66,26 @@ pub struct Plan {
 
 /// The data files of a table, in name order: every file under `dir` whose name does not
 /// begin with `_` or `.`; `InvalidInput` naming a file of no known format.
+/// A folder below `dir` that holds another table's description, if any.
+pub fn nested_table(dir: &Path) -> Option<PathBuf> {
+    let mut todo = vec![(dir.to_path_buf(), 0)];
+    while let Some((d, depth)) = todo.pop() {
+        for entry in std::fs::read_dir(&d).ok()?.flatten() {
+            if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            let path = entry.path();
+            if path.join(crate::META).is_file() {
+                return Some(path);
+            }
+            if depth < 32 {
+                todo.push((path, depth + 1));
+            }
+        }
+    }
+    None
+}
+
 pub fn data_files(dir: &Path, table: &str) -> Result<Vec<(PathBuf, Format)>> {
     let mut out = Vec::new();
     let mut todo = vec![dir.to_path_buf()];
@@ -80,7 +100,10 @@ pub fn data_files(dir: &Path, table: &str) -> Result<Vec<(PathBuf, Format)>> {
             }
             let path = entry.path();
             if entry.file_type().map_err(|e| Error::io(e, &what))?.is_dir() {
-                todo.push(path);
+                // Another table's folder (made by an older version) is not part of this one.
+                if !path.join(crate::META).is_file() {
+                    todo.push(path);
+                }
                 continue;
             }
             let format = Format::of_path(&path).ok_or_else(|| {
