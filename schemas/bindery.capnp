@@ -63,6 +63,7 @@ struct Handshake {
   description @3 :Text;
   kinds @4 :List(Kind);
   capabilities @5 :Capabilities;
+  localUrl @6 :Bool;     # the binding's url names a local folder or file the driver owns
 }
 
 # What a plugin gets to connect one binding.

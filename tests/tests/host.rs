@@ -126,6 +126,7 @@ impl Driver for Flaky {
             capability,
             description: "test".into(),
             version: "0".into(),
+            local_url: false,
         }
     }
     async fn connect(&self, _: BindingConfig) -> Result<Arc<dyn Instance>> {

@@ -173,6 +173,7 @@ pub fn encode_handshake(abi_version: u32, info: &DriverInfo) -> Vec<u8> {
     for (i, k) in info.kinds.iter().enumerate() {
         kinds.set(i as u32, kind_to(*k));
     }
+    h.set_local_url(info.local_url);
     put_capability(h.init_capabilities(), &info.capability);
     words(&m)
 }
@@ -191,6 +192,7 @@ pub fn decode_handshake(bytes: &[u8]) -> Result<(u32, DriverInfo)> {
         description: text(h.get_description())?,
         kinds,
         capability: get_capability(h.get_capabilities().c()?)?,
+        local_url: h.get_local_url(),
     };
     Ok((h.get_abi_version(), info))
 }

@@ -126,6 +126,10 @@ pub struct DriverInfo {
     pub description: String,
     /// The driver's version.
     pub version: String,
+    /// Whether a binding's `url` is a local folder or file whose contents the driver owns
+    /// (`fs`, `log`, `files`, `sqlite`): the spec refuses two bindings whose folders (url
+    /// joined with path) overlap, as one driver's writes would overwrite the other's files.
+    pub local_url: bool,
 }
 
 /// A driver: connects bindings. Implement this and the trait of each kind you serve.

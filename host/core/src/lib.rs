@@ -20,7 +20,8 @@
 //!         let mut capability = Capability::default();
 //!         capability.head = true;
 //!         DriverInfo { name: "hello".into(), kinds: vec![Kind::Object], capability,
-//!             description: "Every object exists and is empty.".into(), version: "0.1.0".into() }
+//!             description: "Every object exists and is empty.".into(), version: "0.1.0".into(),
+//!             local_url: false }
 //!     }
 //!     async fn connect(&self, _config: BindingConfig) -> Result<Arc<dyn Instance>> {
 //!         Ok(Arc::new(HelloInstance))

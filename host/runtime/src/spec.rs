@@ -46,6 +46,10 @@ pub const DEFAULT_PREFETCH: usize = 8;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Extra attempts for retryable errors unless the binding says otherwise.
 pub const DEFAULT_RETRIES: u32 = 3;
+/// The most retries a binding may ask for.
+pub const MAX_RETRIES: u64 = 100;
+/// The largest prefetch window (frames a request may have in flight).
+pub const MAX_PREFETCH: u64 = 1 << 16;
 /// The trigger kinds known to the runtime.
 pub const TRIGGER_KINDS: [&str; 3] = ["http", "stream", "cron"];
 
@@ -193,10 +197,10 @@ impl Spec {
     /// Reads and checks a spec file. `drivers` are the built-in drivers it may name.
     pub fn load(file: impl AsRef<Path>, drivers: &[DriverInfo]) -> Result<Spec, SpecError> {
         let file = file.as_ref();
-        let text = std::fs::read_to_string(file).map_err(|e| SpecError {
+        let text = read_bounded(file, MAX_SPEC_BYTES, "the spec").map_err(|message| SpecError {
             file: file.to_path_buf(),
             loc: Loc::default(),
-            message: format!("cannot read the spec: {e}"),
+            message,
         })?;
         Spec::parse(file, &text, drivers)
     }
@@ -218,6 +222,76 @@ impl Spec {
             Some(n) => self.bindings.iter().find(|b| b.name == n),
         }
     }
+}
+
+/// The largest spec file read.
+pub const MAX_SPEC_BYTES: u64 = 1 << 20;
+/// The largest secret file read.
+pub const MAX_SECRET_BYTES: u64 = 64 << 10;
+/// How deeply `${VAR:-default}` defaults may nest.
+const MAX_SUBST_DEPTH: usize = 8;
+
+/// Reads a text file of at most `limit` bytes: only a regular file (a FIFO or device would
+/// block or never end), refused with a message naming the limit when larger.
+pub fn read_bounded(path: &Path, limit: u64, what: &str) -> Result<String, String> {
+    use std::io::Read;
+    let shown = path.display();
+    let md = std::fs::metadata(path).map_err(|e| format!("cannot read {what} {shown}: {e}"))?;
+    if !md.is_file() {
+        let kind = if md.is_dir() {
+            "a folder"
+        } else {
+            "not a regular file"
+        };
+        return Err(format!("cannot read {what} {shown}: it is {kind}"));
+    }
+    if md.len() > limit {
+        return Err(format!(
+            "{what} {shown} is {} bytes; at most {limit} are read",
+            md.len()
+        ));
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(limit + 1).read_to_string(&mut text))
+        .map_err(|e| format!("cannot read {what} {shown}: {e}"))?;
+    if text.len() as u64 > limit {
+        return Err(format!("{what} {shown} grew past {limit} bytes while being read"));
+    }
+    Ok(text)
+}
+
+/// Says why a plugin library path cannot be a plugin, if it cannot: absent, a folder, not a
+/// regular file, or not a shared library (no ELF or Mach-O magic).
+pub fn check_plugin_file(p: &Path) -> Result<(), String> {
+    use std::io::Read;
+    let shown = p.display();
+    let md = match std::fs::metadata(p) {
+        Ok(md) => md,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(format!("plugin library '{shown}' does not exist"));
+        }
+        Err(e) => return Err(format!("plugin library '{shown}' cannot be read: {e}")),
+    };
+    if md.is_dir() {
+        return Err(format!(
+            "plugin library '{shown}' is a folder, not a shared library"
+        ));
+    }
+    if !md.is_file() {
+        return Err(format!("plugin library '{shown}' is not a regular file"));
+    }
+    let mut magic = [0u8; 4];
+    std::fs::File::open(p)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .map_err(|e| format!("plugin library '{shown}' cannot be read: {e}"))?;
+    const MAGICS: [[u8; 4]; 3] = [*b"\x7fELF", [0xcf, 0xfa, 0xed, 0xfe], [0xca, 0xfe, 0xba, 0xbe]];
+    if !MAGICS.contains(&magic) {
+        return Err(format!(
+            "plugin library '{shown}' is not a shared library (build one with `crate-type = [\"cdylib\"]`)"
+        ));
+    }
+    Ok(())
 }
 
 struct SpecParser {
@@ -296,36 +370,59 @@ impl SpecParser {
         }
     }
 
+    /// Substitutes `${VAR}`, `${VAR:-default}` (the default substituted in turn, so
+    /// `${A:-${B}}` works) and `$$`. Messages never repeat the value: it may be a secret.
     fn subst(&self, s: &str, loc: Loc) -> R<String> {
+        self.subst_at(s, loc, 0)
+    }
+
+    fn subst_at(&self, s: &str, loc: Loc, depth: usize) -> R<String> {
         let mut out = String::with_capacity(s.len());
         let mut rest = s;
         while let Some(i) = rest.find('$') {
             out.push_str(&rest[..i]);
+            let at = s.len() - rest.len() + i + 1; // 1-based character of the `$`, for messages
             rest = &rest[i..];
             if let Some(r) = rest.strip_prefix("$$") {
                 out.push('$');
                 rest = r;
             } else if let Some(r) = rest.strip_prefix("${") {
-                let end = r
-                    .find('}')
-                    .ok_or_else(|| self.err(loc, format!("unclosed '${{' in '{s}'")))?;
+                let end = closing_brace(r)
+                    .ok_or_else(|| self.err(loc, format!("unclosed '${{' at character {at} of the value")))?;
                 let expr = &r[..end];
                 let (name, default) = match expr.split_once(":-") {
                     Some((n, d)) => (n, Some(d)),
                     None => (expr, None),
                 };
                 if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                    return Err(self.err(loc, format!("'${{{expr}}}' is not a variable name")));
+                    return Err(self.err(
+                        loc,
+                        format!(
+                            "the '${{' at character {at} of the value names no variable \
+                             (a name is letters, digits and '_': ${{NAME}} or ${{NAME:-default}})"
+                        ),
+                    ));
                 }
-                let value = std::env::var(name)
+                let value = match std::env::var(name)
                     .ok()
                     .or_else(|| self.env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
-                    .or(default.map(str::to_string))
-                    .ok_or_else(|| {
-                        self.err(loc, format!(
-                            "environment variable {name} is not set (set it, add it to spec.env, or write ${{{name}:-default}})"
-                        ))
-                    })?;
+                {
+                    Some(v) => v,
+                    None => match default {
+                        Some(_) if depth >= MAX_SUBST_DEPTH => {
+                            return Err(self.err(
+                                loc,
+                                format!("defaults nest deeper than {MAX_SUBST_DEPTH} levels in '${{{name}:-…}}'"),
+                            ));
+                        }
+                        Some(d) => self.subst_at(d, loc, depth + 1)?,
+                        None => {
+                            return Err(self.err(loc, format!(
+                                "environment variable {name} is not set (set it, add it to spec.env, or write ${{{name}:-default}})"
+                            )))
+                        }
+                    },
+                };
                 out.push_str(&value);
                 rest = &r[end + 1..];
             } else {
@@ -381,6 +478,7 @@ impl SpecParser {
                 bindings.push(binding);
             }
         }
+        self.check_overlaps(&bindings, drivers)?;
         for t in &triggers {
             self.check_trigger(t, &bindings)?;
         }
@@ -396,26 +494,29 @@ impl SpecParser {
         })
     }
 
-    fn env_list(&self, node: &Marked) -> R<Vec<(String, String)>> {
-        let mut out = Vec::new();
-        match &node.node {
+    /// `spec.env`, each value substituted with the entries before it in reach (so a value
+    /// can use an earlier one, as a shell's would).
+    fn env_list(&mut self, node: &Marked) -> R<Vec<(String, String)>> {
+        let pairs: Vec<(&Marked, Option<&Marked>)> = match &node.node {
             // nuclio's shape: a list of {name, value}.
-            Node::Seq(items) => {
-                for item in items {
+            Node::Seq(items) => items
+                .iter()
+                .map(|item| {
                     let name = get(item, "name")
                         .ok_or_else(|| self.err(item.loc, "spec.env entries need `name` and `value`"))?;
-                    let value = get(item, "value").map(|v| self.string(v, "value")).transpose()?;
-                    out.push((self.string(name, "name")?, value.unwrap_or_default()));
-                }
-            }
-            Node::Map(entries) => {
-                for (k, v) in entries {
-                    out.push((self.string(k, "name")?, self.string(v, "value")?));
-                }
-            }
+                    Ok((name, get(item, "value")))
+                })
+                .collect::<R<_>>()?,
+            Node::Map(entries) => entries.iter().map(|(k, v)| (k, Some(v))).collect(),
             _ => return Err(self.err(node.loc, "spec.env must be a list of {name, value}")),
+        };
+        self.env.clear();
+        for (name, value) in pairs {
+            let name = self.string(name, "name")?;
+            let value = value.map(|v| self.string(v, "value")).transpose()?;
+            self.env.push((name, value.unwrap_or_default()));
         }
-        Ok(out)
+        Ok(std::mem::take(&mut self.env))
     }
 
     fn trigger(&self, key: &Marked, node: &Marked) -> R<TriggerSpec> {
@@ -558,6 +659,47 @@ impl SpecParser {
         Ok(())
     }
 
+    /// Refuses bindings of drivers that own local files (`DriverInfo::local_url`) whose
+    /// folders overlap: one inside another, or the same one under two drivers. Two bindings of
+    /// one driver on the same folder are fine (the driver coordinates its own writers).
+    fn check_overlaps(&self, bindings: &[BindingSpec], drivers: &[DriverInfo]) -> R<()> {
+        let areas: Vec<(&BindingSpec, PathBuf)> = bindings
+            .iter()
+            .filter(|b| drivers.iter().any(|d| d.name == b.driver && d.local_url))
+            .filter_map(|b| {
+                let url = b.url.as_deref()?;
+                let dir = url.strip_prefix("file://").unwrap_or(url);
+                Some((b, normalize(&self.base_dir().join(dir).join(&b.path))))
+            })
+            .collect();
+        for (i, (a, pa)) in areas.iter().enumerate() {
+            for (b, pb) in &areas[..i] {
+                let nested = pa != pb && (pa.starts_with(pb) || pb.starts_with(pa));
+                if nested || (pa == pb && a.driver != b.driver) {
+                    let (inner, outer) = if pa.starts_with(pb) {
+                        ((a, pa), (b, pb))
+                    } else {
+                        ((b, pb), (a, pa))
+                    };
+                    return Err(self.err(
+                        a.loc,
+                        format!(
+                            "binding '{}' ({} at {}) overlaps binding '{}' ({} at {}): one driver's \
+                             writes would overwrite or delete the other's files; give each its own folder",
+                            inner.0.name,
+                            inner.0.driver,
+                            inner.1.display(),
+                            outer.0.name,
+                            outer.0.driver,
+                            outer.1.display()
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn number(&self, node: &Marked, what: &str) -> R<u64> {
         let s = self.string(node, what)?;
         s.trim()
@@ -649,12 +791,7 @@ impl SpecParser {
             None
         } else if looks_like_path {
             let p = self.base_dir().join(&driver);
-            if !p.is_file() {
-                return Err(self.err(
-                    driver_node.loc,
-                    format!("plugin library '{}' does not exist", p.display()),
-                ));
-            }
+            check_plugin_file(&p).map_err(|m| self.err(driver_node.loc, m))?;
             Some(p)
         } else {
             return Err(self.err(driver_node.loc, format!(
@@ -737,8 +874,8 @@ impl SpecParser {
         }
         let prefetch = match get(node, "prefetch") {
             Some(n) => match self.number(n, "prefetch")? {
-                0 => return Err(self.err(n.loc, "prefetch must be at least 1")),
-                v => v as usize,
+                v @ 1..=MAX_PREFETCH => v as usize,
+                v => return Err(self.err(n.loc, format!("prefetch must be 1 to {MAX_PREFETCH}, not {v}"))),
             },
             None => DEFAULT_PREFETCH,
         };
@@ -746,10 +883,13 @@ impl SpecParser {
             .map(|n| self.duration(n, "timeout"))
             .transpose()?
             .unwrap_or(DEFAULT_TIMEOUT);
-        let retries = get(node, "retries")
-            .map(|n| self.number(n, "retries").map(|v| v as u32))
-            .transpose()?
-            .unwrap_or(DEFAULT_RETRIES);
+        let retries = match get(node, "retries") {
+            Some(n) => match self.number(n, "retries")? {
+                v @ 0..=MAX_RETRIES => v as u32,
+                v => return Err(self.err(n.loc, format!("retries must be 0 to {MAX_RETRIES}, not {v}"))),
+            },
+            None => DEFAULT_RETRIES,
+        };
         Ok(BindingSpec {
             name,
             loc: key.loc,
@@ -767,6 +907,46 @@ impl SpecParser {
     }
 }
 
+/// A path with `.` and `..` folded away lexically (links are not resolved).
+fn normalize(p: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => match out.components().next_back() {
+                Some(Component::Normal(_)) => {
+                    out.pop();
+                }
+                Some(Component::RootDir) => {}
+                _ => out.push(".."),
+            },
+            c => out.push(c.as_os_str()),
+        }
+    }
+    out
+}
+
+/// The index of the `}` closing a `${` whose text starts `r`, counting nested `${ … }`.
+fn closing_brace(r: &str) -> Option<usize> {
+    let bytes = r.as_bytes();
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'$' if bytes.get(i + 1) == Some(&b'{') => {
+                depth += 1;
+                i += 1;
+            }
+            b'}' if depth == 0 => return Some(i),
+            b'}' => depth -= 1,
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
 fn names(drivers: &[DriverInfo]) -> String {
     drivers
         .iter()
@@ -776,6 +956,22 @@ fn names(drivers: &[DriverInfo]) -> String {
 }
 
 impl BindingSpec {
+    /// Checks that every secret the binding reads from a file can be read (a regular file of
+    /// at most [`MAX_SECRET_BYTES`]), without keeping the values: `bindery validate` runs it,
+    /// where the environment's secrets may not be set yet.
+    pub fn check_secret_files(&self, file: &Path) -> Result<(), SpecError> {
+        for (key, (r, loc)) in &self.secrets {
+            if let SecretRef::File(p) = r {
+                read_bounded(p, MAX_SECRET_BYTES, "the file").map_err(|e| SpecError {
+                    file: file.to_path_buf(),
+                    loc: *loc,
+                    message: format!("secret '{key}' of binding '{}': {e}", self.name),
+                })?;
+            }
+        }
+        Ok(())
+    }
+
     /// Reads the binding's secrets. Errors name the binding and where the reference is.
     pub fn resolve_secrets(&self, file: &Path) -> Result<BTreeMap<String, Secret>, SpecError> {
         let mut out = BTreeMap::new();
@@ -794,13 +990,8 @@ impl BindingSpec {
                     ))
                 })?),
                 SecretRef::File(p) => {
-                    let mut s = std::fs::read_to_string(p).map_err(|e| {
-                        err(format!(
-                            "secret '{key}' of binding '{}': cannot read {}: {e}",
-                            self.name,
-                            p.display()
-                        ))
-                    })?;
+                    let mut s = read_bounded(p, MAX_SECRET_BYTES, "the file")
+                        .map_err(|e| err(format!("secret '{key}' of binding '{}': {e}", self.name)))?;
                     if s.ends_with('\n') {
                         s.pop();
                     }
@@ -942,7 +1133,7 @@ spec:
             ),
             (
                 "spec:\n  dataBindings:\n    a:\n      driver: fs\n      prefetch: 0\n",
-                "prefetch must be at least 1",
+                "prefetch must be 1 to 65536, not 0",
             ),
             (
                 "spec:\n  dataBindings:\n    a:\n      kind: object\n",
@@ -1002,11 +1193,110 @@ spec:
                 "spec:\n  dataBindings:\n    a:\n      driver: fs\n      secret: { vault: x }\n",
                 "5:17: secret must be {env: NAME}",
             ),
+            (
+                "spec:\n  dataBindings:\n    a:\n      driver: fs\n      driver: s3\n",
+                "5:7: YAML syntax: duplicate key 'driver' (first at line 4, column 7)",
+            ),
+            (
+                "spec:\n  dataBindings:\n    a:\n      driver: fs\n---\nspec: {}\n",
+                "5:1: YAML syntax: a second YAML document",
+            ),
+            (
+                "spec:\n  dataBindings:\n    a:\n      driver: fs\n      retries: 4294967296\n",
+                "5:16: retries must be 0 to 100, not 4294967296",
+            ),
+            (
+                "spec:\n  dataBindings:\n    a:\n      driver: fs\n      prefetch: 99999999999\n",
+                "prefetch must be 1 to 65536",
+            ),
+            (
+                "spec:\n  dataBindings:\n    a:\n      driver: fs\n      secret: \"S3CR3T${oops\"\n",
+                "unclosed '${' at character 7 of the value",
+            ),
+            (
+                "spec:\n  dataBindings:\n    objects:\n      driver: fs\n      url: ./data\n    events:\n      kind: stream\n      driver: log\n      url: ./data/streams\n",
+                "6:5: binding 'events' (log at fn/data/streams) overlaps binding 'objects' (fs at fn/data)",
+            ),
+            (
+                "spec:\n  dataBindings:\n    a:\n      driver: fs\n      url: ./d\n    t:\n      kind: table\n      driver: files\n      url: ./x/../d\n",
+                "overlaps binding 'a'",
+            ),
         ];
         for (text, want) in cases {
             let got = err(text);
             assert!(got.contains(want), "for\n{text}\nwanted '{want}' in:\n{got}");
             assert!(got.starts_with("fn/function.yaml:"), "{got}");
+        }
+    }
+
+    #[test]
+    fn the_secret_literal_is_never_repeated_in_a_message() {
+        for bad in ["S3CR3T${oops", "S3CR3T${not-a-name}", "S3CR3T${A:-${B"] {
+            let text = format!("spec:\n  dataBindings:\n    a:\n      driver: fs\n      secret: \"{bad}\"\n");
+            let got = err(&text);
+            assert!(!got.contains("S3CR3T"), "{got}");
+        }
+    }
+
+    #[test]
+    fn defaults_nest_and_env_values_use_earlier_ones() {
+        std::env::remove_var("BINDERY_SPEC_UNSET_A");
+        std::env::set_var("BINDERY_SPEC_SET_B", "bee");
+        let spec = parse(
+            "spec:\n  env:\n    - name: ROOT\n      value: /srv\n    - name: DATA\n      value: ${ROOT}/data\n  dataBindings:\n    a:\n      driver: fs\n      url: ${BINDERY_SPEC_UNSET_A:-${BINDERY_SPEC_SET_B}}/${DATA}\n",
+        )
+        .unwrap();
+        assert_eq!(spec.bindings[0].url.as_deref(), Some("bee//srv/data"));
+        assert_eq!(spec.env[1], ("DATA".to_string(), "/srv/data".to_string()));
+        let deep = format!("{}x{}", "${BINDERY_SPEC_UNSET_A:-".repeat(20), "}".repeat(20));
+        let got = err(&format!(
+            "spec:\n  dataBindings:\n    a:\n      driver: fs\n      url: \"{deep}\"\n"
+        ));
+        assert!(got.contains("defaults nest deeper than 8"), "{got}");
+    }
+
+    #[test]
+    fn same_driver_same_folder_is_fine_and_separate_folders_too() {
+        parse("spec:\n  dataBindings:\n    a:\n      driver: fs\n      url: ./data\n      path: a\n    b:\n      driver: fs\n      url: ./data\n      path: b\n    c:\n      driver: fs\n      url: ./data\n      path: a\n    s:\n      kind: stream\n      driver: log\n      url: ./data/streams\n    t:\n      kind: table\n      driver: sqlite\n      url: ./data/t.db\n      path: users\n    u:\n      kind: table\n      driver: sqlite\n      url: ./data/t.db\n      path: orders\n").unwrap();
+    }
+
+    #[test]
+    fn spec_secret_and_plugin_files_must_be_regular_and_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let e = Spec::load(&fifo, &drivers()).unwrap_err().to_string();
+        assert!(e.contains("not a regular file"), "{e}");
+        let big = dir.path().join("big.yaml");
+        std::fs::write(&big, vec![b' '; MAX_SPEC_BYTES as usize + 1]).unwrap();
+        let e = Spec::load(&big, &drivers()).unwrap_err().to_string();
+        assert!(e.contains("at most 1048576"), "{e}");
+        let e = Spec::load(dir.path(), &drivers()).unwrap_err().to_string();
+        assert!(e.contains("a folder"), "{e}");
+        // A secret file that is a FIFO or too large is refused at once, not read forever.
+        let file = dir.path().join("function.yaml");
+        std::fs::write(dir.path().join("huge"), vec![b'x'; MAX_SECRET_BYTES as usize + 1]).unwrap();
+        for (name, want) in [("fifo", "not a regular file"), ("huge", "at most 65536")] {
+            let text = format!(
+                "spec:\n  dataBindings:\n    a:\n      driver: fs\n      secret: {{ file: {name} }}\n"
+            );
+            let spec = Spec::parse(&file, &text, &drivers()).unwrap();
+            let e = spec.bindings[0].resolve_secrets(&file).unwrap_err().to_string();
+            assert!(e.contains(want), "{e}");
+        }
+        // Plugin paths: a folder, a device, a text file are each named for what they are.
+        std::fs::write(dir.path().join("fake.so"), "not a library").unwrap();
+        std::fs::create_dir(dir.path().join("dir.so")).unwrap();
+        for (driver, want) in [
+            ("./dir.so", "is a folder"),
+            ("/dev/zero", "not a regular file"),
+            ("./fake.so", "is not a shared library"),
+        ] {
+            let text = format!("spec:\n  dataBindings:\n    a:\n      driver: {driver}\n");
+            let e = Spec::parse(&file, &text, &drivers()).unwrap_err().to_string();
+            assert!(e.contains(want), "{driver}: {e}");
         }
     }
 

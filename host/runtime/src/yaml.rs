@@ -1,7 +1,9 @@
 //! A YAML document as a tree whose every node knows its line and column, so that spec errors
 //! can say `function.yaml:12:5`.
 
-use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use std::collections::HashMap;
+
+use yaml_rust2::parser::{Event, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
 /// A 1-based line and column in the spec file.
@@ -76,22 +78,42 @@ pub struct SyntaxError {
     pub message: String,
 }
 
+/// The deepest nesting of lists and mappings a spec may have.
+pub const MAX_DEPTH: usize = 64;
+
+/// A list or mapping being built: the node, the key waiting for its value, and (mappings)
+/// where each key was first seen.
+struct Frame {
+    node: Marked,
+    pending_key: Option<Marked>,
+    keys: HashMap<String, Loc>,
+}
+
 #[derive(Default)]
 struct Builder {
-    stack: Vec<(Marked, Option<Marked>)>,
+    stack: Vec<Frame>,
     root: Option<Marked>,
     error: Option<SyntaxError>,
 }
 
 impl Builder {
+    fn fail(&mut self, loc: Loc, message: String) {
+        self.error.get_or_insert(SyntaxError { loc, message });
+    }
+
     fn push_value(&mut self, value: Marked) {
+        let mut duplicate = None;
         match self.stack.last_mut() {
             None => {
                 if self.root.is_none() {
                     self.root = Some(value);
                 }
             }
-            Some((parent, pending_key)) => match &mut parent.node {
+            Some(Frame {
+                node: parent,
+                pending_key,
+                keys,
+            }) => match &mut parent.node {
                 Node::Seq(items) => items.push(value),
                 Node::Map(entries) => match pending_key.take() {
                     None => {
@@ -102,6 +124,11 @@ impl Builder {
                         if entries.is_empty() && (k.line, k.col) < (p.line, p.col) {
                             parent.loc = value.loc;
                         }
+                        if let Some(name) = value.as_str() {
+                            if let Some(first) = keys.insert(name.to_string(), value.loc) {
+                                duplicate = Some((name.to_string(), first, value.loc));
+                            }
+                        }
                         *pending_key = Some(value);
                     }
                     Some(k) => entries.push((k, value)),
@@ -109,10 +136,33 @@ impl Builder {
                 Node::Scalar { .. } => {}
             },
         }
+        if let Some((name, first, again)) = duplicate {
+            // YAML forbids it, and taking either value silently would misread the spec.
+            self.fail(
+                again,
+                format!(
+                    "duplicate key '{name}' (first at line {}, column {})",
+                    first.line, first.col
+                ),
+            );
+        }
     }
-}
 
-impl MarkedEventReceiver for Builder {
+    fn open(&mut self, node: Node, loc: Loc) {
+        if self.stack.len() >= MAX_DEPTH {
+            self.fail(
+                loc,
+                format!("lists and mappings nest deeper than {MAX_DEPTH} levels here; a function spec needs far fewer"),
+            );
+            return;
+        }
+        self.stack.push(Frame {
+            node: Marked { node, loc },
+            pending_key: None,
+            keys: HashMap::new(),
+        });
+    }
+
     fn on_event(&mut self, ev: Event, mark: Marker) {
         let loc = Loc::of(mark);
         match ev {
@@ -123,23 +173,11 @@ impl MarkedEventReceiver for Builder {
                     loc,
                 });
             }
-            Event::SequenceStart(..) => self.stack.push((
-                Marked {
-                    node: Node::Seq(Vec::new()),
-                    loc,
-                },
-                None,
-            )),
-            Event::MappingStart(..) => self.stack.push((
-                Marked {
-                    node: Node::Map(Vec::new()),
-                    loc,
-                },
-                None,
-            )),
+            Event::SequenceStart(..) => self.open(Node::Seq(Vec::new()), loc),
+            Event::MappingStart(..) => self.open(Node::Map(Vec::new()), loc),
             Event::SequenceEnd | Event::MappingEnd => {
-                if let Some((done, _)) = self.stack.pop() {
-                    self.push_value(done);
+                if let Some(done) = self.stack.pop() {
+                    self.push_value(done.node);
                 }
             }
             Event::Alias(_) => {
@@ -153,14 +191,37 @@ impl MarkedEventReceiver for Builder {
     }
 }
 
-/// Parses the first document of `text`. An empty document is an empty mapping.
+/// Parses `text`, which must hold one document. An empty document is an empty mapping.
+/// Nesting deeper than [`MAX_DEPTH`], a duplicate key, an alias or a second document is an
+/// error at its position.
 pub fn parse(text: &str) -> Result<Marked, SyntaxError> {
     let mut builder = Builder::default();
     let mut parser = Parser::new_from_str(text);
-    parser.load(&mut builder, false).map_err(|e| SyntaxError {
-        loc: Loc::of(*e.marker()),
-        message: e.info().to_string(),
-    })?;
+    let mut documents = 0;
+    // The events are taken one by one (the parser's own `load` recurses once per level of
+    // nesting, so a deep document would overflow the stack before any check).
+    loop {
+        let (ev, mark) = parser.next_token().map_err(|e| SyntaxError {
+            loc: Loc::of(*e.marker()),
+            message: e.info().to_string(),
+        })?;
+        match ev {
+            Event::StreamEnd => break,
+            Event::DocumentStart => {
+                documents += 1;
+                if documents > 1 {
+                    builder.fail(
+                        Loc::of(mark),
+                        "a second YAML document starts here; a function spec is one document".into(),
+                    );
+                }
+            }
+            ev => builder.on_event(ev, mark),
+        }
+        if builder.error.is_some() {
+            break;
+        }
+    }
     if let Some(e) = builder.error {
         return Err(e);
     }
@@ -192,6 +253,26 @@ mod tests {
                 quoted: true
             }
         );
+    }
+
+    #[test]
+    fn deep_nesting_duplicate_keys_and_second_documents_are_refused_where_they_are() {
+        for deep in ["[".repeat(3000), "- ".repeat(3000) + "1", "{a: ".repeat(3000)] {
+            let e = parse(&deep).unwrap_err();
+            assert!(e.message.contains("nest deeper than 64"), "{e:?}");
+        }
+        assert!(parse(&("[".repeat(MAX_DEPTH) + &"]".repeat(MAX_DEPTH))).is_ok());
+        let e = parse("spec:\n  driver: fs\n  driver: s3\n").unwrap_err();
+        assert_eq!((e.loc.line, e.loc.col), (3, 3), "{e:?}");
+        assert!(
+            e.message
+                .contains("duplicate key 'driver' (first at line 2, column 3)"),
+            "{e:?}"
+        );
+        let e = parse("a: 1\n---\nb: 2\n").unwrap_err();
+        assert_eq!(e.loc.line, 2, "{e:?}");
+        assert!(e.message.contains("second YAML document"), "{e:?}");
+        assert!(parse("---\na: 1\n...\n").is_ok(), "one explicit document is fine");
     }
 
     #[test]

@@ -72,6 +72,7 @@ impl Driver for FsDriver {
             capability: Capability::full_object(),
             description: "Objects as files in a directory; atomic, durable writes.".into(),
             version: env!("CARGO_PKG_VERSION").into(),
+            local_url: true,
         }
     }
 

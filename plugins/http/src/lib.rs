@@ -78,6 +78,7 @@ impl Driver for HttpDriver {
             capability: Capability::with_flags(&["call"]),
             description: "Calls a REST endpoint: operation = HTTP method, path below the base URL.".into(),
             version: env!("CARGO_PKG_VERSION").into(),
+            local_url: false,
         }
     }
 
@@ -89,7 +90,8 @@ impl Driver for HttpDriver {
         let https = base.starts_with("https://");
         if !https && !base.starts_with("http://") {
             return Err(Error::invalid_input(format!(
-                "url '{url}' must start with http:// or https://"
+                "url '{}' must start with http:// or https://",
+                bindery_core::path::redact_url(&url)
             )));
         }
         let mut headers = Vec::new();
@@ -124,7 +126,10 @@ impl Driver for HttpDriver {
             hyper_rustls::HttpsConnectorBuilder::new()
                 .with_provider_and_native_roots(provider)
                 .map_err(|e| {
-                    Error::invalid_input(format!("cannot load the system's CA certificates for {url}: {e}"))
+                    Error::invalid_input(format!(
+                        "cannot load the system's CA certificates for {}: {e}",
+                        bindery_core::path::redact_url(&url)
+                    ))
                 })?
         } else {
             let config = rustls::ClientConfig::builder_with_provider(provider)
@@ -257,9 +262,10 @@ impl Endpoint {
         for (k, v) in self.headers.iter().chain(extra) {
             req = req.header(k, v);
         }
-        let req = req
-            .body(Full::new(body))
-            .map_err(|e| Error::invalid_input(format!("cannot make the request {method} {url}: {e}")))?;
+        let req = req.body(Full::new(body)).map_err(|e| {
+            let url = bindery_core::path::redact_url(url);
+            Error::invalid_input(format!("cannot make the request {method} {url}: {e}"))
+        })?;
         self.client
             .request(req)
             .await
@@ -336,7 +342,7 @@ impl GenericDriver for Endpoint {
                 &String::from_utf8_lossy(&text),
             ));
         }
-        let url_for_errors = url.clone();
+        let url_for_errors = bindery_core::path::redact_url(&url);
         let method_for_errors = method.clone();
         let body = resp
             .into_body()

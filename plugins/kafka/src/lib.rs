@@ -223,6 +223,7 @@ impl Driver for KafkaDriver {
                 "Topics on a Kafka-protocol broker (rdkafka): idempotent publish, consumer groups, admin."
                     .into(),
             version: env!("CARGO_PKG_VERSION").into(),
+            local_url: false,
         }
     }
 

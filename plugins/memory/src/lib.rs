@@ -42,6 +42,7 @@ impl Driver for MemoryDriver {
             capability: Capability::full_object(),
             description: "Objects in memory, per binding; lost when the host stops.".into(),
             version: env!("CARGO_PKG_VERSION").into(),
+            local_url: false,
         }
     }
 

@@ -85,6 +85,7 @@ impl Driver for Postgres {
             capability: Postgres::capability(),
             description: "Tables in a PostgreSQL database (tokio-postgres).".into(),
             version: env!("CARGO_PKG_VERSION").into(),
+            local_url: false,
         }
     }
 

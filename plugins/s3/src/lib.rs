@@ -262,6 +262,7 @@ impl Driver for S3Driver {
             capability: Self::full_capability(),
             description: "Objects in an S3 bucket, on AWS or any S3-compatible server (aws-sdk-s3).".into(),
             version: env!("CARGO_PKG_VERSION").into(),
+            local_url: false,
         }
     }
 

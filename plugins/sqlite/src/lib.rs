@@ -74,6 +74,7 @@ impl Driver for Sqlite {
             capability: Sqlite::capability(),
             description: "Tables in one SQLite database file (bundled SQLite).".into(),
             version: env!("CARGO_PKG_VERSION").into(),
+            local_url: true,
         }
     }
 

@@ -21,6 +21,7 @@ impl Driver for Panicky {
             capability,
             description: "Panics on get (a test plugin).".into(),
             version: "0.0.1".into(),
+            local_url: false,
         }
     }
 
