@@ -168,3 +168,39 @@ mod tests {
         assert!(e.to_string().contains("must be empty"), "{e}");
     }
 }
+
+/// A URL fit for a message or a log line: the password of a `user:password@` part is
+/// replaced by `***` (`http://admin:***@host/`), and a lone `token@` by `***@`.
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_string();
+    };
+    let authority_end = url[scheme_end..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| scheme_end + i);
+    let Some(at) = url[scheme_end..authority_end].rfind('@').map(|i| scheme_end + i) else {
+        return url.to_string();
+    };
+    let userinfo = &url[scheme_end..at];
+    let shown = match userinfo.split_once(':') {
+        Some((user, _)) => format!("{user}:***"),
+        None => "***".to_string(),
+    };
+    format!("{}{shown}{}", &url[..scheme_end], &url[at..])
+}
+
+#[cfg(test)]
+mod redact_tests {
+    use super::redact_url;
+
+    #[test]
+    fn passwords_in_urls_are_hidden() {
+        assert_eq!(
+            redact_url("http://admin:S3CR3T@h:1/p?q=a@b"),
+            "http://admin:***@h:1/p?q=a@b"
+        );
+        assert_eq!(redact_url("https://tok@h/x"), "https://***@h/x");
+        assert_eq!(redact_url("https://h/x@y"), "https://h/x@y");
+        assert_eq!(redact_url("./data"), "./data");
+    }
+}

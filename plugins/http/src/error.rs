@@ -23,11 +23,13 @@ pub fn from_status(status: u16, method: &str, url: &str, body: &str) -> Error {
     };
     // A server error may pass (a restart, an overload); a client error will not.
     let retryable = matches!(status, 408 | 429 | 502 | 503 | 504) || status >= 500 && status != 501;
+    let url = bindery_core::path::redact_url(url);
     Error::new(kind, format!("{method} {url} answered {status}{said}")).set_retryable(retryable)
 }
 
 /// The error for a request that got no answer.
 pub fn from_transport(e: &hyper_util::client::legacy::Error, method: &str, url: &str) -> Error {
+    let url = bindery_core::path::redact_url(url);
     let mut cause = e.to_string();
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
