@@ -22,8 +22,45 @@ struct Plan {
     schema: Option<(SchemaRef, Vec<ColumnType>)>,
 }
 
+/// Refuses what `sql()` must not run: an empty query, and statements other than a query
+/// (`ATTACH` and `DETACH` count as read-only to SQLite, yet open or drop other database
+/// files; `PRAGMA` and `VACUUM INTO` write). A query starts with SELECT, WITH, VALUES or
+/// EXPLAIN after any comments.
+pub fn check_query(q: &str) -> Result<()> {
+    let mut rest = q.trim_start();
+    loop {
+        if let Some(r) = rest.strip_prefix("--") {
+            rest = r.split_once('\n').map_or("", |(_, after)| after).trim_start();
+        } else if let Some(r) = rest.strip_prefix("/*") {
+            rest = r.split_once("*/").map_or("", |(_, after)| after).trim_start();
+        } else {
+            break;
+        }
+    }
+    if rest.trim().is_empty() {
+        return Err(Error::invalid_input("the sql query is empty"));
+    }
+    let word: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .collect::<String>()
+        .to_ascii_uppercase();
+    if !matches!(word.as_str(), "SELECT" | "WITH" | "VALUES" | "EXPLAIN") {
+        return Err(Error::invalid_input(format!(
+            "sql passthrough runs one query (SELECT, WITH, VALUES or EXPLAIN), not '{}'",
+            if word.is_empty() {
+                rest.chars().take(10).collect()
+            } else {
+                word
+            }
+        )));
+    }
+    Ok(())
+}
+
 fn plan(db: &Db, conn: &rusqlite::Connection, table: &str, op: &OpRead) -> Result<Plan> {
     if let Some(q) = &op.sql {
+        check_query(q)?;
         return Ok(Plan {
             sql: q.clone(),
             params: Vec::new(),
@@ -182,5 +219,33 @@ fn run(
     }
     if b.rows() > 0 {
         let _ = tx.send(b.finish());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_query;
+
+    #[test]
+    fn only_queries_pass_through() {
+        for ok in [
+            "SELECT 1",
+            "  -- why\n with t as (select 1) select * from t",
+            "/* x */ values (1)",
+            "explain select 1",
+        ] {
+            check_query(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+        for (bad, want) in [
+            ("", "empty"),
+            ("   -- only a comment", "empty"),
+            ("ATTACH DATABASE '/tmp/x.db' AS x", "not 'ATTACH'"),
+            ("detach x", "not 'DETACH'"),
+            ("PRAGMA journal_mode=DELETE", "not 'PRAGMA'"),
+            ("VACUUM INTO '/tmp/y'", "not 'VACUUM'"),
+        ] {
+            let e = check_query(bad).unwrap_err().to_string();
+            assert!(e.contains(want), "{bad}: {e}");
+        }
     }
 }
