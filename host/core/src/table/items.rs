@@ -293,9 +293,14 @@ pub fn check_batch(
         let want = c.column_type.data_type();
         if array.data_type() != &want {
             array = cast_with_options(&array, &want, &strict).map_err(|e| {
+                // The item that failed: the first whose value a lenient cast turns to NULL.
+                let row = cast_with_options(&array, &want, &CastOptions::default())
+                    .ok()
+                    .and_then(|lenient| (0..array.len()).find(|r| !array.is_null(*r) && lenient.is_null(*r)))
+                    .unwrap_or(0);
                 bad(
                     table,
-                    first,
+                    first + row,
                     &c.name,
                     format!("is {}, but got {} values: {e}", c.column_type, array.data_type()),
                 )
@@ -505,6 +510,30 @@ mod tests {
             .unwrap();
         assert_eq!(created.value(0), 1_714_521_600_000_000);
         assert_eq!(b[1].num_columns(), 1);
+    }
+
+    #[test]
+    fn a_batch_item_that_fails_its_cast_is_named_by_its_own_number() {
+        use arrow::array::{Int64Array, StringArray};
+        let fields = vec![
+            arrow::datatypes::Field::new("user", arrow::datatypes::DataType::Utf8, false),
+            arrow::datatypes::Field::new("age", arrow::datatypes::DataType::Int64, true),
+        ];
+        let mut ages: Vec<i64> = vec![7; 100_000];
+        ages[99_999] = 5_000_000_000; // does not fit int32
+        let users: Vec<String> = (0..100_000).map(|i| format!("u{i}")).collect();
+        let batch = RecordBatch::try_new(
+            std::sync::Arc::new(arrow::datatypes::Schema::new(fields)),
+            vec![
+                std::sync::Arc::new(StringArray::from(users)),
+                std::sync::Arc::new(Int64Array::from(ages)),
+            ],
+        )
+        .unwrap();
+        let e = check_batch(&schema(), &batch, "users", 10)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("item 100009 of the write"), "{e}");
     }
 
     #[test]
