@@ -111,6 +111,10 @@ pub fn exec(file: &Path, release: bool, verb: &str, invoke: Option<&InvokeArgs>)
         other => return Err(format!("{}: unknown runtime '{other}'; runtimes: rust, python", file.display())),
     };
     let program = command.get_program().to_string_lossy().into_owned();
+    // The function runs as a Rust or Python program would: SIGPIPE ignored (a closed socket
+    // is an error, not a signal).
+    // SAFETY: setting a signal's disposition; this thread is about to exec.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
     // exec only returns on failure.
     let e = command.exec();
     Err(format!("cannot start the function ({program}): {e}"))

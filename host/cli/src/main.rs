@@ -97,10 +97,16 @@ impl SpecArg {
 }
 
 fn main() -> ExitCode {
+    // Like other command-line tools, end quietly when the reader of the output goes away
+    // (`bindery plugins | head -c1`) instead of panicking on the failed write. `exec`
+    // restores Rust's default (ignored) before it starts a function.
+    // SAFETY: setting a signal's disposition to its default before any thread starts.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let filter = tracing_subscriber::EnvFilter::try_from_env("BINDERY_LOG").unwrap_or_else(|_| "warn".into());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
@@ -124,6 +130,9 @@ fn main() -> ExitCode {
 fn validate(file: &PathBuf) -> Result<(), String> {
     let registry = Registry::builtin();
     let spec = Spec::load(file, &registry.infos()).map_err(|e| e.to_string())?;
+    for b in &spec.bindings {
+        b.check_secret_files(file).map_err(|e| e.to_string())?;
+    }
     let bindings: Vec<String> = spec
         .bindings
         .iter()

@@ -132,8 +132,16 @@ pub fn run(args: ObjectArgs) -> Result<(), String> {
             let mut reader = req.load();
             let size = reader.size().map_err(fail)?;
             let to_file = local.as_deref().filter(|l| *l != "-");
-            let mut out: Box<dyn Write> = match to_file {
-                Some(l) => Box::new(File::create(l).map_err(|e| format!("cannot create '{l}': {e}"))?),
+            // A local file is written beside its final name and renamed into place once
+            // whole: a failed or killed download leaves the old file (even when it is the
+            // object being read), never a truncated one under the final name.
+            let part = to_file.map(Part::create).transpose()?;
+            let mut out: Box<dyn Write> = match &part {
+                Some(p) => Box::new(
+                    p.file
+                        .try_clone()
+                        .map_err(|e| format!("cannot write '{}': {e}", p.path.display()))?,
+                ),
                 None => Box::new(io::stdout().lock()),
             };
             let bar = if to_file.is_some() {
@@ -147,6 +155,10 @@ pub fn run(args: ObjectArgs) -> Result<(), String> {
                 bar.inc(chunk.len() as u64);
             }
             out.flush().map_err(|e| format!("write failed: {e}"))?;
+            drop(out);
+            if let Some(p) = part {
+                p.finish()?;
+            }
             bar.finish_and_clear();
         }
         Op::Put {
@@ -162,7 +174,10 @@ pub fn run(args: ObjectArgs) -> Result<(), String> {
                         let len = f.metadata().ok().map(|m| m.len());
                         (Box::new(f), len)
                     }
-                    None => (Box::new(io::stdin()), None),
+                    None => {
+                        stdin_open()?;
+                        (Box::new(io::stdin()), None)
+                    }
                 };
             let bar = progress(total, &path);
             // A reader thread feeds a bounded channel: at most a few chunks in memory.
@@ -250,6 +265,65 @@ pub fn run(args: ObjectArgs) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Refuses a closed standard input (`<&-`), which Rust would read as empty: a put from it
+/// would store an empty object and succeed.
+fn stdin_open() -> Result<(), String> {
+    // SAFETY: F_GETFD only asks whether descriptor 0 is open.
+    if unsafe { libc::fcntl(0, libc::F_GETFD) } == -1 {
+        return Err("standard input is closed: give a LOCAL file to put, or pipe the data in".into());
+    }
+    Ok(())
+}
+
+/// A download's file while it is written: `.NAME.PID.part` beside NAME, removed unless
+/// [`Part::finish`] renames it over NAME.
+struct Part {
+    path: std::path::PathBuf,
+    dest: std::path::PathBuf,
+    file: File,
+    done: bool,
+}
+
+impl Part {
+    fn create(dest: &str) -> Result<Part, String> {
+        let dest = std::path::PathBuf::from(dest);
+        let name = dest
+            .file_name()
+            .ok_or_else(|| format!("'{}' names no file", dest.display()))?
+            .to_string_lossy()
+            .into_owned();
+        let path = dest.with_file_name(format!(".{name}.{}.part", std::process::id()));
+        let file = File::options()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| format!("cannot create '{}': {e}", path.display()))?;
+        Ok(Part {
+            path,
+            dest,
+            file,
+            done: false,
+        })
+    }
+
+    fn finish(mut self) -> Result<(), String> {
+        self.file
+            .sync_all()
+            .and_then(|_| std::fs::rename(&self.path, &self.dest))
+            .map_err(|e| format!("cannot write '{}': {e}", self.dest.display()))?;
+        self.done = true;
+        Ok(())
+    }
+}
+
+impl Drop for Part {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }
 
 fn read_full(input: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
