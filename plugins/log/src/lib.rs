@@ -95,6 +95,17 @@ pub fn inspect(stream_dir: &std::path::Path) -> Result<Vec<ShardState>> {
         .collect()
 }
 
+/// Reads the records of a segment's bytes as far as they are whole; the count read. The
+/// record reader on untrusted bytes, for the fuzz target `log_records`.
+#[doc(hidden)]
+pub fn read_records(mut data: &[u8], shard: u32) -> usize {
+    let mut n = 0;
+    while let Ok(record::Next::Record(..)) = record::read(&mut data, shard) {
+        n += 1;
+    }
+    n
+}
+
 /// What [`check`] found wrong in one segment of a stream, and what a repair would do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
