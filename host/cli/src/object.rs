@@ -267,11 +267,29 @@ pub fn run(args: ObjectArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// Refuses a closed standard input (`<&-`), which Rust would read as empty: a put from it
-/// would store an empty object and succeed.
+/// Whether standard input was closed when the process started.
+static STDIN_CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Runs before `main` and before Rust's runtime starts, which puts `/dev/null` on a closed
+/// descriptor 0 (so that `<&-` and `</dev/null` look alike afterwards): notes whether
+/// standard input is closed.
+#[cfg(target_os = "linux")]
+#[used]
+#[link_section = ".init_array"]
+static NOTE_CLOSED_STDIN: extern "C" fn() = {
+    extern "C" fn note() {
+        // SAFETY: F_GETFD only asks whether descriptor 0 is open.
+        if unsafe { libc::fcntl(0, libc::F_GETFD) } == -1 {
+            STDIN_CLOSED.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+    note
+};
+
+/// Refuses a closed standard input, which Rust would read as empty: a put from it would
+/// store an empty object and succeed.
 fn stdin_open() -> Result<(), String> {
-    // SAFETY: F_GETFD only asks whether descriptor 0 is open.
-    if unsafe { libc::fcntl(0, libc::F_GETFD) } == -1 {
+    if STDIN_CLOSED.load(std::sync::atomic::Ordering::Relaxed) {
         return Err("standard input is closed: give a LOCAL file to put, or pipe the data in".into());
     }
     Ok(())

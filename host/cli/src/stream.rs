@@ -115,6 +115,7 @@ pub fn run(args: StreamArgs) -> Result<(), String> {
     let streams = ctx.stream();
     let fail = |e: bindery::Error| e.to_string();
     match args.op {
+        Op::Check { .. } => {} // answered above, without a spec
         Op::Create { path, shards } => {
             streams.create(&path, "", shards).do_().map_err(fail)?;
             eprintln!("created {path} with {shards} shard(s)");

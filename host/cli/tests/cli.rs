@@ -638,3 +638,143 @@ fn run_refuses_specs_it_cannot_start() {
     let out = bindery(dir.path(), &["validate", "function.yaml"]);
     assert_eq!(out.status.code(), Some(1));
 }
+
+#[test]
+fn a_closed_pipe_ends_the_command_quietly() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bindery"))
+        .current_dir(dir.path())
+        .args(["plugins"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut one = [0u8; 1];
+    out.read_exact(&mut one).unwrap();
+    drop(out); // `| head -c1`
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    let status = child.wait().unwrap();
+    assert!(!err.contains("panicked"), "{err}");
+    assert_ne!(status.code(), Some(101), "{err}");
+}
+
+#[test]
+fn get_onto_the_objects_own_file_and_put_from_a_closed_stdin() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("function.yaml"), SPEC).unwrap();
+    std::fs::create_dir_all(dir.path().join("data/up")).unwrap();
+    std::fs::write(dir.path().join("data/up/self.bin"), b"keep me whole").unwrap();
+    let got = bindery(
+        dir.path(),
+        &["object", "get", "files://self.bin", "data/up/self.bin"],
+    );
+    assert!(got.status.success(), "{}", text(&got.stderr));
+    assert_eq!(
+        std::fs::read(dir.path().join("data/up/self.bin")).unwrap(),
+        b"keep me whole"
+    );
+    // No `.part` file is left beside it.
+    let left: Vec<_> = std::fs::read_dir(dir.path().join("data/up"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, ["self.bin"]);
+    // A get that fails leaves an existing local file as it was.
+    std::fs::write(dir.path().join("local.txt"), b"old").unwrap();
+    let missing = bindery(dir.path(), &["object", "get", "files://nope", "local.txt"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert_eq!(std::fs::read(dir.path().join("local.txt")).unwrap(), b"old");
+    // Standard input closed: an error, and no empty object.
+    let put = Command::new("sh")
+        .current_dir(dir.path())
+        .arg("-c")
+        .arg(format!(
+            "{} object put files://empty <&-",
+            env!("CARGO_BIN_EXE_bindery")
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(put.status.code(), Some(1), "{}", text(&put.stderr));
+    assert!(
+        text(&put.stderr).contains("standard input is closed"),
+        "{}",
+        text(&put.stderr)
+    );
+    assert!(!dir.path().join("data/up/empty").exists());
+}
+
+#[test]
+fn validate_refuses_unbounded_or_misnamed_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bindery(dir.path(), &["validate", "/dev/zero"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("not a regular file"),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::write(dir.path().join("fake.so"), "text").unwrap();
+    std::fs::write(
+        dir.path().join("plugin.yaml"),
+        "spec:\n  dataBindings:\n    a:\n      kind: object\n      driver: ./fake.so\n",
+    )
+    .unwrap();
+    let out = bindery(dir.path(), &["validate", "plugin.yaml"]);
+    assert!(
+        text(&out.stderr).contains("is not a shared library"),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::write(
+        dir.path().join("secret.yaml"),
+        "spec:\n  dataBindings:\n    a:\n      driver: fs\n      url: ./d\n      secret: { file: ./missing }\n",
+    )
+    .unwrap();
+    let out = bindery(dir.path(), &["validate", "secret.yaml"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("secret 'secret' of binding 'a'"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn stream_check_names_damage_and_passes_a_whole_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("function.yaml"),
+        "spec:\n  dataBindings:\n    ev:\n      kind: stream\n      driver: log\n      url: ./streams\n",
+    )
+    .unwrap();
+    let ok = |o: Output| assert!(o.status.success(), "{}", text(&o.stderr));
+    ok(bindery(dir.path(), &["stream", "create", "ev://s"]));
+    for i in 0..10 {
+        ok(bindery(
+            dir.path(),
+            &["stream", "publish", "ev://s", &format!("m{i}")],
+        ));
+    }
+    let good = bindery(dir.path(), &["stream", "check", "streams/s"]);
+    assert!(good.status.success(), "{}", text(&good.stderr));
+    assert!(
+        text(&good.stdout).contains("every record is whole"),
+        "{}",
+        text(&good.stdout)
+    );
+    let seg = dir.path().join("streams/s/shard-0000/00000000000000000000.log");
+    let mut raw = std::fs::read(&seg).unwrap();
+    let mid = raw.len() / 2;
+    raw[mid] ^= 0x10;
+    std::fs::write(&seg, raw).unwrap();
+    let bad = bindery(dir.path(), &["stream", "check", "streams/s"]);
+    assert_eq!(bad.status.code(), Some(1));
+    let out = text(&bad.stdout);
+    assert!(
+        out.contains("damaged at byte") && out.contains("repair would"),
+        "{out}"
+    );
+}
