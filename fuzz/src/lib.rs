@@ -24,8 +24,11 @@ use bindery_core::filter::Filter;
 use bindery_core::table::TableSchema;
 use bytes::Bytes;
 
-/// The names of the targets, as the corpus folders and the cargo-fuzz binaries are named.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+/// A fuzz target: a function of the input bytes.
+pub type Target = fn(&[u8]);
+
+/// The targets by name, as the corpus folders and the cargo-fuzz binaries are named.
+pub const TARGETS: &[(&str, Target)] = &[
     ("spec", spec),
     ("filter", filter),
     ("schema", schema),
