@@ -471,11 +471,8 @@ impl SpecParser {
         let mut bindings: Vec<BindingSpec> = Vec::new();
         if let Some(b) = get(spec, "dataBindings") {
             for (k, v) in self.map(b, "spec.dataBindings")? {
-                let binding = self.binding(k, v, drivers)?;
-                if bindings.iter().any(|o| o.name == binding.name) {
-                    return Err(self.err(k.loc, format!("binding '{}' is defined twice", binding.name)));
-                }
-                bindings.push(binding);
+                // A name given twice is a duplicate key, refused by the YAML reader.
+                bindings.push(self.binding(k, v, drivers)?);
             }
         }
         self.check_overlaps(&bindings, drivers)?;
@@ -1145,7 +1142,7 @@ spec:
             ),
             (
                 "spec:\n  dataBindings:\n    a:\n      driver: fs\n    a:\n      driver: memory\n",
-                "5:5: binding 'a' is defined twice",
+                "5:5: YAML syntax: duplicate key 'a' (first at line 3, column 5)",
             ),
             (
                 "spec:\n  dataBindings:\n    'a b':\n      driver: fs\n",

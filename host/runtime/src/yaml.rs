@@ -259,7 +259,12 @@ mod tests {
     fn deep_nesting_duplicate_keys_and_second_documents_are_refused_where_they_are() {
         for deep in ["[".repeat(3000), "- ".repeat(3000) + "1", "{a: ".repeat(3000)] {
             let e = parse(&deep).unwrap_err();
-            assert!(e.message.contains("nest deeper than 64"), "{e:?}");
+            // Refused, never a crash: by the depth check, or by the scanner's own limit on
+            // open flow collections.
+            assert!(
+                e.message.contains("nest deeper than 64") || e.message.contains("recursion limit"),
+                "{e:?}"
+            );
         }
         assert!(parse(&("[".repeat(MAX_DEPTH) + &"]".repeat(MAX_DEPTH))).is_ok());
         let e = parse("spec:\n  driver: fs\n  driver: s3\n").unwrap_err();

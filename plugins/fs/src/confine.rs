@@ -22,7 +22,6 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::time::{Duration, SystemTime};
 
 use bindery_core::{Error, ErrorKind, Result};
 
@@ -285,24 +284,17 @@ pub fn claim_temp(file: &File) -> io::Result<()> {
     ofd_lock(file, 0, libc::F_WRLCK as libc::c_short, false)
 }
 
-/// Removes the temporary files in `tmp` whose writers are gone: those nobody holds locked
-/// (older than a few seconds, so a file just made and not yet claimed stays).
+/// Removes the temporary files in `tmp` whose writers are gone: those nobody holds locked.
+/// (A writer locks its file right after making it; should a connect elsewhere remove it in
+/// that one system call's window, the writer's rename fails and its put is refused: nothing
+/// acknowledged is lost.)
 pub fn remove_stale_temp_files(tmp: &Path) {
     let Ok(entries) = fs::read_dir(tmp) else { return };
-    let now = SystemTime::now();
     for entry in entries.flatten() {
         let path = entry.path();
         let Ok(md) = fs::symlink_metadata(&path) else {
             continue;
         };
-        let young = md
-            .modified()
-            .ok()
-            .and_then(|m| now.duration_since(m).ok())
-            .is_none_or(|age| age < Duration::from_secs(5));
-        if young && md.is_file() {
-            continue;
-        }
         if !md.is_file() {
             let _ = fs::remove_file(&path);
             continue;
@@ -343,15 +335,6 @@ mod tests {
         let f = File::create(&live).unwrap();
         claim_temp(&f).unwrap();
         File::create(&dead).unwrap();
-        let old = SystemTime::now() - Duration::from_secs(60);
-        for p in [&live, &dead] {
-            File::options()
-                .write(true)
-                .open(p)
-                .unwrap()
-                .set_modified(old)
-                .unwrap();
-        }
         remove_stale_temp_files(dir.path());
         assert!(live.exists(), "a live writer's temp file was removed");
         assert!(!dead.exists(), "a dead writer's temp file stayed");

@@ -47,7 +47,7 @@ pub fn check_query(q: &str) -> Result<()> {
         .to_ascii_uppercase();
     if !matches!(word.as_str(), "SELECT" | "WITH" | "VALUES" | "EXPLAIN") {
         return Err(Error::invalid_input(format!(
-            "sql passthrough runs one query (SELECT, WITH, VALUES or EXPLAIN), not '{}'",
+            "sql passthrough runs one read-only query (SELECT, WITH, VALUES or EXPLAIN), not '{}'",
             if word.is_empty() {
                 rest.chars().take(10).collect()
             } else {
