@@ -241,7 +241,9 @@ async fn a_restarted_broker_loses_nothing_acknowledged() {
         env,
     ));
     let binding = kafka_binding(&broker.url);
-    let fx = stream_fixture("kafka", &binding).await;
+    // tansu on S3 storage answers slowly (a first publish of 50 took 25-29 s alone here, past
+    // the default 30 s under a loaded CI run): this binding waits longer.
+    let fx = stream_fixture("kafka", &format!("      timeout: 120s\n{binding}")).await;
     let s = fx.ctx.stream();
     s.create("ev://", "dur", 2).await.unwrap();
     let first: Vec<Message> = (0..50)
