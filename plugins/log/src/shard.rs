@@ -141,7 +141,13 @@ pub fn scan(path: &Path, base: u64, shard: u32) -> Result<Scan> {
 fn records_follow(path: &Path, bad: u64, shard: u32) -> Result<bool> {
     use std::io::Read;
     let what = format!("scan {}", path.display());
+    /// More than this after the bad record is taken for damage unread: no cut write is that long.
+    const MAX_TAIL: u64 = 256 << 20;
     let mut file = File::open(path).map_err(|e| map(e, &what))?;
+    let len = file.metadata().map_err(|e| map(e, &what))?.len();
+    if len.saturating_sub(bad) > MAX_TAIL {
+        return Ok(true);
+    }
     file.seek(SeekFrom::Start(bad + 1)).map_err(|e| map(e, &what))?;
     let mut rest = Vec::new();
     file.read_to_end(&mut rest).map_err(|e| map(e, &what))?;
