@@ -198,7 +198,8 @@ impl Schedule {
     /// plus the interval).
     pub fn next_after(&self, t: SystemTime) -> SystemTime {
         match self {
-            Schedule::Every(d) => t + *d,
+            // At most 100 years (parse_duration): no overflow for any time before ~2.9e11 CE.
+            Schedule::Every(d) => t.checked_add(*d).unwrap_or(t),
             Schedule::Cron(c) => c.next_after(t),
         }
     }
@@ -280,8 +281,18 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "h" => n * 3600.0,
         _ => return Err(bad()),
     };
-    Duration::try_from_secs_f64(secs).map_err(|_| bad())
+    let d = Duration::try_from_secs_f64(secs).map_err(|_| bad())?;
+    if d > MAX_DURATION {
+        return Err(format!(
+            "'{s}' is longer than the longest duration bindery takes (100 years)"
+        ));
+    }
+    Ok(d)
 }
+
+/// The longest duration a spec may give (an interval, a timeout, a backoff): 100 years, so
+/// that adding it to any time of this era cannot overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(100 * 366 * 24 * 3600);
 
 /// `t` as RFC 3339 in UTC with microseconds (`2026-12-01T09:07:00.000000Z`): what a
 /// `timestamp` column takes.
@@ -328,6 +339,16 @@ mod tests {
             .duration_since(UNIX_EPOCH)
             .unwrap()
             .as_secs()
+    }
+
+    #[test]
+    fn intervals_too_long_to_add_are_refused() {
+        // Found by the `cron` fuzz target: adding this interval to a time overflowed.
+        let e = Schedule::parse("@every 003834428028755087074").unwrap_err();
+        assert!(e.contains("100 years"), "{e}");
+        assert!(parse_duration("36500d").is_err());
+        let s = Schedule::parse("@every 3153600000s").unwrap_or_else(|e| panic!("{e}"));
+        assert!(s.next_after(at(0)) > at(0));
     }
 
     #[test]
