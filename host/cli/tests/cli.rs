@@ -778,3 +778,46 @@ fn stream_check_names_damage_and_passes_a_whole_stream() {
         "{out}"
     );
 }
+
+#[test]
+fn a_malformed_arrow_stream_is_refused_not_a_panic() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("function.yaml"),
+        "spec:\n  dataBindings:\n    db:\n      kind: table\n      driver: sqlite\n      url: ./t.db\n",
+    )
+    .unwrap();
+    let made = bindery(
+        dir.path(),
+        &[
+            "table",
+            "create",
+            "db://t",
+            "--schema",
+            "k string NOT NULL",
+            "--key",
+            "k",
+        ],
+    );
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    // Found by the `ipc_write` fuzz target: arrow-ipc panics on it.
+    let bad = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../fuzz/corpus/ipc_write/buffer-offset-panic"
+    ))
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bindery"))
+        .current_dir(dir.path())
+        .args(["table", "write", "db://t", "--format", "arrow"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&bad).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(!text(&out.stderr).contains("panicked"), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("Arrow IPC"), "{}", text(&out.stderr));
+}
