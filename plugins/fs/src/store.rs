@@ -222,7 +222,7 @@ impl Inner {
         let dest = self.file(path);
         // Other processes' writers of this path wait while a condition is checked and the
         // object placed; unconditional writers share the lock.
-        let conditional = op.conditions.if_match.is_some() || op.conditions.if_none_match.is_some();
+        let conditional = !op.conditions.is_empty();
         let _held = self
             .path_locks
             .lock(path, conditional)
@@ -473,7 +473,7 @@ impl ObjectDriver for FsStore {
         let inner = self.inner.clone();
         let path = path.to_string();
         blocking(move || {
-            let conditional = op.conditions.if_match.is_some() || op.conditions.if_none_match.is_some();
+            let conditional = !op.conditions.is_empty();
             let _held = inner
                 .path_locks
                 .lock(&path, conditional)
