@@ -161,10 +161,15 @@ pub fn ipc_write(data: &[u8]) {
     // input is kept as `corpus/ipc_write/buffer-offset-panic`): `bindery table write` catches
     // that panic and refuses the input, so the decoding is caught here too, and what is
     // fuzzed for panics is bindery's own check of the batches.
+    // libFuzzer's panic hook aborts before `catch_unwind` is reached, so the hook is set
+    // aside while arrow decodes, as the CLI does.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
     let decoded = std::panic::catch_unwind(|| {
         let reader = arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(data), None).ok()?;
         Some(reader.take(64).map_while(Result::ok).collect::<Vec<_>>())
     });
+    std::panic::set_hook(hook);
     let Ok(Some(batches)) = decoded else { return };
     for (i, batch) in batches.iter().enumerate() {
         let _ = bindery_core::table::items::check_batch(table, batch, "fuzz", i);

@@ -20,6 +20,7 @@ macro_rules! table_suite {
             $crate::table_suite!(@cases $fixture;
                 create_write_read_round_trip,
                 filters_select_keys_and_limits,
+                filters_mean_the_same_everywhere,
                 upserts_keep_absent_columns,
                 expressions_update_rows_atomically,
                 conditions_are_checked_atomically,
@@ -217,6 +218,124 @@ pub async fn filters_select_keys_and_limits(fx: &crate::Fixture) {
         .await
         .unwrap();
     assert_eq!(rows(&b), 3);
+}
+
+/// The filter table of the README, case by case: signed zeros, integers beyond 2^53, overflow,
+/// division by zero, `LIKE` with and without `ESCAPE`, non-ASCII text, and the comparisons
+/// refused the same way on every driver.
+pub async fn filters_mean_the_same_everywhere(fx: &crate::Fixture) {
+    if skip(&fx.ctx, &["table_admin", "table_write", "table_read"]) {
+        return;
+    }
+    let ctx = &fx.ctx;
+    ctx.table()
+        .create("db://sem")
+        .schema("user string NOT NULL, a int64, b float64, s string, t bool")
+        .primary_key("user", None)
+        .await
+        .unwrap();
+    ctx.table()
+        .write("db://sem")
+        .with_items([
+            json!({"user": "r1", "a": 0, "b": 0.0, "s": "", "t": true}),
+            json!({"user": "r2", "a": -7, "b": -0.0, "s": "abc", "t": false}),
+            json!({"user": "r3", "a": 9007199254740993i64, "b": 9007199254740992.0, "s": "_x"}),
+            json!({"user": "r4", "a": i64::MAX, "b": 2.5, "s": "50%", "t": true}),
+            json!({"user": "r5", "a": i64::MIN, "s": "É", "t": false}),
+            json!({"user": "r6", "b": -1.5, "s": "é"}),
+            json!({"user": "r7", "a": 7, "b": 1e300, "s": "a\\b", "t": true}),
+            json!({"user": "r8", "a": 2}),
+        ])
+        .await
+        .unwrap();
+    let all = vec!["r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8"];
+    // Known gap (README, `files`): CSV files do not yet tell an empty string from NULL.
+    let csv = std::fs::read_to_string(fx.dir.path().join("function.yaml"))
+        .unwrap_or_default()
+        .contains("format: csv");
+    for (filter, want) in [
+        ("b = 0.0", vec!["r1", "r2"]),
+        ("b = 0", vec!["r1", "r2"]),
+        ("b < 0", vec!["r6"]),
+        ("a > 9007199254740992.0", vec!["r3", "r4"]),
+        ("a = 9007199254740992.0", vec![]),
+        ("a = b", vec!["r1"]),
+        ("a > b", vec!["r3", "r4"]),
+        ("a * 2 > 0", vec!["r3", "r7", "r8"]),
+        ("a * 2 IS NULL", vec!["r4", "r5", "r6"]),
+        ("a + 1 > a", vec!["r1", "r2", "r3", "r5", "r7", "r8"]),
+        ("a / 0 IS NULL", all.clone()),
+        ("b / 0.0 IS NULL", all.clone()),
+        ("a / 2 = -3", vec!["r2"]),
+        ("a % 2 = -1", vec!["r2"]),
+        ("a % 2 = 1", vec!["r3", "r4", "r7"]),
+        ("a % 0 IS NULL", all.clone()),
+        ("-a > 0", vec!["r2"]),
+        ("-a IS NULL", vec!["r5", "r6"]),
+        ("a = -9223372036854775808", vec!["r5"]),
+        ("b * 1.5 > 3", vec!["r3", "r4", "r7"]),
+        ("s = ''", vec!["r1"]),
+        ("s LIKE 'a\\%'", vec!["r7"]),
+        ("s LIKE '\\_%' ESCAPE '\\'", vec!["r3"]),
+        ("s LIKE '_%'", vec!["r2", "r3", "r4", "r5", "r6", "r7"]),
+        ("s LIKE '50!%' ESCAPE '!'", vec!["r4"]),
+        (
+            "s NOT LIKE '%!%%' ESCAPE '!'",
+            vec!["r1", "r2", "r3", "r5", "r6", "r7"],
+        ),
+        ("s LIKE '_'", vec!["r5", "r6"]),
+        ("s LIKE 'É'", vec!["r5"]),
+        ("s ILIKE 'é'", vec!["r5", "r6"]),
+        ("s ILIKE 'ABC'", vec!["r2"]),
+        ("s > 'Z'", vec!["r2", "r3", "r5", "r6", "r7"]),
+        ("s < 'a'", vec!["r1", "r3", "r4"]),
+        ("t = TRUE", vec!["r1", "r4", "r7"]),
+        ("t <> TRUE", vec!["r2", "r5"]),
+        ("NOT t", vec!["r2", "r5"]),
+        ("t IS NULL", vec!["r3", "r6", "r8"]),
+        ("a IN (0, 7, NULL)", vec!["r1", "r7"]),
+        ("a NOT IN (0, NULL)", vec![]),
+        ("b BETWEEN -1.5 AND 0", vec!["r1", "r2", "r6"]),
+        ("a = '7'", vec!["r7"]),
+        ("s IS NULL", vec!["r8"]),
+        ("(a > 0 OR t) AND s ILIKE '%B%'", vec!["r7"]),
+    ] {
+        if csv && filter.contains("s ") {
+            continue;
+        }
+        assert_eq!(users_where(ctx, "sem", filter).await, want, "{filter}");
+    }
+    // With a limit after a filter the backend cannot evaluate itself.
+    let b = ctx
+        .table()
+        .read("db://sem")
+        .where_("a * 2 > 0")
+        .limit(2)
+        .select(["s"])
+        .await
+        .unwrap();
+    assert_eq!(rows(&b), 2);
+    assert_eq!(b[0].schema().fields().len(), 1, "only the selected column");
+    for (filter, want) in [
+        ("t = 2", "cannot compare or combine 't' (Boolean) with 2"),
+        ("t = 1", "cannot compare or combine"),
+        ("s = TRUE", "cannot compare or combine 's' (Utf8) with TRUE"),
+        ("s = 5", "cannot compare or combine"),
+        ("b % 2 > 1", "'%' takes integers, but 'b' (Float64) is not one"),
+        ("s + 1 > 0", "'+' needs numbers, but 's' (Utf8) is not one"),
+        ("a = 'x'", "'x' is not a value of column 'a'"),
+        ("s LIKE 'a!' ESCAPE '!'", "ends with its escape character '!'"),
+        ("s LIKE 'a' ESCAPE '!!'", "ESCAPE takes one character"),
+    ] {
+        let e = ctx
+            .table()
+            .read("db://sem")
+            .where_(filter)
+            .await
+            .expect_err(filter);
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{filter}: {e}");
+        assert!(e.to_string().contains(want), "{filter}: {e}");
+    }
 }
 
 /// An item upserts the columns it gives; those it leaves out keep their values, and a

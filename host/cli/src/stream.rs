@@ -93,7 +93,7 @@ enum Op {
         #[arg(short, long)]
         group: Option<String>,
         /// Only (JSON) messages passing this filter, e.g. "amount > 100".
-        #[arg(long = "where", value_name = "FILTER")]
+        #[arg(long = "where", value_name = "FILTER", allow_hyphen_values = true)]
         filter: Option<String>,
         /// Only these fields of (JSON) messages, comma separated.
         #[arg(long, value_delimiter = ',')]

@@ -46,7 +46,7 @@ enum Op {
         #[arg(short, long = "key", value_name = "KEY")]
         keys: Vec<String>,
         /// Only rows passing this filter, e.g. "age > 30 AND addr = 'NY'".
-        #[arg(short, long = "where", value_name = "FILTER")]
+        #[arg(short, long = "where", value_name = "FILTER", allow_hyphen_values = true)]
         filter: Option<String>,
         /// Only these columns, in this order (comma separated).
         #[arg(short, long, value_delimiter = ',')]

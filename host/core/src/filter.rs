@@ -146,8 +146,96 @@ pub enum Expr {
     InList(Box<Expr>, Vec<Expr>, bool),
     /// `e [NOT] BETWEEN low AND high`.
     Between(Box<Expr>, Box<Expr>, Box<Expr>, bool),
-    /// `e [NOT] LIKE pattern` (case-insensitive when the last flag is set).
-    Like(Box<Expr>, String, bool, bool),
+    /// `e [NOT] [I]LIKE pattern [ESCAPE c]`.
+    Like(Box<Expr>, Like),
+}
+
+/// The pattern side of `LIKE` / `ILIKE`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Like {
+    /// The pattern as written: `%` any run of characters, `_` one character.
+    pub pattern: String,
+    /// The character that makes the next one literal (`ESCAPE '\\'`); none unless given.
+    pub escape: Option<char>,
+    /// `NOT LIKE`.
+    pub negated: bool,
+    /// `ILIKE`: both sides compared lower-cased (Unicode's default lower-case mapping).
+    pub insensitive: bool,
+}
+
+/// One step of a `LIKE` pattern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LikeToken {
+    /// `%`: any run of characters, the empty one included.
+    Any,
+    /// `_`: exactly one character.
+    One,
+    /// This character itself.
+    Char(char),
+}
+
+impl Like {
+    /// The pattern as its steps (the escape character taken out).
+    pub fn tokens(&self) -> Vec<LikeToken> {
+        let mut out = Vec::with_capacity(self.pattern.len());
+        let mut chars = self.pattern.chars();
+        while let Some(c) = chars.next() {
+            out.push(match c {
+                c if Some(c) == self.escape => LikeToken::Char(chars.next().unwrap_or(c)),
+                '%' => LikeToken::Any,
+                '_' => LikeToken::One,
+                c => LikeToken::Char(c),
+            });
+        }
+        out
+    }
+
+    /// The pattern rewritten with `escape` as its escape character (every literal `%`, `_`
+    /// and `escape` preceded by it), for backends whose `LIKE` takes that one.
+    pub fn with_escape(&self, escape: char) -> String {
+        let mut out = String::with_capacity(self.pattern.len() + 4);
+        for t in self.tokens() {
+            match t {
+                LikeToken::Any => out.push('%'),
+                LikeToken::One => out.push('_'),
+                LikeToken::Char(c) => {
+                    if c == '%' || c == '_' || c == escape {
+                        out.push(escape);
+                    }
+                    out.push(c);
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether `s` matches (lower-casing both sides for `ILIKE`), before `NOT`.
+    pub fn matches(&self, s: &str) -> bool {
+        self.matcher()(s)
+    }
+
+    /// [`Like::matches`] with the pattern prepared once, for many values.
+    pub fn matcher(&self) -> impl Fn(&str) -> bool {
+        let insensitive = self.insensitive;
+        let tokens: Vec<LikeToken> = if insensitive {
+            self.tokens()
+                .into_iter()
+                .flat_map(|t| match t {
+                    LikeToken::Char(c) => c.to_lowercase().map(LikeToken::Char).collect::<Vec<_>>(),
+                    t => vec![t],
+                })
+                .collect()
+        } else {
+            self.tokens()
+        };
+        move |s: &str| {
+            if insensitive {
+                like_tokens(&s.to_lowercase(), &tokens)
+            } else {
+                like_tokens(s, &tokens)
+            }
+        }
+    }
 }
 
 impl Expr {
@@ -173,7 +261,7 @@ impl Expr {
                 l.visit_columns(f);
                 r.visit_columns(f);
             }
-            Expr::Not(x) | Expr::Neg(x) | Expr::IsNull(x, _) | Expr::Like(x, ..) => x.visit_columns(f),
+            Expr::Not(x) | Expr::Neg(x) | Expr::IsNull(x, _) | Expr::Like(x, _) => x.visit_columns(f),
             Expr::InList(x, list, _) => {
                 x.visit_columns(f);
                 list.iter().for_each(|i| i.visit_columns(f));
@@ -520,10 +608,23 @@ fn convert(text: &str, e: &ast::Expr, params: &Params, depth: usize) -> Result<E
             op: UnaryOperator::Not,
             expr,
         } => Expr::Not(c(expr)?),
+        // A negative number is a literal (`-9223372036854775808` included), not a negation.
         ast::Expr::UnaryOp {
             op: UnaryOperator::Minus,
             expr,
-        } => Expr::Neg(c(expr)?),
+        } => match expr.as_ref() {
+            ast::Expr::Value(ast::ValueWithSpan {
+                value: ast::Value::Number(n, _),
+                span,
+            }) => {
+                let negative = format!("-{n}");
+                Expr::Literal(match negative.parse::<i64>() {
+                    Ok(i) => Value::Int(i),
+                    Err(_) => Value::Float(negative.parse().map_err(|_| at(text, span.start, "bad number"))?),
+                })
+            }
+            _ => Expr::Neg(c(expr)?),
+        },
         ast::Expr::UnaryOp {
             op: UnaryOperator::Plus,
             expr,
@@ -559,22 +660,64 @@ fn convert(text: &str, e: &ast::Expr, params: &Params, depth: usize) -> Result<E
             negated,
             expr,
             pattern,
-            escape_char: None,
+            escape_char,
             any: false,
         }
         | ast::Expr::ILike {
             negated,
             expr,
             pattern,
-            escape_char: None,
+            escape_char,
             any: false,
         } => {
             let insensitive = matches!(e, ast::Expr::ILike { .. });
-            let pattern = match convert(text, pattern, params, depth + 1)? {
-                Expr::Literal(Value::Str(p)) => p,
-                _ => return Err(at(text, pattern.span().start, "LIKE needs a string pattern")),
+            let text_of = |x: &ast::Expr, what: &str| match convert(text, x, params, depth + 1)? {
+                Expr::Literal(Value::Str(p)) => Ok(p),
+                _ => Err(at(text, x.span().start, &format!("{what} must be a 'string'"))),
             };
-            Expr::Like(c(expr)?, pattern, *negated, insensitive)
+            let pattern_text = text_of(pattern, "a LIKE pattern")?;
+            let escape = match escape_char {
+                None => None,
+                Some(x) => {
+                    let esc = text_of(x, "an ESCAPE character")?;
+                    let mut chars = esc.chars();
+                    match (chars.next(), chars.next()) {
+                        (Some(c), None) => Some(c),
+                        (None, _) => None,
+                        _ => {
+                            return Err(at(
+                                text,
+                                x.span().start,
+                                &format!("ESCAPE takes one character, not '{esc}'"),
+                            ))
+                        }
+                    }
+                }
+            };
+            if let Some(c) = escape {
+                // An escape character must be followed by the character it makes literal.
+                let mut chars = pattern_text.chars();
+                while let Some(p) = chars.next() {
+                    if p == c && chars.next().is_none() {
+                        return Err(at(
+                            text,
+                            pattern.span().start,
+                            &format!(
+                                "the LIKE pattern '{pattern_text}' ends with its escape character '{c}'"
+                            ),
+                        ));
+                    }
+                }
+            }
+            Expr::Like(
+                c(expr)?,
+                Like {
+                    pattern: pattern_text,
+                    escape,
+                    negated: *negated,
+                    insensitive,
+                },
+            )
         }
         other => {
             let what = other.to_string();
@@ -622,35 +765,50 @@ fn num(v: &Value) -> Option<f64> {
     }
 }
 
+/// How two values compare (the rules of the filter table in the README); `None` when one is
+/// `NULL` or they are of kinds that do not compare (a string with a number, a boolean with
+/// anything but a boolean).
 fn compare(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
-    match (a, b) {
-        (Value::Null, _) | (_, Value::Null) => None,
-        (Value::Int(x), Value::Int(y)) => Some(x.cmp(y)),
-        (Value::Str(x), Value::Str(y)) => Some(x.cmp(y)),
-        (Value::Bool(x), Value::Bool(y)) => Some(x.cmp(y)),
-        _ => num(a)?.partial_cmp(&num(b)?),
-    }
+    Some(match (a, b) {
+        (Value::Int(x), Value::Int(y)) => x.cmp(y),
+        (Value::Float(x), Value::Float(y)) => cmp_floats(*x, *y),
+        (Value::Int(x), Value::Float(y)) => cmp_int_float(*x, *y),
+        (Value::Float(x), Value::Int(y)) => cmp_int_float(*y, *x).reverse(),
+        (Value::Str(x), Value::Str(y)) => x.cmp(y),
+        (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
+        _ => return None,
+    })
 }
 
-/// `s LIKE pattern` (`%` any run, `_` one character): the greedy matcher with one
-/// backtrack point (the last `%`), so at most pattern × value steps and no recursion.
+/// `s LIKE pattern` (`%` any run, `_` one character, no escape character).
 pub fn like(s: &str, pattern: &str) -> bool {
+    Like {
+        pattern: pattern.to_string(),
+        escape: None,
+        negated: false,
+        insensitive: false,
+    }
+    .matches(s)
+}
+
+/// Whether `s` matches a pattern's steps: the greedy matcher with one backtrack point (the
+/// last `%`), so at most pattern × value steps and no recursion.
+fn like_tokens(s: &str, p: &[LikeToken]) -> bool {
     let s: Vec<char> = s.chars().collect();
-    let p: Vec<char> = pattern.chars().collect();
     let (mut si, mut pi) = (0usize, 0usize);
     // After the last `%` seen: where the pattern goes on, and where in `s` it was tried.
     let mut star: Option<(usize, usize)> = None;
     while si < s.len() {
         match p.get(pi) {
-            Some('%') => {
+            Some(LikeToken::Any) => {
                 star = Some((pi + 1, si));
                 pi += 1;
             }
-            Some('_') => {
+            Some(LikeToken::One) => {
                 si += 1;
                 pi += 1;
             }
-            Some(c) if *c == s[si] => {
+            Some(LikeToken::Char(c)) if *c == s[si] => {
                 si += 1;
                 pi += 1;
             }
@@ -665,7 +823,38 @@ pub fn like(s: &str, pattern: &str) -> bool {
             },
         }
     }
-    p[pi..].iter().all(|c| *c == '%')
+    p[pi..].iter().all(|t| *t == LikeToken::Any)
+}
+
+/// How two floats compare in filters: `-0.0` equals `0.0`, and NaN (of either sign) equals
+/// NaN and is greater than every number (PostgreSQL's order).
+pub fn cmp_floats(a: f64, b: f64) -> std::cmp::Ordering {
+    use std::cmp::Ordering::*;
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => Equal,
+        (true, false) => Greater,
+        (false, true) => Less,
+        _ => a.partial_cmp(&b).unwrap_or(Equal),
+    }
+}
+
+/// How an integer compares with a float in filters: exactly, as the numbers they are
+/// (`9007199254740993 > 9007199254740992.0`), never by rounding the integer to a float.
+pub fn cmp_int_float(i: i64, f: f64) -> std::cmp::Ordering {
+    use std::cmp::Ordering::*;
+    // 2^63 as a float: every float at or above it is above every i64.
+    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+    if f.is_nan() || f >= TWO_63 {
+        return Less;
+    }
+    if f < -TWO_63 {
+        return Greater;
+    }
+    let whole = f.trunc();
+    match i.cmp(&(whole as i64)) {
+        Equal => cmp_floats(0.0, f - whole),
+        other => other,
+    }
 }
 
 /// Evaluates an expression against a JSON document; `None` is SQL's unknown (or an error
@@ -681,7 +870,7 @@ pub fn eval(e: &Expr, doc: &serde_json::Value) -> Option<Value> {
         Expr::Literal(v) => v.clone(),
         Expr::Not(x) => Value::Bool(!truth(eval(x, doc))?),
         Expr::Neg(x) => match eval(x, doc)? {
-            Value::Int(i) => Value::Int(-i),
+            Value::Int(i) => Value::Int(i.checked_neg()?),
             Value::Float(f) => Value::Float(-f),
             _ => return None,
         },
@@ -731,36 +920,47 @@ pub fn eval(e: &Expr, doc: &serde_json::Value) -> Option<Value> {
             let inside = compare(&v, &eval(lo, doc)?)? != Less && compare(&v, &eval(hi, doc)?)? != Greater;
             Value::Bool(inside != *negated)
         }
-        Expr::Like(x, pattern, negated, insensitive) => match eval(x, doc)? {
-            Value::Str(s) if *insensitive => {
-                Value::Bool(like(&s.to_lowercase(), &pattern.to_lowercase()) != *negated)
-            }
-            Value::Str(s) => Value::Bool(like(&s, pattern) != *negated),
+        Expr::Like(x, pattern) => match eval(x, doc)? {
+            Value::Str(s) => Value::Bool(pattern.matches(&s) != pattern.negated),
             _ => return None,
         },
     })
 }
 
+/// Integer arithmetic in filters: exact in 64 bits, `None` (SQL's `NULL`) where there is no
+/// 64-bit result (overflow, division or remainder by zero). Division truncates toward zero
+/// and a remainder takes the sign of the dividend, as in SQL.
+pub fn int_arith(op: BinOp, x: i64, y: i64) -> Option<i64> {
+    match op {
+        BinOp::Plus => x.checked_add(y),
+        BinOp::Minus => x.checked_sub(y),
+        BinOp::Mul => x.checked_mul(y),
+        BinOp::Div => x.checked_div(y),
+        // i64::MIN % -1 is 0, not an overflow.
+        BinOp::Mod if y == -1 => Some(0),
+        BinOp::Mod => x.checked_rem(y),
+        _ => None,
+    }
+}
+
+/// Float arithmetic in filters: IEEE 754, except that dividing by zero is `None` (`NULL`),
+/// as for integers. `%` takes integers only (refused before evaluation).
+pub fn float_arith(op: BinOp, x: f64, y: f64) -> Option<f64> {
+    match op {
+        BinOp::Plus => Some(x + y),
+        BinOp::Minus => Some(x - y),
+        BinOp::Mul => Some(x * y),
+        BinOp::Div if y == 0.0 => None,
+        BinOp::Div => Some(x / y),
+        _ => None,
+    }
+}
+
 fn arith(op: BinOp, a: &Value, b: &Value) -> Option<Value> {
     if let (Value::Int(x), Value::Int(y)) = (a, b) {
-        return Some(Value::Int(match op {
-            BinOp::Plus => x.checked_add(*y)?,
-            BinOp::Minus => x.checked_sub(*y)?,
-            BinOp::Mul => x.checked_mul(*y)?,
-            BinOp::Div => x.checked_div(*y)?,
-            BinOp::Mod => x.checked_rem(*y)?,
-            _ => return None,
-        }));
+        return int_arith(op, *x, *y).map(Value::Int);
     }
-    let (x, y) = (num(a)?, num(b)?);
-    Some(Value::Float(match op {
-        BinOp::Plus => x + y,
-        BinOp::Minus => x - y,
-        BinOp::Mul => x * y,
-        BinOp::Div => x / y,
-        BinOp::Mod => x % y,
-        _ => return None,
-    }))
+    float_arith(op, num(a)?, num(b)?).map(Value::Float)
 }
 
 /// Keeps only the named fields of a JSON object (dotted names reach into nested objects).

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use bindery_core::arrow::array::RecordBatch;
 use bindery_core::arrow::datatypes::{Field, Schema, SchemaRef};
 use bindery_core::table::build::BatchBuilder;
+use bindery_core::table::compute::Finish;
 use bindery_core::{Error, OpRead, Result, TableRead};
 use futures::{StreamExt, TryStreamExt};
 use tokio_postgres::types::ToSql;
@@ -27,7 +28,7 @@ pub async fn read(
     let conn = pool.get().await?;
     let what = format!("read table '{table}'");
     let client = conn.client();
-    let (statement, params, schema, types) = match &op.sql {
+    let (statement, params, schema, types, finish) = match &op.sql {
         Some(q) => {
             // PostgreSQL itself refuses anything that would write.
             client
@@ -48,6 +49,7 @@ pub async fn read(
                     Vec::new(),
                     Arc::new(Schema::new(fields)) as SchemaRef,
                     types,
+                    Finish::default(),
                 ))
             };
             match prepared.await {
@@ -66,7 +68,13 @@ pub async fn read(
                 format!("(((ctid::text::point)[0])::bigint % {parts}) = {part}")
             })?;
             let stmt = client.prepare(&select.sql).await.map_err(|e| map(e, &what))?;
-            (stmt, render.dialect.params, select.schema, select.types)
+            (
+                stmt,
+                render.dialect.params,
+                select.schema,
+                select.types,
+                select.finish,
+            )
         }
     };
     let in_transaction = op.sql.is_some();
@@ -103,7 +111,7 @@ pub async fn read(
         drop(conn);
     });
     Ok(TableRead {
-        schema,
-        batches: rx.into_stream().boxed(),
+        schema: finish.schema(&schema, &table)?,
+        batches: finish.apply(&schema, rx.into_stream().boxed(), &table)?,
     })
 }

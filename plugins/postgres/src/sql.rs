@@ -4,7 +4,7 @@
 
 use bindery_core::arrow::array::{Array, AsArray};
 use bindery_core::arrow::util::display::array_value_to_string;
-use bindery_core::filter::Value;
+use bindery_core::filter::{Expr, Like, Value};
 use bindery_core::table::sql::Dialect;
 use bindery_core::{ColumnType, Error, Result, TableSchema};
 
@@ -72,6 +72,10 @@ fn literal_text(v: &Value) -> Option<String> {
         Value::Null => None,
         Value::Bool(b) => Some(b.to_string()),
         Value::Int(i) => Some(i.to_string()),
+        // Exactly: an integral float with every digit (2^60 is 1152921504606846976, not the
+        // shortest "1.152921504606847e18"), others by the shortest text that reads back as
+        // the same float (below 2^52, no integer lies between the two).
+        Value::Float(f) if f.fract() == 0.0 && f.abs() < 1e300 => Some(format!("{f:.0}")),
         Value::Float(f) => Some(format!("{f:?}")),
         Value::Str(s) => Some(s.clone()),
     }
@@ -100,7 +104,9 @@ impl Dialect for Pg {
             return Ok("NULL".into());
         };
         let pg = match (column.map(|(t, _)| t), v) {
-            (Some(ColumnType::Int32 | ColumnType::Int64), Value::Float(_)) => "double precision",
+            // An integer column meets a fraction as an exact number (bigint against double
+            // precision would round the integer).
+            (Some(ColumnType::Int32 | ColumnType::Int64), Value::Float(_)) => "numeric",
             (Some(ty), _) => pg_type(ty),
             (None, Value::Bool(_)) => "boolean",
             (None, Value::Int(_)) => "bigint",
@@ -110,11 +116,40 @@ impl Dialect for Pg {
         Ok(self.param(Some(text), pg))
     }
 
-    fn like(&mut self, value: &str, pattern: &str, negated: bool, insensitive: bool) -> String {
-        let not = if negated { "NOT " } else { "" };
-        let like = if insensitive { "ILIKE" } else { "LIKE" };
-        let p = self.param(Some(pattern.to_string()), "text");
+    fn like(&mut self, value: &str, pattern: &Like) -> String {
+        // PostgreSQL's LIKE escapes with `\` unless told otherwise: the pattern is rewritten
+        // for that escape.
+        let not = if pattern.negated { "NOT " } else { "" };
+        let like = if pattern.insensitive { "ILIKE" } else { "LIKE" };
+        let p = self.param(Some(pattern.with_escape('\\')), "text");
         format!("({value} {not}{like} {p})")
+    }
+
+    /// Text columns compare by code point (`COLLATE "C"`), as bindery compares strings,
+    /// whatever the database's collation.
+    fn column(&self, name: &str, column_type: Option<ColumnType>) -> String {
+        match column_type {
+            Some(ColumnType::String) => format!("({} COLLATE \"C\")", ident(name)),
+            _ => ident(name),
+        }
+    }
+
+    /// An integer meeting a float compares exactly only as a column or literal against a
+    /// fraction literal (sent as `numeric`), or as an integer literal a float holds exactly.
+    fn compares_exactly(&self, a: (&Expr, Option<ColumnType>), b: (&Expr, Option<ColumnType>)) -> bool {
+        let int = |t: Option<ColumnType>| matches!(t, Some(ColumnType::Int32 | ColumnType::Int64));
+        let float = |t: Option<ColumnType>| matches!(t, Some(ColumnType::Float32 | ColumnType::Float64));
+        let exact = |(ie, it): (&Expr, Option<ColumnType>), (fe, ft): (&Expr, Option<ColumnType>)| {
+            if !(int(it) && float(ft)) {
+                return true;
+            }
+            match (ie, fe) {
+                (Expr::Column(_), Expr::Literal(Value::Float(_))) => true,
+                (Expr::Literal(Value::Int(i)), Expr::Column(_)) => (*i as f64) as i128 == *i as i128,
+                _ => false,
+            }
+        };
+        exact(a, b) && exact(b, a)
     }
 }
 

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use bindery_core::arrow::datatypes::{Field, Schema, SchemaRef};
+use bindery_core::table::compute::Finish;
 use bindery_core::{ColumnType, Error, OpRead, Result, TableRead};
 use futures::StreamExt;
 use rusqlite::types::Value as Sql;
@@ -20,6 +21,8 @@ struct Plan {
     sql: String,
     params: Vec<Sql>,
     schema: Option<(SchemaRef, Vec<ColumnType>)>,
+    /// The host's share of the read (see [`bindery_core::table::sql::Select::finish`]).
+    finish: Finish,
 }
 
 /// Refuses what `sql()` must not run: an empty query, and statements other than a query
@@ -65,6 +68,7 @@ fn plan(db: &Db, conn: &rusqlite::Connection, table: &str, op: &OpRead) -> Resul
             sql: q.clone(),
             params: Vec::new(),
             schema: None,
+            finish: Finish::default(),
         });
     }
     let schema = db.schema(conn, table)?;
@@ -76,6 +80,7 @@ fn plan(db: &Db, conn: &rusqlite::Connection, table: &str, op: &OpRead) -> Resul
         sql: select.sql,
         params: render.dialect.params,
         schema: Some((select.schema, select.types)),
+        finish: select.finish,
     })
 }
 
@@ -104,6 +109,8 @@ fn result_schema(
 /// Runs a read; the first batch (or the schema) is ready when this returns.
 pub async fn read(db: Arc<Db>, table: String, op: OpRead) -> Result<TableRead> {
     let (schema_tx, schema_rx) = tokio::sync::oneshot::channel::<Result<SchemaRef>>();
+    let (finish_tx, finish_rx) = tokio::sync::oneshot::channel::<Finish>();
+    let name = table.clone();
     let (tx, rx) = flume::bounded::<Result<bindery_core::arrow::array::RecordBatch>>(2);
     let reader = db.clone();
     tokio::task::spawn_blocking(move || {
@@ -114,15 +121,16 @@ pub async fn read(db: Arc<Db>, table: String, op: OpRead) -> Result<TableRead> {
                 return;
             }
         };
-        run(&reader, &conn, &table, &op, schema_tx, &tx);
+        run(&reader, &conn, &table, &op, schema_tx, finish_tx, &tx);
         reader.give_back(conn);
     });
     let schema = schema_rx
         .await
         .map_err(|_| Error::internal("the sqlite reader stopped before it began"))??;
+    let finish = finish_rx.await.unwrap_or_default();
     Ok(TableRead {
-        schema,
-        batches: rx.into_stream().boxed(),
+        schema: finish.schema(&schema, &name)?,
+        batches: finish.apply(&schema, rx.into_stream().boxed(), &name)?,
     })
 }
 
@@ -134,6 +142,7 @@ fn run(
     table: &str,
     op: &OpRead,
     schema_tx: tokio::sync::oneshot::Sender<Result<SchemaRef>>,
+    finish_tx: tokio::sync::oneshot::Sender<Finish>,
     tx: &Batches,
 ) {
     let mut schema_tx = Some(schema_tx);
@@ -148,10 +157,11 @@ fn run(
                 let _ = tx.send(Err(e));
             }
         };
-    let plan = match plan(db, conn, table, op) {
+    let mut plan = match plan(db, conn, table, op) {
         Ok(p) => p,
         Err(e) => return fail(&mut schema_tx, e),
     };
+    let _ = finish_tx.send(std::mem::take(&mut plan.finish));
     let what = format!("read table '{table}'");
     let mut stmt = match conn.prepare(&plan.sql) {
         Ok(s) => s,

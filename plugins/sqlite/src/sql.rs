@@ -1,7 +1,7 @@
 //! Rendering bindery's expressions as SQLite SQL. Every literal becomes a bound parameter: a
 //! filter can never change the statement it is part of. Identifiers are double-quoted.
 
-use bindery_core::filter::Value;
+use bindery_core::filter::{Like, Value};
 use bindery_core::table::compute::literal_array;
 use bindery_core::table::sql::Dialect;
 use bindery_core::{ColumnType, Result, TableSchema};
@@ -53,9 +53,13 @@ pub struct Sqlite {
 
 impl Dialect for Sqlite {
     fn literal(&mut self, v: &Value, column: Option<(ColumnType, &str)>) -> Result<String> {
+        // Quoted text meeting a column is read as a value of its type by the host's rules
+        // (`n = '5'`, `at > '2024-05-01'`), and so is a boolean meeting a boolean column
+        // (stored as 0 or 1); numbers stay numbers (SQLite compares integers with reals
+        // exactly).
         let value = match column {
-            Some((ty @ (ColumnType::Timestamp | ColumnType::Date | ColumnType::Bool), name))
-                if matches!(v, Value::Str(_) | Value::Bool(_)) =>
+            Some((ty, name))
+                if matches!(v, Value::Str(_)) || (ty == ColumnType::Bool && matches!(v, Value::Bool(_))) =>
             {
                 typed_literal(v, ty, name)?
             }
@@ -68,15 +72,16 @@ impl Dialect for Sqlite {
         Ok("?".into())
     }
 
-    fn like(&mut self, value: &str, pattern: &str, negated: bool, insensitive: bool) -> String {
+    fn like(&mut self, value: &str, pattern: &Like) -> String {
         // Connections run with `case_sensitive_like` on, so LIKE is case-sensitive as in SQL;
-        // ILIKE compares lower-cased.
-        let not = if negated { "NOT " } else { "" };
-        self.params.push(Sql::Text(pattern.to_string()));
-        if insensitive {
-            format!("(lower({value}) {not}LIKE lower(?))")
+        // the pattern is rewritten to escape with `\`. (ILIKE, ASCII-only here, is only
+        // rendered for update expressions: filters leave it to the host.)
+        let not = if pattern.negated { "NOT " } else { "" };
+        self.params.push(Sql::Text(pattern.with_escape('\\')));
+        if pattern.insensitive {
+            format!("(lower({value}) {not}LIKE lower(?) ESCAPE '\\')")
         } else {
-            format!("({value} {not}LIKE ?)")
+            format!("({value} {not}LIKE ? ESCAPE '\\')")
         }
     }
 }

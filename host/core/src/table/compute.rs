@@ -88,40 +88,101 @@ fn cast_literal(v: &Value, to: &DataType, column: &str) -> Result<ArrayRef> {
     cast_with_options(&from, to, &strict).map_err(|_| bad())
 }
 
-/// The type two operands meet at, casting each to it.
+/// Whether a type is an integer (`Some(true)`), a float (`Some(false)`), or neither.
+fn numeric_class(t: &DataType) -> Option<bool> {
+    if t.is_integer() {
+        Some(true)
+    } else if t.is_floating() {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// A numeric operand widened to the type filters compute in: `int64` or `float64`.
+fn widen(o: Operand, what: &str) -> Result<Operand> {
+    let to = match numeric_class(o.array.data_type()) {
+        Some(true) => DataType::Int64,
+        Some(false) => DataType::Float64,
+        None => return Ok(o),
+    };
+    if *o.array.data_type() == to {
+        return Ok(o);
+    }
+    let array = arrow::compute::cast(&o.array, &to).map_err(|e| arrow_err(what, e))?;
+    Ok(Operand { array, ..o })
+}
+
+/// What an operand is, for messages: a column's name and type, or a literal.
+fn shown(o: &Operand) -> String {
+    match &o.literal {
+        Some(_) => o.name.clone(),
+        None => format!("'{}' ({})", o.name, o.array.data_type()),
+    }
+}
+
+/// Brings two operands to types that compare or combine (the filter table in the README):
+/// numbers meet as `int64` or `float64` (an integer meeting a float is compared exactly, not
+/// rounded); a quoted literal is read as a value of the other side's type; anything else of
+/// two different types (a string and a number, a boolean and a number) is refused.
 fn unify(a: Operand, b: Operand, what: &str) -> Result<(Operand, Operand)> {
     let (ta, tb) = (a.array.data_type().clone(), b.array.data_type().clone());
-    if ta == tb || ta == DataType::Null || tb == DataType::Null {
+    if ta == DataType::Null || tb == DataType::Null {
         return Ok((a, b));
     }
-    let fraction = |o: &Operand| matches!(o.literal, Some(Value::Float(_)));
-    // A fraction meeting an integer column compares as a float (`age > 2.5`); otherwise a
-    // literal takes the other side's type.
-    let fraction_meets_integer = (fraction(&a) && tb.is_integer()) || (fraction(&b) && ta.is_integer());
-    if !fraction_meets_integer {
-        if let (Some(v), None) = (&a.literal, &b.literal) {
-            let array = cast_literal(v, &tb, &b.name)?;
-            return Ok((Operand { array, ..a }, b));
-        }
-        if let (None, Some(v)) = (&a.literal, &b.literal) {
-            let array = cast_literal(v, &ta, &a.name)?;
-            return Ok((a, Operand { array, ..b }));
-        }
+    if numeric_class(&ta).is_some() && numeric_class(&tb).is_some() {
+        return Ok((widen(a, what)?, widen(b, what)?));
     }
-    let common = if ta.is_integer() && tb.is_integer() {
-        DataType::Int64
-    } else if ta.is_numeric() && tb.is_numeric() {
-        DataType::Float64
-    } else {
-        return Err(Error::invalid_input(format!(
-            "cannot compare or combine {ta} with {tb} in {what}"
-        )));
-    };
-    let cast = |o: Operand| -> Result<Operand> {
-        let array = arrow::compute::cast(&o.array, &common).map_err(|e| arrow_err(what, e))?;
-        Ok(Operand { array, ..o })
-    };
-    Ok((cast(a)?, cast(b)?))
+    if ta == tb {
+        return Ok((a, b));
+    }
+    // A quoted literal takes the other side's type (`at > '2024-05-01'`, `n = '5'`).
+    if let (Some(v @ Value::Str(_)), None) = (&a.literal, &b.literal) {
+        let array = cast_literal(v, &tb, &b.name)?;
+        return Ok((Operand { array, ..a }, b));
+    }
+    if let (None, Some(v @ Value::Str(_))) = (&a.literal, &b.literal) {
+        let array = cast_literal(v, &ta, &a.name)?;
+        return Ok((a, Operand { array, ..b }));
+    }
+    Err(Error::invalid_input(format!(
+        "cannot compare or combine {} with {} in {what}",
+        shown(&a),
+        shown(&b)
+    )))
+}
+
+/// Floats as filters compare them: `-0.0` as `0.0`, every NaN as the one positive NaN (so
+/// Arrow's total order is the filter order: NaN equal to NaN and above every number).
+fn canonical_floats(a: &ArrayRef) -> ArrayRef {
+    let f = a.as_primitive::<arrow::datatypes::Float64Type>();
+    let out: Float64Array = f.unary(|x| if x.is_nan() { f64::NAN } else { x + 0.0 });
+    Arc::new(out)
+}
+
+fn ordering_holds(op: BinOp, o: std::cmp::Ordering) -> bool {
+    use std::cmp::Ordering::*;
+    match op {
+        BinOp::Eq => o == Equal,
+        BinOp::NotEq => o != Equal,
+        BinOp::Lt => o == Less,
+        BinOp::LtEq => o != Greater,
+        BinOp::Gt => o == Greater,
+        _ => o != Less, // GtEq
+    }
+}
+
+/// `int op float`, exactly.
+fn compare_int_float(ints: &ArrayRef, floats: &ArrayRef, op: BinOp, flipped: bool) -> BooleanArray {
+    let i = ints.as_primitive::<arrow::datatypes::Int64Type>();
+    let f = floats.as_primitive::<arrow::datatypes::Float64Type>();
+    i.iter()
+        .zip(f.iter())
+        .map(|(x, y)| {
+            let o = crate::filter::cmp_int_float(x?, y?);
+            Some(ordering_holds(op, if flipped { o.reverse() } else { o }))
+        })
+        .collect()
 }
 
 fn truth(o: &Operand, len: usize, what: &str) -> Result<BooleanArray> {
@@ -192,17 +253,28 @@ fn eval(e: &Expr, batch: &RecordBatch, table: &str) -> Result<Operand> {
             bool_operand(boolean::not(&b).map_err(|e| arrow_err("NOT", e))?)
         }
         Expr::Neg(x) => {
-            let o = eval(x, batch, table)?;
-            let array = numeric::neg(o.array.as_ref()).map_err(|e| arrow_err("a negation", e))?;
-            let literal = match o.literal {
-                Some(Value::Int(i)) => Some(Value::Int(-i)),
-                Some(Value::Float(f)) => Some(Value::Float(-f)),
-                _ => None,
+            let o = widen(eval(x, batch, table)?, "a negation")?;
+            let array: ArrayRef = match numeric_class(o.array.data_type()) {
+                // -i64::MIN has no 64-bit value: NULL, as an overflow is.
+                Some(true) => Arc::new(
+                    o.array
+                        .as_primitive::<arrow::datatypes::Int64Type>()
+                        .iter()
+                        .map(|v| v?.checked_neg())
+                        .collect::<Int64Array>(),
+                ),
+                Some(false) => numeric::neg(o.array.as_ref()).map_err(|e| arrow_err("a negation", e))?,
+                None => {
+                    return Err(Error::invalid_input(format!(
+                        "'-' needs a number, but {} is not one",
+                        shown(&o)
+                    )))
+                }
             };
             Operand {
                 array,
                 scalar: o.scalar,
-                literal,
+                literal: None,
                 name: describe(e),
             }
         }
@@ -229,7 +301,14 @@ fn eval(e: &Expr, batch: &RecordBatch, table: &str) -> Result<Operand> {
         }
         Expr::Binary(l, op, r) => {
             let what = describe(e);
-            let (a, b) = unify(eval(l, batch, table)?, eval(r, batch, table)?, &what)?;
+            let (a, b) = (eval(l, batch, table)?, eval(r, batch, table)?);
+            if !matches!(
+                op,
+                BinOp::Eq | BinOp::NotEq | BinOp::Lt | BinOp::LtEq | BinOp::Gt | BinOp::GtEq
+            ) {
+                check_arithmetic(*op, [&a, &b], &what)?;
+            }
+            let (a, b) = unify(a, b, &what)?;
             binary(&a, *op, &b, len, &what)?
         }
         Expr::InList(x, list, negated) => {
@@ -266,11 +345,11 @@ fn eval(e: &Expr, batch: &RecordBatch, table: &str) -> Result<Operand> {
                 inside
             })
         }
-        Expr::Like(x, pattern, negated, insensitive) => {
+        Expr::Like(x, pattern) => {
             let o = eval(x, batch, table)?;
             if !matches!(
                 o.array.data_type(),
-                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null
             ) {
                 return Err(Error::invalid_input(format!(
                     "LIKE needs text, but {} is {}",
@@ -279,15 +358,14 @@ fn eval(e: &Expr, batch: &RecordBatch, table: &str) -> Result<Operand> {
                 )));
             }
             let text = arrow::compute::cast(&o.array, &DataType::Utf8).map_err(|e| arrow_err("LIKE", e))?;
-            let pattern = Scalar::new(StringArray::from(vec![pattern.as_str()]));
             let text = if o.scalar { expand(&text, len)? } else { text };
-            let out = match (insensitive, negated) {
-                (false, false) => arrow::compute::kernels::comparison::like(&text, &pattern),
-                (false, true) => arrow::compute::kernels::comparison::nlike(&text, &pattern),
-                (true, false) => arrow::compute::kernels::comparison::ilike(&text, &pattern),
-                (true, true) => arrow::compute::kernels::comparison::nilike(&text, &pattern),
-            };
-            bool_operand(out.map_err(|e| arrow_err("LIKE", e))?)
+            let matcher = pattern.matcher();
+            let out: BooleanArray = text
+                .as_string::<i32>()
+                .iter()
+                .map(|s| s.map(|s| matcher(s) != pattern.negated))
+                .collect();
+            bool_operand(out)
         }
     })
 }
@@ -303,18 +381,7 @@ fn bool_operand(b: BooleanArray) -> Operand {
 
 fn binary(a: &Operand, op: BinOp, b: &Operand, len: usize, what: &str) -> Result<Operand> {
     let nulls = a.array.data_type() == &DataType::Null || b.array.data_type() == &DataType::Null;
-    let (da, db) = (a.datum(), b.datum());
-    let (da, db) = (da.as_ref(), db.as_ref());
     let scalar = a.scalar && b.scalar;
-    let compared = |r: std::result::Result<BooleanArray, ArrowError>| -> Result<Operand> {
-        let r = r.map_err(|e| arrow_err(what, e))?;
-        Ok(Operand {
-            array: Arc::new(r),
-            scalar,
-            literal: None,
-            name: what.to_string(),
-        })
-    };
     if nulls {
         let ty = if matches!(
             op,
@@ -331,28 +398,122 @@ fn binary(a: &Operand, op: BinOp, b: &Operand, len: usize, what: &str) -> Result
             name: what.to_string(),
         });
     }
-    let arithmetic = |r: std::result::Result<ArrayRef, ArrowError>| -> Result<Operand> {
-        Ok(Operand {
-            array: r.map_err(|e| arrow_err(what, e))?,
-            scalar,
-            literal: None,
-            name: what.to_string(),
-        })
+    // One-value operands meeting a column become columns.
+    let full = |o: &Operand| -> Result<ArrayRef> {
+        if o.scalar && !scalar {
+            expand(&o.array, len)
+        } else {
+            Ok(o.array.clone())
+        }
     };
+    let result = |array: ArrayRef| Operand {
+        array,
+        scalar,
+        literal: None,
+        name: what.to_string(),
+    };
+    let (ta, tb) = (a.array.data_type(), b.array.data_type());
     match op {
-        BinOp::Eq => compared(cmp::eq(da, db)),
-        BinOp::NotEq => compared(cmp::neq(da, db)),
-        BinOp::Lt => compared(cmp::lt(da, db)),
-        BinOp::LtEq => compared(cmp::lt_eq(da, db)),
-        BinOp::Gt => compared(cmp::gt(da, db)),
-        BinOp::GtEq => compared(cmp::gt_eq(da, db)),
-        BinOp::Plus => arithmetic(numeric::add(da, db)),
-        BinOp::Minus => arithmetic(numeric::sub(da, db)),
-        BinOp::Mul => arithmetic(numeric::mul(da, db)),
-        BinOp::Div => arithmetic(numeric::div(da, db)),
-        BinOp::Mod => arithmetic(numeric::rem(da, db)),
+        BinOp::Eq | BinOp::NotEq | BinOp::Lt | BinOp::LtEq | BinOp::Gt | BinOp::GtEq => {
+            match (numeric_class(ta), numeric_class(tb)) {
+                (Some(true), Some(false)) | (Some(false), Some(true)) => {
+                    let flipped = numeric_class(ta) == Some(false);
+                    let (ints, floats) = if flipped { (b, a) } else { (a, b) };
+                    let out = compare_int_float(&full(ints)?, &full(floats)?, op, flipped);
+                    return Ok(result(Arc::new(out)));
+                }
+                (Some(false), Some(false)) => {
+                    let (ca, cb) = (
+                        Operand {
+                            array: canonical_floats(&a.array),
+                            ..a.clone()
+                        },
+                        Operand {
+                            array: canonical_floats(&b.array),
+                            ..b.clone()
+                        },
+                    );
+                    return binary_arrow(&ca, op, &cb, what, scalar);
+                }
+                _ => {}
+            }
+            binary_arrow(a, op, b, what, scalar)
+        }
+        BinOp::Plus | BinOp::Minus | BinOp::Mul | BinOp::Div | BinOp::Mod => {
+            let (fa, fb) = (full(a)?, full(b)?);
+            if numeric_class(ta) == Some(true) && numeric_class(tb) == Some(true) {
+                let out = zip_map::<arrow::datatypes::Int64Type>(&fa, &fb, |x, y| {
+                    crate::filter::int_arith(op, x, y)
+                });
+                return Ok(result(Arc::new(out)));
+            }
+            let float =
+                |v: ArrayRef| arrow::compute::cast(&v, &DataType::Float64).map_err(|e| arrow_err(what, e));
+            let out = zip_map::<arrow::datatypes::Float64Type>(&float(fa)?, &float(fb)?, |x, y| {
+                crate::filter::float_arith(op, x, y)
+            });
+            Ok(result(Arc::new(out)))
+        }
         BinOp::And | BinOp::Or => Err(Error::internal("AND/OR reached the arithmetic")),
     }
+}
+
+/// `f` over the pairs of two arrays of one type (`NULL` where either is, or `f` gives none).
+fn zip_map<T: arrow::datatypes::ArrowPrimitiveType>(
+    x: &ArrayRef,
+    y: &ArrayRef,
+    f: impl Fn(T::Native, T::Native) -> Option<T::Native>,
+) -> arrow::array::PrimitiveArray<T> {
+    x.as_primitive::<T>()
+        .iter()
+        .zip(y.as_primitive::<T>().iter())
+        .map(|(x, y)| f(x?, y?))
+        .collect()
+}
+
+/// Refuses arithmetic on what is not a number (and `%` on what is not an integer).
+fn check_arithmetic(op: BinOp, operands: [&Operand; 2], what: &str) -> Result<()> {
+    for o in operands {
+        match numeric_class(o.array.data_type()) {
+            _ if *o.array.data_type() == DataType::Null => {}
+            None => {
+                return Err(Error::invalid_input(format!(
+                    "'{}' needs numbers, but {} is not one (in {what})",
+                    op.symbol(),
+                    shown(o)
+                )))
+            }
+            Some(false) if op == BinOp::Mod => {
+                return Err(Error::invalid_input(format!(
+                    "'%' takes integers, but {} is not one (in {what})",
+                    shown(o)
+                )))
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// A comparison by Arrow's kernels (operands of one type).
+fn binary_arrow(a: &Operand, op: BinOp, b: &Operand, what: &str, scalar: bool) -> Result<Operand> {
+    let (da, db) = (a.datum(), b.datum());
+    let (da, db) = (da.as_ref(), db.as_ref());
+    let r = match op {
+        BinOp::Eq => cmp::eq(da, db),
+        BinOp::NotEq => cmp::neq(da, db),
+        BinOp::Lt => cmp::lt(da, db),
+        BinOp::LtEq => cmp::lt_eq(da, db),
+        BinOp::Gt => cmp::gt(da, db),
+        _ => cmp::gt_eq(da, db),
+    }
+    .map_err(|e| arrow_err(what, e))?;
+    Ok(Operand {
+        array: Arc::new(r),
+        scalar,
+        literal: None,
+        name: what.to_string(),
+    })
 }
 
 /// An expression as text, for messages.
@@ -380,11 +541,19 @@ pub fn describe(e: &Expr) -> String {
             describe(lo),
             describe(hi)
         ),
-        Expr::Like(x, p, n, i) => format!(
-            "{} {}{} '{p}'",
+        Expr::Like(x, p) => format!(
+            "{} {}{} {}{}",
             describe(x),
-            if *n { "NOT " } else { "" },
-            if *i { "ILIKE" } else { "LIKE" }
+            if p.negated { "NOT " } else { "" },
+            if p.insensitive { "ILIKE" } else { "LIKE" },
+            crate::table::schema::literal_text(&Value::Str(p.pattern.clone())),
+            match p.escape {
+                Some(c) => format!(
+                    " ESCAPE {}",
+                    crate::table::schema::literal_text(&Value::Str(c.to_string()))
+                ),
+                None => String::new(),
+            }
         ),
     }
 }

@@ -5,8 +5,8 @@
 use arrow::datatypes::SchemaRef;
 
 use crate::error::{Error, Result};
-use crate::filter::{Expr, Value};
-use crate::table::compute::project_schema;
+use crate::filter::{BinOp, Expr, Like, Value};
+use crate::table::compute::{project_schema, Finish};
 use crate::table::{ColumnType, OpRead, TableSchema};
 
 /// A double-quoted SQL identifier.
@@ -44,6 +44,10 @@ pub struct Select {
     pub schema: SchemaRef,
     /// The column type of each of its columns.
     pub types: Vec<ColumnType>,
+    /// What the host does to its rows: the part of the filter the backend does not evaluate
+    /// exactly as bindery defines it, then the projection and limit that must come after it
+    /// (empty when the statement does it all).
+    pub finish: Finish,
 }
 
 /// What differs between SQL drivers.
@@ -52,8 +56,58 @@ pub trait Dialect {
     /// or `NULL`. `column` is the column the literal meets, if it meets one: its type and name.
     fn literal(&mut self, v: &Value, column: Option<(ColumnType, &str)>) -> Result<String>;
 
-    /// `value [NOT] LIKE pattern`, case-insensitive when asked (the pattern is a parameter).
-    fn like(&mut self, value: &str, pattern: &str, negated: bool, insensitive: bool) -> String;
+    /// `value [NOT] LIKE pattern` (the pattern a parameter); `ILIKE` only in update
+    /// expressions (filters never push it down: case folding differs between backends).
+    fn like(&mut self, value: &str, pattern: &Like) -> String;
+
+    /// A column in an expression (`column_type` when the table has it).
+    fn column(&self, name: &str, column_type: Option<ColumnType>) -> String {
+        let _ = column_type;
+        ident(name)
+    }
+
+    /// Whether the backend compares `a` with `b` exactly as bindery does, given that both are
+    /// evaluated exactly and their types meet (checked before). `kinds` are their types.
+    fn compares_exactly(&self, a: (&Expr, Option<ColumnType>), b: (&Expr, Option<ColumnType>)) -> bool {
+        let _ = (a, b);
+        true
+    }
+}
+
+/// The type of an expression, as far as pushdown decisions need it: a column's type, or the
+/// type a bare literal has on its own.
+fn kind(schema: &TableSchema, e: &Expr) -> Option<ColumnType> {
+    match e {
+        Expr::Column(path) => schema.column(&path.join(".")).map(|c| c.column_type),
+        Expr::Literal(Value::Int(_)) => Some(ColumnType::Int64),
+        Expr::Literal(Value::Float(_)) => Some(ColumnType::Float64),
+        Expr::Literal(Value::Bool(_)) => Some(ColumnType::Bool),
+        Expr::Literal(Value::Str(_)) => Some(ColumnType::String),
+        _ => None,
+    }
+}
+
+/// The operands of a chain of `AND`s, in order.
+fn conjuncts(e: &Expr) -> Vec<&Expr> {
+    let mut out = Vec::new();
+    let mut todo = vec![e];
+    while let Some(e) = todo.pop() {
+        match e {
+            Expr::Binary(l, BinOp::And, r) => {
+                todo.push(r);
+                todo.push(l);
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// `a AND b AND …` of `items` (`None` when there are none).
+fn all_of(items: Vec<Expr>) -> Option<Expr> {
+    items
+        .into_iter()
+        .reduce(|a, b| Expr::Binary(Box::new(a), BinOp::And, Box::new(b)))
 }
 
 /// Renders expressions over one table's columns.
@@ -67,6 +121,35 @@ impl<'a, D: Dialect> Render<'a, D> {
     /// A renderer for expressions over `schema`'s columns.
     pub fn new(schema: &'a TableSchema, dialect: D) -> Self {
         Render { schema, dialect }
+    }
+
+    /// Whether the backend evaluates `e` exactly as bindery defines it (the README's filter
+    /// table): comparisons, `IN`, `BETWEEN`, `IS NULL`, case-sensitive `LIKE` and the logic
+    /// over them, where the dialect compares the operands exactly. Arithmetic (overflow and
+    /// division by zero are `NULL` here, an error or a float elsewhere) and `ILIKE` (case
+    /// folding differs) are left to the host.
+    pub fn pushable(&self, e: &Expr) -> bool {
+        let cmp = |a: &Expr, b: &Expr| {
+            self.pushable(a)
+                && self.pushable(b)
+                && self
+                    .dialect
+                    .compares_exactly((a, kind(self.schema, a)), (b, kind(self.schema, b)))
+        };
+        match e {
+            Expr::Column(_) | Expr::Literal(_) => true,
+            Expr::Binary(l, BinOp::And | BinOp::Or, r) => self.pushable(l) && self.pushable(r),
+            Expr::Binary(
+                l,
+                BinOp::Eq | BinOp::NotEq | BinOp::Lt | BinOp::LtEq | BinOp::Gt | BinOp::GtEq,
+                r,
+            ) => cmp(l, r),
+            Expr::Binary(..) | Expr::Neg(_) => false,
+            Expr::Not(x) | Expr::IsNull(x, _) => self.pushable(x),
+            Expr::InList(x, list, _) => list.iter().all(|i| cmp(x, i)),
+            Expr::Between(x, lo, hi, _) => cmp(x, lo) && cmp(x, hi),
+            Expr::Like(x, p) => !p.insensitive && self.pushable(x),
+        }
     }
 
     fn column(&self, e: Option<&Expr>) -> Option<(ColumnType, String)> {
@@ -100,10 +183,28 @@ impl<'a, D: Dialect> Render<'a, D> {
         partition: impl Fn(u32, u32) -> String,
     ) -> Result<Select> {
         let arrow = self.schema.to_arrow();
-        let (schema, indices) = if op.select.is_empty() {
+        // The filter's conjuncts the backend evaluates exactly go into the statement; the
+        // others are the host's, and the columns they name are read too.
+        let (pushed, residual) = match &op.filter {
+            None => (Vec::new(), None),
+            Some(f) => {
+                let (pushed, rest): (Vec<&Expr>, Vec<&Expr>) =
+                    conjuncts(&f.expr).into_iter().partition(|c| self.pushable(c));
+                (pushed, all_of(rest.into_iter().cloned().collect()))
+            }
+        };
+        let mut wanted = op.select.clone();
+        if let (Some(r), false) = (&residual, wanted.is_empty()) {
+            for c in r.columns() {
+                if !wanted.contains(&c) {
+                    wanted.push(c);
+                }
+            }
+        }
+        let (schema, indices) = if wanted.is_empty() {
             (arrow.clone(), (0..arrow.fields().len()).collect())
         } else {
-            project_schema(&arrow, &op.select, table)?
+            project_schema(&arrow, &wanted, table)?
         };
         let types = indices
             .iter()
@@ -112,8 +213,8 @@ impl<'a, D: Dialect> Render<'a, D> {
         let columns: Vec<String> = schema.fields().iter().map(|f| ident(f.name())).collect();
         let mut sql = format!("SELECT {} FROM {}", columns.join(", "), ident(table));
         let mut conditions = Vec::new();
-        if let Some(f) = &op.filter {
-            conditions.push(self.expr(&f.expr)?);
+        for c in pushed {
+            conditions.push(self.expr(c)?);
         }
         if let Some((part, parts)) = op.partition {
             conditions.push(partition(part, parts));
@@ -122,16 +223,33 @@ impl<'a, D: Dialect> Render<'a, D> {
             sql.push_str(" WHERE ");
             sql.push_str(&conditions.join(" AND "));
         }
-        if let Some(limit) = op.limit {
-            sql.push_str(&format!(" LIMIT {}", limit.min(i64::MAX as u64)));
+        let mut finish = Finish::default();
+        match op.limit {
+            Some(limit) if residual.is_none() => {
+                sql.push_str(&format!(" LIMIT {}", limit.min(i64::MAX as u64)))
+            }
+            limit => finish.limit = limit,
         }
-        Ok(Select { sql, schema, types })
+        if residual.is_some() && wanted.len() != op.select.len() {
+            finish.select = op.select.clone();
+        }
+        finish.filter = residual;
+        Ok(Select {
+            sql,
+            schema,
+            types,
+            finish,
+        })
     }
 
     /// Renders an expression.
     pub fn expr(&mut self, e: &Expr) -> Result<String> {
         Ok(match e {
-            Expr::Column(path) => ident(&path.join(".")),
+            Expr::Column(path) => {
+                let name = path.join(".");
+                let ty = self.schema.column(&name).map(|c| c.column_type);
+                self.dialect.column(&name, ty)
+            }
             Expr::Literal(v) => self.dialect.literal(v, None)?,
             Expr::Binary(l, op, r) => {
                 let op = op.symbol();
@@ -164,9 +282,9 @@ impl<'a, D: Dialect> Render<'a, D> {
                 let not = if *negated { "NOT " } else { "" };
                 format!("({v} {not}BETWEEN {lo} AND {hi})")
             }
-            Expr::Like(x, pattern, negated, insensitive) => {
+            Expr::Like(x, pattern) => {
                 let v = self.expr(x)?;
-                self.dialect.like(&v, pattern, *negated, *insensitive)
+                self.dialect.like(&v, pattern)
             }
         })
     }
