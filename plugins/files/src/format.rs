@@ -70,9 +70,10 @@ impl Format {
         match self {
             Format::Parquet => Ok(parquet_metadata(file, path)?.schema().as_ref().clone()),
             Format::Csv => {
-                let mut r = BufReader::new(file);
+                let mut r = BufReader::new(crate::csv::ReadNulls::new(file, Vec::new()));
                 let (schema, _) = arrow::csv::reader::Format::default()
                     .with_header(true)
+                    .with_null_regex(null_regex())
                     .infer_schema(&mut r, Some(INFER_ROWS))
                     .map_err(|e| bad_file(path, e))?;
                 Ok(schema)
@@ -135,9 +136,16 @@ impl Format {
                 w.into_inner().map_err(|e| fail(&e))?
             }
             Format::Csv => {
-                let mut w = arrow::csv::WriterBuilder::new().with_header(true).build(file);
+                // NULL is written as an empty field, an empty string as `""` (crate::csv).
+                let mut w = arrow::csv::WriterBuilder::new()
+                    .with_header(true)
+                    .with_null(String::from_utf8_lossy(crate::csv::NULL).into_owned())
+                    .build(Vec::new());
                 w.write(batch).map_err(|e| fail(&e))?;
-                w.into_inner()
+                let mut file = file;
+                std::io::Write::write_all(&mut file, &crate::csv::for_file(&w.into_inner()))
+                    .map_err(|e| fail(&e))?;
+                file
             }
             Format::Json => {
                 let mut w = arrow::json::WriterBuilder::new()
@@ -150,6 +158,11 @@ impl Format {
         };
         file.sync_all().map_err(|e| fail(&e))
     }
+}
+
+/// What Arrow's CSV reader is told is NULL (see [`crate::csv`]).
+pub fn null_regex() -> regex::Regex {
+    regex::Regex::new(crate::csv::NULL_REGEX).expect("the NULL pattern")
 }
 
 /// A Parquet file's metadata (with its Arrow schema).

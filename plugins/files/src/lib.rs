@@ -36,6 +36,7 @@
 //! - **Alter** adds columns by rewriting `_bindery.json` only; files written before read the
 //!   new column as its default.
 
+mod csv;
 mod format;
 mod prune;
 mod read;

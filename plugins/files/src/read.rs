@@ -306,11 +306,21 @@ impl Plan {
                         })
                         .collect();
                     let projection: Vec<usize> = (0..names.len()).filter(|i| wanted(&names[*i])).collect();
+                    let text = fields
+                        .iter()
+                        .map(|f| {
+                            matches!(
+                                f.data_type(),
+                                arrow::datatypes::DataType::Utf8 | arrow::datatypes::DataType::LargeUtf8
+                            )
+                        })
+                        .collect();
                     let reader = arrow::csv::ReaderBuilder::new(plain(&Schema::new(fields)))
                         .with_header(true)
                         .with_batch_size(BATCH_ROWS)
                         .with_projection(projection)
-                        .build(file)
+                        .with_null_regex(crate::format::null_regex())
+                        .build(crate::csv::ReadNulls::new(file, text))
                         .map_err(|e| bad_file(path, e))?;
                     Box::new(reader)
                 }
