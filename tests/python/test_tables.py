@@ -60,3 +60,22 @@ def test_bad_input_is_explained(ctx):
         ctx.table.write("db://users").with_items([{"user": "x", "age": "old"}]).do()
     with pytest.raises(bindery.NotFound):
         ctx.table.read("db://nope").do()
+
+
+@pytest.mark.parametrize("codec", ["snappy", "zstd", "lz4", "gzip", "brotli", "none"])
+def test_parquet_files_of_every_codec_and_int96_timestamps_read_as_pyarrow_wrote_them(ctx, spec, codec):
+    import datetime
+    import pyarrow.parquet as pq
+
+    folder = spec.parent / "lake" / f"spark_{codec}"
+    folder.mkdir(parents=True)
+    far = datetime.datetime(9999, 12, 31, 23, 59, 59, 123456)
+    near = datetime.datetime(2024, 1, 1, 12, 0, 0)
+    table = pa.table({"id": pa.array([1, 2, 3], pa.int64()), "at": pa.array([near, far, None], pa.timestamp("us"))})
+    # INT96, as Spark, Impala and Hive write timestamps: nanoseconds to Arrow, which cannot
+    # hold the year 9999.
+    pq.write_table(table, folder / "part-0.parquet", compression=codec, use_deprecated_int96_timestamps=True)
+    got = ctx.table.read(f"lake://spark_{codec}").do()
+    assert got.column("id").to_pylist() == [1, 2, 3]
+    at = got.column("at").cast(pa.timestamp("us")).to_pylist()
+    assert at == [near, far, None]

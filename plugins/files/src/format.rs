@@ -169,7 +169,40 @@ pub fn null_regex() -> regex::Regex {
 pub fn parquet_metadata(mut file: File, path: &Path) -> Result<ArrowReaderMetadata> {
     file.rewind()
         .map_err(|e| Error::io(e, &format!("read '{}'", path.display())))?;
-    ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).map_err(|e| bad_file(path, e))
+    let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).map_err(|e| bad_file(path, e))?;
+    // INT96 timestamps (Spark, Impala, Hive) are nanoseconds to Arrow, which holds only the
+    // years 1677 to 2262 and wraps others silently (9999-12-31 read as 1816): read as
+    // microseconds, bindery's unit, they keep every year (as pyarrow's
+    // `coerce_int96_timestamp_unit="us"`).
+    let int96: Vec<String> = meta
+        .metadata()
+        .file_metadata()
+        .schema_descr()
+        .columns()
+        .iter()
+        .filter(|c| c.physical_type() == parquet::basic::Type::INT96 && c.path().parts().len() == 1)
+        .map(|c| c.name().to_string())
+        .collect();
+    if int96.is_empty() {
+        return Ok(meta);
+    }
+    let fields: Vec<arrow::datatypes::FieldRef> = meta
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            arrow::datatypes::DataType::Timestamp(_, zone) if int96.contains(f.name()) => Arc::new(
+                f.as_ref().clone().with_data_type(arrow::datatypes::DataType::Timestamp(
+                    arrow::datatypes::TimeUnit::Microsecond,
+                    zone.clone(),
+                )),
+            ),
+            _ => f.clone(),
+        })
+        .collect();
+    let hint = Arc::new(Schema::new_with_metadata(fields, meta.schema().metadata().clone()));
+    ArrowReaderMetadata::try_new(meta.metadata().clone(), ArrowReaderOptions::new().with_schema(hint))
+        .map_err(|e| bad_file(path, e))
 }
 
 /// A file that is not what its extension says.

@@ -1,0 +1,90 @@
+"""Reads every Parquet file of a clone of apache/parquet-testing (data/ and bad_data/) through
+the `files` driver and compares it with pyarrow, sorted into identical, widened (every value
+kept, a wider type), mismatch, refused (bindery only) and refused-both.
+
+    python scripts/parquet-corpus.py path/to/bindery path/to/parquet-testing
+"""
+import glob
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import pyarrow as pa
+import pyarrow.ipc as ipc
+import pyarrow.parquet as pq
+
+bindery, corpus = sys.argv[1], sys.argv[2]
+work = tempfile.mkdtemp()
+root = os.path.join(work, "lake")
+shutil.rmtree(root, ignore_errors=True); os.makedirs(root)
+spec = os.path.join(work, "function.yaml")
+open(spec, "w").write("metadata:\n  name: pq\nspec:\n  dataBindings:\n    lake:\n      kind: table\n      driver: files\n      url: %s\n" % root)
+results = {}
+files = sorted(glob.glob(f"{corpus}/data/*.parquet") + glob.glob(f"{corpus}/bad_data/*.parquet"))
+for f in files:
+    name = os.path.basename(os.path.dirname(f)) + "__" + os.path.basename(f)[:-8].replace(".", "_").replace("-", "_")
+    d = os.path.join(root, name); os.makedirs(d)
+    shutil.copy(f, os.path.join(d, "part.parquet"))
+    try:
+        want = pq.read_table(f, coerce_int96_timestamp_unit="us")
+        want_err = None
+    except Exception as e:
+        want, want_err = None, str(e)[:100]
+    p = subprocess.run([bindery, "table", "--spec", spec, "read", "lake://" + name, "--format", "arrow"], capture_output=True)
+    if p.returncode != 0:
+        status = "refused"
+        detail = p.stderr.decode(errors="replace").strip().splitlines()[-1][:300] if p.stderr else ""
+    else:
+        got = ipc.open_stream(p.stdout).read_all()
+        if want is None:
+            status, detail = "read-but-pyarrow-refuses", want_err
+        elif got.num_rows != want.num_rows or got.column_names != want.column_names:
+            status, detail = "different-shape", f"{got.num_rows}x{got.column_names} vs {want.num_rows}x{want.column_names}"
+        else:
+            diffs = []
+
+            def same(a, b):
+                if pa.types.is_timestamp(a.type):
+                    a = a.cast(pa.timestamp(a.type.unit)).cast(pa.int64())
+                if pa.types.is_timestamp(b.type):
+                    b = b.cast(pa.timestamp(b.type.unit)).cast(pa.int64())
+                a, b = a.to_pylist(), b.to_pylist()
+
+                def nan(x):
+                    return isinstance(x, float) and x != x
+
+                return len(a) == len(b) and all(x == y or (nan(x) and nan(y)) for x, y in zip(a, b))
+
+            for c in want.column_names:
+                w, g = want.column(c), got.column(c)
+                if w.type == g.type and same(w, g):
+                    continue
+                try:
+                    if same(g.cast(w.type), w):
+                        diffs.append(f"{c}: widened {w.type}->{g.type}")
+                        continue
+                except Exception:
+                    pass
+                try:
+                    if same(w.cast(g.type), g):
+                        diffs.append(f"{c}: LOSSY? {w.type}->{g.type}")
+                        continue
+                except Exception:
+                    pass
+                diffs.append(f"{c}: DIFFERENT {w.type}->{g.type}")
+            if not diffs:
+                status, detail = "identical", ""
+            elif all("widened" in x for x in diffs):
+                status, detail = "widened", "; ".join(diffs)
+            else:
+                status, detail = "mismatch", "; ".join(diffs)
+    if want_err and status == "refused":
+        status = "refused-both"
+    results.setdefault(status, []).append((name, detail, want_err))
+for k, v in sorted(results.items()):
+    print(f"== {k}: {len(v)}")
+    for name, detail, we in v:
+        print(f"   {name}: {detail}" + (f"  [pyarrow: {we}]" if we else ""))
+shutil.rmtree(work)
