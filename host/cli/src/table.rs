@@ -8,6 +8,7 @@
 //! write … --format arrow` copies a table.
 
 use std::io::{self, BufRead, IsTerminal, Write as _};
+use std::sync::Arc;
 
 use bindery::arrow::array::RecordBatch;
 use bindery::Value;
@@ -321,6 +322,50 @@ fn read_arrow(input: impl io::Read) -> Result<Vec<RecordBatch>, String> {
     })
 }
 
+/// JSON output of floats: finite ones as numbers, the others as text.
+#[derive(Debug)]
+struct NonFiniteAsText;
+
+struct FloatText<'a>(&'a dyn arrow::array::Array);
+
+impl arrow::json::writer::Encoder for FloatText<'_> {
+    fn encode(&mut self, idx: usize, out: &mut Vec<u8>) {
+        use arrow::array::AsArray;
+        let v = match self.0.data_type() {
+            arrow::datatypes::DataType::Float32 => {
+                self.0.as_primitive::<arrow::datatypes::Float32Type>().value(idx) as f64
+            }
+            _ => self.0.as_primitive::<arrow::datatypes::Float64Type>().value(idx),
+        };
+        let text = match v {
+            v if v.is_nan() => "\"NaN\"".to_string(),
+            v if v == f64::INFINITY => "\"Infinity\"".to_string(),
+            v if v == f64::NEG_INFINITY => "\"-Infinity\"".to_string(),
+            // Debug: the shortest text that reads back as the same float (`1e300`, `0.1`).
+            v => format!("{v:?}"),
+        };
+        out.extend_from_slice(text.as_bytes());
+    }
+}
+
+impl arrow::json::writer::EncoderFactory for NonFiniteAsText {
+    fn make_default_encoder<'a>(
+        &self,
+        _field: &'a arrow::datatypes::FieldRef,
+        array: &'a dyn arrow::array::Array,
+        _options: &'a arrow::json::writer::EncoderOptions,
+    ) -> Result<Option<arrow::json::writer::NullableEncoder<'a>>, arrow::error::ArrowError> {
+        use arrow::datatypes::DataType;
+        if !matches!(array.data_type(), DataType::Float32 | DataType::Float64) {
+            return Ok(None);
+        }
+        Ok(Some(arrow::json::writer::NullableEncoder::new(
+            Box::new(FloatText(array)),
+            array.nulls().cloned(),
+        )))
+    }
+}
+
 fn print_rows(mut reader: bindery::TableReader, format: Format) -> Result<(), String> {
     let schema = reader.schema().map_err(|e| e.to_string())?;
     let stdout = io::stdout();
@@ -353,7 +398,13 @@ fn print_rows(mut reader: bindery::TableReader, format: Format) -> Result<(), St
             }
         }
         Format::Json => {
-            let mut w = arrow::json::LineDelimitedWriter::new(out);
+            // Every column on every line (`null` included), and NaN and the infinities as the
+            // strings "NaN", "Infinity", "-Infinity" (protobuf's JSON mapping), which JSON
+            // numbers cannot hold.
+            let mut w = arrow::json::WriterBuilder::new()
+                .with_explicit_nulls(true)
+                .with_encoder_factory(Arc::new(NonFiniteAsText))
+                .build::<_, arrow::json::writer::LineDelimited>(out);
             for b in reader {
                 w.write(&b.map_err(|e| e.to_string())?).map_err(|e| broken(&e))?;
             }

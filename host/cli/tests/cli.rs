@@ -422,7 +422,42 @@ fn table_commands_create_write_read_alter_and_pipe_between_drivers() {
         d,
         &["table", "read", "db://users", "--format", "json", "-k", "bob"],
     ));
-    assert_eq!(json, "{\"user\":\"bob\",\"age\":17,\"version\":0}\n");
+    // Every column on every line, nulls included.
+    assert_eq!(
+        json,
+        "{\"user\":\"bob\",\"age\":17,\"addr\":null,\"version\":0}\n"
+    );
+    // Infinities (and NaN) as text JSON numbers cannot hold.
+    let floats = ok(bindery(
+        d,
+        &[
+            "table",
+            "read",
+            "db://users",
+            "--sql",
+            "SELECT 1e999 AS big, -1e999 AS small, 0.5 AS half",
+            "--format",
+            "json",
+        ],
+    ));
+    assert_eq!(
+        floats,
+        "{\"big\":\"Infinity\",\"small\":\"-Infinity\",\"half\":0.5}\n"
+    );
+    // A filter that begins with '-' is a filter, not an option.
+    let negative = ok(bindery(
+        d,
+        &[
+            "table",
+            "read",
+            "db://users",
+            "--where",
+            "-age < -30",
+            "--select",
+            "user",
+        ],
+    ));
+    assert_eq!(negative, "user\nana\ncy\n");
     // Optimistic update by expression, then the same again refused.
     let set = [
         "table",

@@ -192,17 +192,25 @@ pub fn parquet_metadata(mut file: File, path: &Path) -> Result<ArrowReaderMetada
         .iter()
         .map(|f| match f.data_type() {
             arrow::datatypes::DataType::Timestamp(_, zone) if int96.contains(f.name()) => Arc::new(
-                f.as_ref().clone().with_data_type(arrow::datatypes::DataType::Timestamp(
-                    arrow::datatypes::TimeUnit::Microsecond,
-                    zone.clone(),
-                )),
+                f.as_ref()
+                    .clone()
+                    .with_data_type(arrow::datatypes::DataType::Timestamp(
+                        arrow::datatypes::TimeUnit::Microsecond,
+                        zone.clone(),
+                    )),
             ),
             _ => f.clone(),
         })
         .collect();
-    let hint = Arc::new(Schema::new_with_metadata(fields, meta.schema().metadata().clone()));
-    ArrowReaderMetadata::try_new(meta.metadata().clone(), ArrowReaderOptions::new().with_schema(hint))
-        .map_err(|e| bad_file(path, e))
+    let hint = Arc::new(Schema::new_with_metadata(
+        fields,
+        meta.schema().metadata().clone(),
+    ));
+    ArrowReaderMetadata::try_new(
+        meta.metadata().clone(),
+        ArrowReaderOptions::new().with_schema(hint),
+    )
+    .map_err(|e| bad_file(path, e))
 }
 
 /// A file that is not what its extension says.
