@@ -16,6 +16,56 @@ async fn lake() -> bindery_tests::Fixture {
     table_fixture("files", "      url: ./lake\n").await
 }
 
+/// CSV and JSON lines as other tools write them: the types fit every row (not only the first
+/// thousand), quoted numbers stay text, `""` is the empty string, and JSON-lines columns keep
+/// the order of the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn csv_and_json_lines_from_elsewhere_keep_their_values() {
+    let fx = lake().await;
+    let dir = fx.dir.path().join("lake");
+    std::fs::create_dir_all(dir.join("late")).unwrap();
+    let mut csv = String::from("n,zip,note\n");
+    for i in 0..1500 {
+        csv.push_str(&format!("{i},\"0{i:04}\",\"\"\n"));
+    }
+    csv.push_str("not a number,\"00007\",\n");
+    std::fs::write(dir.join("late/data.csv"), csv).unwrap();
+    let schema = fx.ctx.table().schema("db://late").await.unwrap();
+    assert_eq!(schema.to_string(), "n string, zip string, note string");
+    let b = fx
+        .ctx
+        .table()
+        .read("db://late")
+        .where_("zip = '00007' OR n = 'not a number'")
+        .await
+        .unwrap();
+    let texts = |column: usize| -> Vec<Option<String>> {
+        b.iter()
+            .flat_map(|b| {
+                b.column(column)
+                    .as_string::<i32>()
+                    .iter()
+                    .map(|z| z.map(str::to_string))
+            })
+            .collect()
+    };
+    assert_eq!(texts(1), [Some("00007".to_string()), Some("00007".to_string())]);
+    let notes = texts(2);
+    assert_eq!(
+        notes,
+        [Some(String::new()), None],
+        "\"\" is the empty string, an empty field NULL"
+    );
+    std::fs::create_dir_all(dir.join("events")).unwrap();
+    std::fs::write(
+        dir.join("events/a.jsonl"),
+        "{\"zeta\": 1, \"alpha\": \"x\", \"mid\": true}\n{\"zeta\": 2.5, \"alpha\": null, \"mid\": false}\n",
+    )
+    .unwrap();
+    let schema = fx.ctx.table().schema("db://events").await.unwrap();
+    assert_eq!(schema.to_string(), "zeta float64, alpha string, mid bool");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_folder_of_csv_files_from_elsewhere_is_one_table() {
     let fx = lake().await;

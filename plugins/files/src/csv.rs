@@ -27,6 +27,9 @@ pub enum Direction {
     Read,
     /// From Arrow's writer to a file.
     Write,
+    /// From a file to Arrow's schema inference: as [`Direction::Read`], and a quoted value
+    /// gets a mark that makes it text (`"00007"` is the string `00007`, not the number 7).
+    Infer,
 }
 
 /// A streaming rewriter of CSV fields (see the module's documentation).
@@ -108,7 +111,11 @@ impl Rewriter {
             return;
         }
         match self.direction {
-            Direction::Read if field.is_empty() => out.extend_from_slice(NULL),
+            Direction::Read | Direction::Infer if field.is_empty() => out.extend_from_slice(NULL),
+            Direction::Infer if field.len() > 2 && field[0] == b'"' => {
+                out.extend_from_slice(b"\"\x01");
+                out.extend_from_slice(&field[1..]);
+            }
             Direction::Read if field == b"\"\"" && !self.text.get(self.column).copied().unwrap_or(true) => {
                 out.extend_from_slice(NULL)
             }
@@ -133,9 +140,18 @@ pub struct ReadNulls<R> {
 impl<R: Read> ReadNulls<R> {
     /// `inner` rewritten for Arrow's reader; `text` says which columns hold text.
     pub fn new(inner: R, text: Vec<bool>) -> Self {
+        Self::with(inner, Rewriter::new(Direction::Read, text))
+    }
+
+    /// `inner` rewritten for Arrow's schema inference.
+    pub fn for_inference(inner: R) -> Self {
+        Self::with(inner, Rewriter::new(Direction::Infer, Vec::new()))
+    }
+
+    fn with(inner: R, rewriter: Rewriter) -> Self {
         ReadNulls {
             inner,
-            rewriter: Rewriter::new(Direction::Read, text),
+            rewriter,
             buf: Vec::new(),
             at: 0,
             done: false,

@@ -13,9 +13,6 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
-/// Rows the schema of a CSV or JSON-lines file is inferred from.
-const INFER_ROWS: usize = 1000;
-
 /// A table file's format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Format {
@@ -70,19 +67,24 @@ impl Format {
         match self {
             Format::Parquet => Ok(parquet_metadata(file, path)?.schema().as_ref().clone()),
             Format::Csv => {
-                let mut r = BufReader::new(crate::csv::ReadNulls::new(file, Vec::new()));
+                // From every row, so no row later in the file fails to fit; quoted values are
+                // text (crate::csv).
+                let mut r = BufReader::new(crate::csv::ReadNulls::for_inference(file));
                 let (schema, _) = arrow::csv::reader::Format::default()
                     .with_header(true)
                     .with_null_regex(null_regex())
-                    .infer_schema(&mut r, Some(INFER_ROWS))
+                    .infer_schema(&mut r, None)
                     .map_err(|e| bad_file(path, e))?;
                 Ok(schema)
             }
             Format::Json => {
-                let (schema, _) =
-                    arrow::json::reader::infer_json_schema(BufReader::new(file), Some(INFER_ROWS))
-                        .map_err(|e| bad_file(path, e))?;
-                Ok(schema)
+                // From every line; the columns in the order the lines give them.
+                let (schema, _) = arrow::json::reader::infer_json_schema(BufReader::new(file), None)
+                    .map_err(|e| bad_file(path, e))?;
+                let order = self.columns(path)?;
+                let mut fields: Vec<_> = schema.fields().iter().cloned().collect();
+                fields.sort_by_key(|f| order.iter().position(|n| n == f.name()).unwrap_or(usize::MAX));
+                Ok(Schema::new(fields))
             }
         }
     }
@@ -116,9 +118,8 @@ impl Format {
                 }
             }
         }
-        let line: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_str(&first).map_err(|e| bad_file(path, format!("line 1: {e}")))?;
-        Ok(line.into_iter().map(|(k, _)| k).collect())
+        let keys: Keys = serde_json::from_str(&first).map_err(|e| bad_file(path, format!("line 1: {e}")))?;
+        Ok(keys.0)
     }
 
     /// Writes a batch as the whole content of `file`, and makes it durable.
@@ -157,6 +158,32 @@ impl Format {
             }
         };
         file.sync_all().map_err(|e| fail(&e))
+    }
+}
+
+/// The keys of a JSON object, in the order written (a `serde_json::Map` sorts them).
+struct Keys(Vec<String>);
+
+impl<'de> serde::Deserialize<'de> for Keys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Keys, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Keys;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<Keys, A::Error> {
+                let mut keys = Vec::new();
+                while let Some((k, _)) = map.next_entry::<String, serde::de::IgnoredAny>()? {
+                    keys.push(k);
+                }
+                Ok(Keys(keys))
+            }
+        }
+        d.deserialize_map(Visit)
     }
 }
 

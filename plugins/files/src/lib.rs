@@ -16,8 +16,8 @@
 //!   (one object per line). A table may also be a single file (`lake://export.csv`), read only.
 //! - **The schema** of a table bindery created is kept in the folder's `_bindery.json` (types,
 //!   defaults, read-only columns, key, format). A folder without one (files made by other
-//!   tools) has the schema of its first file: Parquet's own, or inferred from the first 1000
-//!   rows of a CSV or JSON-lines file. Other files are read with it: a column a file lacks
+//!   tools) has the schema of its first file: Parquet's own, or inferred from every
+//!   row of a CSV or JSON-lines file (quoted CSV values are text). Other files are read with it: a column a file lacks
 //!   reads as the column's default, one of another type is cast.
 //! - **Pushed down**: projection (only the columns asked for are decoded), filters (Parquet row
 //!   groups whose min/max statistics rule the filter out are skipped, then rows are filtered
