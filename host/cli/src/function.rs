@@ -108,7 +108,12 @@ pub fn exec(file: &Path, release: bool, verb: &str, invoke: Option<&InvokeArgs>)
                 file.display()
             ))
         }
-        other => return Err(format!("{}: unknown runtime '{other}'; runtimes: rust, python", file.display())),
+        other => {
+            return Err(format!(
+                "{}: runtime '{other}' is not one bindery runs; runtimes: rust, python (nuclio's python:3.x too)",
+                file.display()
+            ))
+        }
     };
     let program = command.get_program().to_string_lossy().into_owned();
     // The function runs as a Rust or Python program would: SIGPIPE ignored (a closed socket

@@ -37,6 +37,9 @@ enum Command {
     Validate {
         /// The spec (function.yaml).
         file: PathBuf,
+        /// Also list the keys bindery accepts and ignores (nuclio's `build`, `minReplicas`, …).
+        #[arg(short, long)]
+        verbose: bool,
     },
     /// Lists the drivers: built in, and plugin libraries given with --load.
     Plugins {
@@ -110,7 +113,7 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Validate { file } => validate(&file),
+        Command::Validate { file, verbose } => validate(&file, verbose),
         Command::Plugins { json, load, spec } => plugins(json, &load, spec.as_deref()),
         Command::Object(args) => object::run(args),
         Command::Stream(args) => stream::run(args),
@@ -127,7 +130,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn validate(file: &PathBuf) -> Result<(), String> {
+fn validate(file: &PathBuf, verbose: bool) -> Result<(), String> {
     let registry = Registry::builtin();
     let spec = Spec::load(file, &registry.infos()).map_err(|e| e.to_string())?;
     for b in &spec.bindings {
@@ -146,6 +149,16 @@ fn validate(file: &PathBuf) -> Result<(), String> {
         if bindings.is_empty() { "" } else { ": " },
         bindings.join(", ")
     );
+    if verbose {
+        for (loc, key) in &spec.ignored {
+            println!("{}:{}:{}: ignored: {key}", file.display(), loc.line, loc.col);
+        }
+        if let Some(r) = spec.runtime.as_deref() {
+            if !(r == "rust" || r == "python" || r.starts_with("python:")) {
+                println!("{}: runtime '{r}' is not one bindery runs (rust, python, python:3.x): `bindery run` will refuse it", file.display());
+            }
+        }
+    }
     Ok(())
 }
 

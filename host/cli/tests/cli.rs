@@ -648,7 +648,7 @@ fn run_refuses_specs_it_cannot_start() {
     let dir = tempfile::tempdir().unwrap();
     let cases = [
         (SPEC.to_string(), "spec.runtime is not set"),
-        (SPEC.replace("spec:\n", "spec:\n  runtime: golang\n"), "unknown runtime 'golang'; runtimes: rust, python"),
+        (SPEC.replace("spec:\n", "spec:\n  runtime: golang\n"), "runtime 'golang' is not one bindery runs; runtimes: rust, python"),
         (SPEC.replace("spec:\n", "spec:\n  runtime: rust\n"), "spec.handler is not set"),
         (
             SPEC.replace("spec:\n", "spec:\n  runtime: rust\n  handler: ./bin/missing\n"),

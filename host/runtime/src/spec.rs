@@ -52,6 +52,26 @@ pub const MAX_RETRIES: u64 = 100;
 pub const MAX_PREFETCH: u64 = 1 << 16;
 /// The trigger kinds known to the runtime.
 pub const TRIGGER_KINDS: [&str; 3] = ["http", "stream", "cron"];
+/// nuclio's trigger kinds bindery does not serve (named as such when a spec has one).
+pub const NUCLIO_TRIGGER_KINDS: [&str; 13] = [
+    "kafka-cluster",
+    "rabbit-mq",
+    "kinesis",
+    "mqtt",
+    "iotCoreMqtt",
+    "nats",
+    "v3ioStream",
+    "eventhub",
+    "pubsub",
+    "kickstart",
+    "poller",
+    "azureServiceBus",
+    "partitioned",
+];
+/// nuclio's data-binding classes bindery has no driver of.
+pub const NUCLIO_BINDING_CLASSES: [&str; 2] = ["v3io", "eventhub"];
+/// The port an http trigger listens on without `attributes.port`: nuclio's processor's.
+pub const DEFAULT_HTTP_PORT: u16 = 8080;
 
 /// A spec error: where and what.
 #[derive(Debug, Clone)]
@@ -191,6 +211,9 @@ pub struct Spec {
     pub triggers: Vec<TriggerSpec>,
     /// `spec.dataBindings`, in order: the first is the default binding.
     pub bindings: Vec<BindingSpec>,
+    /// Keys bindery reads nothing from (nuclio's `build`, `resources`, `minReplicas`, a
+    /// trigger's `url`, …): accepted and ignored; each with where it is, in file order.
+    pub ignored: Vec<(Loc, String)>,
 }
 
 impl Spec {
@@ -479,6 +502,53 @@ impl SpecParser {
         for t in &triggers {
             self.check_trigger(t, &bindings)?;
         }
+        let mut ignored = Vec::new();
+        let mut note = |node: &Marked, prefix: &str, known: &[&str]| {
+            for (k, _) in entries(node) {
+                let name = k.as_str().unwrap_or("?");
+                if !known.contains(&name) {
+                    ignored.push((k.loc, format!("{prefix}{name}")));
+                }
+            }
+        };
+        note(root, "", &["apiVersion", "kind", "metadata", "spec"]);
+        if let Some(m) = metadata {
+            note(m, "metadata.", &["name"]);
+        }
+        note(
+            spec,
+            "spec.",
+            &["runtime", "handler", "env", "triggers", "dataBindings"],
+        );
+        if let Some(t) = get(spec, "triggers") {
+            for (k, v) in entries(t) {
+                let prefix = format!("spec.triggers.{}.", k.as_str().unwrap_or("?"));
+                note(
+                    v,
+                    &prefix,
+                    &[
+                        "kind",
+                        "maxWorkers",
+                        "attributes",
+                        "workerAvailabilityTimeoutMilliseconds",
+                    ],
+                );
+            }
+        }
+        for t in &triggers {
+            let known: &[&str] = match t.kind.as_str() {
+                "http" => &["port", "host", "maxRequestBodySize", "workerAvailabilityTimeout"],
+                "stream" => &["path", "group", "from", "retries", "backoff", "deadLetter"],
+                _ => &["schedule", "interval"],
+            };
+            for (key, loc) in &t.attribute_locs {
+                let used = known.contains(&key.as_str()) || (t.kind == "cron" && key.starts_with("event."));
+                if !used {
+                    ignored.push((*loc, format!("spec.triggers.{}.attributes.{key}", t.name)));
+                }
+            }
+        }
+        ignored.sort_by_key(|(l, _)| (l.line, l.col));
         Ok(Spec {
             base_dir: self.base_dir(),
             file: self.file.clone(),
@@ -488,6 +558,7 @@ impl SpecParser {
             env: self.env.clone(),
             triggers,
             bindings,
+            ignored,
         })
     }
 
@@ -530,12 +601,14 @@ impl SpecParser {
         })?;
         let kind = self.string(kind_node, "kind")?;
         if !TRIGGER_KINDS.contains(&kind.as_str()) {
+            let what = if NUCLIO_TRIGGER_KINDS.contains(&kind.as_str()) {
+                format!("nuclio trigger kind '{kind}' is not served by bindery")
+            } else {
+                format!("unknown trigger kind '{kind}'")
+            };
             return Err(self.err(
                 kind_node.loc,
-                format!(
-                    "unknown trigger kind '{kind}'; known kinds: {}",
-                    TRIGGER_KINDS.join(", ")
-                ),
+                format!("{what}; bindery serves {}", TRIGGER_KINDS.join(", ")),
             ));
         }
         let max_workers = match get(node, "maxWorkers") {
@@ -559,7 +632,46 @@ impl SpecParser {
         if let Some(a) = get(node, "attributes") {
             self.attributes(a, "", &mut t)?;
         }
+        // nuclio writes this one beside `maxWorkers`, not under `attributes`.
+        let wait = "workerAvailabilityTimeoutMilliseconds";
+        if let (Some(v), false) = (get(node, wait), t.attributes.contains_key(wait)) {
+            t.attributes.insert(wait.into(), self.string(v, wait)?);
+            t.attribute_locs.insert(wait.into(), v.loc);
+        }
+        Self::nuclio_attributes(&mut t);
         Ok(t)
+    }
+
+    /// nuclio's names for settings bindery has under its own: each becomes bindery's (unless
+    /// that is given too).
+    fn nuclio_attributes(t: &mut TriggerSpec) {
+        // `value` gives bindery's value, or `None` to leave a bad one where it is (refused
+        // by `check_trigger` under nuclio's name).
+        let mut rename = |from: &str, to: &str, value: &dyn Fn(&str) -> Option<String>| {
+            if t.attributes.contains_key(to) {
+                return;
+            }
+            let Some(v) = t.attributes.get(from).and_then(|v| value(v)) else {
+                return;
+            };
+            t.attributes.remove(from);
+            t.attributes.insert(to.to_string(), v);
+            if let Some(loc) = t.attribute_locs.remove(from) {
+                t.attribute_locs.insert(to.to_string(), loc);
+            }
+        };
+        match t.kind.as_str() {
+            "http" => rename(
+                "workerAvailabilityTimeoutMilliseconds",
+                "workerAvailabilityTimeout",
+                &|v| v.trim().parse::<u64>().ok().map(|ms| format!("{ms}ms")),
+            ),
+            "stream" => {
+                rename("consumerGroup", "group", &|v| Some(v.to_string()));
+                rename("initialOffset", "from", &|v| Some(v.trim().to_ascii_lowercase()));
+            }
+            _ => {}
+        }
     }
 
     /// Flattens `attributes` into `prefix.key` strings.
@@ -619,9 +731,22 @@ impl SpecParser {
         };
         match t.kind.as_str() {
             "http" => {
-                let port = need("port", "the port to listen on, 0 for any free one")?;
-                if port.trim().parse::<u16>().is_err() {
-                    return Err(self.err(at("port"), format!("port must be a number 0-65535, not '{port}'")));
+                if let Some(port) = t.attribute("port") {
+                    if port.trim().parse::<u16>().is_err() {
+                        return Err(
+                            self.err(at("port"), format!("port must be a number 0-65535, not '{port}'"))
+                        );
+                    }
+                }
+                if let Some(w) = t.attribute("workerAvailabilityTimeoutMilliseconds") {
+                    return Err(self.err(
+                        at("workerAvailabilityTimeoutMilliseconds"),
+                        format!("workerAvailabilityTimeoutMilliseconds must be a whole number of milliseconds, not '{w}'"),
+                    ));
+                }
+                if let Some(w) = t.attribute("workerAvailabilityTimeout") {
+                    crate::schedule::parse_duration(w)
+                        .map_err(|e| self.err(at("workerAvailabilityTimeout"), e))?;
                 }
             }
             "stream" => {
@@ -791,10 +916,18 @@ impl SpecParser {
             check_plugin_file(&p).map_err(|m| self.err(driver_node.loc, m))?;
             Some(p)
         } else {
-            return Err(self.err(driver_node.loc, format!(
-                "unknown driver '{driver}'; built-in drivers: {}; or give a path to a plugin library (./libname.so)",
-                names(drivers)
-            )));
+            let what = if NUCLIO_BINDING_CLASSES.contains(&driver.as_str()) {
+                format!("nuclio data-binding class '{driver}' is not served by bindery")
+            } else {
+                format!("unknown driver '{driver}'")
+            };
+            return Err(self.err(
+                driver_node.loc,
+                format!(
+                    "{what}; built-in drivers: {}; or give a path to a plugin library (./libname.so)",
+                    names(drivers)
+                ),
+            ));
         };
         let kind = match get(node, "kind") {
             Some(k) => {
@@ -1150,11 +1283,19 @@ spec:
             ),
             (
                 "spec:\n  triggers:\n    t:\n      kind: carrier-pigeon\n",
-                "4:13: unknown trigger kind 'carrier-pigeon'; known kinds: http, stream, cron",
+                "4:13: unknown trigger kind 'carrier-pigeon'; bindery serves http, stream, cron",
             ),
             (
-                "spec:\n  triggers:\n    web:\n      kind: http\n",
-                "3:5: http trigger 'web' needs `attributes.port`",
+                "spec:\n  triggers:\n    q:\n      kind: \"rabbit-mq\"\n      url: amqp://h\n",
+                "4:13: nuclio trigger kind 'rabbit-mq' is not served by bindery; bindery serves http, stream, cron",
+            ),
+            (
+                "spec:\n  dataBindings:\n    db0:\n      class: v3io\n      url: http://h:1/2\n",
+                "4:14: nuclio data-binding class 'v3io' is not served by bindery; built-in drivers:",
+            ),
+            (
+                "spec:\n  triggers:\n    web:\n      kind: http\n      attributes:\n        workerAvailabilityTimeoutMilliseconds: soon\n",
+                "6:48: workerAvailabilityTimeoutMilliseconds must be a whole number of milliseconds, not 'soon'",
             ),
             (
                 "spec:\n  triggers:\n    web:\n      kind: http\n      attributes: { port: eighty }\n",
@@ -1250,6 +1391,42 @@ spec:
             "spec:\n  dataBindings:\n    a:\n      driver: fs\n      url: \"{deep}\"\n"
         ));
         assert!(got.contains("defaults nest deeper than 8"), "{got}");
+    }
+
+    #[test]
+    fn nuclio_defaults_spellings_and_ignored_keys() {
+        let text = "apiVersion: nuclio.io/v1\nkind: NuclioFunction\nmetadata:\n  name: f\n  namespace: nuclio\n  labels: {a: b}\nspec:\n  runtime: python:3.9\n  handler: main:handler\n  minReplicas: 1\n  build:\n    commands: [pip install x]\n  resources: {limits: {cpu: 1}}\n  triggers:\n    web:\n      kind: http\n      annotations: {x: y}\n      attributes:\n        workerAvailabilityTimeoutMilliseconds: 250\n        maxRequestBodySize: 1024\n        serviceType: NodePort\n    api:\n      kind: http\n      workerAvailabilityTimeoutMilliseconds: 300\n      attributes: {port: 0}\n    orders:\n      kind: stream\n      attributes:\n        path: ev://orders\n        consumerGroup: billing\n        initialOffset: Earliest\n  dataBindings:\n    ev:\n      kind: stream\n      driver: log\n      url: ./streams\n";
+        let spec = parse(text).unwrap();
+        let web = &spec.triggers[0];
+        // No port: nuclio's 8080, at run time.
+        assert_eq!(web.attribute("port"), None);
+        assert_eq!(DEFAULT_HTTP_PORT, 8080);
+        assert_eq!(web.attribute("workerAvailabilityTimeout"), Some("250ms"));
+        assert_eq!(web.attribute("maxRequestBodySize"), Some("1024"));
+        assert_eq!(
+            spec.triggers[1].attribute("workerAvailabilityTimeout"),
+            Some("300ms")
+        );
+        let orders = &spec.triggers[2];
+        assert_eq!(orders.attribute("group"), Some("billing"));
+        assert_eq!(orders.attribute("from"), Some("earliest"));
+        let ignored: Vec<String> = spec
+            .ignored
+            .iter()
+            .map(|(l, k)| format!("{}:{} {k}", l.line, l.col))
+            .collect();
+        assert_eq!(
+            ignored,
+            [
+                "5:3 metadata.namespace",
+                "6:3 metadata.labels",
+                "10:3 spec.minReplicas",
+                "11:3 spec.build",
+                "13:3 spec.resources",
+                "17:7 spec.triggers.web.annotations",
+                "21:22 spec.triggers.web.attributes.serviceType",
+            ]
+        );
     }
 
     #[test]

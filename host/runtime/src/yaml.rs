@@ -163,6 +163,29 @@ impl Builder {
         });
     }
 
+    /// Where the innermost flow collection still open (`[` or `{`) began, as words for a
+    /// message: a parser stops where it noticed the error, often the end of the file, far
+    /// from the bracket that was never closed.
+    fn open_flow(&self, text: &str) -> String {
+        for frame in self.stack.iter().rev() {
+            let Loc { line, col } = frame.node.loc;
+            let opener = text
+                .lines()
+                .nth(line.saturating_sub(1))
+                .and_then(|l| l.chars().nth(col.saturating_sub(1)));
+            let (what, close) = match opener {
+                Some('[') => ("flow sequence", ']'),
+                Some('{') => ("flow mapping", '}'),
+                _ => continue,
+            };
+            return format!(
+                " (inside the {what} opened with '{}' at line {line}, column {col}: is a '{close}' missing there?)",
+                opener.unwrap_or(' ')
+            );
+        }
+        String::new()
+    }
+
     fn on_event(&mut self, ev: Event, mark: Marker) {
         let loc = Loc::of(mark);
         match ev {
@@ -203,7 +226,7 @@ pub fn parse(text: &str) -> Result<Marked, SyntaxError> {
     loop {
         let (ev, mark) = parser.next_token().map_err(|e| SyntaxError {
             loc: Loc::of(*e.marker()),
-            message: e.info().to_string(),
+            message: format!("{}{}", e.info(), builder.open_flow(text)),
         })?;
         match ev {
             Event::StreamEnd => break,
@@ -285,5 +308,20 @@ mod tests {
         let e = parse("a: [1, 2\nb: 3\n").unwrap_err();
         assert!(e.loc.line >= 1, "{e:?}");
         assert!(!e.message.is_empty());
+        // An unclosed flow sequence: also where it opened, not only where the parser stopped.
+        let text = "spec:\n  triggers:\n    web:\n      kind: http\n      attributes:\n        hosts: [a.example, b.example\n        port: 8080\n  runtime: python\n";
+        let e = parse(text).unwrap_err();
+        assert!(
+            e.message.contains(
+                "inside the flow sequence opened with '[' at line 6, column 16: is a ']' missing there?"
+            ),
+            "{e:?}"
+        );
+        let e = parse("a: {b: 1, c: [1, 2]\n").unwrap_err();
+        assert!(
+            e.message
+                .contains("flow mapping opened with '{' at line 1, column 4"),
+            "{e:?}"
+        );
     }
 }

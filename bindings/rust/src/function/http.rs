@@ -38,7 +38,8 @@ impl HttpTrigger {
     /// Binds the listening socket (so a port in use fails start-up).
     pub(super) async fn bind(t: &TriggerSpec) -> Result<HttpTrigger> {
         let host = t.attribute("host").unwrap_or("127.0.0.1");
-        let port = t.attribute("port").unwrap_or("0").trim();
+        let default_port = bindery_runtime::spec::DEFAULT_HTTP_PORT.to_string();
+        let port = t.attribute("port").unwrap_or(&default_port).trim();
         let addr: SocketAddr = format!("{host}:{port}")
             .parse()
             .or_else(|_| format!("[{host}]:{port}").parse())
