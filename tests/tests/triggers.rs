@@ -1,5 +1,6 @@
 //! The function runtime's triggers, in process: `bindery::function::serve` with handlers of
-//! the tests' own, on the `memory` object and `log` stream drivers.
+//! the tests' own, on the `memory` object and `log` stream drivers (and nuclio's kafka-cluster
+//! trigger on the test run's Kafka-protocol broker).
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -323,4 +324,48 @@ async fn cron_fires_on_its_interval_with_the_spec_s_event() {
     task.await.unwrap().unwrap();
     let n = count.load(Ordering::SeqCst);
     assert!((3..=8).contains(&n), "fired {n} times in 750 ms at 100 ms");
+}
+
+/// nuclio's `kafka-cluster` trigger, as nuclio's specs write it, end to end on the test run's
+/// broker: both topics of the list are consumed by one group, from the earliest offset.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nuclio_kafka_cluster_trigger_consumes_its_topics_in_one_group() {
+    let url = bindery_tests::kafka_server();
+    let brokers = url.trim_start_matches("kafka://").to_string();
+    let p = bindery_tests::unique_prefix("kc");
+    let dir = tempfile::tempdir().unwrap();
+    // `pub` publishes (one message per batch: the tansu workaround of `kafka_binding`).
+    let text = format!(
+        "metadata:\n  name: kc\nspec:\n  runtime: rust\n  triggers:\n    orders:\n      kind: kafka-cluster\n      maxWorkers: 1\n      attributes:\n        brokers:\n          - {brokers}\n        topics: [{p}.eu, {p}.us]\n        consumerGroup: {p}.g\n        initialOffset: earliest\n  dataBindings:\n    pub:\n      kind: stream\n      driver: kafka\n      url: {url}\n      retries: 0\n      options:\n        producer.batch.num.messages: \"1\"\n"
+    );
+    let file = dir.path().join("function.yaml");
+    std::fs::write(&file, text).unwrap();
+    {
+        let ctx = Context::connect(&file).await.unwrap();
+        for region in ["eu", "us"] {
+            ctx.stream()
+                .create(format!("pub://{p}.{region}"), "", 1)
+                .await
+                .unwrap();
+            let msgs = [1, 2].map(|i| Message::new(format!("{region}-{i}")));
+            ctx.stream()
+                .publish(format!("pub://{p}.{region}"))
+                .messages(msgs)
+                .await
+                .unwrap();
+        }
+    }
+    let (handler, seen) = recorder(0);
+    let (_ctx, stop, task) = start(&file, handler).await;
+    for _ in 0..1200 {
+        if seen.lock().unwrap().len() >= 4 || task.is_finished() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.fire();
+    task.await.unwrap().unwrap();
+    let mut values: Vec<String> = seen.lock().unwrap().iter().map(|(v, _, _)| v.clone()).collect();
+    values.sort();
+    assert_eq!(values, ["eu-1", "eu-2", "us-1", "us-2"]);
 }

@@ -53,8 +53,7 @@ pub const MAX_PREFETCH: u64 = 1 << 16;
 /// The trigger kinds known to the runtime.
 pub const TRIGGER_KINDS: [&str; 3] = ["http", "stream", "cron"];
 /// nuclio's trigger kinds bindery does not serve (named as such when a spec has one).
-pub const NUCLIO_TRIGGER_KINDS: [&str; 13] = [
-    "kafka-cluster",
+pub const NUCLIO_TRIGGER_KINDS: [&str; 12] = [
     "rabbit-mq",
     "kinesis",
     "mqtt",
@@ -68,6 +67,9 @@ pub const NUCLIO_TRIGGER_KINDS: [&str; 13] = [
     "azureServiceBus",
     "partitioned",
 ];
+/// nuclio's Kafka trigger: run as `stream` triggers over a `kafka` binding made from its
+/// attributes (see [`SpecParser::kafka_cluster`]).
+pub const KAFKA_CLUSTER: &str = "kafka-cluster";
 /// nuclio's data-binding classes bindery has no driver of.
 pub const NUCLIO_BINDING_CLASSES: [&str; 2] = ["v3io", "eventhub"];
 /// The port an http trigger listens on without `attributes.port`: nuclio's processor's.
@@ -498,6 +500,26 @@ impl SpecParser {
                 bindings.push(self.binding(k, v, drivers)?);
             }
         }
+        let mut expanded = Vec::with_capacity(triggers.len());
+        for t in triggers {
+            if t.kind != KAFKA_CLUSTER {
+                expanded.push(t);
+                continue;
+            }
+            let (binding, streams) = self.kafka_cluster(&t, drivers)?;
+            if bindings.iter().any(|b| b.name == binding.name) {
+                return Err(self.err(
+                    t.loc,
+                    format!(
+                        "kafka-cluster trigger '{0}' makes a stream binding named '{0}', and the spec has a binding of that name already",
+                        t.name
+                    ),
+                ));
+            }
+            bindings.push(binding);
+            expanded.extend(streams);
+        }
+        let triggers = expanded;
         self.check_overlaps(&bindings, drivers)?;
         for t in &triggers {
             self.check_trigger(t, &bindings)?;
@@ -600,7 +622,7 @@ impl SpecParser {
             )
         })?;
         let kind = self.string(kind_node, "kind")?;
-        if !TRIGGER_KINDS.contains(&kind.as_str()) {
+        if !TRIGGER_KINDS.contains(&kind.as_str()) && kind != KAFKA_CLUSTER {
             let what = if NUCLIO_TRIGGER_KINDS.contains(&kind.as_str()) {
                 format!("nuclio trigger kind '{kind}' is not served by bindery")
             } else {
@@ -608,7 +630,10 @@ impl SpecParser {
             };
             return Err(self.err(
                 kind_node.loc,
-                format!("{what}; bindery serves {}", TRIGGER_KINDS.join(", ")),
+                format!(
+                    "{what}; bindery serves {}, {KAFKA_CLUSTER}",
+                    TRIGGER_KINDS.join(", ")
+                ),
             ));
         }
         let max_workers = match get(node, "maxWorkers") {
@@ -640,6 +665,120 @@ impl SpecParser {
         }
         Self::nuclio_attributes(&mut t);
         Ok(t)
+    }
+
+    /// nuclio's `kafka-cluster` trigger as bindery runs it: a `kafka` stream binding named
+    /// after the trigger (`brokers` its url; `sasl.enable`, `sasl.user`, `sasl.password`,
+    /// `sasl.mechanism` and `tls.enable` its client settings), and a `stream` trigger per topic
+    /// on it, all in one consumer group (`consumerGroup`, default the function's name),
+    /// starting at `initialOffset` (earliest or latest) when the group has no checkpoint.
+    fn kafka_cluster(&self, t: &TriggerSpec, drivers: &[DriverInfo]) -> R<(BindingSpec, Vec<TriggerSpec>)> {
+        let need = |a: &str, what: &str| {
+            t.attribute(a).filter(|v| !v.trim().is_empty()).ok_or_else(|| {
+                self.err(
+                    t.loc,
+                    format!(
+                        "kafka-cluster trigger '{}' needs `attributes.{a}` ({what})",
+                        t.name
+                    ),
+                )
+            })
+        };
+        let brokers = need("brokers", "the bootstrap brokers, a list of host:port")?;
+        let topics = need("topics", "the topics to consume, a list")?;
+        if !drivers.iter().any(|d| d.name == "kafka") {
+            return Err(self.err(
+                t.loc,
+                format!(
+                    "kafka-cluster trigger '{}' runs on the kafka driver, which this build of bindery does not have",
+                    t.name
+                ),
+            ));
+        }
+        if !t
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(self.err(
+                t.loc,
+                format!(
+                    "kafka-cluster trigger '{}' names the stream binding it makes: use letters, digits, '_' or '-'",
+                    t.name
+                ),
+            ));
+        }
+        let truthy = |a: &str| {
+            t.attribute(a)
+                .is_some_and(|v| matches!(v.trim(), "true" | "True" | "yes" | "1"))
+        };
+        let mut options = Options::new();
+        let mut secrets = BTreeMap::new();
+        let tls = truthy("tls.enable");
+        if truthy("sasl.enable") {
+            let protocol = if tls { "SASL_SSL" } else { "SASL_PLAINTEXT" };
+            options.insert("security.protocol".into(), protocol.into());
+            options.insert(
+                "sasl.mechanism".into(),
+                t.attribute("sasl.mechanism").unwrap_or("PLAIN").to_string(),
+            );
+            if let Some(user) = t.attribute("sasl.user") {
+                options.insert("sasl.username".into(), user.to_string());
+            }
+            if let Some(password) = t.attribute("sasl.password") {
+                let loc = t.attribute_locs.get("sasl.password").copied().unwrap_or(t.loc);
+                secrets.insert(
+                    "sasl.password".to_string(),
+                    (SecretRef::Value(Secret::new(password)), loc),
+                );
+            }
+        } else if tls {
+            options.insert("security.protocol".into(), "SSL".into());
+        }
+        let binding = BindingSpec {
+            name: t.name.clone(),
+            loc: t.loc,
+            kind: Kind::Stream,
+            driver: "kafka".into(),
+            plugin: None,
+            url: Some(format!("kafka://{brokers}")),
+            path: String::new(),
+            options,
+            secrets,
+            prefetch: DEFAULT_PREFETCH,
+            timeout: DEFAULT_TIMEOUT,
+            retries: DEFAULT_RETRIES,
+        };
+        let topics: Vec<&str> = topics
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect();
+        let streams = topics
+            .iter()
+            .map(|topic| {
+                let mut attributes = BTreeMap::from([("path".to_string(), format!("{}://{topic}", t.name))]);
+                if let Some(g) = t.attribute("consumerGroup").or(t.attribute("group")) {
+                    attributes.insert("group".into(), g.to_string());
+                }
+                if let Some(o) = t.attribute("initialOffset").or(t.attribute("from")) {
+                    attributes.insert("from".into(), o.trim().to_ascii_lowercase());
+                }
+                TriggerSpec {
+                    name: if topics.len() == 1 {
+                        t.name.clone()
+                    } else {
+                        format!("{}/{topic}", t.name)
+                    },
+                    loc: t.loc,
+                    kind: "stream".into(),
+                    max_workers: t.max_workers,
+                    attributes,
+                    attribute_locs: BTreeMap::new(),
+                }
+            })
+            .collect();
+        Ok((binding, streams))
     }
 
     /// nuclio's names for settings bindery has under its own: each becomes bindery's (unless
@@ -680,6 +819,14 @@ impl SpecParser {
             let key = format!("{prefix}{}", self.string(k, "attribute")?);
             if matches!(v.node, Node::Map(_)) {
                 self.attributes(v, &format!("{key}."), t)?;
+            } else if let Node::Seq(items) = &v.node {
+                // A list of scalars (nuclio's `brokers`, `topics`): its items joined by commas.
+                let items = items
+                    .iter()
+                    .map(|i| self.string(i, "attribute value"))
+                    .collect::<R<Vec<_>>>()?;
+                t.attributes.insert(key.clone(), items.join(","));
+                t.attribute_locs.insert(key, v.loc);
             } else {
                 t.attributes
                     .insert(key.clone(), self.string(v, "attribute value")?);
@@ -1426,6 +1573,39 @@ spec:
                 "17:7 spec.triggers.web.annotations",
                 "21:22 spec.triggers.web.attributes.serviceType",
             ]
+        );
+    }
+
+    #[test]
+    fn a_kafka_cluster_trigger_is_stream_triggers_over_a_kafka_binding() {
+        let text = "spec:\n  triggers:\n    orders:\n      kind: kafka-cluster\n      maxWorkers: 2\n      attributes:\n        brokers: [b1:9092, \"b2:9092\"]\n        topics:\n          - eu\n          - us\n        consumerGroup: billing\n        initialOffset: Earliest\n        sasl:\n          enable: true\n          user: ana\n          password: s3cret\n          mechanism: SCRAM-SHA-256\n  dataBindings:\n    obj:\n      driver: memory\n";
+        let spec = parse(text).unwrap();
+        let b = spec.binding(Some("orders")).unwrap();
+        assert_eq!((b.kind, b.driver.as_str()), (Kind::Stream, "kafka"));
+        assert_eq!(b.url.as_deref(), Some("kafka://b1:9092,b2:9092"));
+        assert_eq!(b.options["security.protocol"], "SASL_PLAINTEXT");
+        assert_eq!(b.options["sasl.mechanism"], "SCRAM-SHA-256");
+        assert_eq!(b.options["sasl.username"], "ana");
+        assert!(b.secrets.contains_key("sasl.password"));
+        assert_eq!(
+            spec.bindings[0].name, "obj",
+            "the default binding stays the first"
+        );
+        let names: Vec<&str> = spec.triggers.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["orders/eu", "orders/us"]);
+        for (t, topic) in spec.triggers.iter().zip(["eu", "us"]) {
+            assert_eq!(t.kind, "stream");
+            assert_eq!(t.attribute("path"), Some(format!("orders://{topic}").as_str()));
+            assert_eq!(t.attribute("group"), Some("billing"));
+            assert_eq!(t.attribute("from"), Some("earliest"));
+            assert_eq!(t.max_workers, Some(2));
+        }
+        let e = err(
+            "spec:\n  triggers:\n    k:\n      kind: kafka-cluster\n      attributes:\n        topics: [a]\n",
+        );
+        assert!(
+            e.contains("3:5: kafka-cluster trigger 'k' needs `attributes.brokers`"),
+            "{e}"
         );
     }
 
