@@ -38,6 +38,77 @@ fn validate_accepts_a_good_spec_and_locates_errors() {
     );
 }
 
+/// Specs in every form nuclio's own examples and test functions use (written here, not
+/// copied): each loads, or is refused only for what bindery does not serve, saying so.
+#[test]
+fn nuclio_specs_load_or_are_refused_for_what_bindery_lacks() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&str, &str, Result<&[&str], &str>); 7] = [
+        (
+            "go.yaml",
+            "apiVersion: \"nuclio.io/v1\"\nkind: NuclioFunction\nmetadata:\n  name: image\n  namespace: nuclio\nspec:\n  description: >\n    Resizes an image.\n  runtime: \"golang\"\n  handler: main:Handler\n  minReplicas: 1\n  maxReplicas: 1\n  disableDefaultHTTPTrigger: false\n",
+            Ok(&[
+                "go.yaml:7:3: ignored: spec.description",
+                "go.yaml:11:3: ignored: spec.minReplicas",
+                "go.yaml:13:3: ignored: spec.disableDefaultHTTPTrigger",
+                "runtime 'golang' is not one bindery runs",
+            ]),
+        ),
+        (
+            "java.yaml",
+            "metadata:\n  name: reverser\nspec:\n  runtime: java\n  handler: Reverser\n  runtimeAttributes:\n    jvmOptions:\n      - -Xms64m\n  build:\n    baseImage: openjdk:11\n    dependencies:\n      - group: com.example\n        name: lib\n",
+            Ok(&["java.yaml:6:3: ignored: spec.runtimeAttributes", "java.yaml:9:3: ignored: spec.build"]),
+        ),
+        (
+            "py.yaml",
+            "metadata:\n  name: parser\nspec:\n  runtime: python:3.9\n  handler: parser:handler\n  env:\n    - name: MODE\n      value: strict\n  resources:\n    requests:\n      cpu: \"0.5\"\n  build:\n    commands:\n      - pip install simplejson\n  triggers:\n    api:\n      kind: http\n      workerAvailabilityTimeoutMilliseconds: 200\n      maxWorkers: 1\n      attributes:\n        serviceType: NodePort\n",
+            Ok(&[
+                "py.yaml:9:3: ignored: spec.resources",
+                "py.yaml:21:22: ignored: spec.triggers.api.attributes.serviceType",
+            ]),
+        ),
+        (
+            "kafka.yaml",
+            "metadata:\n  name: k\nspec:\n  runtime: python\n  handler: main:handler\n  triggers:\n    events:\n      kind: kafka-cluster\n      attributes:\n        brokers: [kafka-0:9092]\n        topics: [a, b]\n        consumerGroup: g\n        initialOffset: latest\n",
+            Ok(&[]),
+        ),
+        (
+            "rmq.yaml",
+            "spec:\n  runtime: \"golang\"\n  triggers:\n    test_rmq:\n      kind: \"rabbit-mq\"\n      url: \"amqp://user:password@rabbitmq-host:5672\"\n      attributes:\n        exchangeName: \"exchange-name\"\n",
+            Err("rmq.yaml:5:13: nuclio trigger kind 'rabbit-mq' is not served by bindery; bindery serves http, stream, cron, kafka-cluster"),
+        ),
+        (
+            "v3io.yaml",
+            "spec:\n  runtime: golang\n\n  dataBindings:\n    db0:\n      class: v3io\n      url: http://127.0.0.1:9999/1024\n",
+            Err("v3io.yaml:6:14: nuclio data-binding class 'v3io' is not served by bindery"),
+        ),
+        (
+            "flow.yaml",
+            "spec:\n  runtime: python\n  build:\n    commands: [\"pip install a\", \"pip install b\"\n  handler: main:handler\n",
+            Err("inside the flow sequence opened with '[' at line 4, column 15"),
+        ),
+    ];
+    for (name, spec, want) in cases {
+        std::fs::write(dir.path().join(name), spec).unwrap();
+        let out = bindery(dir.path(), &["validate", "--verbose", name]);
+        match want {
+            Ok(lines) => {
+                assert!(out.status.success(), "{name}: {}", text(&out.stderr));
+                let stdout = text(&out.stdout);
+                assert!(stdout.contains(&format!("{name}: valid")), "{name}: {stdout}");
+                for line in lines {
+                    assert!(stdout.contains(line), "{name}: no '{line}' in\n{stdout}");
+                }
+            }
+            Err(message) => {
+                assert_eq!(out.status.code(), Some(1), "{name}");
+                let stderr = text(&out.stderr);
+                assert!(stderr.contains(message), "{name}: {stderr}");
+            }
+        }
+    }
+}
+
 #[test]
 fn plugins_lists_drivers_with_kinds_and_capabilities() {
     let dir = tempfile::tempdir().unwrap();
