@@ -43,7 +43,13 @@ fn validate_accepts_a_good_spec_and_locates_errors() {
 #[test]
 fn nuclio_specs_load_or_are_refused_for_what_bindery_lacks() {
     let dir = tempfile::tempdir().unwrap();
-    let cases: [(&str, &str, Result<&[&str], &str>); 7] = [
+    // Each spec: what `validate --verbose` prints, or the error it ends with.
+    type Case = (
+        &'static str,
+        &'static str,
+        Result<&'static [&'static str], &'static str>,
+    );
+    let cases: [Case; 7] = [
         (
             "go.yaml",
             "apiVersion: \"nuclio.io/v1\"\nkind: NuclioFunction\nmetadata:\n  name: image\n  namespace: nuclio\nspec:\n  description: >\n    Resizes an image.\n  runtime: \"golang\"\n  handler: main:Handler\n  minReplicas: 1\n  maxReplicas: 1\n  disableDefaultHTTPTrigger: false\n",

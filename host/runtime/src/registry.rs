@@ -8,7 +8,22 @@ use bindery_abi::host::PluginLibrary;
 use bindery_core::{BindingConfig, Driver, DriverInfo, InstanceService, Result, Service};
 
 /// Verifies a `log` stream's folder without changing it (`bindery stream check`).
+#[cfg(feature = "log")]
 pub use bindery_driver_log::check as check_log_stream;
+
+/// Every built-in driver, and the cargo feature of `bindery-runtime` (and of `bindery`, the
+/// SDK) that compiles it in: the embedded ones by default, the others opt-in.
+pub const DRIVER_FEATURES: [(&str, &str); 9] = [
+    ("memory", "memory"),
+    ("fs", "fs"),
+    ("log", "log"),
+    ("sqlite", "sqlite"),
+    ("files", "files"),
+    ("postgres", "postgres"),
+    ("s3", "s3"),
+    ("kafka", "kafka"),
+    ("http", "http"),
+];
 
 /// A driver to connect bindings with: built in, or a loaded plugin.
 #[derive(Clone)]
@@ -54,14 +69,23 @@ impl Registry {
     pub fn builtin() -> Registry {
         Registry {
             builtins: vec![
+                #[cfg(feature = "memory")]
                 Arc::new(bindery_driver_memory::MemoryDriver),
+                #[cfg(feature = "fs")]
                 Arc::new(bindery_driver_fs::FsDriver),
+                #[cfg(feature = "log")]
                 Arc::new(bindery_driver_log::LogDriver),
+                #[cfg(feature = "sqlite")]
                 Arc::new(bindery_driver_sqlite::Sqlite),
+                #[cfg(feature = "files")]
                 Arc::new(bindery_driver_files::Files),
+                #[cfg(feature = "postgres")]
                 Arc::new(bindery_driver_postgres::Postgres),
+                #[cfg(feature = "s3")]
                 Arc::new(bindery_driver_s3::S3Driver),
+                #[cfg(feature = "kafka")]
                 Arc::new(bindery_driver_kafka::KafkaDriver),
+                #[cfg(feature = "http")]
                 Arc::new(bindery_driver_http::HttpDriver),
             ],
         }

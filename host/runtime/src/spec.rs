@@ -690,7 +690,7 @@ impl SpecParser {
             return Err(self.err(
                 t.loc,
                 format!(
-                    "kafka-cluster trigger '{}' runs on the kafka driver, which this build of bindery does not have",
+                    "kafka-cluster trigger '{}' runs on the kafka driver, which is not compiled into this program: enable the cargo feature \"kafka\" of bindery",
                     t.name
                 ),
             ));
@@ -1063,6 +1063,18 @@ impl SpecParser {
             check_plugin_file(&p).map_err(|m| self.err(driver_node.loc, m))?;
             Some(p)
         } else {
+            if let Some((_, feature)) = crate::registry::DRIVER_FEATURES
+                .iter()
+                .find(|(d, _)| *d == driver)
+            {
+                return Err(self.err(
+                    driver_node.loc,
+                    format!(
+                        "driver '{driver}' is not compiled into this program: enable the cargo feature \"{feature}\" of bindery (bindery = {{ features = [\"{feature}\"] }}, or \"all\"); drivers compiled in: {}",
+                        names(drivers)
+                    ),
+                ));
+            }
             let what = if NUCLIO_BINDING_CLASSES.contains(&driver.as_str()) {
                 format!("nuclio data-binding class '{driver}' is not served by bindery")
             } else {
@@ -1577,6 +1589,7 @@ spec:
     }
 
     #[test]
+    #[cfg(feature = "kafka")]
     fn a_kafka_cluster_trigger_is_stream_triggers_over_a_kafka_binding() {
         let text = "spec:\n  triggers:\n    orders:\n      kind: kafka-cluster\n      maxWorkers: 2\n      attributes:\n        brokers: [b1:9092, \"b2:9092\"]\n        topics:\n          - eu\n          - us\n        consumerGroup: billing\n        initialOffset: Earliest\n        sasl:\n          enable: true\n          user: ana\n          password: s3cret\n          mechanism: SCRAM-SHA-256\n  dataBindings:\n    obj:\n      driver: memory\n";
         let spec = parse(text).unwrap();
@@ -1605,6 +1618,19 @@ spec:
         );
         assert!(
             e.contains("3:5: kafka-cluster trigger 'k' needs `attributes.brokers`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_driver_left_out_of_the_build_names_its_feature() {
+        let embedded: Vec<DriverInfo> = drivers().into_iter().filter(|d| d.name != "postgres").collect();
+        let text = "spec:\n  dataBindings:\n    db:\n      kind: table\n      driver: postgres\n";
+        let e = Spec::parse(Path::new("fn/function.yaml"), text, &embedded)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("5:15: driver 'postgres' is not compiled into this program: enable the cargo feature \"postgres\" of bindery"),
             "{e}"
         );
     }
