@@ -34,8 +34,19 @@ fn words<A: capnp::message::Allocator>(m: &Builder<A>) -> Vec<u8> {
     serialize::write_message_to_words(m)
 }
 
+/// How many words a decode may visit per word of the envelope (plus [`TRAVERSAL_SLACK`]): a
+/// decode reads each part of an envelope about once, so this bounds the work a hostile one
+/// can cause (a list of zero-sized elements can claim millions of entries in a few bytes;
+/// Cap'n Proto counts each as one word read). Found by the `envelope` fuzz target.
+const TRAVERSAL_PER_WORD: u64 = 4;
+/// Words any decode may visit besides [`TRAVERSAL_PER_WORD`] per word of the envelope.
+const TRAVERSAL_SLACK: u64 = 4096;
+
 fn reader(mut bytes: &[u8]) -> Result<capnp::message::Reader<serialize::BufferSegments<&[u8]>>> {
-    serialize::read_message_from_flat_slice(&mut bytes, ReaderOptions::new()).c()
+    let limit = (bytes.len() as u64 / 8) * TRAVERSAL_PER_WORD + TRAVERSAL_SLACK;
+    let mut options = ReaderOptions::new();
+    options.traversal_limit_in_words(Some(limit as usize));
+    serialize::read_message_from_flat_slice(&mut bytes, options).c()
 }
 
 fn text(t: capnp::Result<capnp::text::Reader<'_>>) -> Result<String> {
@@ -994,6 +1005,28 @@ pub fn decode_frame(bytes: &[u8], buffer: Bytes, batch: Option<RecordBatch>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_envelope_claiming_millions_of_empty_entries_is_refused_not_walked() {
+        // 48 bytes whose options list claims 2^22 zero-sized entries (kept in the fuzz
+        // corpus as `envelope/zero-size-list-amplification`).
+        let bytes = include_bytes!("../../../fuzz/corpus/envelope/zero-size-list-amplification");
+        let e = decode_request(bytes, None).unwrap_err().to_string();
+        assert!(
+            e.contains("malformed plugin envelope") && e.contains("limit"),
+            "{e}"
+        );
+        // What a real request needs stays well inside the budget.
+        let read = OpRead {
+            select: (0..2000).map(|i| format!("column_{i}")).collect(),
+            ..OpRead::default()
+        };
+        let req = DataRequest {
+            path: "t".into(),
+            details: Details::TableRead(read),
+        };
+        decode_request(&encode_request(&req).unwrap(), None).unwrap();
+    }
 
     #[test]
     fn table_requests_and_frames_round_trip() {
