@@ -175,7 +175,7 @@ mod tests {
         let sql = r.expr(&f.expr).unwrap();
         assert_eq!(
             sql,
-            r#"((("name" = $1::text::text) AND ("at" > $2::text::timestamptz)) OR ("n" > $3::text::double precision))"#
+            r#"(((("name" COLLATE "C") = $1::text::text) AND ("at" > $2::text::timestamptz)) OR ("n" > $3::text::numeric))"#
         );
         assert_eq!(
             r.dialect.params,

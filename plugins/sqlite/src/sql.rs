@@ -110,7 +110,7 @@ mod tests {
         let sql = r.expr(&f.expr).unwrap();
         assert_eq!(
             sql,
-            r#"(((("name" = ?) AND ("at" > ?)) AND ("ok" = ?)) OR ("name" LIKE ?))"#
+            r#"(((("name" = ?) AND ("at" > ?)) AND ("ok" = ?)) OR ("name" LIKE ? ESCAPE '\'))"#
         );
         assert_eq!(
             r.dialect.params,
