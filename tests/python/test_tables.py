@@ -79,3 +79,24 @@ def test_parquet_files_of_every_codec_and_int96_timestamps_read_as_pyarrow_wrote
     assert got.column("id").to_pylist() == [1, 2, 3]
     at = got.column("at").cast(pa.timestamp("us")).to_pylist()
     assert at == [near, far, None]
+
+
+def test_items_keep_bytes_decimals_and_times_and_refuse_other_objects(ctx):
+    import datetime
+    import decimal
+
+    ctx.table.create("db://values").schema("k string NOT NULL, raw binary, price float64, n int64, at timestamp").primary_key("k").do()
+    at = datetime.datetime(2026, 12, 2, 3, 4, 5, 678901, tzinfo=datetime.timezone.utc)
+    ctx.table.write("db://values").with_items(
+        [{"k": "a", "raw": b"\x00\x01\xff", "price": decimal.Decimal("2.5"), "n": decimal.Decimal("7"), "at": at}]
+    ).do()
+    got = ctx.table.read("db://values").do()
+    assert got.column("raw").to_pylist() == [b"\x00\x01\xff"]
+    assert got.column("price").to_pylist() == [2.5]
+    assert got.column("n").to_pylist() == [7]
+    assert got.column("at").cast(pa.timestamp("us", tz="UTC")).to_pylist() == [at]
+    with pytest.raises(TypeError, match="a object .* is not a table value"):
+        ctx.table.write("db://values").with_items([{"k": "b", "raw": object()}])
+    # A binary value given to a text column is refused by the table, not stored as its repr.
+    with pytest.raises(bindery.InvalidInput, match="column 'k' is string"):
+        ctx.table.write("db://values").with_items([{"k": b"\x00"}]).do()

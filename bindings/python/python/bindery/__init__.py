@@ -363,6 +363,28 @@ class Read(_Request):
         return self.load().read_all()
 
 
+def _item_value(v):
+    """A value ``json`` cannot write, as the table reads it; a ``TypeError`` for the rest."""
+    import datetime
+    import decimal
+    import uuid
+
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return list(bytes(v))  # a binary column takes its bytes as a list of numbers
+    if isinstance(v, decimal.Decimal):
+        if not v.is_finite():
+            raise TypeError(f"with_items: {v!r} is not a number a table can hold")
+        return int(v) if v == v.to_integral_value() else float(v)
+    if isinstance(v, (datetime.datetime, datetime.date, datetime.time)):
+        return v.isoformat()
+    if isinstance(v, uuid.UUID):
+        return str(v)
+    raise TypeError(
+        f"with_items: a {type(v).__name__} ({v!r}) is not a table value; give str, int, float, bool, None, "
+        "bytes, Decimal, datetime, date, time, UUID, or a dict or list for a json column"
+    )
+
+
 class Write(_Request):
     """``write(path)``: ``with_items()`` (dicts) or ``with_batches()`` (pyarrow), ``to_keys()``,
     ``with_expression()``, ``condition()``, then ``do()`` (rows written)."""
@@ -377,7 +399,11 @@ class Write(_Request):
         self._condition = None
 
     def with_items(self, items: Iterable[Mapping[str, Any]]) -> "Write":
-        self._items = json.dumps(list(items), default=str)
+        """Rows as dicts of column → value: ``str``, ``int``, ``float``, ``bool``, ``None``,
+        ``bytes`` (binary columns), ``decimal.Decimal``, ``datetime``/``date``/``time``,
+        ``uuid.UUID``, and ``dict``/``list`` (json columns). Anything else is a ``TypeError``
+        naming it (it is never written as its ``repr``)."""
+        self._items = json.dumps(list(items), default=_item_value)
         return self
 
     def with_batches(self, batches) -> "Write":
