@@ -83,3 +83,11 @@ def test_a_large_read_does_not_double_memory(ctx, tmp_path):
     grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
     # One copy of the object at most (the driver's buffer); a copy into Python would double it.
     assert grown < 1.5 * size, f"peak memory grew by {grown >> 20} MiB for a {size >> 20} MiB object"
+
+
+def test_error_text_does_not_repeat_its_class(ctx):
+    with pytest.raises(bindery.NotFound) as caught:
+        ctx.object.get("mem://no/such/object").do()
+    text = str(caught.value)
+    assert not text.startswith("NotFound"), text
+    assert "no/such/object" in text and caught.value.kind == "NotFound"

@@ -59,7 +59,11 @@ create_exception!(bindery, Internal, Error, "A bug in bindery or a driver.");
 /// The Python exception for a bindery error, with its context as attributes.
 pub fn to_py(py: Python<'_>, e: &bindery::Error) -> PyErr {
     use bindery::ErrorKind as K;
-    let message = e.to_string();
+    // The class already says the kind: the text leaves out the `Kind: ` that Display puts
+    // first (`bindery.NotFound: no such object …`, not `NotFound: NotFound: …`).
+    let full = e.to_string();
+    let kind = format!("{:?}: ", e.kind());
+    let message = full.strip_prefix(&kind).unwrap_or(&full).to_string();
     let err = match e.kind() {
         K::NotFound => NotFound::new_err(message),
         K::AlreadyExists => AlreadyExists::new_err(message),
