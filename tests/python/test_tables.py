@@ -100,3 +100,11 @@ def test_items_keep_bytes_decimals_and_times_and_refuse_other_objects(ctx):
     # A binary value given to a text column is refused by the table, not stored as its repr.
     with pytest.raises(bindery.InvalidInput, match="column 'k' is string"):
         ctx.table.write("db://values").with_items([{"k": b"\x00"}]).do()
+
+
+def test_sqlite_refuses_nan_rather_than_storing_null(ctx):
+    ctx.table.create("db://m").schema("k string NOT NULL, x float64").primary_key("k").do()
+    batch = pa.record_batch({"k": ["a", "b"], "x": [1.5, float("nan")]})
+    with pytest.raises(bindery.InvalidInput, match="item 2 .* column 'x' is NaN, which SQLite cannot store"):
+        ctx.table.write("db://m").with_batches(batch).do()
+    assert ctx.table.read("db://m").do().num_rows == 0, "nothing was written"

@@ -15,6 +15,9 @@ use crate::{map, Db};
 /// Runs a checked write; returns how many rows it wrote.
 pub fn write(db: &Db, table: &str, op: OpWrite) -> Result<u64> {
     let what = format!("write to table '{table}'");
+    if let Items::Batches(batches) = &op.items {
+        refuse_nan(batches, table)?;
+    }
     db.write(|conn| {
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -34,6 +37,38 @@ pub fn write(db: &Db, table: &str, op: OpWrite) -> Result<u64> {
         tx.commit().map_err(|e| map(e, &what))?;
         Ok(written)
     })
+}
+
+/// SQLite stores a NaN as NULL: such an item is refused (naming it) rather than changed.
+fn refuse_nan(batches: &[RecordBatch], table: &str) -> Result<()> {
+    use bindery_core::arrow::array::AsArray;
+    use bindery_core::arrow::datatypes::{DataType, Float32Type, Float64Type};
+    let mut first = 0;
+    for b in batches {
+        for (i, field) in b.schema().fields().iter().enumerate() {
+            let column = b.column(i);
+            let nan = match field.data_type() {
+                DataType::Float64 => column
+                    .as_primitive::<Float64Type>()
+                    .iter()
+                    .position(|v| v.is_some_and(f64::is_nan)),
+                DataType::Float32 => column
+                    .as_primitive::<Float32Type>()
+                    .iter()
+                    .position(|v| v.is_some_and(f32::is_nan)),
+                _ => None,
+            };
+            if let Some(row) = nan {
+                return Err(Error::invalid_input(format!(
+                    "item {} of the write to table '{table}': column '{}' is NaN, which SQLite cannot store (it would read back as NULL); nothing was written",
+                    first + row + 1,
+                    field.name()
+                )));
+            }
+        }
+        first += b.num_rows();
+    }
+    Ok(())
 }
 
 fn key_text(key: &[Sql]) -> String {
