@@ -61,19 +61,20 @@ for f in files:
                 w, g = want.column(c), got.column(c)
                 if w.type == g.type and same(w, g):
                     continue
-                try:
-                    if same(g.cast(w.type), w):
-                        diffs.append(f"{c}: widened {w.type}->{g.type}")
-                        continue
-                except Exception:
-                    pass
-                try:
-                    if same(w.cast(g.type), g):
-                        diffs.append(f"{c}: LOSSY? {w.type}->{g.type}")
-                        continue
-                except Exception:
-                    pass
-                diffs.append(f"{c}: DIFFERENT {w.type}->{g.type}")
+                def casts_back(a, b):
+                    try:
+                        return same(a.cast(b.type), b)
+                    except Exception:
+                        return False
+
+                # Widened: bindery's values cast back to pyarrow's type are pyarrow's values.
+                if casts_back(g, w):
+                    verdict = "widened"
+                elif casts_back(w, g):
+                    verdict = "LOSSY?"
+                else:
+                    verdict = "DIFFERENT"
+                diffs.append(f"{c}: {verdict} {w.type}->{g.type}")
             if not diffs:
                 status, detail = "identical", ""
             elif all("widened" in x for x in diffs):
