@@ -623,11 +623,7 @@ impl SpecParser {
         })?;
         let kind = self.string(kind_node, "kind")?;
         if !TRIGGER_KINDS.contains(&kind.as_str()) && kind != KAFKA_CLUSTER {
-            let what = if NUCLIO_TRIGGER_KINDS.contains(&kind.as_str()) {
-                format!("nuclio trigger kind '{kind}' is not served by bindery")
-            } else {
-                format!("unknown trigger kind '{kind}'")
-            };
+            let what = not_served(&kind, &NUCLIO_TRIGGER_KINDS, "trigger kind", "trigger kind");
             return Err(self.err(
                 kind_node.loc,
                 format!(
@@ -758,11 +754,11 @@ impl SpecParser {
             .iter()
             .map(|topic| {
                 let mut attributes = BTreeMap::from([("path".to_string(), format!("{}://{topic}", t.name))]);
-                if let Some(g) = t.attribute("consumerGroup").or(t.attribute("group")) {
-                    attributes.insert("group".into(), g.to_string());
-                }
-                if let Some(o) = t.attribute("initialOffset").or(t.attribute("from")) {
-                    attributes.insert("from".into(), o.trim().to_ascii_lowercase());
+                // `consumerGroup` and `initialOffset` are `group` and `from` by now.
+                for a in ["group", "from"] {
+                    if let Some(v) = t.attribute(a) {
+                        attributes.insert(a.into(), v.to_string());
+                    }
                 }
                 TriggerSpec {
                     name: if topics.len() == 1 {
@@ -805,7 +801,7 @@ impl SpecParser {
                 "workerAvailabilityTimeout",
                 &|v| v.trim().parse::<u64>().ok().map(|ms| format!("{ms}ms")),
             ),
-            "stream" => {
+            "stream" | KAFKA_CLUSTER => {
                 rename("consumerGroup", "group", &|v| Some(v.to_string()));
                 rename("initialOffset", "from", &|v| Some(v.trim().to_ascii_lowercase()));
             }
@@ -1075,11 +1071,7 @@ impl SpecParser {
                     ),
                 ));
             }
-            let what = if NUCLIO_BINDING_CLASSES.contains(&driver.as_str()) {
-                format!("nuclio data-binding class '{driver}' is not served by bindery")
-            } else {
-                format!("unknown driver '{driver}'")
-            };
+            let what = not_served(&driver, &NUCLIO_BINDING_CLASSES, "data-binding class", "driver");
             return Err(self.err(
                 driver_node.loc,
                 format!(
@@ -1197,6 +1189,16 @@ impl SpecParser {
 }
 
 /// A path with `.` and `..` folded away lexically (links are not resolved).
+/// How a name bindery does not know is described: as nuclio's (`nuclio trigger kind
+/// 'rabbit-mq' is not served by bindery`) when `nuclio` has it, else as unknown.
+fn not_served(name: &str, nuclio: &[&str], nuclio_what: &str, what: &str) -> String {
+    if nuclio.contains(&name) {
+        format!("nuclio {nuclio_what} '{name}' is not served by bindery")
+    } else {
+        format!("unknown {what} '{name}'")
+    }
+}
+
 fn normalize(p: &Path) -> PathBuf {
     use std::path::Component;
     let mut out = PathBuf::new();

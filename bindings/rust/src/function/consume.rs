@@ -60,7 +60,6 @@ impl StreamTrigger {
             path: path.to_string(),
             group: t
                 .attribute("group")
-                .or(t.attribute("consumerGroup"))
                 .map_or_else(|| ctx.host().spec().name.clone(), str::to_string),
             from: t.attribute("from").map(str::to_string),
             retries,
