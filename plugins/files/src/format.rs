@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::{Schema, SchemaRef};
-use bindery_core::{Error, Result};
+use bindery_core::{ColumnType, Error, Result, TableSchema};
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
@@ -57,6 +57,25 @@ impl Format {
             Format::Csv => "csv",
             Format::Json => "jsonl",
         }
+    }
+
+    /// Refuses a column whose type the format cannot hold, naming it: CSV holds neither
+    /// binary nor nested values (Arrow's CSV reader and writer have no text for them).
+    pub fn check_schema(self, schema: &TableSchema) -> Result<()> {
+        if self != Format::Csv {
+            return Ok(());
+        }
+        for c in &schema.columns {
+            if matches!(c.column_type, ColumnType::Binary | ColumnType::FixedBinary(_))
+                || c.column_type.is_nested()
+            {
+                return Err(Error::invalid_input(format!(
+                    "column '{}' is {}, which CSV cannot hold; use format parquet or jsonl for this table",
+                    c.name, c.column_type
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// The Arrow schema of a file, as its own metadata says (Parquet) or inferred from its

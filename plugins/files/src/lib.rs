@@ -262,6 +262,7 @@ fn write_durably(dir: &Path, name: &str, write: impl FnOnce(File, &Path) -> Resu
 }
 
 fn save_meta(table: &Table, schema: &TableSchema, format: Format) -> Result<()> {
+    format.check_schema(schema)?;
     let meta = Meta {
         columns: schema.to_string(),
         key: schema.key.clone(),
@@ -406,6 +407,7 @@ impl TableDriver for FileTables {
             if table.path.is_dir() && !table.files()?.is_empty() {
                 return Err(already(&table));
             }
+            format.check_schema(&op.schema)?;
             std::fs::create_dir_all(&table.path)
                 .map_err(|e| Error::io(e, &format!("create the folder of table '{}'", table.name)))?;
             save_meta(&table, &op.schema, format)

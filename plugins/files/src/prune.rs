@@ -77,7 +77,7 @@ impl RowGroupStats<'_> {
             min_max,
             nulls: stats.null_count_opt(),
             rows: self.row_group.num_rows().max(0) as u64,
-            column_type: *column_type,
+            column_type: column_type.clone(),
         })
     }
 
@@ -134,7 +134,7 @@ impl RowGroupStats<'_> {
         if s.nulls == Some(s.rows) {
             return false; // every value is NULL: no comparison holds
         }
-        let (Some((min, max)), Some(v)) = (&s.min_max, scalar(v, s.column_type, &column[0])) else {
+        let (Some((min, max)), Some(v)) = (&s.min_max, scalar(v, &s.column_type, &column[0])) else {
             return true;
         };
         let (Some(lo), Some(hi)) = (order(min, &v), order(max, &v)) else {
@@ -165,7 +165,7 @@ fn flip(op: BinOp) -> Option<BinOp> {
 }
 
 /// A literal typed as the column (as the filter is evaluated), as statistics compare it.
-fn scalar(v: &Value, ty: ColumnType, column: &str) -> Option<Scalar> {
+fn scalar(v: &Value, ty: &ColumnType, column: &str) -> Option<Scalar> {
     let a = literal_array(v, ty, column).ok()?;
     if a.is_null(0) {
         return None;
@@ -182,14 +182,9 @@ fn scalar(v: &Value, ty: ColumnType, column: &str) -> Option<Scalar> {
 }
 
 /// Whether pruning on a column of this type is sound.
-pub fn prunable(ty: ColumnType) -> bool {
+pub fn prunable(ty: &ColumnType) -> bool {
     matches!(
         ty,
-        ColumnType::Bool
-            | ColumnType::Int32
-            | ColumnType::Int64
-            | ColumnType::Date
-            | ColumnType::Timestamp
-            | ColumnType::String
-    )
+        ColumnType::Bool | ColumnType::Int32 | ColumnType::Int64 | ColumnType::Date | ColumnType::String
+    ) || *ty == ColumnType::timestamp()
 }

@@ -417,7 +417,7 @@ impl Unit {
         let columns: Vec<(String, usize, ColumnType)> = schema
             .columns
             .iter()
-            .filter(|c| prunable(c.column_type))
+            .filter(|c| prunable(&c.column_type))
             .filter_map(|c| {
                 let f = fields.iter().find(|f| f.name() == &c.name)?;
                 if f.data_type() != &c.column_type.data_type() {
@@ -427,7 +427,7 @@ impl Unit {
                     let path = descr.column(*l).path().parts().to_vec();
                     path == [c.name.clone()]
                 })?;
-                Some((c.name.clone(), leaf, c.column_type))
+                Some((c.name.clone(), leaf, c.column_type.clone()))
             })
             .collect();
         row_groups.iter().any(|rg| {

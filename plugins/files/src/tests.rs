@@ -5,7 +5,7 @@ use std::sync::Arc;
 use arrow::array::{
     Array, AsArray, Int16Array, Int64Array, RecordBatch, StringArray, TimestampNanosecondArray,
 };
-use arrow::datatypes::{DataType, Field, Int32Type, Int64Type, Schema, TimeUnit, TimestampMicrosecondType};
+use arrow::datatypes::{DataType, Field, Int16Type, Int64Type, Schema, TimeUnit, TimestampNanosecondType};
 use bindery_core::filter::Filter;
 use bindery_core::{OpRead, TableSchema};
 use parquet::arrow::ArrowWriter;
@@ -149,8 +149,9 @@ fn projection_and_limit_stop_early() {
 }
 
 #[test]
-fn other_tools_types_are_read_as_table_types() {
-    // int16 and nanosecond timestamps without a zone, as pandas or Spark may write them.
+fn other_tools_types_are_read_as_they_are() {
+    // int16 and nanosecond timestamps without a zone, as pandas or Spark may write them: the
+    // values keep their width, their nanoseconds and their lack of zone.
     let dir = tempfile::tempdir().unwrap();
     let schema = Arc::new(Schema::new(vec![
         Field::new("small", DataType::Int16, true),
@@ -178,10 +179,15 @@ fn other_tools_types_are_read_as_table_types() {
     let p = plan(dir.path(), filtered("small = 7"));
     let b = collect(p);
     assert_eq!(b[0].num_rows(), 1);
-    assert_eq!(b[0].column(0).as_primitive::<Int32Type>().value(0), 7);
-    let at = b[0].column(1).as_primitive::<TimestampMicrosecondType>();
-    assert_eq!(at.value(0), 1_714_521_600_000_000);
-    assert!(at.is_valid(0));
+    assert_eq!(b[0].column(0).as_primitive::<Int16Type>().value(0), 7);
+    assert_eq!(
+        b[0].column(1).data_type(),
+        &DataType::Timestamp(TimeUnit::Nanosecond, None)
+    );
+    let at = b[0].column(1).as_primitive::<TimestampNanosecondType>();
+    assert_eq!(at.value(0), 1_714_521_600_000_000_123);
+    let p = plan(dir.path(), filtered("at > '2024-05-01T00:00:00.000000122'"));
+    assert_eq!(collect(p)[0].num_rows(), 1, "compared with its nanoseconds");
 }
 
 /// A Parquet file `name` of one column `n` holding `range`.

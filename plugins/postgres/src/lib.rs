@@ -391,7 +391,8 @@ pub(crate) async fn load_schema(
     let what = format!("read the schema of table '{table}'");
     let found = client
         .query(
-            "SELECT column_name, data_type, is_nullable = 'YES', column_default FROM information_schema.columns \
+            "SELECT column_name, data_type, is_nullable = 'YES', column_default, udt_name::text, \
+             numeric_precision::int4, numeric_scale::int4 FROM information_schema.columns \
              WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position",
             &[&table],
         )
@@ -421,11 +422,7 @@ pub(crate) async fn load_schema(
     let mut columns = Vec::new();
     for row in &found {
         let (name, data_type, nullable): (String, String, bool) = (row.get(0), row.get(1), row.get(2));
-        let ty = type_of_pg(&data_type).ok_or_else(|| {
-            Error::invalid_input(format!(
-                "column '{name}' of table '{table}' has PostgreSQL type {data_type}, which bindery does not read"
-            ))
-        })?;
+        let ty = type_of_pg(&data_type, row.get(4), row.get(5), row.get(6));
         let mut c = Column::new(&name, ty);
         c.nullable = nullable;
         let default: Option<String> = row.get(3);
@@ -447,13 +444,14 @@ pub(crate) async fn load_schema(
 }
 
 fn column_sql(c: &Column) -> Result<String> {
-    let mut out = format!("{} {}", ident(&c.name), pg_type(c.column_type));
+    let pg = pg_type(&c.column_type, &c.name)?;
+    let mut out = format!("{} {pg}", ident(&c.name));
     if !c.nullable {
         out.push_str(" NOT NULL");
     }
     if let Some(d) = &c.default {
         // DEFAULT takes no parameters: the literal is checked against the type, then quoted.
-        bindery_core::table::compute::literal_array(d, c.column_type, &c.name)?;
+        bindery_core::table::compute::literal_array(d, &c.column_type, &c.name)?;
         let text = match d {
             bindery_core::filter::Value::Null => "NULL".to_string(),
             bindery_core::filter::Value::Str(s) => format!("'{}'", s.replace('\'', "''")),
@@ -462,7 +460,7 @@ fn column_sql(c: &Column) -> Result<String> {
                 bindery_core::table::schema::literal_text(other).replace('\'', "''")
             ),
         };
-        out.push_str(&format!(" DEFAULT {text}::{}", pg_type(c.column_type)));
+        out.push_str(&format!(" DEFAULT {text}::{pg}"));
     }
     Ok(out)
 }

@@ -16,6 +16,7 @@ use tokio_postgres::{Client, Transaction};
 use crate::sql::{ident, pg_type, render, text_cell};
 use crate::values::{bin, pg_wire_type, push_row};
 use crate::{load_schema, map};
+use bindery_core::table::sql::Dialect;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::error::SqlState;
 
@@ -68,20 +69,20 @@ fn key_columns(schema: &TableSchema) -> Vec<&Column> {
 }
 
 /// `"k1" = $n::text::type AND …`, numbering from `first`.
-fn key_match(schema: &TableSchema, first: usize) -> String {
-    key_columns(schema)
+fn key_match(schema: &TableSchema, first: usize) -> Result<String> {
+    Ok(key_columns(schema)
         .iter()
         .enumerate()
         .map(|(i, c)| {
-            format!(
+            Ok(format!(
                 "{} = ${}::text::{}",
                 ident(&c.name),
                 first + i,
-                pg_type(c.column_type)
-            )
+                pg_type(&c.column_type, &c.name)?
+            ))
         })
-        .collect::<Vec<_>>()
-        .join(" AND ")
+        .collect::<Result<Vec<_>>>()?
+        .join(" AND "))
 }
 
 /// The rows of `keys` as they are now (locked until the transaction ends), one per key,
@@ -94,12 +95,16 @@ async fn rows_now(
 ) -> Result<(RecordBatch, Vec<bool>)> {
     let what = format!("read the rows the write to table '{table}' touches");
     let mut builder = BatchBuilder::rows_of(schema, keys.len());
-    let columns: Vec<String> = schema.columns.iter().map(|c| ident(&c.name)).collect();
+    let columns: Vec<String> = schema
+        .columns
+        .iter()
+        .map(|c| crate::sql::Pg::default().select_column(&c.name, &c.column_type))
+        .collect();
     let sql = format!(
         "SELECT {} FROM {} WHERE {} FOR UPDATE",
         columns.join(", "),
         ident(table),
-        key_match(schema, 1)
+        key_match(schema, 1)?
     );
     let stmt = tx.prepare(&sql).await.map_err(|e| map(e, &what))?;
     let mut exists = Vec::with_capacity(keys.len());
@@ -170,7 +175,7 @@ async fn upsert(
     let key_at = |r: usize| -> Result<KeyText> {
         index
             .iter()
-            .map(|(i, c)| text_cell(batch.column(*i).as_ref(), r, c.column_type))
+            .map(|(i, c)| text_cell(batch.column(*i).as_ref(), r, &c.column_type))
             .collect()
     };
     if keyed && (condition.is_some() || columns.iter().any(|(_, c)| c.read_only)) {
@@ -197,7 +202,13 @@ async fn upsert(
             tail.push_str(&format!("UPDATE SET {}", set.join(", ")));
         }
     }
-    if rows >= COPY_ROWS {
+    // COPY's binary format is written for the common types; batches with others go by
+    // statements, as text PostgreSQL parses.
+    if rows >= COPY_ROWS
+        && columns
+            .iter()
+            .all(|(_, c)| pg_wire_type(&c.column_type).is_some())
+    {
         copy_upsert(tx, table, batch, &columns, key_rows.as_ref(), &names, &tail).await?;
         return Ok(rows as u64);
     }
@@ -232,8 +243,12 @@ async fn upsert(
         }
         let mut marks = Vec::with_capacity(columns.len());
         for (i, c) in &columns {
-            values.push(text_cell(batch.column(*i).as_ref(), r, c.column_type)?);
-            marks.push(format!("${}::text::{}", values.len(), pg_type(c.column_type)));
+            values.push(text_cell(batch.column(*i).as_ref(), r, &c.column_type)?);
+            marks.push(format!(
+                "${}::text::{}",
+                values.len(),
+                pg_type(&c.column_type, &c.name)?
+            ));
         }
         tuples.push(format!("({})", marks.join(", ")));
         if tuples.len() == per_statement {
@@ -280,7 +295,10 @@ async fn copy_upsert(
             let sink = tx
                 .copy_in(&format!("COPY {target} ({list}) FROM STDIN (FORMAT binary)"))
                 .await?;
-            let types: Vec<_> = columns.iter().map(|(_, c)| pg_wire_type(c.column_type)).collect();
+            let types: Vec<_> = columns
+                .iter()
+                .filter_map(|(_, c)| pg_wire_type(&c.column_type))
+                .collect();
             let writer = BinaryCopyInWriter::new(sink, &types);
             let mut writer = std::pin::pin!(writer);
             let mut row = Vec::with_capacity(columns.len());
@@ -289,7 +307,7 @@ async fn copy_upsert(
                 row.extend(
                     columns
                         .iter()
-                        .map(|(i, c)| bin(batch.column(*i).as_ref(), *r, c.column_type)),
+                        .map(|(i, c)| bin(batch.column(*i).as_ref(), *r, &c.column_type)),
                 );
                 let refs: Vec<&(dyn ToSql + Sync)> = row.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
                 writer.as_mut().write(&refs).await?;
@@ -348,7 +366,7 @@ async fn update(tx: &Transaction<'_>, schema: &TableSchema, table: &str, op: &Op
             arrays
                 .iter()
                 .zip(&key_cols)
-                .map(|(a, c)| text_cell(a.as_ref(), 0, c.column_type))
+                .map(|(a, c)| text_cell(a.as_ref(), 0, &c.column_type))
                 .collect::<Result<_>>()?,
         );
     }
@@ -364,14 +382,14 @@ async fn update(tx: &Transaction<'_>, schema: &TableSchema, table: &str, op: &Op
             "{} = ({})::{}",
             ident(column),
             render.expr(e)?,
-            pg_type(c.column_type)
+            pg_type(&c.column_type, column)?
         ));
     }
     let sql = format!(
         "UPDATE {} SET {} WHERE {}",
         ident(table),
         set.join(", "),
-        key_match(schema, render.dialect.params.len() + 1)
+        key_match(schema, render.dialect.params.len() + 1)?
     );
     let stmt = tx.prepare(&sql).await.map_err(|e| map(e, &what))?;
     for key in &keys {

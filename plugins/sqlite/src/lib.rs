@@ -296,7 +296,7 @@ pub(crate) fn table_name(path: &str) -> Result<String> {
 /// A literal as SQL text for a `DEFAULT` clause.
 fn default_sql(c: &Column) -> Result<Option<String>> {
     let Some(d) = &c.default else { return Ok(None) };
-    Ok(Some(match sql::typed_literal(d, c.column_type, &c.name)? {
+    Ok(Some(match sql::typed_literal(d, &c.column_type, &c.name)? {
         rusqlite::types::Value::Null => "NULL".into(),
         rusqlite::types::Value::Integer(i) => i.to_string(),
         rusqlite::types::Value::Real(f) => format!("{f:?}"),
@@ -308,7 +308,7 @@ fn default_sql(c: &Column) -> Result<Option<String>> {
 }
 
 fn column_sql(c: &Column) -> Result<String> {
-    let mut out = format!("{} {}", ident(&c.name), sql::declared(c.column_type));
+    let mut out = format!("{} {}", ident(&c.name), sql::declared(&c.column_type, &c.name)?);
     if !c.nullable {
         out.push_str(" NOT NULL");
     }

@@ -4,29 +4,47 @@
 use bindery_core::filter::{Like, Value};
 use bindery_core::table::compute::literal_array;
 use bindery_core::table::sql::Dialect;
-use bindery_core::{ColumnType, Result, TableSchema};
+use bindery_core::{ColumnType, Error, Result, TableSchema};
 use rusqlite::types::Value as Sql;
 
 use crate::values::cell;
 
 pub use bindery_core::table::sql::ident;
 
-/// The declared SQLite type of a column type (see [`crate::values`] for how values are stored).
-pub fn declared(ty: ColumnType) -> &'static str {
-    match ty {
+/// The declared SQLite type of a column type (see [`crate::values`] for how values are
+/// stored), or `InvalidInput` naming the column for a type SQLite cannot hold.
+pub fn declared(ty: &ColumnType, column: &str) -> Result<&'static str> {
+    Ok(match ty {
         ColumnType::Bool
+        | ColumnType::Int8
+        | ColumnType::Int16
         | ColumnType::Int32
         | ColumnType::Int64
-        | ColumnType::Timestamp
+        | ColumnType::UInt8
+        | ColumnType::UInt16
+        | ColumnType::UInt32
+        | ColumnType::Timestamp { .. }
+        | ColumnType::Time(_)
         | ColumnType::Date => "INTEGER",
-        ColumnType::Float32 | ColumnType::Float64 => "REAL",
+        ColumnType::Float16 | ColumnType::Float32 | ColumnType::Float64 => "REAL",
         ColumnType::String | ColumnType::Json => "TEXT",
-        ColumnType::Binary => "BLOB",
-    }
+        // Exact, as its text (SQLite's NUMERIC would round it to a float).
+        ColumnType::Decimal { .. } => "DECIMAL_TEXT",
+        ColumnType::Binary | ColumnType::FixedBinary(_) => "BLOB",
+        // Its integers are signed 64-bit: a uint64 is kept as its digits (in a column whose
+        // declared type has no "INT" in it, which would give it INTEGER affinity).
+        ColumnType::UInt64 => "BIGUNSIGNED_TEXT",
+        ColumnType::List(_) | ColumnType::Struct(_) | ColumnType::Map(..) => "NESTED_JSON_TEXT",
+        ColumnType::Unsupported(what) => {
+            return Err(Error::invalid_input(format!(
+                "column '{column}' has a type bindery does not write ({what})"
+            )))
+        }
+    })
 }
 
 /// A literal as a SQLite value of a column's type.
-pub fn typed_literal(v: &Value, ty: ColumnType, column: &str) -> Result<Sql> {
+pub fn typed_literal(v: &Value, ty: &ColumnType, column: &str) -> Result<Sql> {
     if *v == Value::Null {
         return Ok(Sql::Null);
     }
@@ -52,14 +70,14 @@ pub struct Sqlite {
 }
 
 impl Dialect for Sqlite {
-    fn literal(&mut self, v: &Value, column: Option<(ColumnType, &str)>) -> Result<String> {
+    fn literal(&mut self, v: &Value, column: Option<(&ColumnType, &str)>) -> Result<String> {
         // Quoted text meeting a column is read as a value of its type by the host's rules
         // (`n = '5'`, `at > '2024-05-01'`), and so is a boolean meeting a boolean column
         // (stored as 0 or 1); numbers stay numbers (SQLite compares integers with reals
         // exactly).
         let value = match column {
             Some((ty, name))
-                if matches!(v, Value::Str(_)) || (ty == ColumnType::Bool && matches!(v, Value::Bool(_))) =>
+                if matches!(v, Value::Str(_)) || (*ty == ColumnType::Bool && matches!(v, Value::Bool(_))) =>
             {
                 typed_literal(v, ty, name)?
             }

@@ -1,9 +1,15 @@
 //! Values between Arrow and SQLite.
 //!
-//! How each column type is stored: `bool` as INTEGER 0/1, `int32`/`int64` as INTEGER,
-//! `float32`/`float64` as REAL, `string` and `json` as TEXT, `binary` as BLOB, `timestamp` as
-//! INTEGER microseconds since the Unix epoch, `date` as INTEGER days since the epoch. Reading
-//! a table made elsewhere, a `timestamp` or `date` column holding ISO-8601 text is read too.
+//! How each column type is stored: `bool` as INTEGER 0/1, `int8` … `int64` and `uint8` …
+//! `uint32` as INTEGER, `float16`/`float32`/`float64` as REAL, `string` and `json` as TEXT,
+//! `decimal(p, s)` as TEXT (its exact digits, declared `DECIMAL_TEXT`), `binary` and
+//! `binary(n)` as BLOB, `timestamp` as INTEGER microseconds since the Unix epoch (a
+//! `timestamp(unit, …)` in its unit), `time(unit)` as INTEGER units since midnight, `date` as
+//! INTEGER days since the epoch, `uint64` as TEXT (its digits, declared `BIGUNSIGNED_TEXT`:
+//! SQLite's integers are signed), `list`, `struct` and `map` as TEXT (JSON, declared
+//! `NESTED_JSON_TEXT`). Filters on `decimal`, `uint64` and nested columns run in the host,
+//! not in SQLite. Reading a table made elsewhere, a `timestamp` or `date` column holding
+//! ISO-8601 text is read too.
 
 use bindery_core::arrow::array::Array;
 pub use bindery_core::table::build::BatchBuilder;
@@ -12,15 +18,20 @@ use bindery_core::{ColumnType, Error, Result};
 use rusqlite::types::{Value as Sql, ValueRef};
 
 /// One cell of an Arrow column as a SQLite value.
-pub fn cell(array: &dyn Array, row: usize, ty: ColumnType) -> Sql {
-    match build::cell(array, row, ty) {
-        Cell::Null => Sql::Null,
-        Cell::Bool(b) => Sql::Integer(b as i64),
-        Cell::Int(i) | Cell::Micros(i) => Sql::Integer(i),
-        Cell::Days(d) => Sql::Integer(d as i64),
-        Cell::Float(f) => Sql::Real(f),
-        Cell::Text(t) => Sql::Text(t.to_string()),
-        Cell::Bytes(b) => Sql::Blob(b.to_vec()),
+pub fn cell(array: &dyn Array, row: usize, ty: &ColumnType) -> Sql {
+    match (build::cell(array, row, ty), ty) {
+        (Cell::Null, _) => Sql::Null,
+        (Cell::Bool(b), _) => Sql::Integer(b as i64),
+        (Cell::Int(i) | Cell::Micros(i), _) => Sql::Integer(i),
+        // A time of day: a count of its column's unit.
+        (Cell::TimeMicros(m), ColumnType::Time(unit)) => Sql::Integer(
+            build::convert_unit(m, bindery_core::table::schema::TimeUnit::Microsecond, *unit).unwrap_or(m),
+        ),
+        (Cell::TimeMicros(m), _) => Sql::Integer(m),
+        (Cell::Days(d), _) => Sql::Integer(d as i64),
+        (Cell::Float(f), _) => Sql::Real(f),
+        (Cell::Text(t), _) => Sql::Text(t.into_owned()),
+        (Cell::Bytes(b), _) => Sql::Blob(b.to_vec()),
     }
 }
 
@@ -30,7 +41,7 @@ pub fn sqlite_cell(v: ValueRef<'_>) -> Cell<'_> {
         ValueRef::Null => Cell::Null,
         ValueRef::Integer(i) => Cell::Int(i),
         ValueRef::Real(f) => Cell::Float(f),
-        ValueRef::Text(t) => std::str::from_utf8(t).map_or(Cell::Bytes(t), Cell::Text),
+        ValueRef::Text(t) => std::str::from_utf8(t).map_or(Cell::Bytes(t), |t| Cell::Text(t.into())),
         ValueRef::Blob(b) => Cell::Bytes(b),
     }
 }
@@ -48,7 +59,12 @@ pub fn push_row(builder: &mut BatchBuilder, row: &rusqlite::Row<'_>) -> Result<(
 /// query results), by SQLite's affinity rules plus the common names of other types.
 pub fn type_of_declared(declared: &str) -> ColumnType {
     let d = declared.to_ascii_uppercase();
-    if let Some(t) = ColumnType::parse(d.split('(').next().unwrap_or("").trim()) {
+    if d == "DECIMAL_TEXT" || d == "BIGUNSIGNED_TEXT" || d == "NESTED_JSON_TEXT" {
+        // What bindery declares for values it keeps as text, whose exact type a query result
+        // no longer knows.
+        return ColumnType::String;
+    }
+    if let Some(t) = ColumnType::parse(d.split('(').next().unwrap_or("").trim()).filter(|t| t.is_basic()) {
         return t;
     }
     if d.contains("BOOL") {
@@ -67,7 +83,7 @@ pub fn type_of_declared(declared: &str) -> ColumnType {
     {
         ColumnType::Float64
     } else if d.contains("TIME") {
-        ColumnType::Timestamp
+        ColumnType::timestamp()
     } else {
         ColumnType::String
     }

@@ -184,14 +184,14 @@ fn upsert(
         }
     }
     let mut stmt = tx.prepare_cached(&sql).map_err(|e| map(e, &what))?;
-    let arrays: Vec<(&ArrayRef, ColumnType)> = columns
+    let arrays: Vec<(&ArrayRef, &ColumnType)> = columns
         .iter()
-        .map(|(i, c)| (batch.column(*i), c.column_type))
+        .map(|(i, c)| (batch.column(*i), &c.column_type))
         .collect();
     let mut row = Vec::with_capacity(arrays.len());
     for r in 0..rows {
         row.clear();
-        row.extend(arrays.iter().map(|(a, ty)| cell(a.as_ref(), r, *ty)));
+        row.extend(arrays.iter().map(|(a, ty)| cell(a.as_ref(), r, ty)));
         stmt.execute(params_from_iter(row.iter()))
             .map_err(|e| map(e, &what))?;
     }
@@ -203,7 +203,11 @@ fn key_types(schema: &TableSchema) -> Vec<ColumnType> {
     schema
         .key
         .iter()
-        .map(|k| schema.column(k).map_or(ColumnType::String, |c| c.column_type))
+        .map(|k| {
+            schema
+                .column(k)
+                .map_or(ColumnType::String, |c| c.column_type.clone())
+        })
         .collect()
 }
 
@@ -214,7 +218,7 @@ fn key_cells(schema: &TableSchema, batch: &RecordBatch, key_index: &[usize]) -> 
             key_index
                 .iter()
                 .zip(&types)
-                .map(|(i, ty)| cell(batch.column(*i).as_ref(), r, *ty))
+                .map(|(i, ty)| cell(batch.column(*i).as_ref(), r, ty))
                 .collect()
         })
         .collect()
@@ -235,7 +239,7 @@ fn update(tx: &Transaction<'_>, schema: &TableSchema, table: &str, op: &OpWrite)
             arrays
                 .iter()
                 .zip(&types)
-                .map(|(a, ty)| cell(a.as_ref(), 0, *ty))
+                .map(|(a, ty)| cell(a.as_ref(), 0, ty))
                 .collect::<Vec<Sql>>(),
         );
     }

@@ -2,43 +2,50 @@
 //!
 //! A driver turns each value it reads into a [`Cell`] and pushes rows into a
 //! [`BatchBuilder`]; the builder takes what fits each column's type (an integer into a
-//! `float64` column, ISO-8601 text into a `timestamp` one) and refuses what does not, so every
-//! driver reads the same way.
+//! `float64` column, ISO-8601 text into a `timestamp` one, decimal text into a `decimal` one,
+//! JSON text into a `list`, `struct` or `map` one) and refuses what does not, so every driver
+//! reads the same way.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BinaryBuilder, BooleanBuilder, Date32Builder, Float32Builder, Float64Builder,
-    Int32Builder, Int64Builder, RecordBatch, RecordBatchOptions, StringBuilder, TimestampMicrosecondBuilder,
+    Array, ArrayRef, AsArray, BinaryBuilder, BooleanBuilder, Date32Builder, FixedSizeBinaryBuilder,
+    Float32Builder, Float64Builder, Int32Builder, Int64Builder, RecordBatch, RecordBatchOptions,
+    StringBuilder, TimestampMicrosecondBuilder,
 };
 use arrow::compute::kernels::cast_utils::{string_to_timestamp_nanos, Parser};
+use arrow::compute::{cast_with_options, CastOptions};
 use arrow::datatypes::{
-    Date32Type, Float32Type, Float64Type, Int32Type, Int64Type, SchemaRef, TimestampMicrosecondType,
+    DataType, Date32Type, Float32Type, Float64Type, Int32Type, Int64Type, SchemaRef, TimeUnit,
 };
 
 use crate::error::{Error, Result};
 use crate::table::schema::UTC;
 use crate::table::ColumnType;
 
-/// One value as a driver read it.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// One value as a driver read it (or is to write it).
+#[derive(Debug, Clone, PartialEq)]
 pub enum Cell<'a> {
     /// `NULL`.
     Null,
     /// A boolean.
     Bool(bool),
-    /// An integer.
+    /// An integer (for a `timestamp` or `time` column of another unit than microseconds: a
+    /// count of that unit).
     Int(i64),
     /// A floating-point number.
     Float(f64),
-    /// Text.
-    Text(&'a str),
+    /// Text: for `decimal`, `uint64` and nested columns (as JSON) the value's text.
+    Text(Cow<'a, str>),
     /// Bytes.
     Bytes(&'a [u8]),
     /// A timestamp: microseconds since the Unix epoch, UTC.
     Micros(i64),
     /// A date: days since the Unix epoch.
     Days(i32),
+    /// A time of day: microseconds since midnight.
+    TimeMicros(i64),
 }
 
 impl Cell<'_> {
@@ -53,25 +60,113 @@ impl Cell<'_> {
             Cell::Bytes(_) => "bytes",
             Cell::Micros(_) => "a timestamp",
             Cell::Days(_) => "a date",
+            Cell::TimeMicros(_) => "a time of day",
         }
     }
 }
 
-/// One value of an Arrow column of a column type, as a cell.
-pub fn cell(array: &dyn Array, row: usize, ty: ColumnType) -> Cell<'_> {
+/// Nanoseconds in one unit.
+fn nanos_per(unit: TimeUnit) -> i64 {
+    match unit {
+        TimeUnit::Second => 1_000_000_000,
+        TimeUnit::Millisecond => 1_000_000,
+        TimeUnit::Microsecond => 1_000,
+        TimeUnit::Nanosecond => 1,
+    }
+}
+
+/// A count of `from` units as a count of `to` units, if it is a whole one that fits.
+pub fn convert_unit(v: i64, from: TimeUnit, to: TimeUnit) -> Option<i64> {
+    let (f, t) = (nanos_per(from), nanos_per(to));
+    if f >= t {
+        v.checked_mul(f / t)
+    } else if v % (t / f) == 0 {
+        Some(v / (t / f))
+    } else {
+        None
+    }
+}
+
+/// A value of a nested column as JSON text (lists as arrays, structs and maps as objects).
+fn nested_json(array: &dyn Array, row: usize) -> String {
+    let field = arrow::datatypes::Field::new("v", array.data_type().clone(), true);
+    let one = array.slice(row, 1);
+    let batch = RecordBatch::try_new(Arc::new(arrow::datatypes::Schema::new(vec![field])), vec![one]);
+    let mut out = Vec::new();
+    if let Ok(batch) = batch {
+        let mut w = arrow::json::LineDelimitedWriter::new(&mut out);
+        if w.write(&batch).and_then(|_| w.finish()).is_err() {
+            return "null".into();
+        }
+    }
+    serde_json::from_slice::<serde_json::Value>(&out)
+        .ok()
+        .and_then(|v| v.get("v").cloned())
+        .unwrap_or(serde_json::Value::Null)
+        .to_string()
+}
+
+/// One value of an Arrow column of a column type, as a cell: integers of every width as
+/// `Int`, `float16` as `Float`, `uint64` and decimals as their text, times and timestamps of
+/// other units than microseconds as `Int` counts of their unit, nested values as JSON text.
+pub fn cell<'a>(array: &'a dyn Array, row: usize, ty: &ColumnType) -> Cell<'a> {
     if array.is_null(row) {
         return Cell::Null;
     }
+    let text = |a: &dyn Array| {
+        Cell::Text(Cow::Owned(
+            arrow::util::display::array_value_to_string(a, row).unwrap_or_default(),
+        ))
+    };
     match ty {
         ColumnType::Bool => Cell::Bool(array.as_boolean().value(row)),
         ColumnType::Int32 => Cell::Int(array.as_primitive::<Int32Type>().value(row) as i64),
         ColumnType::Int64 => Cell::Int(array.as_primitive::<Int64Type>().value(row)),
         ColumnType::Float32 => Cell::Float(array.as_primitive::<Float32Type>().value(row) as f64),
         ColumnType::Float64 => Cell::Float(array.as_primitive::<Float64Type>().value(row)),
-        ColumnType::String | ColumnType::Json => Cell::Text(array.as_string::<i32>().value(row)),
+        ColumnType::String | ColumnType::Json => {
+            Cell::Text(Cow::Borrowed(array.as_string::<i32>().value(row)))
+        }
         ColumnType::Binary => Cell::Bytes(array.as_binary::<i32>().value(row)),
-        ColumnType::Timestamp => Cell::Micros(array.as_primitive::<TimestampMicrosecondType>().value(row)),
+        ColumnType::FixedBinary(_) => Cell::Bytes(array.as_fixed_size_binary().value(row)),
         ColumnType::Date => Cell::Days(array.as_primitive::<Date32Type>().value(row)),
+        ColumnType::Int8
+        | ColumnType::Int16
+        | ColumnType::UInt8
+        | ColumnType::UInt16
+        | ColumnType::UInt32 => match arrow::compute::cast(&array.slice(row, 1), &DataType::Int64) {
+            Ok(a) => Cell::Int(a.as_primitive::<Int64Type>().value(0)),
+            Err(_) => Cell::Null,
+        },
+        ColumnType::Float16 => match arrow::compute::cast(&array.slice(row, 1), &DataType::Float64) {
+            Ok(a) => Cell::Float(a.as_primitive::<Float64Type>().value(0)),
+            Err(_) => Cell::Null,
+        },
+        ColumnType::Timestamp { unit, .. } => {
+            let v = match arrow::compute::cast(&array.slice(row, 1), &DataType::Int64) {
+                Ok(a) => a.as_primitive::<Int64Type>().value(0),
+                Err(_) => return Cell::Null,
+            };
+            if *unit == TimeUnit::Microsecond {
+                Cell::Micros(v)
+            } else {
+                Cell::Int(v)
+            }
+        }
+        ColumnType::Time(unit) => {
+            let v = match arrow::compute::cast(&array.slice(row, 1), &DataType::Int64) {
+                Ok(a) => a.as_primitive::<Int64Type>().value(0),
+                Err(_) => return Cell::Null,
+            };
+            match convert_unit(v, *unit, TimeUnit::Microsecond) {
+                Some(m) if *unit != TimeUnit::Nanosecond => Cell::TimeMicros(m),
+                _ => Cell::Int(v),
+            }
+        }
+        ColumnType::UInt64 | ColumnType::Decimal { .. } | ColumnType::Unsupported(_) => text(array),
+        ColumnType::List(_) | ColumnType::Struct(_) | ColumnType::Map(..) => {
+            Cell::Text(Cow::Owned(nested_json(array, row)))
+        }
     }
 }
 
@@ -84,12 +179,23 @@ enum ColumnBuilder {
     Float64(Float64Builder),
     Text(StringBuilder),
     Binary(BinaryBuilder),
+    FixedBinary(FixedSizeBinaryBuilder),
     Timestamp(TimestampMicrosecondBuilder),
     Date(Date32Builder),
+    /// Integers of another width, cast to `.1` at the end (a value that does not fit fails
+    /// there, naming the column).
+    Ints(Int64Builder, DataType),
+    /// `float16`.
+    Floats(Float64Builder, DataType),
+    /// Times and timestamps of any unit: counts of `.1`, then cast to `.2`.
+    Counts(Int64Builder, TimeUnit, DataType),
+    /// Text parsed into `.1` at the end: decimals and `uint64` by their text, nested values
+    /// from JSON.
+    Parsed(StringBuilder, ColumnType),
 }
 
 impl ColumnBuilder {
-    fn new(ty: ColumnType, capacity: usize) -> ColumnBuilder {
+    fn new(ty: &ColumnType, capacity: usize) -> ColumnBuilder {
         match ty {
             ColumnType::Bool => ColumnBuilder::Bool(BooleanBuilder::with_capacity(capacity)),
             ColumnType::Int32 => ColumnBuilder::Int32(Int32Builder::with_capacity(capacity)),
@@ -102,10 +208,30 @@ impl ColumnBuilder {
             ColumnType::Binary => {
                 ColumnBuilder::Binary(BinaryBuilder::with_capacity(capacity, capacity * 16))
             }
-            ColumnType::Timestamp => ColumnBuilder::Timestamp(
+            ColumnType::FixedBinary(n) => {
+                ColumnBuilder::FixedBinary(FixedSizeBinaryBuilder::with_capacity(capacity, *n))
+            }
+            t @ ColumnType::Timestamp { .. } if *t == ColumnType::timestamp() => ColumnBuilder::Timestamp(
                 TimestampMicrosecondBuilder::with_capacity(capacity).with_timezone(UTC),
             ),
+            ColumnType::Timestamp { unit, .. } | ColumnType::Time(unit) => {
+                ColumnBuilder::Counts(Int64Builder::with_capacity(capacity), *unit, ty.data_type())
+            }
             ColumnType::Date => ColumnBuilder::Date(Date32Builder::with_capacity(capacity)),
+            ColumnType::Int8
+            | ColumnType::Int16
+            | ColumnType::UInt8
+            | ColumnType::UInt16
+            | ColumnType::UInt32 => {
+                ColumnBuilder::Ints(Int64Builder::with_capacity(capacity), ty.data_type())
+            }
+            ColumnType::Float16 => {
+                ColumnBuilder::Floats(Float64Builder::with_capacity(capacity), ty.data_type())
+            }
+            other => ColumnBuilder::Parsed(
+                StringBuilder::with_capacity(capacity, capacity * 16),
+                other.clone(),
+            ),
         }
     }
 
@@ -113,45 +239,86 @@ impl ColumnBuilder {
         match self {
             ColumnBuilder::Bool(b) => b.append_null(),
             ColumnBuilder::Int32(b) => b.append_null(),
-            ColumnBuilder::Int64(b) => b.append_null(),
+            ColumnBuilder::Int64(b) | ColumnBuilder::Ints(b, _) | ColumnBuilder::Counts(b, ..) => {
+                b.append_null()
+            }
             ColumnBuilder::Float32(b) => b.append_null(),
-            ColumnBuilder::Float64(b) => b.append_null(),
-            ColumnBuilder::Text(b) => b.append_null(),
+            ColumnBuilder::Float64(b) | ColumnBuilder::Floats(b, _) => b.append_null(),
+            ColumnBuilder::Text(b) | ColumnBuilder::Parsed(b, _) => b.append_null(),
             ColumnBuilder::Binary(b) => b.append_null(),
+            ColumnBuilder::FixedBinary(b) => b.append_null(),
             ColumnBuilder::Timestamp(b) => b.append_null(),
             ColumnBuilder::Date(b) => b.append_null(),
         }
     }
 
     /// Appends a value; `false` when it is not one of the column's type.
-    fn push(&mut self, v: Cell<'_>) -> bool {
+    fn push(&mut self, v: &Cell<'_>) -> bool {
         use ColumnBuilder as B;
         match (self, v) {
             (b, Cell::Null) => b.null(),
-            (B::Bool(b), Cell::Bool(x)) => b.append_value(x),
-            (B::Bool(b), Cell::Int(i)) => b.append_value(i != 0),
-            (B::Int32(b), Cell::Int(i)) => match i32::try_from(i) {
+            (B::Bool(b), Cell::Bool(x)) => b.append_value(*x),
+            (B::Bool(b), Cell::Int(i)) => b.append_value(*i != 0),
+            (B::Int32(b), Cell::Int(i)) => match i32::try_from(*i) {
                 Ok(i) => b.append_value(i),
                 Err(_) => return false,
             },
-            (B::Int64(b), Cell::Int(i)) => b.append_value(i),
-            (B::Int64(b), Cell::Float(f)) if f.fract() == 0.0 && f.abs() < 9.0e15 => b.append_value(f as i64),
-            (B::Float32(b), Cell::Int(i)) => b.append_value(i as f32),
-            (B::Float32(b), Cell::Float(f)) => b.append_value(f as f32),
-            (B::Float64(b), Cell::Int(i)) => b.append_value(i as f64),
-            (B::Float64(b), Cell::Float(f)) => b.append_value(f),
+            (B::Int64(b) | B::Ints(b, _), Cell::Int(i)) => b.append_value(*i),
+            (B::Int64(b), Cell::Float(f)) if f.fract() == 0.0 && f.abs() < 9.0e15 => {
+                b.append_value(*f as i64)
+            }
+            (B::Float32(b), Cell::Int(i)) => b.append_value(*i as f32),
+            (B::Float32(b), Cell::Float(f)) => b.append_value(*f as f32),
+            (B::Float64(b) | B::Floats(b, _), Cell::Int(i)) => b.append_value(*i as f64),
+            (B::Float64(b) | B::Floats(b, _), Cell::Float(f)) => b.append_value(*f),
+            // A number the database keeps as text (PostgreSQL's unconstrained numeric).
+            (B::Float64(b), Cell::Text(t)) => match t.parse::<f64>() {
+                Ok(f) => b.append_value(f),
+                Err(_) => return false,
+            },
             (B::Text(b), Cell::Text(t)) => b.append_value(t),
             (B::Text(b), Cell::Int(i)) => b.append_value(i.to_string()),
             (B::Text(b), Cell::Float(f)) => b.append_value(f.to_string()),
             (B::Binary(b), Cell::Bytes(x)) => b.append_value(x),
             (B::Binary(b), Cell::Text(t)) => b.append_value(t.as_bytes()),
-            (B::Timestamp(b), Cell::Int(i) | Cell::Micros(i)) => b.append_value(i),
+            (B::FixedBinary(b), Cell::Bytes(x)) => return b.append_value(x).is_ok(),
+            (B::Timestamp(b), Cell::Int(i) | Cell::Micros(i)) => b.append_value(*i),
             (B::Timestamp(b), Cell::Text(t)) => match string_to_timestamp_nanos(t) {
                 Ok(n) => b.append_value(n.div_euclid(1000)),
                 Err(_) => return false,
             },
-            (B::Date(b), Cell::Days(d)) => b.append_value(d),
-            (B::Date(b), Cell::Int(i)) => match i32::try_from(i) {
+            (B::Counts(b, _, _), Cell::Int(i)) => b.append_value(*i),
+            (B::Counts(b, unit, _), Cell::Micros(m) | Cell::TimeMicros(m)) => {
+                match convert_unit(*m, TimeUnit::Microsecond, *unit) {
+                    Some(v) => b.append_value(v),
+                    None => return false,
+                }
+            }
+            (B::Counts(b, unit, DataType::Timestamp(..)), Cell::Text(t)) => {
+                match string_to_timestamp_nanos(t)
+                    .ok()
+                    .and_then(|n| convert_unit(n, TimeUnit::Nanosecond, *unit))
+                {
+                    Some(v) => b.append_value(v),
+                    None => return false,
+                }
+            }
+            (B::Counts(b, unit, _), Cell::Text(t)) => {
+                let nanos = arrow::datatypes::Time64NanosecondType::parse(t);
+                match nanos.and_then(|n| convert_unit(n, TimeUnit::Nanosecond, *unit)) {
+                    Some(v) => b.append_value(v),
+                    None => return false,
+                }
+            }
+            (B::Parsed(b, _), Cell::Text(t)) => b.append_value(t),
+            (B::Parsed(b, ColumnType::UInt64 | ColumnType::Decimal { .. }), Cell::Int(i)) => {
+                b.append_value(i.to_string())
+            }
+            (B::Parsed(b, ColumnType::Decimal { .. }), Cell::Float(f)) if f.is_finite() => {
+                b.append_value(f.to_string())
+            }
+            (B::Date(b), Cell::Days(d)) => b.append_value(*d),
+            (B::Date(b), Cell::Int(i)) => match i32::try_from(*i) {
                 Ok(i) => b.append_value(i),
                 Err(_) => return false,
             },
@@ -164,8 +331,22 @@ impl ColumnBuilder {
         true
     }
 
-    fn finish(&mut self) -> ArrayRef {
-        match self {
+    fn finish(&mut self) -> std::result::Result<ArrayRef, String> {
+        let strict = CastOptions {
+            safe: false,
+            ..CastOptions::default()
+        };
+        let cast = |a: ArrayRef, to: &DataType| {
+            // Int64 reaches Time32 through Int32.
+            let a = match to {
+                DataType::Time32(_) => {
+                    cast_with_options(&a, &DataType::Int32, &strict).map_err(|e| e.to_string())?
+                }
+                _ => a,
+            };
+            cast_with_options(&a, to, &strict).map_err(|e| e.to_string())
+        };
+        Ok(match self {
             ColumnBuilder::Bool(b) => Arc::new(b.finish()),
             ColumnBuilder::Int32(b) => Arc::new(b.finish()),
             ColumnBuilder::Int64(b) => Arc::new(b.finish()),
@@ -173,9 +354,25 @@ impl ColumnBuilder {
             ColumnBuilder::Float64(b) => Arc::new(b.finish()),
             ColumnBuilder::Text(b) => Arc::new(b.finish()),
             ColumnBuilder::Binary(b) => Arc::new(b.finish()),
+            ColumnBuilder::FixedBinary(b) => Arc::new(b.finish()),
             ColumnBuilder::Timestamp(b) => Arc::new(b.finish()),
             ColumnBuilder::Date(b) => Arc::new(b.finish()),
-        }
+            ColumnBuilder::Ints(b, to) | ColumnBuilder::Counts(b, _, to) => cast(Arc::new(b.finish()), to)?,
+            ColumnBuilder::Floats(b, to) => cast(Arc::new(b.finish()), to)?,
+            ColumnBuilder::Parsed(b, ty) if ty.is_nested() => {
+                let text = b.finish();
+                let values: Vec<serde_json::Value> = text
+                    .iter()
+                    .map(|t| match t {
+                        Some(t) => serde_json::from_str(t).map_err(|e| format!("{t} is not JSON: {e}")),
+                        None => Ok(serde_json::Value::Null),
+                    })
+                    .collect::<std::result::Result<_, String>>()?;
+                let refs: Vec<&serde_json::Value> = values.iter().collect();
+                crate::table::items::json_decode(ty, &refs).map_err(|(i, e)| format!("{} ({e})", refs[i]))?
+            }
+            ColumnBuilder::Parsed(b, ty) => cast(Arc::new(b.finish()), &ty.data_type())?,
+        })
     }
 }
 
@@ -190,7 +387,7 @@ pub struct BatchBuilder {
 impl BatchBuilder {
     /// A builder for batches of `schema`, whose columns have `types`.
     pub fn new(schema: SchemaRef, types: Vec<ColumnType>, capacity: usize) -> BatchBuilder {
-        let builders = types.iter().map(|t| ColumnBuilder::new(*t, capacity)).collect();
+        let builders = types.iter().map(|t| ColumnBuilder::new(t, capacity)).collect();
         BatchBuilder {
             schema,
             types,
@@ -207,7 +404,7 @@ impl BatchBuilder {
             .iter()
             .map(|c| c.to_field().with_nullable(true))
             .collect();
-        let types = table.columns.iter().map(|c| c.column_type).collect();
+        let types = table.columns.iter().map(|c| c.column_type.clone()).collect();
         BatchBuilder::new(Arc::new(arrow::datatypes::Schema::new(fields)), types, capacity)
     }
 
@@ -226,7 +423,7 @@ impl BatchBuilder {
     pub fn push_row<'a>(&mut self, mut cell: impl FnMut(usize) -> Result<Cell<'a>>) -> Result<()> {
         for i in 0..self.builders.len() {
             let v = cell(i)?;
-            if !self.builders[i].push(v) {
+            if !self.builders[i].push(&v) {
                 return Err(Error::invalid_input(format!(
                     "column '{}' is {} but holds {} in the database; fix the row or the column's type",
                     self.schema.field(i).name(),
@@ -247,7 +444,16 @@ impl BatchBuilder {
 
     /// The batch of the rows gathered; the builder starts over.
     pub fn finish(&mut self) -> Result<RecordBatch> {
-        let arrays: Vec<ArrayRef> = self.builders.iter_mut().map(ColumnBuilder::finish).collect();
+        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(self.builders.len());
+        for (i, b) in self.builders.iter_mut().enumerate() {
+            arrays.push(b.finish().map_err(|e| {
+                Error::invalid_input(format!(
+                    "column '{}' is {} but holds a value that is not one in the database: {e}",
+                    self.schema.field(i).name(),
+                    self.types[i]
+                ))
+            })?);
+        }
         let rows = std::mem::take(&mut self.rows);
         let options = RecordBatchOptions::new().with_row_count(Some(rows));
         RecordBatch::try_new_with_options(self.schema.clone(), arrays, &options)

@@ -62,7 +62,17 @@ fn natural(v: &Value) -> ArrayRef {
 
 /// A literal as a one-value array of a column's type; `InvalidInput` naming the column when
 /// it is not a value of that type (`'abc'` for an `int64`, `3.5` for an `int32`).
-pub fn literal_array(v: &Value, ty: ColumnType, column: &str) -> Result<ArrayRef> {
+pub fn literal_array(v: &Value, ty: &ColumnType, column: &str) -> Result<ArrayRef> {
+    ty.check_supported(column)?;
+    if ty.is_nested() {
+        return Err(Error::invalid_input(format!(
+            "column '{column}' is {ty}: a literal cannot be one of its values"
+        )));
+    }
+    if let (Value::Float(f), ColumnType::Decimal { .. }) = (v, ty) {
+        // Read as the number its text says (0.1 is one tenth, not the float nearest it).
+        return cast_literal(&Value::Str(f.to_string()), &ty.data_type(), column);
+    }
     cast_literal(v, &ty.data_type(), column)
 }
 
@@ -88,9 +98,10 @@ fn cast_literal(v: &Value, to: &DataType, column: &str) -> Result<ArrayRef> {
     cast_with_options(&from, to, &strict).map_err(|_| bad())
 }
 
-/// Whether a type is an integer (`Some(true)`), a float (`Some(false)`), or neither.
+/// Whether a type is an integer that fits `int64` (`Some(true)`), a float (`Some(false)`),
+/// or neither (`uint64` and decimals compare as exact decimals: [`exact`]).
 fn numeric_class(t: &DataType) -> Option<bool> {
-    if t.is_integer() {
+    if t.is_integer() && *t != DataType::UInt64 {
         Some(true)
     } else if t.is_floating() {
         Some(false)
@@ -121,6 +132,68 @@ fn shown(o: &Operand) -> String {
     }
 }
 
+/// The scale of an exact number (`uint64` and decimals; `int64` and other integers: 0), or
+/// `None` for any other type.
+fn exact_scale(t: &DataType) -> Option<i8> {
+    match t {
+        DataType::Decimal128(_, s) => Some(*s),
+        t if t.is_integer() => Some(0),
+        _ => None,
+    }
+}
+
+/// The digits after the point of a number written out in full.
+fn text_scale(text: &str) -> i8 {
+    text.split_once('.')
+        .map_or(0, |(_, frac)| frac.len().min(i8::MAX as usize) as i8)
+}
+
+/// Two operands of which one is `uint64` or a decimal, both made `decimal(38, s)` with the
+/// larger scale, so they compare exactly (a float literal is read as the number its text
+/// says); `None` when they do not meet that way (a float column meets a decimal as `float64`,
+/// as in PostgreSQL).
+fn exact(a: &Operand, b: &Operand, what: &str) -> Result<Option<(Operand, Operand)>> {
+    let big = |t: &DataType| matches!(t, DataType::UInt64 | DataType::Decimal128(..));
+    let (ta, tb) = (a.array.data_type(), b.array.data_type());
+    if !big(ta) && !big(tb) {
+        return Ok(None);
+    }
+    // A float literal as decimal text, with its own scale.
+    let as_text = |o: &Operand| match &o.literal {
+        Some(Value::Float(f)) if f.is_finite() => Some(f.to_string()),
+        _ => None,
+    };
+    let scale_of = |o: &Operand| match as_text(o) {
+        Some(t) => Some(text_scale(&t)),
+        None => exact_scale(o.array.data_type()),
+    };
+    let (Some(sa), Some(sb)) = (scale_of(a), scale_of(b)) else {
+        if numeric_class(ta).is_some() || numeric_class(tb).is_some() {
+            let float = |o: &Operand| -> Result<Operand> {
+                let array =
+                    arrow::compute::cast(&o.array, &DataType::Float64).map_err(|e| arrow_err(what, e))?;
+                Ok(Operand { array, ..o.clone() })
+            };
+            return Ok(Some((float(a)?, float(b)?)));
+        }
+        return Ok(None);
+    };
+    let to = DataType::Decimal128(38, sa.max(sb));
+    let strict = CastOptions {
+        safe: false,
+        ..CastOptions::default()
+    };
+    let convert = |o: &Operand| -> Result<Operand> {
+        let from = match as_text(o) {
+            Some(t) => Arc::new(StringArray::from(vec![t])) as ArrayRef,
+            None => o.array.clone(),
+        };
+        let array = cast_with_options(&from, &to, &strict).map_err(|e| arrow_err(what, e))?;
+        Ok(Operand { array, ..o.clone() })
+    };
+    Ok(Some((convert(a)?, convert(b)?)))
+}
+
 /// Brings two operands to types that compare or combine (the filter table in the README):
 /// numbers meet as `int64` or `float64` (an integer meeting a float is compared exactly, not
 /// rounded); a quoted literal is read as a value of the other side's type; anything else of
@@ -130,11 +203,27 @@ fn unify(a: Operand, b: Operand, what: &str) -> Result<(Operand, Operand)> {
     if ta == DataType::Null || tb == DataType::Null {
         return Ok((a, b));
     }
+    for o in [&a, &b] {
+        if o.array.data_type().is_nested() {
+            return Err(Error::invalid_input(format!(
+                "{} cannot be compared in {what}: filters compare single values (IS NULL takes any column)",
+                shown(o)
+            )));
+        }
+    }
+    if let Some(pair) = exact(&a, &b, what)? {
+        return Ok(pair);
+    }
     if numeric_class(&ta).is_some() && numeric_class(&tb).is_some() {
         return Ok((widen(a, what)?, widen(b, what)?));
     }
     if ta == tb {
         return Ok((a, b));
+    }
+    // Timestamps of two units or zones: the second as the first's type.
+    if let (DataType::Timestamp(..), DataType::Timestamp(..)) = (&ta, &tb) {
+        let array = arrow::compute::cast(&b.array, &ta).map_err(|e| arrow_err(what, e))?;
+        return Ok((a, Operand { array, ..b }));
     }
     // A quoted literal takes the other side's type (`at > '2024-05-01'`, `n = '5'`).
     if let (Some(v @ Value::Str(_)), None) = (&a.literal, &b.literal) {
@@ -210,7 +299,7 @@ fn expand(array: &ArrayRef, len: usize) -> Result<ArrayRef> {
 /// the column was added, or written without it, hold.
 pub fn default_array(column: &crate::table::Column, rows: usize) -> Result<ArrayRef> {
     match &column.default {
-        Some(v) => expand(&literal_array(v, column.column_type, &column.name)?, rows),
+        Some(v) => expand(&literal_array(v, &column.column_type, &column.name)?, rows),
         None => Ok(arrow::array::new_null_array(
             &column.column_type.data_type(),
             rows,
@@ -476,6 +565,13 @@ fn check_arithmetic(op: BinOp, operands: [&Operand; 2], what: &str) -> Result<()
     for o in operands {
         match numeric_class(o.array.data_type()) {
             _ if *o.array.data_type() == DataType::Null => {}
+            None if exact_scale(o.array.data_type()).is_some() => {
+                return Err(Error::invalid_input(format!(
+                    "'{}' on {} is not supported in filters: arithmetic takes int64 and float64 values (compare the column itself)",
+                    op.symbol(),
+                    shown(o)
+                )))
+            }
             None => {
                 return Err(Error::invalid_input(format!(
                     "'{}' needs numbers, but {} is not one (in {what})",
@@ -759,6 +855,63 @@ mod tests {
         );
         assert!(err("age").contains("not a condition"), "{}", err("age"));
         assert!(err("age LIKE 'a'").contains("LIKE needs text"));
+    }
+
+    /// Decimals and uint64 compare exactly; nested columns only test for NULL.
+    #[test]
+    fn wider_types_compare_exactly() {
+        use crate::table::schema::{Column, TableSchema};
+        let schema = TableSchema {
+            columns: vec![
+                Column::new(
+                    "d",
+                    ColumnType::Decimal {
+                        precision: 9,
+                        scale: 2,
+                    },
+                ),
+                Column::new("u", ColumnType::UInt64),
+                Column::new("f", ColumnType::Float64),
+                Column::new("l", ColumnType::List(Box::new(ColumnType::Int64))),
+            ],
+            key: vec![],
+        };
+        let items = [
+            serde_json::json!({"d": "0.10", "u": 18446744073709551615u64, "f": 0.1, "l": [1]}),
+            serde_json::json!({"d": "0.30", "u": 9007199254740993u64, "f": 0.3, "l": null}),
+        ];
+        let mut op = crate::table::OpWrite {
+            items: crate::table::Items::Json(items.iter().map(|i| i.as_object().unwrap().clone()).collect()),
+            ..Default::default()
+        };
+        crate::table::items::check_write(&schema, &mut op, "t").unwrap();
+        let crate::table::Items::Batches(batches) = op.items else {
+            panic!("items become batches")
+        };
+        let batch = batches[0].clone();
+        let rows = |f: &str| {
+            let m = mask(&Filter::parse(f).unwrap().expr, &batch, "t").unwrap_or_else(|e| panic!("{f}: {e}"));
+            (0..m.len()).filter(|i| m.value(*i)).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            rows("d = 0.1"),
+            [0],
+            "a float literal meets a decimal by its text"
+        );
+        assert_eq!(rows("d = '0.3'"), [1]);
+        assert_eq!(rows("d > 0.2"), [1]);
+        assert_eq!(rows("d = f"), [0, 1], "float column against decimal: as float64");
+        assert_eq!(rows("u > 9223372036854775807"), [0]);
+        assert_eq!(rows("u = 9007199254740993"), [1], "not rounded through a float");
+        assert_eq!(rows("u = 9007199254740992"), Vec::<usize>::new());
+        assert_eq!(rows("l IS NULL"), [1]);
+        let err = |f: &str| {
+            mask(&Filter::parse(f).unwrap().expr, &batch, "t")
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(err("d + 1 > 2").contains("'d'"), "{}", err("d + 1 > 2"));
+        assert!(err("l = 1").contains("'l'"), "{}", err("l = 1"));
     }
 
     #[tokio::test]

@@ -9,8 +9,8 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, BinaryArray, BooleanArray, Date32Array, Float32Array, Float64Array, Int32Array,
-    Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+    Array, ArrayRef, BinaryArray, BooleanArray, Date32Array, FixedSizeBinaryBuilder, Float32Array,
+    Float64Array, Int32Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
 };
 use arrow::compute::kernels::cast_utils::{string_to_timestamp_nanos, Parser};
 use arrow::compute::{cast_with_options, CastOptions};
@@ -215,7 +215,7 @@ pub fn typed_key(schema: &TableSchema, key: &Key, table: &str) -> Result<Vec<Arr
                     "key column '{name}' cannot be NULL"
                 )));
             }
-            literal_array(v, c.column_type, name)
+            literal_array(v, &c.column_type, name)
         })
         .collect()
 }
@@ -250,10 +250,22 @@ pub fn key_filter(schema: &TableSchema, keys: &[Key], table: &str) -> Result<Exp
 /// Checks a read's filter, select and keys against the schema.
 pub fn check_read(schema: &TableSchema, op: &OpRead, table: &str) -> Result<()> {
     let arrow_schema = schema.to_arrow();
+    compute::project_schema(&arrow_schema, &op.select, table)?;
+    // A column of a type bindery lacks blocks only a read that would return or filter it.
+    let filtered = op.filter.as_ref().map(|f| f.expr.columns()).unwrap_or_default();
+    for c in &schema.columns {
+        let read = if op.select.is_empty() {
+            op.sql.is_none()
+        } else {
+            op.select.contains(&c.name)
+        };
+        if read || filtered.contains(&c.name) {
+            c.column_type.check_supported(&c.name)?;
+        }
+    }
     if let Some(f) = &op.filter {
         compute::check_filter(f, &arrow_schema, table)?;
     }
-    compute::project_schema(&arrow_schema, &op.select, table)?;
     for k in &op.keys {
         typed_key(schema, k, table)?;
     }
@@ -289,6 +301,7 @@ pub fn check_batch(
         let Some((i, _)) = given.column_with_name(&c.name) else {
             continue;
         };
+        c.column_type.check_supported(&c.name)?;
         let mut array = batch.column(i).clone();
         let want = c.column_type.data_type();
         if array.data_type() != &want {
@@ -388,6 +401,7 @@ fn json_batch(schema: &TableSchema, rows: &[Row], table: &str, first: usize) -> 
 
 /// One column of JSON values as an array of the column's type.
 fn json_array(c: &Column, values: &[&Json], table: &str, first: usize) -> Result<ArrayRef> {
+    c.column_type.check_supported(&c.name)?;
     for (i, v) in values.iter().enumerate() {
         if v.is_null() && !c.nullable {
             return Err(bad(
@@ -420,7 +434,7 @@ fn json_array(c: &Column, values: &[&Json], table: &str, first: usize) -> Result
         }};
     }
     let int32 = |v: &Json| v.as_i64().and_then(|i| i32::try_from(i).ok());
-    Ok(match c.column_type {
+    Ok(match &c.column_type {
         ColumnType::Bool => Arc::new(typed!(BooleanArray, |v: &Json| v.as_bool())),
         ColumnType::Int64 => Arc::new(typed!(Int64Array, |v: &Json| v.as_i64())),
         ColumnType::Int32 => Arc::new(typed!(Int32Array, int32)),
@@ -429,7 +443,7 @@ fn json_array(c: &Column, values: &[&Json], table: &str, first: usize) -> Result
         ColumnType::String => Arc::new(typed!(StringArray, |v: &Json| v.as_str().map(str::to_string))),
         ColumnType::Json => Arc::new(typed!(StringArray, |v: &Json| Some(v.to_string()))),
         ColumnType::Binary => Arc::new(typed!(BinaryArray, json_bytes)),
-        ColumnType::Timestamp => Arc::new(
+        ty @ ColumnType::Timestamp { .. } if *ty == ColumnType::timestamp() => Arc::new(
             typed!(TimestampMicrosecondArray, |v: &Json| match v {
                 Json::String(s) => string_to_timestamp_nanos(s).ok().map(|n| n.div_euclid(1000)),
                 other => other.as_i64(),
@@ -440,6 +454,70 @@ fn json_array(c: &Column, values: &[&Json], table: &str, first: usize) -> Result
             Json::String(s) => Date32Type::parse(s),
             other => int32(other),
         })),
+        ColumnType::FixedBinary(n) => {
+            let mut out = FixedSizeBinaryBuilder::with_capacity(values.len(), *n);
+            for (i, v) in values.iter().enumerate() {
+                if v.is_null() {
+                    out.append_null();
+                    continue;
+                }
+                let bytes = json_bytes(v).ok_or_else(|| wrong(i, v))?;
+                out.append_value(&bytes).map_err(|_| {
+                    bad(
+                        table,
+                        first + i,
+                        &c.name,
+                        format!("is {}, but the item gives {} bytes", c.column_type, bytes.len()),
+                    )
+                })?;
+            }
+            Arc::new(out.finish())
+        }
+        other => json_decode(other, values).map_err(|(i, e)| match values.get(i) {
+            Some(v) => bad(
+                table,
+                first + i,
+                &c.name,
+                format!("is {}, but the item gives {v} ({e})", c.column_type),
+            ),
+            None => bad(table, first, &c.name, e),
+        })?,
+    })
+}
+
+/// Values of any type by arrow's JSON decoder (numbers into decimals by their text, times and
+/// timestamps from ISO-8601 text or integers in the unit, lists from arrays, structs and maps
+/// from objects); on failure, the index of the first value that fails and why.
+pub(crate) fn json_decode(
+    ty: &ColumnType,
+    values: &[&Json],
+) -> std::result::Result<ArrayRef, (usize, String)> {
+    let schema = Arc::new(Schema::new(vec![Field::new("v", ty.data_type(), true)]));
+    let decode = |values: &[&Json]| -> std::result::Result<ArrayRef, String> {
+        let mut decoder = arrow::json::ReaderBuilder::new(schema.clone())
+            .with_batch_size(values.len().max(1))
+            .with_strict_mode(true)
+            .build_decoder()
+            .map_err(|e| e.to_string())?;
+        let rows: Vec<Json> = values
+            .iter()
+            .map(|v| Json::Object(Map::from_iter([("v".to_string(), (*v).clone())])))
+            .collect();
+        decoder.serialize(&rows).map_err(|e| e.to_string())?;
+        let batch = decoder.flush().map_err(|e| e.to_string())?;
+        match batch {
+            Some(b) => Ok(b.column(0).clone()),
+            None => Ok(arrow::array::new_null_array(
+                &schema.field(0).data_type().clone(),
+                0,
+            )),
+        }
+    };
+    decode(values).map_err(|e| {
+        let at = (0..values.len())
+            .find(|i| decode(&values[*i..=*i]).is_err())
+            .unwrap_or(0);
+        (at, e)
     })
 }
 

@@ -54,21 +54,28 @@ pub struct Select {
 pub trait Dialect {
     /// A literal as a bound parameter (its placeholder, such as `?` or `$3::text::bigint`),
     /// or `NULL`. `column` is the column the literal meets, if it meets one: its type and name.
-    fn literal(&mut self, v: &Value, column: Option<(ColumnType, &str)>) -> Result<String>;
+    fn literal(&mut self, v: &Value, column: Option<(&ColumnType, &str)>) -> Result<String>;
 
     /// `value [NOT] LIKE pattern` (the pattern a parameter); `ILIKE` only in update
     /// expressions (filters never push it down: case folding differs between backends).
     fn like(&mut self, value: &str, pattern: &Like) -> String;
 
     /// A column in an expression (`column_type` when the table has it).
-    fn column(&self, name: &str, column_type: Option<ColumnType>) -> String {
+    fn column(&self, name: &str, column_type: Option<&ColumnType>) -> String {
+        let _ = column_type;
+        ident(name)
+    }
+
+    /// A column in the `SELECT` list, as the backend hands it over best (PostgreSQL: a
+    /// `numeric` as text, an array as JSON).
+    fn select_column(&self, name: &str, column_type: &ColumnType) -> String {
         let _ = column_type;
         ident(name)
     }
 
     /// Whether the backend compares `a` with `b` exactly as bindery does, given that both are
     /// evaluated exactly and their types meet (checked before). `kinds` are their types.
-    fn compares_exactly(&self, a: (&Expr, Option<ColumnType>), b: (&Expr, Option<ColumnType>)) -> bool {
+    fn compares_exactly(&self, a: (&Expr, Option<&ColumnType>), b: (&Expr, Option<&ColumnType>)) -> bool {
         let _ = (a, b);
         true
     }
@@ -76,13 +83,17 @@ pub trait Dialect {
 
 /// The type of an expression, as far as pushdown decisions need it: a column's type, or the
 /// type a bare literal has on its own.
-fn kind(schema: &TableSchema, e: &Expr) -> Option<ColumnType> {
+fn kind<'a>(schema: &'a TableSchema, e: &Expr) -> Option<&'a ColumnType> {
+    const INT: ColumnType = ColumnType::Int64;
+    const FLOAT: ColumnType = ColumnType::Float64;
+    const BOOL: ColumnType = ColumnType::Bool;
+    const STR: ColumnType = ColumnType::String;
     match e {
-        Expr::Column(path) => schema.column(&path.join(".")).map(|c| c.column_type),
-        Expr::Literal(Value::Int(_)) => Some(ColumnType::Int64),
-        Expr::Literal(Value::Float(_)) => Some(ColumnType::Float64),
-        Expr::Literal(Value::Bool(_)) => Some(ColumnType::Bool),
-        Expr::Literal(Value::Str(_)) => Some(ColumnType::String),
+        Expr::Column(path) => schema.column(&path.join(".")).map(|c| &c.column_type),
+        Expr::Literal(Value::Int(_)) => Some(&INT),
+        Expr::Literal(Value::Float(_)) => Some(&FLOAT),
+        Expr::Literal(Value::Bool(_)) => Some(&BOOL),
+        Expr::Literal(Value::Str(_)) => Some(&STR),
         _ => None,
     }
 }
@@ -129,9 +140,15 @@ impl<'a, D: Dialect> Render<'a, D> {
     /// division by zero are `NULL` here, an error or a float elsewhere) and `ILIKE` (case
     /// folding differs) are left to the host.
     pub fn pushable(&self, e: &Expr) -> bool {
+        // Only columns of the basic types: the others (decimals, uint64, times, other
+        // timestamp units, nested values) are stored as text or counts the backend would
+        // compare differently.
+        let basic = |x: &Expr| kind(self.schema, x).is_none_or(ColumnType::is_basic);
         let cmp = |a: &Expr, b: &Expr| {
             self.pushable(a)
                 && self.pushable(b)
+                && basic(a)
+                && basic(b)
                 && self
                     .dialect
                     .compares_exactly((a, kind(self.schema, a)), (b, kind(self.schema, b)))
@@ -145,18 +162,19 @@ impl<'a, D: Dialect> Render<'a, D> {
                 r,
             ) => cmp(l, r),
             Expr::Binary(..) | Expr::Neg(_) => false,
-            Expr::Not(x) | Expr::IsNull(x, _) => self.pushable(x),
+            Expr::Not(x) => self.pushable(x),
+            Expr::IsNull(x, _) => self.pushable(x),
             Expr::InList(x, list, _) => list.iter().all(|i| cmp(x, i)),
             Expr::Between(x, lo, hi, _) => cmp(x, lo) && cmp(x, hi),
-            Expr::Like(x, p) => !p.insensitive && self.pushable(x),
+            Expr::Like(x, p) => !p.insensitive && self.pushable(x) && basic(x),
         }
     }
 
-    fn column(&self, e: Option<&Expr>) -> Option<(ColumnType, String)> {
+    fn column(&self, e: Option<&Expr>) -> Option<(&'a ColumnType, String)> {
         match e? {
             Expr::Column(path) => {
                 let name = path.join(".");
-                self.schema.column(&name).map(|c| (c.column_type, name))
+                self.schema.column(&name).map(|c| (&c.column_type, name))
             }
             _ => None,
         }
@@ -206,11 +224,16 @@ impl<'a, D: Dialect> Render<'a, D> {
         } else {
             project_schema(&arrow, &wanted, table)?
         };
-        let types = indices
+        let types: Vec<ColumnType> = indices
             .iter()
-            .map(|i| self.schema.columns[*i].column_type)
+            .map(|i| self.schema.columns[*i].column_type.clone())
             .collect();
-        let columns: Vec<String> = schema.fields().iter().map(|f| ident(f.name())).collect();
+        let columns: Vec<String> = schema
+            .fields()
+            .iter()
+            .zip(&types)
+            .map(|(f, t)| self.dialect.select_column(f.name(), t))
+            .collect();
         let mut sql = format!("SELECT {} FROM {}", columns.join(", "), ident(table));
         let mut conditions = Vec::new();
         for c in pushed {
@@ -247,7 +270,7 @@ impl<'a, D: Dialect> Render<'a, D> {
         Ok(match e {
             Expr::Column(path) => {
                 let name = path.join(".");
-                let ty = self.schema.column(&name).map(|c| c.column_type);
+                let ty = self.schema.column(&name).map(|c| &c.column_type);
                 self.dialect.column(&name, ty)
             }
             Expr::Literal(v) => self.dialect.literal(v, None)?,
