@@ -108,3 +108,62 @@ def test_sqlite_refuses_nan_rather_than_storing_null(ctx):
     with pytest.raises(bindery.InvalidInput, match="item 2 .* column 'x' is NaN, which SQLite cannot store"):
         ctx.table.write("db://m").with_batches(batch).do()
     assert ctx.table.read("db://m").do().num_rows == 0, "nothing was written"
+
+
+def test_wider_types_come_back_as_their_arrow_types(ctx):
+    import datetime
+    import decimal
+
+    ctx.table.create("db://wide").schema(
+        "k int16 NOT NULL, price decimal(30, 10), big uint64, at timestamp(ns), local timestamp(ms, none), "
+        "tm time(us), tags list<string>, point struct<x float64, y float64>, attrs map<string, int64>"
+    ).primary_key("k").do()
+    price = decimal.Decimal("12345678901234567890.0123456789")
+    ctx.table.write("db://wide").with_items(
+        [
+            {"k": 1, "price": price, "big": 2**64 - 1, "at": "2026-12-02T03:04:05.123456789Z",
+             "local": datetime.datetime(2026, 12, 2, 3, 4, 5, 678000), "tm": datetime.time(23, 59, 59, 999999),
+             "tags": ["a", "b"], "point": {"x": 1.5, "y": -2.0}, "attrs": {"n": 3}},
+            {"k": 2, "price": decimal.Decimal("0.1")},
+        ]
+    ).do()
+    got = ctx.table.read("db://wide").do().sort_by("k")
+    assert got.schema.field("k").type == pa.int16()
+    assert got.schema.field("price").type == pa.decimal128(30, 10)
+    assert got.schema.field("big").type == pa.uint64()
+    assert got.schema.field("at").type == pa.timestamp("ns", tz="+00:00")
+    assert got.schema.field("local").type == pa.timestamp("ms")
+    assert got.schema.field("tm").type == pa.time64("us")
+    assert got.schema.field("tags").type.value_type == pa.string()
+    assert got.column("price").to_pylist() == [price, decimal.Decimal("0.1")]
+    assert got.column("big").to_pylist() == [2**64 - 1, None]
+    assert got.column("at").cast(pa.int64()).to_pylist()[0] == 1796180645123456789
+    assert got.column("local").to_pylist()[0] == datetime.datetime(2026, 12, 2, 3, 4, 5, 678000)
+    assert got.column("tm").to_pylist()[0] == datetime.time(23, 59, 59, 999999)
+    assert got.column("tags").to_pylist() == [["a", "b"], None]
+    assert got.column("point").to_pylist()[0] == {"x": 1.5, "y": -2.0}
+    assert got.column("attrs").to_pylist()[0] == [("n", 3)]
+    # Filters on them mean what they say.
+    hit = ctx.table.read("db://wide").where_("price > 1e19 AND big > 9223372036854775807").select(["k"]).do()
+    assert hit.column("k").to_pylist() == [1]
+
+
+def test_pyarrow_types_pass_through_a_parquet_table_unchanged(ctx):
+    import decimal
+
+    batch = pa.record_batch(
+        {
+            "id": pa.array([1, 2], pa.int8()),
+            "d": pa.array([decimal.Decimal("1.50"), None], pa.decimal128(5, 2)),
+            "fixed": pa.array([b"abcd", b"wxyz"], pa.binary(4)),
+            "ns": pa.array([1, 2], pa.timestamp("ns")),
+            "nested": pa.array([[{"a": 1}], []], pa.list_(pa.struct([("a", pa.int32())]))),
+        }
+    )
+    ctx.table.create("lake://typed").schema(
+        "id int8, d decimal(5, 2), fixed binary(4), ns timestamp(ns, none), nested list<struct<a int32>>"
+    ).do()
+    ctx.table.write("lake://typed").with_batches(batch).do()
+    got = ctx.table.read("lake://typed").do()
+    assert got.schema == batch.schema
+    assert got.equals(pa.Table.from_batches([batch]))

@@ -32,6 +32,7 @@ macro_rules! table_suite {
                 large_reads_stream_in_batches,
                 concurrent_writers_lose_nothing,
                 acknowledged_writes_survive_a_restart,
+                every_type_round_trips,
             );
         }
     };
@@ -800,4 +801,225 @@ pub async fn acknowledged_writes_survive_a_restart(fx: &crate::Fixture) {
     let again = fx.reopen().await;
     let b = again.table().read("db://rs").where_("addr = 'NY'").await.unwrap();
     assert_eq!(rows(&b), 2);
+}
+
+/// One column type of the suite: its text, a JSON value, the value as Arrow displays it read
+/// back, and a filter the row with that value passes (the row with NULL must not).
+struct TypeCase {
+    ty: &'static str,
+    value: serde_json::Value,
+    shown: &'static str,
+    filter: &'static str,
+}
+
+fn type_cases() -> Vec<TypeCase> {
+    let case = |ty, value, shown, filter| TypeCase {
+        ty,
+        value,
+        shown,
+        filter,
+    };
+    vec![
+        case("bool", json!(true), "true", "v = TRUE"),
+        case("int8", json!(-128), "-128", "v = -128"),
+        case("int16", json!(32767), "32767", "v > 32766"),
+        case("int32", json!(-2147483648i64), "-2147483648", "v < 0"),
+        case(
+            "int64",
+            json!(9007199254740993i64),
+            "9007199254740993",
+            "v = 9007199254740993",
+        ),
+        case("uint8", json!(255), "255", "v = 255"),
+        case("uint16", json!(65535), "65535", "v >= 65535"),
+        case("uint32", json!(4294967295u64), "4294967295", "v = 4294967295"),
+        case(
+            "uint64",
+            json!(18446744073709551615u64),
+            "18446744073709551615",
+            "v > 9223372036854775807",
+        ),
+        case("float16", json!(1.5), "1.5", "v = 1.5"),
+        case("float32", json!(0.25), "0.25", "v < 0.5"),
+        case("float64", json!(1e300), "1e300", "v > 1e299"),
+        case(
+            "decimal(9, 2)",
+            json!("1234567.89"),
+            "1234567.89",
+            "v = 1234567.89",
+        ),
+        case(
+            "decimal(38, 10)",
+            json!("-1234567890123456789012345678.0123456789"),
+            "-1234567890123456789012345678.0123456789",
+            // A number literal is an int64 or a float64: an exact decimal beyond them is quoted.
+            "v < '-1234567890123456789012345678'",
+        ),
+        case("string", json!("héllo ☃"), "héllo ☃", "v = 'héllo ☃'"),
+        case("binary", json!("bytes"), "6279746573", "v IS NOT NULL"),
+        case("binary(4)", json!("abcd"), "61626364", "v IS NOT NULL"),
+        case(
+            "timestamp",
+            json!("2024-05-01T12:00:00.123456Z"),
+            "2024-05-01T12:00:00.123456Z",
+            "v = '2024-05-01T12:00:00.123456Z'",
+        ),
+        case(
+            "timestamp(ns)",
+            json!("2024-05-01T12:00:00.123456789Z"),
+            "2024-05-01T12:00:00.123456789Z",
+            "v > '2024-05-01T12:00:00.123456Z'",
+        ),
+        case(
+            "timestamp(ms, none)",
+            json!("2024-05-01T12:00:00.123"),
+            "2024-05-01T12:00:00.123",
+            "v = '2024-05-01T12:00:00.123'",
+        ),
+        case(
+            "timestamp(s, 'Europe/Paris')",
+            json!("2024-05-01T12:00:00Z"),
+            "2024-05-01T14:00:00+02:00",
+            "v = '2024-05-01T14:00:00+02:00'",
+        ),
+        case("date", json!("2024-02-29"), "2024-02-29", "v = '2024-02-29'"),
+        case(
+            "time(ms)",
+            json!("12:34:56.789"),
+            "12:34:56.789",
+            "v > '12:00:00'",
+        ),
+        case(
+            "time(ns)",
+            json!("12:34:56.123456789"),
+            "12:34:56.123456789",
+            "v > '12:34:56.123456'",
+        ),
+        case("json", json!({"a": [1, 2]}), r#"{"a":[1,2]}"#, "v IS NOT NULL"),
+        case("list<int64>", json!([1, null, 3]), "[1, , 3]", "v IS NOT NULL"),
+        case(
+            "struct<a int32, b list<string>>",
+            json!({"a": 1, "b": ["x"]}),
+            "{a: 1, b: [x]}",
+            "v IS NOT NULL",
+        ),
+        case(
+            "map<string, float64>",
+            json!({"x": 1.5}),
+            "{x: 1.5}",
+            "v IS NOT NULL",
+        ),
+    ]
+}
+
+/// Every column type goes in as JSON, comes back with its Arrow type and its value, and is
+/// filtered as the host filters it. A driver that cannot hold a type refuses it at create,
+/// naming the column and the type, and leaves no table behind; only the refusals listed here
+/// (each with its reason) are allowed.
+pub async fn every_type_round_trips(fx: &crate::Fixture) {
+    if skip(&fx.ctx, &["table_admin", "table_write", "table_read"]) {
+        return;
+    }
+    let binding = &fx.ctx.host().bindings()[0];
+    let driver = binding.driver().to_string();
+    let format = binding.spec().options.get("format").cloned().unwrap_or_default();
+    let t = fx.ctx.table();
+    let mut refused = Vec::new();
+    let mut failed = Vec::new();
+    for (i, case) in type_cases().into_iter().enumerate() {
+        match type_round_trip(&t, &format!("db://types_{i}"), &case).await {
+            Ok(true) => {}
+            Ok(false) => refused.push(case.ty),
+            Err(e) => failed.push(format!("{}: {e}", case.ty)),
+        }
+    }
+    assert!(failed.is_empty(), "driver {driver}:\n{}", failed.join("\n"));
+    // What a backend cannot hold, and why.
+    let allowed: &[&str] = match (driver.as_str(), format.as_str()) {
+        // PostgreSQL keeps microseconds.
+        ("postgres", _) => &["timestamp(ns)", "time(ns)"],
+        // CSV has no text for bytes or nested values.
+        ("files", "csv") => &[
+            "binary",
+            "binary(4)",
+            "list<int64>",
+            "struct<a int32, b list<string>>",
+            "map<string, float64>",
+        ],
+        _ => &[],
+    };
+    assert!(
+        refused.iter().all(|t| allowed.contains(t)),
+        "driver {driver} refused {refused:?}; it may refuse only {allowed:?}"
+    );
+}
+
+/// One [`TypeCase`] on table `path`: `Ok(false)` when the driver refused the type (cleanly).
+async fn type_round_trip(t: &bindery::Tables, path: &str, case: &TypeCase) -> Result<bool, String> {
+    use bindery::arrow::util::display::array_value_to_string;
+    let made = t
+        .create(path)
+        .schema(&format!("k int64 NOT NULL, v {}", case.ty))
+        .primary_key("k", None)
+        .await;
+    if let Err(e) = made {
+        if e.kind() != ErrorKind::InvalidInput || !e.to_string().contains("'v'") {
+            return Err(format!("a refusal names the column and is InvalidInput: {e}"));
+        }
+        return match t.read(path).await {
+            Err(gone) if gone.kind() == ErrorKind::NotFound => Ok(false),
+            other => Err(format!(
+                "a refused create leaves nothing behind, but read gave {other:?}"
+            )),
+        };
+    }
+    t.write(path)
+        .with_items([json!({"k": 1, "v": case.value}), json!({"k": 2, "v": null})])
+        .await
+        .map_err(|e| format!("write {}: {e}", case.value))?;
+    let batches = t.read(path).await.map_err(|e| format!("read: {e}"))?;
+    let declared = t.schema(path).await.map_err(|e| e.to_string())?;
+    let want_type = declared.column("v").ok_or("no column v")?.to_field();
+    let mut shown = Vec::new();
+    for b in &batches {
+        let v = b.column(b.schema().index_of("v").unwrap());
+        if v.data_type() != want_type.data_type() {
+            return Err(format!(
+                "read back as {}, not {}",
+                v.data_type(),
+                want_type.data_type()
+            ));
+        }
+        let k = b
+            .column(b.schema().index_of("k").unwrap())
+            .as_primitive::<Int64Type>();
+        for r in 0..b.num_rows() {
+            let text = if v.is_null(r) {
+                "NULL".to_string()
+            } else {
+                array_value_to_string(v, r).unwrap()
+            };
+            shown.push((k.value(r), text));
+        }
+    }
+    shown.sort();
+    let want = [(1, case.shown.to_string()), (2, "NULL".to_string())];
+    if shown != want {
+        return Err(format!("read back {shown:?}, not {want:?}"));
+    }
+    let hits = t
+        .read(path)
+        .where_(case.filter)
+        .select(["k"])
+        .await
+        .map_err(|e| format!("{}: {e}", case.filter))?;
+    let keys: Vec<i64> = hits
+        .iter()
+        .flat_map(|b| b.column(0).as_primitive::<Int64Type>().values().to_vec())
+        .collect();
+    if keys != [1] {
+        return Err(format!("{} found {keys:?}, not [1]", case.filter));
+    }
+    t.drop(path).await.map_err(|e| e.to_string())?;
+    Ok(true)
 }
