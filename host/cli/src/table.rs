@@ -366,6 +366,47 @@ impl arrow::json::writer::EncoderFactory for NonFiniteAsText {
     }
 }
 
+/// A batch whose list, struct and map columns are replaced by their values' JSON text (CSV
+/// has no other text for them).
+fn nested_as_json(batch: RecordBatch) -> Result<RecordBatch, String> {
+    use arrow::array::{Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    if !batch.schema().fields().iter().any(|f| f.data_type().is_nested()) {
+        return Ok(batch);
+    }
+    let mut fields = Vec::new();
+    let mut columns = Vec::new();
+    for (f, c) in batch.schema().fields().iter().zip(batch.columns()) {
+        if !f.data_type().is_nested() {
+            fields.push(f.as_ref().clone());
+            columns.push(c.clone());
+            continue;
+        }
+        let one = Arc::new(Schema::new(vec![Field::new("v", f.data_type().clone(), true)]));
+        let single = RecordBatch::try_new(one, vec![c.clone()]).map_err(|e| e.to_string())?;
+        let mut text = Vec::new();
+        let mut w = arrow::json::LineDelimitedWriter::new(&mut text);
+        w.write(&single)
+            .and_then(|_| w.finish())
+            .map_err(|e| e.to_string())?;
+        let mut lines = text.split(|b| *b == b'\n');
+        let values: StringArray = (0..c.len())
+            .map(|r| {
+                let line = lines.next().unwrap_or_default();
+                if c.is_null(r) {
+                    return None;
+                }
+                serde_json::from_slice::<serde_json::Value>(line)
+                    .ok()
+                    .and_then(|v| v.get("v").map(|v| v.to_string()))
+            })
+            .collect();
+        fields.push(Field::new(f.name(), DataType::Utf8, true));
+        columns.push(Arc::new(values) as arrow::array::ArrayRef);
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|e| e.to_string())
+}
+
 fn print_rows(mut reader: bindery::TableReader, format: Format) -> Result<(), String> {
     let schema = reader.schema().map_err(|e| e.to_string())?;
     let stdout = io::stdout();
@@ -389,12 +430,14 @@ fn print_rows(mut reader: bindery::TableReader, format: Format) -> Result<(), St
             let mut w = arrow::csv::WriterBuilder::new().with_header(true).build(out);
             let mut any = false;
             for b in reader {
-                w.write(&b.map_err(|e| e.to_string())?).map_err(|e| broken(&e))?;
+                w.write(&nested_as_json(b.map_err(|e| e.to_string())?)?)
+                    .map_err(|e| broken(&e))?;
                 any = true;
             }
             if !any {
                 // Still the header, so a consumer knows the columns.
-                w.write(&RecordBatch::new_empty(schema)).map_err(|e| broken(&e))?;
+                w.write(&nested_as_json(RecordBatch::new_empty(schema))?)
+                    .map_err(|e| broken(&e))?;
             }
         }
         Format::Json => {

@@ -440,6 +440,44 @@ fn stream_consume_follow_tails_another_process() {
 
 const TABLE_SPEC: &str = "metadata:\n  name: cli\nspec:\n  dataBindings:\n    db:\n      kind: table\n      driver: sqlite\n      url: ./t.db\n    lake:\n      kind: table\n      driver: files\n      url: ./lake\n";
 
+/// Every type prints in each text format: decimals and uint64 exactly, nested values as JSON
+/// (inside CSV fields too).
+#[test]
+fn table_read_prints_every_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("function.yaml"), TABLE_SPEC).unwrap();
+    ok(bindery(
+        d,
+        &[
+            "table",
+            "create",
+            "db://w",
+            "--schema",
+            "k int64 NOT NULL, d decimal(10, 3), u uint64, l list<int64>, s struct<a string>, t timestamp(ns, none)",
+            "--key",
+            "k",
+        ],
+    ));
+    ok(bindery(
+        d,
+        &[
+            "table",
+            "write",
+            "db://w",
+            r#"{"k":1,"d":"1.5","u":18446744073709551615,"l":[1,null],"s":{"a":"x"},"t":"2024-01-01T00:00:00.000000001"}"#,
+        ],
+    ));
+    assert_eq!(
+        ok(bindery(d, &["table", "read", "db://w", "--format", "csv"])),
+        "k,d,u,l,s,t\n1,1.500,18446744073709551615,\"[1,null]\",\"{\"\"a\"\":\"\"x\"\"}\",2024-01-01T00:00:00.000000001\n"
+    );
+    assert_eq!(
+        ok(bindery(d, &["table", "read", "db://w", "--format", "json"])),
+        "{\"k\":1,\"d\":1.500,\"u\":18446744073709551615,\"l\":[1,null],\"s\":{\"a\":\"x\"},\"t\":\"2024-01-01T00:00:00.000000001\"}\n"
+    );
+}
+
 #[test]
 fn table_commands_create_write_read_alter_and_pipe_between_drivers() {
     let dir = tempfile::tempdir().unwrap();
