@@ -374,7 +374,12 @@ def _item_value(v):
     if isinstance(v, decimal.Decimal):
         if not v.is_finite():
             raise TypeError(f"with_items: {v!r} is not a number a table can hold")
-        return int(v) if v == v.to_integral_value() else float(v)
+        if v == v.to_integral_value() and abs(v) < 2**63:
+            return int(v)
+        # A number when a float holds it exactly (its shortest text is the Decimal), else its
+        # text, which decimal columns read exactly (and other columns refuse, naming it).
+        f = float(v)
+        return f if decimal.Decimal(repr(f)) == v else str(v)
     if isinstance(v, (datetime.datetime, datetime.date, datetime.time)):
         return v.isoformat()
     if isinstance(v, uuid.UUID):
