@@ -3,6 +3,19 @@ the `files` driver and compares it with pyarrow, sorted into identical, widened 
 kept, a wider type), mismatch, refused (bindery only) and refused-both.
 
     python scripts/parquet-corpus.py path/to/bindery path/to/parquet-testing
+
+Last run (73 files, bindery with its full type set): 52 identical; 7 "widened", which here
+means equal values whose list/map/struct children are nullable and named `item`/`key`/`value`
+where the file names them otherwise; 8 refused by both. The other 6:
+- int96_from_spark "mismatch": its last value is year 290000, which pyarrow wraps even at
+  microseconds; bindery reads 9089380393200000000 us, the right instant;
+- repeated_no_annotation "different-shape": its footer says 0 rows (written by parquet-rs
+  0.3.0); the parquet crate believes it, pyarrow counts the row group's 6;
+- dict-page-offset-zero and nation.dict-malformed: the parquet crate refuses them (pyarrow
+  reads them);
+- null_list: its only column is List(Null), a type bindery has no name for (`schema` lists
+  it as unsupported; reading it is refused naming the column);
+- incorrect_map_schema: bindery reads it, pyarrow refuses its map without required keys.
 """
 import glob
 import os
@@ -46,11 +59,16 @@ for f in files:
             diffs = []
 
             def same(a, b):
+                if a.type == b.type and a.equals(b):
+                    return True
                 if pa.types.is_timestamp(a.type):
                     a = a.cast(pa.timestamp(a.type.unit)).cast(pa.int64())
                 if pa.types.is_timestamp(b.type):
                     b = b.cast(pa.timestamp(b.type.unit)).cast(pa.int64())
-                a, b = a.to_pylist(), b.to_pylist()
+                try:
+                    a, b = a.to_pylist(), b.to_pylist()
+                except (OverflowError, ValueError):  # a date Python's datetime cannot hold
+                    return False
 
                 def nan(x):
                     return isinstance(x, float) and x != x
