@@ -9,8 +9,9 @@ means equal values whose list/map/struct children are nullable and named `item`/
 where the file names them otherwise; 8 refused by both. The other 6:
 - int96_from_spark "mismatch": its last value is year 290000, which pyarrow wraps even at
   microseconds; bindery reads 9089380393200000000 us, the right instant;
-- repeated_no_annotation "different-shape": its footer says 0 rows (written by parquet-rs
-  0.3.0); the parquet crate believes it, pyarrow counts the row group's 6;
+- repeated_no_annotation (refused): written by parquet-rs 0.3.0, its footer says 0 rows and
+  its row group 6; the parquet crate decodes none, and bindery refuses the file naming the
+  mismatch rather than answer no rows (pyarrow reads the 6);
 - dict-page-offset-zero and nation.dict-malformed: the parquet crate refuses them (pyarrow
   reads them);
 - null_list: its only column is List(Null), a type bindery has no name for (`schema` lists

@@ -238,8 +238,21 @@ impl Plan {
         let unit = &self.units[unit];
         let mut row = 0u64;
         let (batches, filtered) = self.open(unit)?;
+        // What the row groups say they hold, to catch a reader that decodes fewer rows
+        // (layouts the parquet crate misreads) rather than answer them short without a word.
+        let expected: Option<u64> = match &unit.parquet {
+            Some((meta, groups)) if !filtered => Some(
+                groups
+                    .iter()
+                    .map(|g| meta.metadata().row_group(*g).num_rows().max(0) as u64)
+                    .sum(),
+            ),
+            _ => None,
+        };
+        let mut decoded = 0u64;
         for batch in batches {
             let batch = batch.map_err(|e| bad_file(&unit.path, e))?;
+            decoded += batch.num_rows() as u64;
             let mut b = self.adapt(batch, &unit.path)?;
             if let Some((part, parts)) = self.modulo {
                 let keep: UInt32Array = (0..b.num_rows() as u64)
@@ -264,7 +277,15 @@ impl Plan {
                 return Ok(());
             }
         }
-        Ok(())
+        match expected {
+            Some(n) if n != decoded => Err(bad_file(
+                &unit.path,
+                format!(
+                    "its row group metadata says {n} rows, but the parquet reader decoded {decoded}: it cannot read this file's layout"
+                ),
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// A reader of the needed columns of a unit that the file has.
