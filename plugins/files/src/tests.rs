@@ -239,9 +239,15 @@ async fn read_ahead_keeps_file_order_and_the_limit() {
 #[test]
 fn a_parquet_file_read_short_is_refused_not_answered_short() {
     let dir = tempfile::tempdir().unwrap();
-    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/repeated_no_annotation.parquet");
+    let data = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/repeated_no_annotation.parquet"
+    );
     std::fs::copy(data, dir.path().join("x.parquet")).unwrap();
-    let e = plan(dir.path(), OpRead::default()).run(|_| true).unwrap_err().to_string();
+    let e = plan(dir.path(), OpRead::default())
+        .run(|_| true)
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("x.parquet") && e.contains("says 6 rows") && e.contains("decoded 0"),
         "{e}"
