@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bindery_core::{Error, ResponseMessage, Result};
+use bindery_core::{path, Error, Head, ListEntry, ResponseMessage, Result};
 use bindery_runtime::Binding;
 
 /// The frames of one response.
@@ -14,6 +14,8 @@ pub(crate) struct Frames {
     done: bool,
     op: &'static str,
     path: String,
+    /// The binding's spec prefix, stripped from the paths in the answers (empty: none).
+    prefix: String,
 }
 
 impl Frames {
@@ -22,6 +24,7 @@ impl Frames {
         rx: bindery_runtime::Reply,
         op: &'static str,
         path: String,
+        prefix: String,
     ) -> Frames {
         Frames {
             binding,
@@ -29,6 +32,7 @@ impl Frames {
             done: false,
             op,
             path,
+            prefix,
         }
     }
 
@@ -45,7 +49,10 @@ impl Frames {
             )),
         };
         self.done = item.as_ref().map_or(true, |f| f.is_last);
-        Some(item)
+        Some(item.map(|mut f| {
+            strip_prefix(&self.prefix, &mut f.head);
+            f
+        }))
     }
 
     /// The next frame, waiting (blocking) for it; `None` after the last.
@@ -111,6 +118,27 @@ impl Frames {
             out.push(f?);
         }
         Ok(out)
+    }
+}
+
+/// The paths an answer names, relative to the binding again: the one place the spec prefix
+/// the runtime joined is taken off.
+fn strip_prefix(prefix: &str, head: &mut Head) {
+    if prefix.is_empty() {
+        return;
+    }
+    let strip = |p: &mut String| *p = path::strip_prefix(prefix, p).to_string();
+    match head {
+        Head::Object(m) => strip(&mut m.path),
+        Head::Entries(entries) => {
+            for e in entries {
+                match e {
+                    ListEntry::Object(m) => strip(&mut m.path),
+                    ListEntry::Prefix(p) => strip(p),
+                }
+            }
+        }
+        _ => {}
     }
 }
 

@@ -3,7 +3,7 @@
 use bindery_core::{Bytes, CallReply, Details, Error, Head, Kind, OpCall, Options, ResponseMessage, Result};
 
 use crate::frames::Frames;
-use crate::object::Req;
+use crate::request::Req;
 use crate::wait::Done;
 use crate::Context;
 
@@ -93,13 +93,13 @@ impl Call {
         &self.op.options
     }
 
-    fn send(self) -> Result<(Frames, String)> {
+    fn send(self) -> Result<Frames> {
         let Call { req, op } = self;
-        req.send_kind(Kind::Generic, "call", false, || Details::GenericCall(op))
+        req.send(Kind::Generic, "call", false, || Details::GenericCall(op))
     }
 }
 
-fn output(_prefix: &str, frames: Vec<ResponseMessage>) -> Result<CallOutput> {
+fn output(frames: Vec<ResponseMessage>) -> Result<CallOutput> {
     let mut reply: Option<CallReply> = None;
     let mut chunks = Vec::with_capacity(frames.len());
     for f in frames {
@@ -114,12 +114,12 @@ fn output(_prefix: &str, frames: Vec<ResponseMessage>) -> Result<CallOutput> {
     Ok(CallOutput {
         status: reply.status,
         metadata: reply.metadata,
-        body: crate::object::concat(chunks),
+        body: crate::request::concat(chunks),
     })
 }
 
-fn finish_call(prefix: &str, frames: Vec<ResponseMessage>) -> Result<Done> {
-    output(prefix, frames).map(Done::Called)
+fn finish_call(frames: Vec<ResponseMessage>) -> Result<Done> {
+    output(frames).map(Done::Called)
 }
 
 runnable!(Call, CallOutput, output, finish_call);

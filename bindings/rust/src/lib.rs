@@ -43,8 +43,9 @@
 mod frames;
 pub mod function;
 #[macro_use]
-mod object;
+mod request;
 mod generic;
+mod object;
 mod stream;
 mod table;
 mod wait;

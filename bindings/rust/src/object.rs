@@ -3,14 +3,14 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use bindery_core::{
-    path, ByteRange, ByteStream, Bytes, Conditions, Details, Error, Head, Kind, ListEntry, ObjectMeta, OpGet,
-    OpList, OpPut, OpStat, Options, PutBody, ResponseMessage, Result,
+    path, ByteRange, ByteStream, Bytes, Details, Error, Head, Kind, ListEntry, ObjectMeta, OpGet, OpList,
+    OpPut, OpStat, Options, PutBody, ResponseMessage, Result,
 };
-use bytes::BytesMut;
 use futures::stream::{self, Stream};
 
 use crate::frames::{Frames, Items};
-use crate::wait::{Done, Finish, WaitGroup};
+use crate::request::{concat, Req};
+use crate::wait::Done;
 use crate::Context;
 
 /// An object and its data, as `get(…).await` or `get(…).do_()` return it.
@@ -76,112 +76,29 @@ impl Objects {
     }
 }
 
-/// What every builder holds: the context, the command path, and the first misuse.
-pub(crate) struct Req {
-    ctx: Context,
-    path: String,
-    error: Option<Error>,
-}
-
-impl Req {
-    pub(crate) fn new(ctx: &Context, path: impl Into<String>) -> Req {
-        Req {
-            ctx: ctx.clone(),
-            path: path.into(),
-            error: None,
-        }
-    }
-
-    pub(crate) fn ctx(&self) -> &Context {
-        &self.ctx
-    }
-
-    pub(crate) fn path(&self) -> &str {
-        &self.path
-    }
-
-    pub(crate) fn fail(&mut self, e: Error) {
-        self.error.get_or_insert(e);
-    }
-
-    fn condition(&mut self, conditions: &mut Conditions, key: &str, value: String) {
-        if let Err(e) = conditions.set(key, value) {
-            self.fail(e);
-        }
-    }
-
-    /// Resolves the path and sends the request; returns its frames and the spec prefix.
-    fn send(
-        self,
-        op: &'static str,
-        prefix: bool,
-        details: impl FnOnce() -> Details,
-    ) -> Result<(Frames, String)> {
-        self.send_kind(Kind::Object, op, prefix, details)
-    }
-
-    /// Like `send`, for a binding of `kind`.
-    pub(crate) fn send_kind(
-        self,
-        kind: Kind,
-        op: &'static str,
-        prefix: bool,
-        details: impl FnOnce() -> Details,
-    ) -> Result<(Frames, String)> {
-        if let Some(e) = self.error {
-            return Err(e.with_operation(op).with_path(self.path));
-        }
-        let (binding, effective) = self
-            .ctx
-            .host()
-            .resolve(kind, &self.path, prefix)
-            .map_err(|e| e.with_operation(op).with_path(&self.path))?;
-        let request = bindery_core::DataRequest {
-            path: effective.clone(),
-            details: details(),
-        };
-        let (envelope, rx) = binding.prepare(request)?;
-        binding.dispatch(envelope)?;
-        let spec_prefix = binding.spec().path.clone();
-        Ok((Frames::new(binding, rx, op, effective), spec_prefix))
-    }
-}
-
-fn strip_meta(prefix: &str, mut meta: ObjectMeta) -> ObjectMeta {
-    meta.path = path::strip_prefix(prefix, &meta.path).to_string();
-    meta
-}
-
-fn strip_entry(prefix: &str, entry: ListEntry) -> ListEntry {
-    match entry {
-        ListEntry::Object(m) => ListEntry::Object(strip_meta(prefix, m)),
-        ListEntry::Prefix(p) => ListEntry::Prefix(path::strip_prefix(prefix, &p).to_string()),
-    }
-}
-
-fn head_meta(prefix: &str, frames: Vec<ResponseMessage>) -> Result<ObjectMeta> {
+fn head_meta(frames: Vec<ResponseMessage>) -> Result<ObjectMeta> {
     match frames.into_iter().next().map(|f| f.head) {
-        Some(Head::Object(m)) => Ok(strip_meta(prefix, m)),
+        Some(Head::Object(m)) => Ok(m),
         _ => Err(Error::internal(
             "the driver answered without the object's metadata",
         )),
     }
 }
 
-fn finish_meta(prefix: &str, frames: Vec<ResponseMessage>) -> Result<Done> {
-    head_meta(prefix, frames).map(Done::Meta)
+fn finish_meta(frames: Vec<ResponseMessage>) -> Result<Done> {
+    head_meta(frames).map(Done::Meta)
 }
 
-fn finish_deleted(_: &str, _: Vec<ResponseMessage>) -> Result<Done> {
+fn finish_deleted(_: Vec<ResponseMessage>) -> Result<Done> {
     Ok(Done::Deleted)
 }
 
-fn object_data(prefix: &str, frames: Vec<ResponseMessage>) -> Result<ObjectData> {
+fn object_data(frames: Vec<ResponseMessage>) -> Result<ObjectData> {
     let mut meta = None;
     let mut chunks = Vec::with_capacity(frames.len());
     for f in frames {
         if let Head::Object(m) = f.head {
-            meta = Some(strip_meta(prefix, m));
+            meta = Some(m);
         }
         if !f.buffer.is_empty() {
             chunks.push(f.buffer);
@@ -194,98 +111,30 @@ fn object_data(prefix: &str, frames: Vec<ResponseMessage>) -> Result<ObjectData>
     })
 }
 
-fn finish_object(prefix: &str, frames: Vec<ResponseMessage>) -> Result<Done> {
-    object_data(prefix, frames).map(Done::Object)
+fn finish_object(frames: Vec<ResponseMessage>) -> Result<Done> {
+    object_data(frames).map(Done::Object)
 }
 
-fn entries(prefix: &str, frames: Vec<ResponseMessage>) -> Vec<ListEntry> {
+fn entries(frames: Vec<ResponseMessage>) -> Vec<ListEntry> {
     frames
         .into_iter()
         .flat_map(|f| match f.head {
             Head::Entries(e) => e,
             _ => Vec::new(),
         })
-        .map(|e| strip_entry(prefix, e))
         .collect()
 }
 
-fn unit(_: &str, _: Vec<ResponseMessage>) -> Result<()> {
+fn unit(_: Vec<ResponseMessage>) -> Result<()> {
     Ok(())
 }
 
-fn listing(prefix: &str, frames: Vec<ResponseMessage>) -> Result<Vec<ListEntry>> {
-    Ok(entries(prefix, frames))
+fn listing(frames: Vec<ResponseMessage>) -> Result<Vec<ListEntry>> {
+    Ok(entries(frames))
 }
 
-fn finish_list(prefix: &str, frames: Vec<ResponseMessage>) -> Result<Done> {
-    Ok(Done::Listed(entries(prefix, frames)))
-}
-
-/// Joins chunks; one chunk is returned as it is, without a copy.
-pub(crate) fn concat(mut chunks: Vec<Bytes>) -> Bytes {
-    match chunks.len() {
-        0 => Bytes::new(),
-        1 => chunks.pop().unwrap_or_default(),
-        _ => {
-            let mut buf = BytesMut::with_capacity(chunks.iter().map(Bytes::len).sum());
-            for c in &chunks {
-                buf.extend_from_slice(c);
-            }
-            buf.freeze()
-        }
-    }
-}
-
-/// Runs a request and turns its frames into a result, blocking.
-pub(crate) fn run_blocking<T>(
-    sent: Result<(Frames, String)>,
-    finish: impl FnOnce(&str, Vec<ResponseMessage>) -> Result<T>,
-) -> Result<T> {
-    let (frames, prefix) = sent?;
-    finish(&prefix, frames.collect_blocking()?)
-}
-
-/// Runs a request and turns its frames into a result, async.
-pub(crate) async fn run_async<T>(
-    sent: Result<(Frames, String)>,
-    finish: impl FnOnce(&str, Vec<ResponseMessage>) -> Result<T>,
-) -> Result<T> {
-    let (frames, prefix) = sent?;
-    finish(&prefix, frames.collect_async().await?)
-}
-
-pub(crate) fn enqueue(sent: Result<(Frames, String)>, wg: &WaitGroup, finish: Finish) -> Result<()> {
-    let (frames, prefix) = sent?;
-    wg.add(frames, prefix, finish);
-    Ok(())
-}
-
-/// The three ways to run a request: `.await`, `do_()` (blocking) and `do_async(&wg)`.
-macro_rules! runnable {
-    ($t:ty, $out:ty, $finish:path, $done:path) => {
-        impl $t {
-            /// Runs the request and waits (blocking) for its result.
-            pub fn do_(self) -> $crate::Result<$out> {
-                $crate::object::run_blocking(self.send(), $finish)
-            }
-
-            /// Sends the request now and adds it to a wait group; `ctx.wait(&wg)` collects
-            /// the result.
-            pub fn do_async(self, wg: &$crate::WaitGroup) -> $crate::Result<()> {
-                $crate::object::enqueue(self.send(), wg, $done)
-            }
-        }
-
-        /// Awaiting a request runs it (the data-binding API's `do`).
-        impl ::std::future::IntoFuture for $t {
-            type Output = $crate::Result<$out>;
-            type IntoFuture = ::futures::future::BoxFuture<'static, $crate::Result<$out>>;
-            fn into_future(self) -> Self::IntoFuture {
-                let sent = self.send();
-                Box::pin($crate::object::run_async(sent, $finish))
-            }
-        }
-    };
+fn finish_list(frames: Vec<ResponseMessage>) -> Result<Done> {
+    Ok(Done::Listed(entries(frames)))
 }
 
 runnable!(Get, ObjectData, object_data, finish_object);
@@ -337,14 +186,14 @@ impl Get {
 
     /// Sends the request for the whole answer at once (awaited, `do_`, `do_async`): the
     /// driver may answer in one buffer rather than in bounded chunks.
-    fn send(mut self) -> Result<(Frames, String)> {
+    fn send(mut self) -> Result<Frames> {
         self.op.whole = true;
         self.send_streamed()
     }
 
-    fn send_streamed(self) -> Result<(Frames, String)> {
+    fn send_streamed(self) -> Result<Frames> {
         let Get { req, op } = self;
-        req.send("get", false, || Details::ObjectGet(op))
+        req.send(Kind::Object, "get", false, || Details::ObjectGet(op))
     }
 
     /// Sends the request and returns a reader at once; data is prefetched in the background
@@ -397,7 +246,7 @@ impl Put {
         self
     }
 
-    fn send(self) -> Result<(Frames, String)> {
+    fn send(self) -> Result<Frames> {
         let Put {
             req,
             op,
@@ -412,7 +261,7 @@ impl Put {
                 PutBody::from_stream(stream::iter(chunks.into_iter().map(Ok)).chain(s).boxed())
             }
         };
-        req.send("put", false, || Details::ObjectPut(op, body))
+        req.send(Kind::Object, "put", false, || Details::ObjectPut(op, body))
     }
 }
 
@@ -430,9 +279,9 @@ impl Head_ {
         &mut self.op.options
     }
 
-    fn send(self) -> Result<(Frames, String)> {
+    fn send(self) -> Result<Frames> {
         let Head_ { req, op } = self;
-        req.send("head", false, || Details::ObjectHead(op))
+        req.send(Kind::Object, "head", false, || Details::ObjectHead(op))
     }
 }
 
@@ -450,9 +299,9 @@ impl Del {
         &mut self.op.options
     }
 
-    fn send(self) -> Result<(Frames, String)> {
+    fn send(self) -> Result<Frames> {
         let Del { req, op } = self;
-        req.send("del", false, || Details::ObjectDelete(op))
+        req.send(Kind::Object, "del", false, || Details::ObjectDelete(op))
     }
 }
 
@@ -492,26 +341,26 @@ impl List {
         self
     }
 
-    fn send(self) -> Result<(Frames, String)> {
-        let List { req, mut op } = self;
+    fn send(self) -> Result<Frames> {
+        let List { mut req, mut op } = self;
         // `start_after` is given relative to the binding, like the entries; the driver
         // compares full paths, so it gets the spec prefix too.
-        let (_, rest) = path::split_binding(&req.path);
-        let prefix_path = req.path.clone();
+        let (_, rest) = path::split_binding(req.path());
+        let prefix_path = req.path().to_string();
         if let Some(after) = op.start_after.take() {
             let base = prefix_path.strip_suffix(rest).unwrap_or("");
             let joined = format!("{base}{after}");
             let resolved = req
-                .ctx
+                .ctx()
                 .host()
                 .resolve(Kind::Object, &joined, true)
                 .map(|(_, p)| p);
             match resolved {
                 Ok(p) => op.start_after = Some(p),
-                Err(e) => return Err(e.with_operation("list")),
+                Err(e) => req.fail(e),
             }
         }
-        req.send("list", true, || Details::ObjectList(op))
+        req.send(Kind::Object, "list", true, || Details::ObjectList(op))
     }
 
     /// Sends the request and returns a lister at once; pages are prefetched.
@@ -526,21 +375,19 @@ impl List {
 /// (the `_async` methods, or [`into_stream`](ObjectReader::into_stream)).
 pub struct ObjectReader {
     frames: Option<Frames>,
-    prefix: String,
     meta: Option<ObjectMeta>,
     chunks: VecDeque<Bytes>,
     error: Option<Error>,
 }
 
 impl ObjectReader {
-    fn new(sent: Result<(Frames, String)>) -> ObjectReader {
-        let (frames, prefix, error) = match sent {
-            Ok((f, p)) => (Some(f), p, None),
-            Err(e) => (None, String::new(), Some(e)),
+    fn new(sent: Result<Frames>) -> ObjectReader {
+        let (frames, error) = match sent {
+            Ok(f) => (Some(f), None),
+            Err(e) => (None, Some(e)),
         };
         ObjectReader {
             frames,
-            prefix,
             meta: None,
             chunks: VecDeque::new(),
             error,
@@ -557,7 +404,7 @@ impl ObjectReader {
             }
             Some(Ok(f)) => {
                 if let Head::Object(m) = f.head {
-                    self.meta = Some(strip_meta(&self.prefix, m));
+                    self.meta = Some(m);
                 }
                 if !f.buffer.is_empty() {
                     self.chunks.push_back(f.buffer);
@@ -710,14 +557,10 @@ pub struct Lister {
 }
 
 impl Lister {
-    fn new(sent: Result<(Frames, String)>) -> Lister {
-        let (sent, prefix) = match sent {
-            Ok((f, p)) => (Ok(f), p),
-            Err(e) => (Err(e), String::new()),
-        };
+    fn new(sent: Result<Frames>) -> Lister {
         let unpack = move |f: ResponseMessage, page: &mut VecDeque<ListEntry>| {
             if let Head::Entries(e) = f.head {
-                page.extend(e.into_iter().map(|e| strip_entry(&prefix, e)));
+                page.extend(e);
             }
         };
         Lister {

@@ -10,7 +10,7 @@ use bindery_core::{
 use futures::stream::{self, Stream};
 
 use crate::frames::{Frames, Items};
-use crate::object::Req;
+use crate::request::Req;
 use crate::wait::Done;
 use crate::Context;
 
@@ -89,33 +89,33 @@ fn join_name(path: String, name: &str) -> String {
     }
 }
 
-fn positions(_: &str, frames: Vec<ResponseMessage>) -> Result<Vec<(u32, u64)>> {
+fn positions(frames: Vec<ResponseMessage>) -> Result<Vec<(u32, u64)>> {
     match frames.into_iter().next().map(|f| f.head) {
         Some(Head::Positions(p)) => Ok(p),
         _ => Err(Error::internal("the driver answered a publish without positions")),
     }
 }
 
-fn finish_positions(p: &str, frames: Vec<ResponseMessage>) -> Result<Done> {
-    positions(p, frames).map(Done::Published)
+fn finish_positions(frames: Vec<ResponseMessage>) -> Result<Done> {
+    positions(frames).map(Done::Published)
 }
 
-fn shards(_: &str, frames: Vec<ResponseMessage>) -> Result<Vec<ShardInfo>> {
+fn shards(frames: Vec<ResponseMessage>) -> Result<Vec<ShardInfo>> {
     match frames.into_iter().next().map(|f| f.head) {
         Some(Head::Shards(s)) => Ok(s),
         _ => Err(Error::internal("the driver answered list_shards without shards")),
     }
 }
 
-fn finish_shards(p: &str, frames: Vec<ResponseMessage>) -> Result<Done> {
-    shards(p, frames).map(Done::Shards)
+fn finish_shards(frames: Vec<ResponseMessage>) -> Result<Done> {
+    shards(frames).map(Done::Shards)
 }
 
-fn applied(_: &str, _: Vec<ResponseMessage>) -> Result<()> {
+fn applied(_: Vec<ResponseMessage>) -> Result<()> {
     Ok(())
 }
 
-fn finish_applied(_: &str, _: Vec<ResponseMessage>) -> Result<Done> {
+fn finish_applied(_: Vec<ResponseMessage>) -> Result<Done> {
     Ok(Done::Applied)
 }
 
@@ -145,9 +145,9 @@ impl Publish {
         self
     }
 
-    fn send(self) -> Result<(Frames, String)> {
+    fn send(self) -> Result<Frames> {
         let Publish { req, op } = self;
-        req.send_kind(Kind::Stream, "publish", false, || Details::StreamPublish(op))
+        req.send(Kind::Stream, "publish", false, || Details::StreamPublish(op))
     }
 }
 
@@ -176,14 +176,14 @@ impl StreamAdmin {
         self
     }
 
-    fn send(self) -> Result<(Frames, String)> {
+    fn send(self) -> Result<Frames> {
         let StreamAdmin { req, details } = self;
         let op = match &details {
             Details::StreamCreate(_) => "create",
             Details::StreamUpdate(..) => "update",
             _ => "delete",
         };
-        req.send_kind(Kind::Stream, op, false, || details)
+        req.send(Kind::Stream, op, false, || details)
     }
 }
 
@@ -197,9 +197,9 @@ pub struct ListShards {
 }
 
 impl ListShards {
-    fn send(self) -> Result<(Frames, String)> {
+    fn send(self) -> Result<Frames> {
         let ListShards { req, options } = self;
-        req.send_kind(Kind::Stream, "list_shards", false, || {
+        req.send(Kind::Stream, "list_shards", false, || {
             Details::StreamListShards(options)
         })
     }
@@ -286,7 +286,7 @@ impl Consume {
         let ctx = req.ctx().clone();
         let path = req.path().to_string();
         let group = op.group.clone();
-        let sent = req.send_kind(Kind::Stream, "consume", false, || Details::StreamConsume(op));
+        let sent = req.send(Kind::Stream, "consume", false, || Details::StreamConsume(op));
         let unpack = |f: ResponseMessage, queue: &mut VecDeque<Message>| {
             if let Head::Messages(m) = f.head {
                 queue.extend(m);
@@ -296,7 +296,7 @@ impl Consume {
             ctx,
             path,
             group,
-            items: Items::new(sent.map(|(f, _)| f), Box::new(unpack)),
+            items: Items::new(sent, Box::new(unpack)),
             consumed: BTreeMap::new(),
         }
     }
@@ -369,7 +369,7 @@ impl Consumer {
 
     /// Sends the checkpoint of `message`: the group is done with it and everything before
     /// it in its shard, so the next position to consume is the one after it.
-    fn send_checkpoint(&self, positions: Vec<(u32, u64)>) -> Result<(Frames, String)> {
+    fn send_checkpoint(&self, positions: Vec<(u32, u64)>) -> Result<Frames> {
         let group = self.group.clone().ok_or_else(|| {
             Error::invalid_input("checkpoint needs a consumer group: consume(…).group(\"name\")")
         })?;
@@ -378,8 +378,8 @@ impl Consumer {
             positions,
             options: Options::new(),
         };
-        let req = crate::object::Req::new(&self.ctx, self.path.clone());
-        req.send_kind(Kind::Stream, "checkpoint", false, || {
+        let req = crate::request::Req::new(&self.ctx, self.path.clone());
+        req.send(Kind::Stream, "checkpoint", false, || {
             Details::StreamCheckpoint(op)
         })
     }
@@ -389,13 +389,13 @@ impl Consumer {
     /// Other shards keep their checkpoints.
     pub fn checkpoint(&self, message: &Message) -> Result<()> {
         let at = vec![(message.shard, message.position + 1)];
-        crate::object::run_blocking(self.send_checkpoint(at), applied)
+        crate::request::run_blocking(self.send_checkpoint(at), applied)
     }
 
     /// Like [`checkpoint`](Consumer::checkpoint), async.
     pub async fn checkpoint_async(&self, message: &Message) -> Result<()> {
         let at = vec![(message.shard, message.position + 1)];
-        crate::object::run_async(self.send_checkpoint(at), applied).await
+        crate::request::run_async(self.send_checkpoint(at), applied).await
     }
 
     /// Records, durably and in one request, these positions (per shard, the next position to
@@ -405,7 +405,7 @@ impl Consumer {
         &self,
         positions: Vec<(u32, u64)>,
     ) -> impl std::future::Future<Output = Result<()>> + Send + 'static {
-        crate::object::run_async(self.send_checkpoint(positions), applied)
+        crate::request::run_async(self.send_checkpoint(positions), applied)
     }
 
     /// Records, durably and in one request, everything this consumer has handed out so far,
@@ -413,7 +413,7 @@ impl Consumer {
     /// consumed yet: nothing to record.
     pub fn checkpoint_consumed(&self) -> Result<()> {
         match self.consumed_positions() {
-            Some(at) => crate::object::run_blocking(self.send_checkpoint(at), applied),
+            Some(at) => crate::request::run_blocking(self.send_checkpoint(at), applied),
             None => Ok(()),
         }
     }
@@ -421,7 +421,7 @@ impl Consumer {
     /// Like [`checkpoint_consumed`](Consumer::checkpoint_consumed), async.
     pub async fn checkpoint_consumed_async(&self) -> Result<()> {
         match self.consumed_positions() {
-            Some(at) => crate::object::run_async(self.send_checkpoint(at), applied).await,
+            Some(at) => crate::request::run_async(self.send_checkpoint(at), applied).await,
             None => Ok(()),
         }
     }

@@ -31,7 +31,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::frames::{Frames, Items as Queue};
-use crate::object::Req;
+use crate::request::Req;
 use crate::wait::Done;
 use crate::Context;
 
@@ -101,37 +101,37 @@ impl Tables {
     }
 }
 
-fn schema_of(_: &str, frames: Vec<ResponseMessage>) -> Result<TableSchema> {
+fn schema_of(frames: Vec<ResponseMessage>) -> Result<TableSchema> {
     match frames.into_iter().next().map(|f| f.head) {
         Some(Head::Batch(b)) => TableSchema::from_arrow(&b.schema()),
         _ => Err(Error::internal("the driver answered schema without one")),
     }
 }
 
-fn finish_schema(p: &str, frames: Vec<ResponseMessage>) -> Result<Done> {
-    schema_of(p, frames).map(Done::Schema)
+fn finish_schema(frames: Vec<ResponseMessage>) -> Result<Done> {
+    schema_of(frames).map(Done::Schema)
 }
 
-fn count(_: &str, frames: Vec<ResponseMessage>) -> Result<u64> {
+fn count(frames: Vec<ResponseMessage>) -> Result<u64> {
     match frames.into_iter().next().map(|f| f.head) {
         Some(Head::Count(n)) => Ok(n),
         _ => Err(Error::internal("the driver answered a write without a count")),
     }
 }
 
-fn finish_count(p: &str, frames: Vec<ResponseMessage>) -> Result<Done> {
-    count(p, frames).map(Done::Written)
+fn finish_count(frames: Vec<ResponseMessage>) -> Result<Done> {
+    count(frames).map(Done::Written)
 }
 
-fn applied(_: &str, _: Vec<ResponseMessage>) -> Result<()> {
+fn applied(_: Vec<ResponseMessage>) -> Result<()> {
     Ok(())
 }
 
-fn finish_applied(_: &str, _: Vec<ResponseMessage>) -> Result<Done> {
+fn finish_applied(_: Vec<ResponseMessage>) -> Result<Done> {
     Ok(Done::Applied)
 }
 
-fn batches(_: &str, frames: Vec<ResponseMessage>) -> Result<Vec<RecordBatch>> {
+fn batches(frames: Vec<ResponseMessage>) -> Result<Vec<RecordBatch>> {
     Ok(frames
         .into_iter()
         .filter_map(|f| match f.head {
@@ -141,8 +141,8 @@ fn batches(_: &str, frames: Vec<ResponseMessage>) -> Result<Vec<RecordBatch>> {
         .collect())
 }
 
-fn finish_batches(p: &str, frames: Vec<ResponseMessage>) -> Result<Done> {
-    batches(p, frames).map(Done::Batches)
+fn finish_batches(frames: Vec<ResponseMessage>) -> Result<Done> {
+    batches(frames).map(Done::Batches)
 }
 
 /// `read(path)`.
@@ -225,9 +225,9 @@ impl Read {
         self
     }
 
-    fn send(self) -> Result<(Frames, String)> {
+    fn send(self) -> Result<Frames> {
         let Read { req, op } = self;
-        req.send_kind(Kind::Table, "read", false, || Details::TableRead(op))
+        req.send(Kind::Table, "read", false, || Details::TableRead(op))
     }
 
     /// Starts the read and returns the reader at once; batches are prefetched up to the
@@ -239,7 +239,7 @@ impl Read {
             }
         };
         TableReader {
-            items: Queue::new(self.send().map(|(f, _)| f), Box::new(unpack)),
+            items: Queue::new(self.send(), Box::new(unpack)),
             schema: None,
             ahead: None,
         }
@@ -485,9 +485,9 @@ impl Write {
         self
     }
 
-    fn send(self) -> Result<(Frames, String)> {
+    fn send(self) -> Result<Frames> {
         let Write { req, op } = self;
-        req.send_kind(Kind::Table, "write", false, || Details::TableWrite(op))
+        req.send(Kind::Table, "write", false, || Details::TableWrite(op))
     }
 }
 
@@ -532,7 +532,7 @@ impl Create {
         self
     }
 
-    fn send(self) -> Result<(Frames, String)> {
+    fn send(self) -> Result<Frames> {
         let Create {
             mut req,
             schema,
@@ -550,7 +550,7 @@ impl Create {
             req.fail(e);
             TableSchema::default()
         });
-        req.send_kind(Kind::Table, "create", false, || {
+        req.send(Kind::Table, "create", false, || {
             Details::TableCreate(OpCreateTable { schema, options })
         })
     }
@@ -589,7 +589,7 @@ impl Alter {
         self
     }
 
-    fn send(self) -> Result<(Frames, String)> {
+    fn send(self) -> Result<Frames> {
         let Alter {
             mut req,
             schema,
@@ -608,7 +608,7 @@ impl Alter {
                 Err(e) => req.fail(e),
             }
         }
-        req.send_kind(Kind::Table, "alter", false, || {
+        req.send(Kind::Table, "alter", false, || {
             Details::TableAlter(OpAlter {
                 schema,
                 add: columns,
@@ -627,9 +627,9 @@ pub struct TableAdmin {
 }
 
 impl TableAdmin {
-    fn send(self) -> Result<(Frames, String)> {
+    fn send(self) -> Result<Frames> {
         self.req
-            .send_kind(Kind::Table, "drop", false, || Details::TableDrop(Options::new()))
+            .send(Kind::Table, "drop", false, || Details::TableDrop(Options::new()))
     }
 }
 
@@ -642,8 +642,8 @@ pub struct SchemaOf {
 }
 
 impl SchemaOf {
-    fn send(self) -> Result<(Frames, String)> {
-        self.req.send_kind(Kind::Table, "schema", false, || {
+    fn send(self) -> Result<Frames> {
+        self.req.send(Kind::Table, "schema", false, || {
             Details::TableSchema(Options::new())
         })
     }

@@ -34,12 +34,11 @@ pub enum Done {
     Called(crate::generic::CallOutput),
 }
 
-pub(crate) type Finish = fn(&str, Vec<ResponseMessage>) -> Result<Done>;
+pub(crate) type Finish = fn(Vec<ResponseMessage>) -> Result<Done>;
 
 struct Pending {
     frames: Frames,
     finish: Finish,
-    prefix: String,
 }
 
 /// A group of requests sent with `do_async`, waited for together.
@@ -90,12 +89,8 @@ impl WaitGroup {
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub(crate) fn add(&self, frames: Frames, prefix: String, finish: Finish) {
-        self.lock().push(Pending {
-            frames,
-            finish,
-            prefix,
-        });
+    pub(crate) fn add(&self, frames: Frames, finish: Finish) {
+        self.lock().push(Pending { frames, finish });
     }
 
     /// How many requests are still to be waited for.
@@ -113,7 +108,7 @@ impl WaitGroup {
         let pending = std::mem::take(&mut *self.lock());
         let results = pending
             .into_iter()
-            .map(|p| p.frames.collect_blocking().and_then(|f| (p.finish)(&p.prefix, f)))
+            .map(|p| p.frames.collect_blocking().and_then(|f| (p.finish)(f)))
             .collect();
         Waited { results }
     }
@@ -124,7 +119,7 @@ impl WaitGroup {
         let mut results = Vec::with_capacity(pending.len());
         for p in pending {
             let frames = p.frames.collect_async().await;
-            results.push(frames.and_then(|f| (p.finish)(&p.prefix, f)));
+            results.push(frames.and_then(|f| (p.finish)(f)));
         }
         Waited { results }
     }
