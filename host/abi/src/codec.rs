@@ -360,27 +360,15 @@ fn parse_column(text: &str) -> Result<bindery_core::Column> {
 pub fn encode_request(req: &DataRequest) -> Result<Vec<u8>> {
     let mut m = Builder::new_default();
     let mut b = m.init_root::<s::data_request::Builder>();
-    b.set_command(match req.command() {
-        bindery_core::Command::ObjectGet => s::Command::ObjectGet,
-        bindery_core::Command::ObjectPut => s::Command::ObjectPut,
-        bindery_core::Command::ObjectHead => s::Command::ObjectHead,
-        bindery_core::Command::ObjectDelete => s::Command::ObjectDelete,
-        bindery_core::Command::ObjectList => s::Command::ObjectList,
-        bindery_core::Command::StreamCreate => s::Command::StreamCreate,
-        bindery_core::Command::StreamUpdate => s::Command::StreamUpdate,
-        bindery_core::Command::StreamDelete => s::Command::StreamDelete,
-        bindery_core::Command::StreamListShards => s::Command::StreamListShards,
-        bindery_core::Command::StreamPublish => s::Command::StreamPublish,
-        bindery_core::Command::StreamConsume => s::Command::StreamConsume,
-        bindery_core::Command::StreamCheckpoint => s::Command::StreamCheckpoint,
-        bindery_core::Command::TableRead => s::Command::TableRead,
-        bindery_core::Command::TableWrite => s::Command::TableWrite,
-        bindery_core::Command::TableCreate => s::Command::TableCreate,
-        bindery_core::Command::TableDrop => s::Command::TableDrop,
-        bindery_core::Command::TableAlter => s::Command::TableAlter,
-        bindery_core::Command::TableSchema => s::Command::TableSchema,
-        bindery_core::Command::GenericCall => s::Command::GenericCall,
-    });
+    // The schema's `Command` lists the operations in the order core describes them
+    // (`Command::ALL`; the test `commands_match_the_schema_in_order` checks it).
+    let ordinal = req.command().ordinal();
+    b.set_command(s::Command::try_from(ordinal).map_err(|_| {
+        Error::internal(format!(
+            "operation {} has no wire command",
+            req.command().as_str()
+        ))
+    })?);
     b.set_path(req.path.as_str());
     let options = req.options();
     put_map(
@@ -1004,6 +992,16 @@ pub fn decode_frame(bytes: &[u8], buffer: Bytes, batch: Option<RecordBatch>) -> 
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn commands_match_the_schema_in_order() {
+        for c in bindery_core::Command::ALL {
+            let wire = s::Command::try_from(c.ordinal()).expect("a wire command for every operation");
+            assert_eq!(format!("{wire:?}"), format!("{c:?}"));
+        }
+        assert!(s::Command::try_from(bindery_core::Command::ALL.len() as u16).is_err());
+    }
+
     use super::*;
 
     #[test]
@@ -1278,7 +1276,7 @@ mod tests {
         assert_eq!(back.kind(), ErrorKind::ConditionFailed);
         assert_eq!(back.operation(), Some("put"));
         let mut cap = Capability::full_object();
-        cap.set_limit("max_batch", 7);
+        cap.set_limit("max_object_size", 7);
         assert_eq!(
             decode_connect_result(&encode_connect_result(&Ok(cap)))
                 .unwrap()

@@ -138,15 +138,11 @@ capability! {
         write_with_condition,
         /// Generic `call` (the driver defines the operations).
         call,
-        /// Change events on prefixes or tables (planned).
-        watch,
-        /// Object revisions (planned).
-        versioning,
     }
     limits {
-        /// The most items one batched request may carry.
-        max_batch,
-        /// The largest object a single put may write, in bytes.
+        /// The largest object a single put may write, and the largest message value a
+        /// publish may carry, in bytes (the host refuses larger ones before the driver sees
+        /// them).
         max_object_size,
     }
 }
@@ -198,7 +194,7 @@ mod tests {
         }
         assert_eq!(back, full);
         assert!(!back.set_flag("no_such_flag", true));
-        assert!(back.set_limit("max_batch", 10));
-        assert_eq!(back.limits(), vec![("max_batch", 10)]);
+        assert!(back.set_limit("max_object_size", 10));
+        assert_eq!(back.limits(), vec![("max_object_size", 10)]);
     }
 }

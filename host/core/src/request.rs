@@ -26,152 +26,314 @@ use arrow::array::RecordBatch;
 /// Options of a request (`.option(k, v)`), passed to the driver as a map.
 pub type Options = BTreeMap<String, String>;
 
-/// The operations, by kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Command {
-    /// Object get.
-    ObjectGet,
-    /// Object put.
-    ObjectPut,
-    /// Object head.
-    ObjectHead,
-    /// Object delete.
-    ObjectDelete,
-    /// Object list.
-    ObjectList,
-    /// Stream create.
-    StreamCreate,
-    /// Stream update (grow the shards).
-    StreamUpdate,
-    /// Stream delete.
-    StreamDelete,
-    /// Stream list_shards.
-    StreamListShards,
-    /// Stream publish.
-    StreamPublish,
-    /// Stream consume.
-    StreamConsume,
-    /// Stream checkpoint.
-    StreamCheckpoint,
-    /// Table read.
-    TableRead,
-    /// Table write.
-    TableWrite,
-    /// Table create.
-    TableCreate,
-    /// Table drop.
-    TableDrop,
-    /// Table alter.
-    TableAlter,
-    /// A table's schema.
-    TableSchema,
-    /// A generic call.
-    GenericCall,
+/// Describes every operation once and makes from that description [`Command`], [`Details`],
+/// [`Command::as_str`], [`Command::kind`], [`DataRequest::command`],
+/// [`DataRequest::missing_capability`] (what the runtime refuses) and
+/// [`DataRequest::may_repeat`] (what it retries). Each entry: the variant and what its details
+/// hold, bound to names; the name in messages; the kind; whether a request of it may be sent
+/// again after a retryable error (an expression over the bound details); and what it needs of
+/// a binding's [`Capability`]: `(allowed, what)` pairs, the operation's own flag first, then
+/// one per option that needs one.
+macro_rules! operations {
+    ($(
+        $(#[$doc:meta])*
+        $variant:ident($($field:ty),*) as ($($bind:ident),*) {
+            name: $name:literal,
+            kind: $kind:ident,
+            options: $options:expr,
+            repeat: $repeat:expr,
+            needs: |$cap:ident| [$($need:expr),* $(,)?] $(,)?
+        }
+    )*) => {
+        /// The operations, by kind.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Command {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl Command {
+            /// Every operation.
+            pub const ALL: &'static [Command] = &[$(Command::$variant),*];
+
+            /// Its place in [`Command::ALL`], which is its number on the wire.
+            pub fn ordinal(self) -> u16 {
+                self as u16
+            }
+
+            /// The operation's name in messages (`get`, `put`, `head`, `del`, `list`).
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Command::$variant => $name,)*
+                }
+            }
+
+            /// The kind the operation belongs to.
+            pub fn kind(self) -> Kind {
+                match self {
+                    $(Command::$variant => Kind::$kind,)*
+                }
+            }
+        }
+
+        /// The operation-specific part of a request.
+        #[derive(Debug)]
+        pub enum Details {
+            $($(#[$doc])* $variant($($field),*),)*
+        }
+
+        impl DataRequest {
+            /// The command.
+            pub fn command(&self) -> Command {
+                match &self.details {
+                    $(Details::$variant(..) => Command::$variant,)*
+                }
+            }
+
+            /// What the request needs that `cap` lacks (`"get with a byte range"`), if anything.
+            #[allow(unused_variables)]
+            pub fn missing_capability(&self, cap: &Capability) -> Option<std::borrow::Cow<'static, str>> {
+                match &self.details {
+                    $(Details::$variant($($bind),*) => {
+                        let $cap = cap;
+                        $(
+                            let (ok, what) = $need;
+                            if !ok {
+                                return Some(std::borrow::Cow::from(what));
+                            }
+                        )*
+                        None
+                    })*
+                }
+            }
+
+            /// The request's options.
+            #[allow(unused_variables)]
+            pub fn options(&self) -> &Options {
+                match &self.details {
+                    $(Details::$variant($($bind),*) => $options,)*
+                }
+            }
+
+            /// Whether running the request twice has the effect of running it once, so the host
+            /// may send it again after a retryable error. A publish retried after a lost
+            /// acknowledgement could be stored twice; a create could fail on its own first try;
+            /// a put may be repeated only under no condition.
+            #[allow(unused_variables)]
+            pub fn may_repeat(&self) -> bool {
+                match &self.details {
+                    $(Details::$variant($($bind),*) => $repeat,)*
+                }
+            }
+        }
+    };
 }
 
-impl Command {
-    /// The operation's name in messages (`get`, `put`, `head`, `del`, `list`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Command::ObjectGet => "get",
-            Command::ObjectPut => "put",
-            Command::ObjectHead => "head",
-            Command::ObjectDelete => "del",
-            Command::ObjectList => "list",
-            Command::StreamCreate => "create",
-            Command::StreamUpdate => "update",
-            Command::StreamDelete => "delete",
-            Command::StreamListShards => "list_shards",
-            Command::StreamPublish => "publish",
-            Command::StreamConsume => "consume",
-            Command::StreamCheckpoint => "checkpoint",
-            Command::TableRead => "read",
-            Command::TableWrite => "write",
-            Command::TableCreate => "create",
-            Command::TableDrop => "drop",
-            Command::TableAlter => "alter",
-            Command::TableSchema => "schema",
-            Command::GenericCall => "call",
-        }
-    }
-
-    /// The kind the operation belongs to.
-    pub fn kind(self) -> Kind {
-        match self {
-            Command::ObjectGet
-            | Command::ObjectPut
-            | Command::ObjectHead
-            | Command::ObjectDelete
-            | Command::ObjectList => Kind::Object,
-            Command::TableRead
-            | Command::TableWrite
-            | Command::TableCreate
-            | Command::TableDrop
-            | Command::TableAlter
-            | Command::TableSchema => Kind::Table,
-            Command::GenericCall => Kind::Generic,
-            _ => Kind::Stream,
-        }
-    }
-
-    /// Whether running the operation twice has the effect of running it once (so the host
-    /// may retry it after a retryable error without a condition). A publish retried after a
-    /// lost acknowledgement could be stored twice; a create could fail on its own first try.
-    pub fn is_idempotent(self) -> bool {
-        !matches!(
-            self,
-            Command::ObjectPut
-                | Command::StreamPublish
-                | Command::GenericCall
-                | Command::StreamCreate
-                | Command::TableWrite
-                | Command::TableCreate
-                | Command::TableAlter
-        )
-    }
-}
-
-/// The operation-specific part of a request.
-#[derive(Debug)]
-pub enum Details {
+operations! {
     /// Object get.
-    ObjectGet(OpGet),
+    ObjectGet(OpGet) as (o) {
+        name: "get",
+        kind: Object,
+        options: &o.options,
+        repeat: true,
+        needs: |cap| [
+            (cap.get, "get"),
+            (o.range.is_none() || cap.get_with_range, "get with a byte range"),
+            (o.conditions.if_match.is_none() || cap.get_with_if_match, "get with if-match"),
+            (o.conditions.if_none_match.is_none() || cap.get_with_if_none_match, "get with if-none-match"),
+        ],
+    }
     /// Object put with its data.
-    ObjectPut(OpPut, PutBody),
+    ObjectPut(OpPut, PutBody) as (o, body) {
+        name: "put",
+        kind: Object,
+        options: &o.options,
+        repeat: o.conditions.is_empty(),
+        needs: |cap| [
+            (cap.put, "put"),
+            (o.metadata.is_empty() || cap.put_with_metadata, "put with metadata"),
+            (o.conditions.if_match.is_none() || cap.put_with_if_match, "put with if-match"),
+            (o.conditions.if_none_match.is_none() || cap.put_with_if_none_match, "put with if-none-match"),
+            within(body.known_size(), cap.max_object_size, "put of an object"),
+        ],
+    }
     /// Object head.
-    ObjectHead(OpStat),
+    ObjectHead(OpStat) as (o) {
+        name: "head",
+        kind: Object,
+        options: &o.options,
+        repeat: true,
+        needs: |cap| [
+            (cap.head, "head"),
+            (o.conditions.if_match.is_none() || cap.get_with_if_match, "head with if-match"),
+            (o.conditions.if_none_match.is_none() || cap.get_with_if_none_match, "head with if-none-match"),
+        ],
+    }
     /// Object delete.
-    ObjectDelete(OpStat),
+    ObjectDelete(OpStat) as (o) {
+        name: "del",
+        kind: Object,
+        options: &o.options,
+        repeat: true,
+        needs: |cap| [
+            (cap.delete, "del"),
+            (o.conditions.is_empty() || cap.delete_with_if_match, "del with a condition"),
+        ],
+    }
     /// Object list.
-    ObjectList(OpList),
+    ObjectList(OpList) as (o) {
+        name: "list",
+        kind: Object,
+        options: &o.options,
+        repeat: true,
+        needs: |cap| [
+            (cap.list, "list"),
+            (o.delimiter.is_none() || cap.list_with_delimiter, "list with a delimiter"),
+            (o.limit.is_none() || cap.list_with_limit, "list with a limit"),
+            (o.start_after.is_none() || cap.list_with_start_after, "list with start-after"),
+        ],
+    }
     /// Stream create.
-    StreamCreate(OpCreateStream),
+    StreamCreate(OpCreateStream) as (o) {
+        name: "create",
+        kind: Stream,
+        options: &o.options,
+        repeat: false,
+        needs: |cap| [(cap.stream_admin, "create")],
+    }
     /// Stream update to this many shards.
-    StreamUpdate(u32, Options),
+    StreamUpdate(u32, Options) as (shards, o) {
+        name: "update",
+        kind: Stream,
+        options: o,
+        repeat: true,
+        needs: |cap| [(cap.stream_admin && cap.stream_grow, "update")],
+    }
     /// Stream delete.
-    StreamDelete(Options),
+    StreamDelete(Options) as (o) {
+        name: "delete",
+        kind: Stream,
+        options: o,
+        repeat: true,
+        needs: |cap| [(cap.stream_admin, "delete")],
+    }
     /// Stream list_shards.
-    StreamListShards(Options),
+    StreamListShards(Options) as (o) {
+        name: "list_shards",
+        kind: Stream,
+        options: o,
+        repeat: true,
+        needs: |cap| [(cap.stream_admin, "list_shards")],
+    }
     /// Stream publish.
-    StreamPublish(OpPublish),
+    StreamPublish(OpPublish) as (o) {
+        name: "publish",
+        kind: Stream,
+        options: &o.options,
+        repeat: false,
+        needs: |cap| [
+            (cap.publish, "publish"),
+            within(o.messages.iter().map(|m| m.value.len() as u64).max(), cap.max_object_size, "publish of a message"),
+        ],
+    }
     /// Stream consume.
-    StreamConsume(OpConsume),
+    StreamConsume(OpConsume) as (o) {
+        name: "consume",
+        kind: Stream,
+        options: &o.options,
+        repeat: true,
+        needs: |cap| [
+            (cap.consume, "consume"),
+            (o.group.is_none() || cap.consume_with_group, "consume in a group"),
+            (
+                !matches!(o.start, Some(crate::stream::StartAt::Timestamp(_))) || cap.consume_from_timestamp,
+                "consume from a timestamp",
+            ),
+        ],
+    }
     /// Stream checkpoint.
-    StreamCheckpoint(OpCheckpoint),
+    StreamCheckpoint(OpCheckpoint) as (o) {
+        name: "checkpoint",
+        kind: Stream,
+        options: &o.options,
+        repeat: true,
+        needs: |cap| [(cap.consume_with_checkpoint, "checkpoint")],
+    }
     /// Table read.
-    TableRead(OpRead),
+    TableRead(OpRead) as (o) {
+        name: "read",
+        kind: Table,
+        options: &o.options,
+        repeat: true,
+        needs: |cap| [
+            (cap.table_read, "read"),
+            (o.sql.is_none() || cap.read_with_sql, "read with sql"),
+            (o.partition.is_none() || cap.read_with_partition, "read with partition"),
+        ],
+    }
     /// Table write.
-    TableWrite(OpWrite),
+    TableWrite(OpWrite) as (o) {
+        name: "write",
+        kind: Table,
+        options: &o.options,
+        repeat: false,
+        needs: |cap| [
+            (cap.table_write, "write"),
+            (o.expression.is_none() || cap.write_with_expression, "write with an expression"),
+            (o.condition.is_none() || cap.write_with_condition, "write with a condition"),
+        ],
+    }
     /// Table create.
-    TableCreate(OpCreateTable),
+    TableCreate(OpCreateTable) as (o) {
+        name: "create",
+        kind: Table,
+        options: &o.options,
+        repeat: false,
+        needs: |cap| [(cap.table_admin, "create")],
+    }
     /// Table drop.
-    TableDrop(Options),
+    TableDrop(Options) as (o) {
+        name: "drop",
+        kind: Table,
+        options: o,
+        repeat: true,
+        needs: |cap| [(cap.table_admin, "drop")],
+    }
     /// Table alter.
-    TableAlter(OpAlter),
+    TableAlter(OpAlter) as (o) {
+        name: "alter",
+        kind: Table,
+        options: &o.options,
+        repeat: false,
+        needs: |cap| [(cap.table_admin, "alter")],
+    }
     /// A table's schema.
-    TableSchema(Options),
-    /// A generic call.
-    GenericCall(OpCall),
+    TableSchema(Options) as (o) {
+        name: "schema",
+        kind: Table,
+        options: o,
+        repeat: true,
+        needs: |cap| [(cap.table_admin || cap.table_read, "schema")],
+    }
+    /// A generic call (repeated only when the caller says it is idempotent).
+    GenericCall(OpCall) as (o) {
+        name: "call",
+        kind: Generic,
+        options: &o.options,
+        repeat: o.idempotent,
+        needs: |cap| [(cap.call, "call")],
+    }
+}
+
+/// A size against a limit of the capability: allowed when either is unknown or it fits;
+/// otherwise what is refused, with both numbers.
+fn within(size: Option<u64>, limit: Option<u64>, what: &str) -> (bool, String) {
+    match (size, limit) {
+        (Some(n), Some(max)) if n > max => (
+            false,
+            format!("{what} of {n} bytes (its max_object_size is {max} bytes)"),
+        ),
+        _ => (true, String::new()),
+    }
 }
 
 /// One request to a binding: command, path (effective, joined with the spec's), options and
@@ -185,52 +347,6 @@ pub struct DataRequest {
 }
 
 impl DataRequest {
-    /// The command.
-    pub fn command(&self) -> Command {
-        match &self.details {
-            Details::ObjectGet(_) => Command::ObjectGet,
-            Details::ObjectPut(..) => Command::ObjectPut,
-            Details::ObjectHead(_) => Command::ObjectHead,
-            Details::ObjectDelete(_) => Command::ObjectDelete,
-            Details::ObjectList(_) => Command::ObjectList,
-            Details::StreamCreate(_) => Command::StreamCreate,
-            Details::StreamUpdate(..) => Command::StreamUpdate,
-            Details::StreamDelete(_) => Command::StreamDelete,
-            Details::StreamListShards(_) => Command::StreamListShards,
-            Details::StreamPublish(_) => Command::StreamPublish,
-            Details::StreamConsume(_) => Command::StreamConsume,
-            Details::StreamCheckpoint(_) => Command::StreamCheckpoint,
-            Details::TableRead(_) => Command::TableRead,
-            Details::TableWrite(_) => Command::TableWrite,
-            Details::TableCreate(_) => Command::TableCreate,
-            Details::TableDrop(_) => Command::TableDrop,
-            Details::TableAlter(_) => Command::TableAlter,
-            Details::TableSchema(_) => Command::TableSchema,
-            Details::GenericCall(_) => Command::GenericCall,
-        }
-    }
-
-    /// The request's options.
-    pub fn options(&self) -> &Options {
-        match &self.details {
-            Details::ObjectGet(o) => &o.options,
-            Details::ObjectPut(o, _) => &o.options,
-            Details::ObjectHead(o) | Details::ObjectDelete(o) => &o.options,
-            Details::ObjectList(o) => &o.options,
-            Details::StreamCreate(o) => &o.options,
-            Details::StreamUpdate(_, o) | Details::StreamDelete(o) | Details::StreamListShards(o) => o,
-            Details::StreamPublish(o) => &o.options,
-            Details::StreamConsume(o) => &o.options,
-            Details::StreamCheckpoint(o) => &o.options,
-            Details::TableRead(o) => &o.options,
-            Details::TableWrite(o) => &o.options,
-            Details::TableCreate(o) => &o.options,
-            Details::TableAlter(o) => &o.options,
-            Details::TableDrop(o) | Details::TableSchema(o) => o,
-            Details::GenericCall(o) => &o.options,
-        }
-    }
-
     /// A copy for a retry, if the request can be sent again (a streamed put cannot).
     pub fn try_clone(&self) -> Option<DataRequest> {
         let details = match &self.details {
@@ -550,4 +666,73 @@ fn list_frames(entries: crate::object::ListStream) -> FrameStream {
         Some((Ok(frame), (pages, is_last)))
     })
     .boxed()
+}
+
+#[cfg(test)]
+mod operation_tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_has_one_name_within_its_kind() {
+        let mut seen = std::collections::HashSet::new();
+        for c in Command::ALL {
+            assert!(seen.insert((c.kind(), c.as_str())), "{c:?}");
+        }
+        assert_eq!(seen.len(), Command::ALL.len());
+    }
+
+    #[test]
+    fn the_description_decides_refusal_and_repetition() {
+        let get = |range| DataRequest {
+            path: "a".into(),
+            details: Details::ObjectGet(OpGet {
+                range,
+                ..OpGet::default()
+            }),
+        };
+        let mut cap = Capability {
+            get: true,
+            ..Capability::default()
+        };
+        assert_eq!(get(None).missing_capability(&cap), None);
+        let ranged = get(Some(crate::object::ByteRange {
+            offset: 1,
+            length: None,
+        }));
+        assert_eq!(
+            ranged.missing_capability(&cap).as_deref(),
+            Some("get with a byte range")
+        );
+        cap.get_with_range = true;
+        assert_eq!(ranged.missing_capability(&cap), None);
+        assert!(ranged.may_repeat());
+
+        let put = |conditions| DataRequest {
+            path: "a".into(),
+            details: Details::ObjectPut(
+                OpPut {
+                    conditions,
+                    ..OpPut::default()
+                },
+                PutBody::from_chunks([Bytes::from_static(b"x")]),
+            ),
+        };
+        assert!(
+            put(Default::default()).may_repeat(),
+            "an unconditional put is repeatable"
+        );
+        let mut only_new = crate::object::Conditions::default();
+        only_new.set("if-none-match", "*").unwrap();
+        assert!(!put(only_new).may_repeat(), "a conditional put is not");
+        assert_eq!(
+            put(Default::default()).missing_capability(&cap).as_deref(),
+            Some("put")
+        );
+        cap.put = true;
+        cap.max_object_size = Some(0);
+        assert_eq!(
+            put(Default::default()).missing_capability(&cap).as_deref(),
+            Some("put of an object of 1 bytes (its max_object_size is 0 bytes)")
+        );
+    }
 }

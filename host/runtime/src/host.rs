@@ -22,8 +22,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use bindery_core::{
-    BindingConfig, Capability, Command, DataRequest, Details, Error, ErrorKind, Kind, ResponseMessage,
-    Result, Service,
+    BindingConfig, Capability, DataRequest, Details, Error, ErrorKind, Kind, ResponseMessage, Result, Service,
 };
 use futures::{FutureExt, StreamExt};
 use tracing::Instrument;
@@ -113,7 +112,7 @@ impl Binding {
     /// Checks a request against the capability, then wraps it for the binding's channel.
     /// Returns the envelope to send and the receiver of its frames.
     pub fn prepare(&self, request: DataRequest) -> Result<(Envelope, Reply)> {
-        if let Some(missing) = missing_capability(&self.capability, &request) {
+        if let Some(missing) = request.missing_capability(&self.capability) {
             let op = request.command().as_str();
             let e = Error::new(
                 ErrorKind::Unsupported,
@@ -164,108 +163,6 @@ impl Binding {
     fn stopped(&self) -> Error {
         Error::new(ErrorKind::Cancelled, "the host has stopped").with_binding(&self.spec.name)
     }
-}
-
-/// Names the first capability a request needs that the binding lacks.
-fn missing_capability(cap: &Capability, req: &DataRequest) -> Option<&'static str> {
-    let need: &[(bool, &'static str)] = match &req.details {
-        Details::ObjectGet(o) => &[
-            (cap.get, "get"),
-            (o.range.is_none() || cap.get_with_range, "get with a byte range"),
-            (
-                o.conditions.if_match.is_none() || cap.get_with_if_match,
-                "get with if-match",
-            ),
-            (
-                o.conditions.if_none_match.is_none() || cap.get_with_if_none_match,
-                "get with if-none-match",
-            ),
-        ],
-        Details::ObjectPut(o, _) => &[
-            (cap.put, "put"),
-            (
-                o.metadata.is_empty() || cap.put_with_metadata,
-                "put with metadata",
-            ),
-            (
-                o.conditions.if_match.is_none() || cap.put_with_if_match,
-                "put with if-match",
-            ),
-            (
-                o.conditions.if_none_match.is_none() || cap.put_with_if_none_match,
-                "put with if-none-match",
-            ),
-        ],
-        Details::ObjectHead(o) => &[
-            (cap.head, "head"),
-            (
-                o.conditions.if_match.is_none() || cap.get_with_if_match,
-                "head with if-match",
-            ),
-            (
-                o.conditions.if_none_match.is_none() || cap.get_with_if_none_match,
-                "head with if-none-match",
-            ),
-        ],
-        Details::ObjectDelete(o) => &[
-            (cap.delete, "del"),
-            (
-                o.conditions.is_empty() || cap.delete_with_if_match,
-                "del with a condition",
-            ),
-        ],
-        Details::ObjectList(o) => &[
-            (cap.list, "list"),
-            (
-                o.delimiter.is_none() || cap.list_with_delimiter,
-                "list with a delimiter",
-            ),
-            (o.limit.is_none() || cap.list_with_limit, "list with a limit"),
-            (
-                o.start_after.is_none() || cap.list_with_start_after,
-                "list with start-after",
-            ),
-        ],
-        Details::StreamCreate(_) => &[(cap.stream_admin, "create")],
-        Details::StreamUpdate(..) => &[(cap.stream_admin && cap.stream_grow, "update")],
-        Details::StreamDelete(_) => &[(cap.stream_admin, "delete")],
-        Details::StreamListShards(_) => &[(cap.stream_admin, "list_shards")],
-        Details::StreamPublish(_) => &[(cap.publish, "publish")],
-        Details::StreamConsume(o) => &[
-            (cap.consume, "consume"),
-            (o.group.is_none() || cap.consume_with_group, "consume in a group"),
-            (
-                !matches!(o.start, Some(bindery_core::StartAt::Timestamp(_))) || cap.consume_from_timestamp,
-                "consume from a timestamp",
-            ),
-        ],
-        Details::StreamCheckpoint(_) => &[(cap.consume_with_checkpoint, "checkpoint")],
-        Details::TableRead(o) => &[
-            (cap.table_read, "read"),
-            (o.sql.is_none() || cap.read_with_sql, "read with sql"),
-            (
-                o.partition.is_none() || cap.read_with_partition,
-                "read with partition",
-            ),
-        ],
-        Details::TableWrite(o) => &[
-            (cap.table_write, "write"),
-            (
-                o.expression.is_none() || cap.write_with_expression,
-                "write with an expression",
-            ),
-            (
-                o.condition.is_none() || cap.write_with_condition,
-                "write with a condition",
-            ),
-        ],
-        Details::TableCreate(_) => &[(cap.table_admin, "create")],
-        Details::TableDrop(_) => &[(cap.table_admin, "drop")],
-        Details::TableAlter(_) => &[(cap.table_admin, "alter")],
-        Details::TableSchema(_) => &[(cap.table_admin || cap.table_read, "schema")],
-        Details::GenericCall(_) => &[(cap.call, "call")],
-    };
-    need.iter().find(|(ok, _)| !ok).map(|(_, what)| *what)
 }
 
 /// A running host: every binding of a spec, connected.
@@ -512,14 +409,6 @@ async fn handle(service: Arc<dyn Service>, envelope: Envelope, settings: Arc<Set
     drop(reply);
 }
 
-fn may_retry(command: Command, request: &DataRequest) -> bool {
-    match &request.details {
-        Details::ObjectPut(op, _) => op.conditions.is_empty(),
-        Details::GenericCall(op) => op.idempotent,
-        _ => command.is_idempotent(),
-    }
-}
-
 async fn call_with_retry(
     service: &dyn Service,
     request: DataRequest,
@@ -533,7 +422,7 @@ async fn call_with_retry(
         let Some(req) = pending.take() else {
             return Err(Error::internal("request lost between attempts"));
         };
-        let spare = if attempt < settings.retries && may_retry(command, &req) {
+        let spare = if attempt < settings.retries && req.may_repeat() {
             req.try_clone()
         } else {
             None
