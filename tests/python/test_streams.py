@@ -1,5 +1,7 @@
 """Streams from Python: publish, consume, groups and checkpoints on the log driver."""
 
+import faulthandler
+
 import bindery
 
 
@@ -54,3 +56,47 @@ def test_messages_are_prefetched_while_python_works(ctx):
     assert all(m is not None for m in got), f"{sum(m is None for m in got)} messages were not prefetched"
     assert [bytes(m.value) for m in got[:3]] == [b"m1", b"m2", b"m3"]
     c.close()
+
+
+def test_ctrl_c_interrupts_a_consumer_waiting_for_messages(ctx):
+    import os
+    import signal
+    import threading
+    import time
+
+    import pytest
+
+    ctx.stream.create("ev://quiet").do()
+    c = ctx.stream.consume("ev://quiet").load()  # follows: waits for messages as long as it takes
+    sent = []
+
+    def interrupt():
+        sent.append(time.monotonic())
+        os.kill(os.getpid(), signal.SIGINT)
+
+    # Were the interrupt ignored, the wait would last for ever: end the run instead.
+    faulthandler.dump_traceback_later(20, exit=True)
+    try:
+        threading.Timer(0.3, interrupt).start()
+        with pytest.raises(KeyboardInterrupt):
+            next(c)
+        assert time.monotonic() - sent[0] < 0.5
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+    c.close()
+
+
+def test_close_from_another_thread_ends_a_waiting_iteration(ctx):
+    import threading
+    import time
+
+    ctx.stream.create("ev://quiet2").do()
+    c = ctx.stream.consume("ev://quiet2").load()
+    faulthandler.dump_traceback_later(20, exit=True)
+    try:
+        threading.Timer(0.3, c.close).start()
+        start = time.monotonic()
+        assert list(c) == []
+        assert time.monotonic() - start < 2
+    finally:
+        faulthandler.cancel_dump_traceback_later()

@@ -245,11 +245,25 @@ impl Consumer {
         slf
     }
 
+    /// The next message, waiting as long as it takes; the wait is in slices of 100 ms with
+    /// Python's signal handlers run between them (Ctrl-C raises `KeyboardInterrupt` at once)
+    /// and the consumer unlocked (`close()` from another thread ends it).
     fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        match self.inner.with(py, |c| c.next())? {
-            Some(Ok(m)) => convert::message_to_py(py, &m).map(Some),
-            Some(Err(e)) => Err(to_py(py, &e)),
-            None => Ok(None),
+        const SLICE: std::time::Duration = std::time::Duration::from_millis(100);
+        loop {
+            let got = self.inner.with(py, |c| match c.poll(SLICE) {
+                Some(m) => Some(Some(m)),
+                None if c.ended() => Some(None),
+                None => None,
+            });
+            match got {
+                Ok(Some(Some(Ok(m)))) => return convert::message_to_py(py, &m).map(Some),
+                Ok(Some(Some(Err(e)))) => return Err(to_py(py, &e)),
+                Ok(Some(None)) => return Ok(None),
+                Ok(None) => py.check_signals()?,
+                // Closed (from another thread): the iteration ends.
+                Err(_) => return Ok(None),
+            }
         }
     }
 

@@ -514,7 +514,9 @@ class Tables:
 
 class Consumer:
     """A stream being consumed: iterate it (blocking, the GIL released), or ``poll(timeout)``.
-    ``checkpoint(msg)``, ``checkpoint_consumed()``, ``close()``; messages are read ahead."""
+    ``checkpoint(msg)``, ``checkpoint_consumed()``, ``close()``; messages are read ahead.
+    Waiting for the next message, Ctrl-C raises ``KeyboardInterrupt`` within 100 ms, and
+    ``close()`` from another thread ends the iteration."""
 
     def __init__(self, native) -> None:
         self._n = native
