@@ -62,3 +62,54 @@ def test_calls_and_statuses(tmp_path, server, monkeypatch):
         ctx.generic.call("api://status/404").operation("GET").do()
     with pytest.raises(bindery.InvalidInput, match="not an HTTP method"):
         ctx.generic.call("api://x").operation("FETCH").do()
+
+
+def test_ctrl_c_interrupts_a_blocking_do(tmp_path):
+    """A server that answers `/slow` after a minute: `do()` would wait that long (the binding's
+    timeout is longer); Ctrl-C ends the wait at once with KeyboardInterrupt."""
+    import faulthandler
+    import os
+    import signal
+    import time
+
+    class Slow(BaseHTTPRequestHandler):
+        def do_GET(self):
+            if self.path.endswith("/slow"):
+                time.sleep(60)
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_HEAD = do_GET
+
+        def log_message(self, *args):
+            pass
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    srv.daemon_threads = True
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    spec = write_spec(tmp_path, f"""
+        spec:
+          dataBindings:
+            api:
+              driver: http
+              url: http://127.0.0.1:{srv.server_address[1]}/
+              timeout: 90s
+              retries: 0
+        """)
+    ctx = bindery.Context(spec)
+    sent = []
+
+    def interrupt():
+        sent.append(time.monotonic())
+        os.kill(os.getpid(), signal.SIGINT)
+
+    faulthandler.dump_traceback_later(30, exit=True)
+    try:
+        threading.Timer(0.3, interrupt).start()
+        with pytest.raises(KeyboardInterrupt):
+            ctx.generic.call("api://slow").operation("GET").do()
+        assert time.monotonic() - sent[0] < 0.5
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+        srv.shutdown()

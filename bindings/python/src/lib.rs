@@ -349,7 +349,34 @@ macro_rules! each {
     };
 }
 
-/// Runs a built request: blocking (GIL released), or sent to a wait group.
+thread_local! {
+    /// Where a Python thread waits for its requests: a runtime of its own, for the timer.
+    static WAITER: tokio::runtime::Runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a current-thread runtime");
+}
+
+/// Waits for a sent request with the GIL released, in slices of 100 ms with Python's signal
+/// handlers run between them: Ctrl-C raises `KeyboardInterrupt` at once, and the request,
+/// dropped, is cancelled (as an abandoned request is; a write may or may not have happened).
+fn wait_interruptibly<T: Send>(
+    py: Python<'_>,
+    mut request: futures::future::BoxFuture<'static, bindery::Result<T>>,
+) -> PyResult<bindery::Result<T>> {
+    const SLICE: std::time::Duration = std::time::Duration::from_millis(100);
+    loop {
+        let step = py.detach(|| {
+            WAITER.with(|rt| rt.block_on(async { tokio::time::timeout(SLICE, &mut request).await.ok() }))
+        });
+        match step {
+            Some(out) => return Ok(out),
+            None => py.check_signals()?,
+        }
+    }
+}
+
+/// Runs a built request: blocking (GIL released, interruptible), or sent to a wait group.
 macro_rules! run {
     ($py:expr, $req:expr, $wg:expr, $convert:expr) => {{
         let req = $req;
@@ -359,7 +386,7 @@ macro_rules! run {
                 Ok($py.None().into_bound($py))
             }
             None => {
-                let out = $py.detach(move || req.do_());
+                let out = wait_interruptibly($py, ::std::future::IntoFuture::into_future(req))?;
                 let out = out.map_err(err($py))?;
                 $convert(out)
             }
