@@ -8,22 +8,14 @@
 //! binding's prefetch window: the driver runs ahead of the caller by at most that many
 //! frames, and a caller that drops its receiver stops the driver's work.
 //!
-//! Before dispatch the host checks the binding's capability and answers `Unsupported` (naming
-//! binding, driver and operation) for what the driver cannot do. Retryable errors are retried
-//! up to the binding's `retries` with exponential backoff (50 ms doubling, at most 2 s), and
-//! each attempt has the binding's `timeout` until its response starts (except a put whose
-//! data is streamed, which lasts as long as its input). A request is retried
-//! only if doing it again is safe: reads, head, list and delete always; a put only when its
-//! data was given up front and it has no condition (a retried create-only put could otherwise
-//! report a conflict with its own first attempt).
+//! Every request passes the binding's layers (`crate::layers`): refusal of what the
+//! capability lacks (at dispatch), retry of retryable errors, a timeout per attempt, then the
+//! driver.
 
 use std::sync::Arc;
 use std::task::Poll;
-use std::time::Duration;
 
-use bindery_core::{
-    BindingConfig, Capability, DataRequest, Details, Error, ErrorKind, Kind, ResponseMessage, Result, Service,
-};
+use bindery_core::{BindingConfig, Capability, DataRequest, Error, ErrorKind, Kind, ResponseMessage, Result};
 use futures::{FutureExt, StreamExt};
 use tracing::Instrument;
 
@@ -112,16 +104,8 @@ impl Binding {
     /// Checks a request against the capability, then wraps it for the binding's channel.
     /// Returns the envelope to send and the receiver of its frames.
     pub fn prepare(&self, request: DataRequest) -> Result<(Envelope, Reply)> {
-        if let Some(missing) = request.missing_capability(&self.capability) {
-            let op = request.command().as_str();
-            let e = Error::new(
-                ErrorKind::Unsupported,
-                format!(
-                    "driver '{}' of binding '{}' does not support {missing}",
-                    self.driver, self.spec.name
-                ),
-            );
-            return Err(self.context(e, op, &request.path));
+        if let Err(e) = crate::layers::refuse(&request, &self.capability, &self.spec.name, &self.driver) {
+            return Err(self.context(e, request.command().as_str(), &request.path));
         }
         let (reply, frames) = flume::bounded(self.spec.prefetch);
         let (cancel, cancelled) = tokio::sync::oneshot::channel();
@@ -294,24 +278,26 @@ async fn connect(spec: &Spec, b: &BindingSpec, registry: &Registry) -> Result<Bi
     let settings = Arc::new(Settings {
         binding: b.name.clone(),
         driver: info.name,
-        timeout: b.timeout,
-        retries: b.retries,
     });
     tracing::info!(binding = %b.name, driver = %settings.driver, "Binding connected.");
-    tokio::spawn(run_binding(rx, service, settings));
+    let in_place = service.answers_in_place();
+    let stack = Arc::new(crate::layers::stack(service, &b.name, b.timeout, b.retries));
+    tokio::spawn(run_binding(rx, stack, in_place, settings));
     Ok(binding)
 }
 
 struct Settings {
     binding: String,
     driver: String,
-    timeout: Duration,
-    retries: u32,
 }
 
-async fn run_binding(rx: flume::Receiver<Envelope>, service: Arc<dyn Service>, settings: Arc<Settings>) {
+async fn run_binding(
+    rx: flume::Receiver<Envelope>,
+    stack: Arc<crate::layers::Stack>,
+    in_place: bool,
+    settings: Arc<Settings>,
+) {
     let mut id = 0u64;
-    let in_place = service.answers_in_place();
     while let Ok(envelope) = rx.recv_async().await {
         id += 1;
         let span = tracing::info_span!(
@@ -321,7 +307,7 @@ async fn run_binding(rx: flume::Receiver<Envelope>, service: Arc<dyn Service>, s
             op = envelope.request.command().as_str(),
             request = id
         );
-        let request = handle(service.clone(), envelope, settings.clone()).instrument(span);
+        let request = handle(stack.clone(), envelope, settings.clone()).instrument(span);
         if !in_place {
             tokio::spawn(request);
             continue;
@@ -350,7 +336,7 @@ fn panicked(settings: &Settings) {
     tracing::error!(binding = %settings.binding, driver = %settings.driver, "The driver panicked while answering a request; the request failed.");
 }
 
-async fn handle(service: Arc<dyn Service>, envelope: Envelope, settings: Arc<Settings>) {
+async fn handle(stack: Arc<crate::layers::Stack>, envelope: Envelope, settings: Arc<Settings>) {
     let Envelope {
         request,
         reply,
@@ -367,7 +353,7 @@ async fn handle(service: Arc<dyn Service>, envelope: Envelope, settings: Arc<Set
     };
     let called = tokio::select! {
         biased;
-        called = call_with_retry(service.as_ref(), request, &settings) => called,
+        called = crate::layers::Layer::call(stack.as_ref(), request) => called,
         _ = &mut cancelled => return,
     };
     let mut frames = match called {
@@ -407,52 +393,4 @@ async fn handle(service: Arc<dyn Service>, envelope: Envelope, settings: Arc<Set
     // channel to close knows the driver has let go of the request.
     drop(frames);
     drop(reply);
-}
-
-async fn call_with_retry(
-    service: &dyn Service,
-    request: DataRequest,
-    settings: &Settings,
-) -> Result<bindery_core::FrameStream> {
-    let command = request.command();
-    let mut backoff = Duration::from_millis(50);
-    let mut pending = Some(request);
-    let mut attempt = 0;
-    loop {
-        let Some(req) = pending.take() else {
-            return Err(Error::internal("request lost between attempts"));
-        };
-        let spare = if attempt < settings.retries && req.may_repeat() {
-            req.try_clone()
-        } else {
-            None
-        };
-        // A put's response starts once its data is written; a streamed put lasts as long as
-        // its input does, so only puts whose data was given up front are timed.
-        let timed = !matches!(&req.details, Details::ObjectPut(_, body) if body.known_size().is_none());
-        let result = if timed {
-            match tokio::time::timeout(settings.timeout, service.call(req)).await {
-                Ok(r) => r,
-                Err(_) => Err(Error::new(
-                    ErrorKind::Timeout,
-                    format!(
-                        "no response within {:?} (the binding's `timeout`)",
-                        settings.timeout
-                    ),
-                )),
-            }
-        } else {
-            service.call(req).await
-        };
-        match result {
-            Err(e) if e.is_retryable() && spare.is_some() => {
-                tracing::warn!(binding = %settings.binding, op = command.as_str(), attempt, error = %e, "Retrying after a retryable error.");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(2));
-                pending = spare;
-                attempt += 1;
-            }
-            other => return other,
-        }
-    }
 }

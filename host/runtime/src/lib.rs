@@ -11,6 +11,7 @@
 //! Function code does not use this crate directly; the SDK (`bindery`) does.
 
 pub mod host;
+mod layers;
 pub mod registry;
 pub mod schedule;
 pub mod spec;
