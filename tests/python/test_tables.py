@@ -167,3 +167,19 @@ def test_pyarrow_types_pass_through_a_parquet_table_unchanged(ctx):
     got = ctx.table.read("lake://typed").do()
     assert got.schema == batch.schema
     assert got.equals(pa.Table.from_batches([batch]))
+
+
+def test_an_error_after_the_schema_is_raised_as_the_bindery_error_it_is(ctx, spec):
+    import pathlib
+    import shutil
+
+    folder = spec.parent / "lake" / "short"
+    folder.mkdir(parents=True)
+    # A file the parquet crate decodes none of its rows of (kept from apache/parquet-testing).
+    corpus = pathlib.Path(__file__).parent.parent / "data" / "parquet-testing" / "data"
+    shutil.copy(corpus / "repeated_no_annotation.parquet", folder / "part.parquet")
+    reader = ctx.table.read("lake://short").load()
+    assert reader.schema.names == ["id", "phoneNumbers"]
+    with pytest.raises(bindery.InvalidInput, match="decoded 0") as caught:
+        reader.read_all()
+    assert caught.value.binding == "lake" and caught.value.operation == "read"

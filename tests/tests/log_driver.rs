@@ -156,6 +156,9 @@ async fn a_damaged_record_is_an_error_naming_shard_and_position_and_nothing_is_c
                 .unwrap();
         }
     }
+    // The dropped context's binding tasks end on the runtime after the drop: wait for its
+    // writer to let go before damaging the file and opening the stream again.
+    wait_for_the_writer_to_let_go(&dir.path().join("streams/s"));
     let seg = dir.path().join("streams/s/shard-0000/00000000000000000000.log");
     let before = std::fs::metadata(&seg).unwrap().len();
     let record_len = before as usize / 100;
@@ -286,4 +289,21 @@ async fn streams_cannot_nest_in_each_other_and_shard_counts_are_bounded() {
         .load();
     let e = c.next_async().await.expect("an answer").unwrap_err();
     assert!(e.to_string().contains("no shard 9"), "{e}");
+}
+
+/// Waits (at most 10 s) until nothing holds the stream's write lock: a dropped context's
+/// driver lets go of it when its binding task ends, shortly after the drop.
+fn wait_for_the_writer_to_let_go(stream_dir: &std::path::Path) {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::File::open(stream_dir.join("write.lock")).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    // SAFETY: flock on a descriptor we own; released at once.
+    while unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the dropped context still writes the stream"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_UN) };
 }

@@ -313,14 +313,37 @@ impl Consumer {
 struct Batches {
     reader: bindery::TableReader,
     schema: arrow::datatypes::SchemaRef,
+    /// The bindery error that ended the stream, kept for Python (pyarrow's C stream carries
+    /// only its text, as `ArrowInvalid`).
+    failed: Arc<Mutex<Option<bindery::Error>>>,
 }
 
 impl Iterator for Batches {
     type Item = Result<RecordBatch, arrow::error::ArrowError>;
     fn next(&mut self) -> Option<Self::Item> {
-        self.reader
-            .next()
-            .map(|r| r.map_err(|e| arrow::error::ArrowError::ExternalError(Box::new(e))))
+        self.reader.next().map(|r| {
+            r.map_err(|e| {
+                let text = e.to_string();
+                *self.failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                arrow::error::ArrowError::ExternalError(text.into())
+            })
+        })
+    }
+}
+
+/// The error that ended a table read's batches, for `bindery.TableReader` to raise as the
+/// `bindery.Error` it is.
+#[pyclass(module = "bindery")]
+pub struct ReadFailure {
+    failed: Arc<Mutex<Option<bindery::Error>>>,
+}
+
+#[pymethods]
+impl ReadFailure {
+    /// The error as its `bindery.Error` subclass, once; None when the read did not fail.
+    fn take<'py>(&self, py: Python<'py>) -> Option<Bound<'py, pyo3::exceptions::PyBaseException>> {
+        let e = self.failed.lock().unwrap_or_else(|p| p.into_inner()).take()?;
+        Some(to_py(py, &e).into_value(py).into_bound(py))
     }
 }
 
@@ -575,8 +598,15 @@ impl Native {
         each!(req, options, option);
         let mut reader = req.load();
         let schema = py.detach(|| reader.schema()).map_err(err(py))?;
-        let batches: Box<dyn RecordBatchReader + Send> = Box::new(Batches { reader, schema });
-        batches.into_pyarrow(py)
+        let failed = Arc::new(Mutex::new(None));
+        let batches: Box<dyn RecordBatchReader + Send> = Box::new(Batches {
+            reader,
+            schema,
+            failed: failed.clone(),
+        });
+        let reader = batches.into_pyarrow(py)?;
+        let failure = Bound::new(py, ReadFailure { failed })?.into_any();
+        pyo3::types::PyTuple::new(py, [reader, failure]).map(Bound::into_any)
     }
 
     /// A write of items (JSON text of a list of objects) or of pyarrow batches / a table.
@@ -821,6 +851,7 @@ fn _bindery(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Buffer>()?;
     m.add_class::<ObjectReader>()?;
     m.add_class::<Consumer>()?;
+    m.add_class::<ReadFailure>()?;
     m.add_class::<WaitGroupNative>()?;
     m.add_class::<convert::ObjectMeta>()?;
     m.add_class::<convert::ObjectData>()?;

@@ -268,8 +268,16 @@ class TableReader:
     """A table read: iterate it for ``pyarrow.RecordBatch``es (prefetched while Python works),
     ``read_all()`` for a ``pyarrow.Table``, ``scan()`` for rows as dicts (or tuples)."""
 
-    def __init__(self, reader) -> None:
-        self._reader = reader  # a pyarrow.RecordBatchReader over the host's batches
+    def __init__(self, native) -> None:
+        # A pyarrow.RecordBatchReader over the host's batches, and where the bindery error
+        # that ends them is kept (pyarrow's stream carries only its text, as ArrowInvalid).
+        self._reader, self._failure = native
+
+    def _raise_bindery_error(self, e):
+        err = self._failure.take()
+        if err is not None:
+            raise err from None
+        raise e
 
     @property
     def schema(self):
@@ -280,11 +288,19 @@ class TableReader:
         return self
 
     def __next__(self):
-        return self._reader.read_next_batch()
+        try:
+            return self._reader.read_next_batch()
+        except StopIteration:
+            raise
+        except Exception as e:  # an error after the schema: raised as the bindery.Error it is
+            self._raise_bindery_error(e)
 
     def read_all(self):
         """Every remaining batch as one ``pyarrow.Table`` (no copy of the data)."""
-        return self._reader.read_all()
+        try:
+            return self._reader.read_all()
+        except Exception as e:
+            self._raise_bindery_error(e)
 
     def scan(self, as_tuples: bool = False) -> list:
         """Every remaining row, as dicts by column name (or tuples)."""
