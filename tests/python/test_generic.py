@@ -105,11 +105,15 @@ def test_ctrl_c_interrupts_a_blocking_do(tmp_path):
         os.kill(os.getpid(), signal.SIGINT)
 
     faulthandler.dump_traceback_later(30, exit=True)
+    # Python's own handler, whatever this process inherited (a shell starting a job in the
+    # background without job control leaves SIGINT ignored).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         threading.Timer(0.3, interrupt).start()
         with pytest.raises(KeyboardInterrupt):
             ctx.generic.call("api://slow").operation("GET").do()
         assert time.monotonic() - sent[0] < 0.5
     finally:
+        signal.signal(signal.SIGINT, previous)
         faulthandler.cancel_dump_traceback_later()
         srv.shutdown()

@@ -76,12 +76,16 @@ def test_ctrl_c_interrupts_a_consumer_waiting_for_messages(ctx):
 
     # Were the interrupt ignored, the wait would last for ever: end the run instead.
     faulthandler.dump_traceback_later(20, exit=True)
+    # Python's own handler, whatever this process inherited (a shell starting a job in the
+    # background without job control leaves SIGINT ignored).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         threading.Timer(0.3, interrupt).start()
         with pytest.raises(KeyboardInterrupt):
             next(c)
         assert time.monotonic() - sent[0] < 0.5
     finally:
+        signal.signal(signal.SIGINT, previous)
         faulthandler.cancel_dump_traceback_later()
     c.close()
 
