@@ -587,14 +587,11 @@ fn consume_frames(messages: crate::stream::MessageStream) -> FrameStream {
             ..ResponseMessage::default()
         })
     });
-    let batches = messages.ready_chunks(MESSAGES_PER_FRAME).map(|batch| {
-        let batch: Result<Vec<Message>> = batch.into_iter().collect();
-        batch.map(|m| ResponseMessage {
-            is_array: true,
-            head: Head::Messages(m),
-            ..ResponseMessage::default()
-        })
-    });
+    // Messages ready together share a frame; an error among them ends the frame before it,
+    // so the messages ahead of an error are always delivered (it comes after them).
+    let batches = messages
+        .ready_chunks(MESSAGES_PER_FRAME)
+        .flat_map(|batch| stream::iter(split_at_error(batch)));
     let end = stream::once(async {
         Ok(ResponseMessage {
             is_last: true,
@@ -602,6 +599,33 @@ fn consume_frames(messages: crate::stream::MessageStream) -> FrameStream {
         })
     });
     started.chain(batches).chain(end).boxed()
+}
+
+/// The frames of messages that were ready together: one of the messages before the first
+/// error (if any), then the error (if any); what followed an error is dropped with it (the
+/// response ends there).
+fn split_at_error(batch: Vec<Result<Message>>) -> Vec<Result<ResponseMessage>> {
+    let mut ok = Vec::with_capacity(batch.len());
+    let mut error = None;
+    for m in batch {
+        match m {
+            Ok(m) => ok.push(m),
+            Err(e) => {
+                error = Some(e);
+                break;
+            }
+        }
+    }
+    let mut frames = Vec::with_capacity(2);
+    if !ok.is_empty() || error.is_none() {
+        frames.push(Ok(ResponseMessage {
+            is_array: true,
+            head: Head::Messages(ok),
+            ..ResponseMessage::default()
+        }));
+    }
+    frames.extend(error.map(Err));
+    frames
 }
 
 pub(crate) fn one_frame(head: Head) -> FrameStream {
@@ -671,6 +695,23 @@ fn list_frames(entries: crate::object::ListStream) -> FrameStream {
 #[cfg(test)]
 mod operation_tests {
     use super::*;
+
+    #[test]
+    fn messages_ready_before_an_error_are_delivered_before_it() {
+        let m = |v: &'static str| Ok(Message::new(v));
+        let frames = split_at_error(vec![m("a"), m("b"), Err(Error::internal("damaged")), m("c")]);
+        assert_eq!(frames.len(), 2);
+        match &frames[0] {
+            Ok(ResponseMessage {
+                head: Head::Messages(ms),
+                ..
+            }) => assert_eq!(ms.len(), 2),
+            other => panic!("{other:?}"),
+        }
+        assert!(frames[1].is_err());
+        assert_eq!(split_at_error(vec![m("a")]).len(), 1);
+        assert_eq!(split_at_error(vec![Err(Error::internal("x"))]).len(), 1);
+    }
 
     #[test]
     fn every_operation_has_one_name_within_its_kind() {
