@@ -104,3 +104,12 @@ def test_close_from_another_thread_ends_a_waiting_iteration(ctx):
         assert time.monotonic() - start < 2
     finally:
         faulthandler.cancel_dump_traceback_later()
+
+
+def test_two_contexts_in_one_process_both_publish_to_a_log_stream(ctx, spec):
+    ctx.stream.create("ev://shared").do()
+    ctx.stream.publish("ev://shared").buffers(["one"]).do()
+    other = bindery.Context(spec)
+    other.stream.publish("ev://shared").buffers(["two"]).do()
+    got = [bytes(m.value) for m in other.stream.consume("ev://shared").follow(False).load()]
+    assert got == [b"one", b"two"]

@@ -75,7 +75,7 @@ async fn retention_by_age_drops_old_segments() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_writer_at_a_time_and_readers_alongside() {
+async fn one_writer_process_at_a_time_and_readers_alongside() {
     let fx = stream_fixture("log", "      url: ./streams\n").await;
     fx.ctx.stream().create("ev://w", "", 1).await.unwrap();
     fx.ctx
@@ -84,23 +84,25 @@ async fn one_writer_at_a_time_and_readers_alongside() {
         .buffers(["first"])
         .await
         .unwrap();
-    // A second host on the same folder is another writer: refused, naming the stream.
-    let other = fx.reopen().await;
-    let e = other
-        .stream()
-        .publish("ev://w")
-        .buffers(["no"])
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
+    // Another process on the same folder is another writer: refused, naming the stream.
+    let spec = fx.dir.path().join("function.yaml");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_log-crash-publisher"))
+        .args([spec.to_str().unwrap(), "ev://w", "0"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
     assert!(
-        e.to_string()
-            .contains("stream 'w' is being written by another process"),
-        "{e}"
+        stderr.contains("stream 'w' is being written by another process"),
+        "{stderr}"
     );
-    // It can read, and sees what the writer publishes next.
+    // A second context in this process shares the open stream: it writes too.
+    let other = fx.reopen().await;
+    other.stream().publish("ev://w").buffers(["also"]).await.unwrap();
+    // It reads, and sees what the first publishes next.
     let mut tail = other.stream().consume("ev://w").load();
     assert_eq!(&tail.next_async().await.unwrap().unwrap().value[..], b"first");
+    assert_eq!(&tail.next_async().await.unwrap().unwrap().value[..], b"also");
     fx.ctx
         .stream()
         .publish("ev://w")

@@ -281,6 +281,13 @@ impl Driver for LogDriver {
     }
 }
 
+/// The streams open in this process, by their folder (see `LogStore::open`).
+fn process_streams() -> std::sync::MutexGuard<'static, HashMap<PathBuf, std::sync::Weak<LogStream>>> {
+    static OPEN: std::sync::LazyLock<Mutex<HashMap<PathBuf, std::sync::Weak<LogStream>>>> =
+        std::sync::LazyLock::new(|| Mutex::new(HashMap::new()));
+    OPEN.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// One connected log binding.
 pub struct LogStore {
     root: PathBuf,
@@ -325,14 +332,33 @@ impl LogStore {
         Ok(())
     }
 
+    /// The stream at `path`, opened once per process: a binding of another context in this
+    /// process (two `Context`s, a Python one beside a Rust one) shares the open stream, so
+    /// one writes it for both rather than being refused as "another process". The options of
+    /// the binding that opened it first apply.
     async fn open(&self, path: &str) -> Result<Arc<LogStream>> {
         if let Some(s) = self.streams.lock().unwrap_or_else(|p| p.into_inner()).get(path) {
             return Ok(s.clone());
         }
         let (name, dir, opts) = (path.to_string(), self.dir(path)?, self.opts);
-        let opened = tokio::task::spawn_blocking(move || LogStream::open(&name, dir, opts))
-            .await
-            .map_err(|e| Error::internal(e.to_string()))??;
+        let opened = tokio::task::spawn_blocking(move || {
+            let key = std::fs::canonicalize(&dir).unwrap_or_else(|_| dir.clone());
+            if let Some(s) = process_streams().get(&key).and_then(std::sync::Weak::upgrade) {
+                return Ok(s);
+            }
+            let opened = LogStream::open(&name, dir, opts)?;
+            let mut open = process_streams();
+            open.retain(|_, s| s.strong_count() > 0);
+            Ok(match open.get(&key).and_then(std::sync::Weak::upgrade) {
+                Some(theirs) => theirs,
+                None => {
+                    open.insert(key, Arc::downgrade(&opened));
+                    opened
+                }
+            })
+        })
+        .await
+        .map_err(|e| Error::internal(e.to_string()))??;
         let mut streams = self.streams.lock().unwrap_or_else(|p| p.into_inner());
         Ok(streams.entry(path.to_string()).or_insert(opened).clone())
     }
@@ -378,11 +404,14 @@ impl StreamDriver for LogStore {
             )));
         }
         // Only a writer may delete: no other process is appending to it.
-        self.open(path).await?.become_writer()?;
+        let open = self.open(path).await?;
+        open.become_writer()?;
         self.streams
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(path);
+        process_streams().retain(|_, s| !std::ptr::eq(s.as_ptr(), Arc::as_ptr(&open)));
+        drop(open);
         let path = path.to_string();
         tokio::task::spawn_blocking(move || {
             // Gone at once (the rename), then removed.
