@@ -184,3 +184,20 @@ def test_bindery_invoke_starts_a_python_function(tmp_path):
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["type"] == "created"
     assert (tmp_path / "files" / "a.json").read_bytes() == b'{"a": 1}'
+
+
+def test_ctrl_c_stops_a_python_function_gracefully_with_exit_code_0(tmp_path):
+    spec = EXAMPLES / "http-ingest/python/function.yaml"
+    port = free_port()
+    env = {"INGEST_PORT": str(port), "INGEST_DATA": str(tmp_path)}
+    log = tmp_path / "log.txt"
+    # SIGINT as a terminal delivers it, whatever this test process inherited.
+    proc = subprocess.Popen([sys.executable, "-m", "bindery", "run", str(spec)],
+                            env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=open(log, "w"),
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    wait_port(proc, port, log)
+    proc.send_signal(signal.SIGINT)
+    code = proc.wait(timeout=60)
+    text = log.read_text()
+    assert code == 0, text
+    assert "Stopping" in text and "KeyboardInterrupt" not in text and "Traceback" not in text, text

@@ -3,6 +3,7 @@ Python function (``runtime: python``, ``handler: module:function``) under the bi
 with the spec's triggers. ``bindery run function.yaml`` starts this for a Python function."""
 
 import logging
+import signal
 import sys
 
 from . import _bindery
@@ -23,7 +24,14 @@ def main() -> int:
     root = logging.getLogger()
     root.addHandler(TracingHandler())
     root.setLevel(logging.DEBUG)  # the host's BINDERY_LOG filter decides what is written
-    return _bindery.main(sys.argv[1:])
+    # The host stops gracefully on SIGINT, as on SIGTERM, and returns its exit code. Python's
+    # own SIGINT handler would also see the signal and raise KeyboardInterrupt once the host
+    # returned, ending the process by the signal: SIGINT is the host's while it runs.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return _bindery.main(sys.argv[1:])
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 if __name__ == "__main__":
