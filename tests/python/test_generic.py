@@ -7,7 +7,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 import bindery
-from conftest import write_spec
+from conftest import sigint_after, write_spec
 
 
 class Echo(BaseHTTPRequestHandler):
@@ -67,9 +67,6 @@ def test_calls_and_statuses(tmp_path, server, monkeypatch):
 def test_ctrl_c_interrupts_a_blocking_do(tmp_path):
     """A server that answers `/slow` after a minute: `do()` would wait that long (the binding's
     timeout is longer); Ctrl-C ends the wait at once with KeyboardInterrupt."""
-    import faulthandler
-    import os
-    import signal
     import time
 
     class Slow(BaseHTTPRequestHandler):
@@ -98,22 +95,9 @@ def test_ctrl_c_interrupts_a_blocking_do(tmp_path):
               retries: 0
         """)
     ctx = bindery.Context(spec)
-    sent = []
-
-    def interrupt():
-        sent.append(time.monotonic())
-        os.kill(os.getpid(), signal.SIGINT)
-
-    faulthandler.dump_traceback_later(30, exit=True)
-    # Python's own handler, whatever this process inherited (a shell starting a job in the
-    # background without job control leaves SIGINT ignored).
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        threading.Timer(0.3, interrupt).start()
-        with pytest.raises(KeyboardInterrupt):
+        with sigint_after(0.3) as sent, pytest.raises(KeyboardInterrupt):
             ctx.generic.call("api://slow").operation("GET").do()
         assert time.monotonic() - sent[0] < 0.5
     finally:
-        signal.signal(signal.SIGINT, previous)
-        faulthandler.cancel_dump_traceback_later()
         srv.shutdown()

@@ -1,8 +1,7 @@
 """Streams from Python: publish, consume, groups and checkpoints on the log driver."""
 
-import faulthandler
-
 import bindery
+from conftest import ends_within, sigint_after
 
 
 def test_publish_consume_and_checkpoint(ctx):
@@ -59,34 +58,15 @@ def test_messages_are_prefetched_while_python_works(ctx):
 
 
 def test_ctrl_c_interrupts_a_consumer_waiting_for_messages(ctx):
-    import os
-    import signal
-    import threading
     import time
 
     import pytest
 
     ctx.stream.create("ev://quiet").do()
     c = ctx.stream.consume("ev://quiet").load()  # follows: waits for messages as long as it takes
-    sent = []
-
-    def interrupt():
-        sent.append(time.monotonic())
-        os.kill(os.getpid(), signal.SIGINT)
-
-    # Were the interrupt ignored, the wait would last for ever: end the run instead.
-    faulthandler.dump_traceback_later(20, exit=True)
-    # Python's own handler, whatever this process inherited (a shell starting a job in the
-    # background without job control leaves SIGINT ignored).
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        threading.Timer(0.3, interrupt).start()
-        with pytest.raises(KeyboardInterrupt):
-            next(c)
-        assert time.monotonic() - sent[0] < 0.5
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        faulthandler.cancel_dump_traceback_later()
+    with sigint_after(0.3) as sent, pytest.raises(KeyboardInterrupt):
+        next(c)
+    assert time.monotonic() - sent[0] < 0.5
     c.close()
 
 
@@ -96,14 +76,11 @@ def test_close_from_another_thread_ends_a_waiting_iteration(ctx):
 
     ctx.stream.create("ev://quiet2").do()
     c = ctx.stream.consume("ev://quiet2").load()
-    faulthandler.dump_traceback_later(20, exit=True)
-    try:
+    with ends_within(20):
         threading.Timer(0.3, c.close).start()
         start = time.monotonic()
         assert list(c) == []
         assert time.monotonic() - start < 2
-    finally:
-        faulthandler.cancel_dump_traceback_later()
 
 
 def test_two_contexts_in_one_process_both_publish_to_a_log_stream(ctx, spec):

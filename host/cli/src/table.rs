@@ -369,7 +369,7 @@ impl arrow::json::writer::EncoderFactory for NonFiniteAsText {
 /// A batch whose list, struct and map columns are replaced by their values' JSON text (CSV
 /// has no other text for them).
 fn nested_as_json(batch: RecordBatch) -> Result<RecordBatch, String> {
-    use arrow::array::{Array, StringArray};
+    use arrow::array::StringArray;
     use arrow::datatypes::{DataType, Field, Schema};
     if !batch.schema().fields().iter().any(|f| f.data_type().is_nested()) {
         return Ok(batch);
@@ -382,25 +382,8 @@ fn nested_as_json(batch: RecordBatch) -> Result<RecordBatch, String> {
             columns.push(c.clone());
             continue;
         }
-        let one = Arc::new(Schema::new(vec![Field::new("v", f.data_type().clone(), true)]));
-        let single = RecordBatch::try_new(one, vec![c.clone()]).map_err(|e| e.to_string())?;
-        let mut text = Vec::new();
-        let mut w = arrow::json::LineDelimitedWriter::new(&mut text);
-        w.write(&single)
-            .and_then(|_| w.finish())
-            .map_err(|e| e.to_string())?;
-        let mut lines = text.split(|b| *b == b'\n');
-        let values: StringArray = (0..c.len())
-            .map(|r| {
-                let line = lines.next().unwrap_or_default();
-                if c.is_null(r) {
-                    return None;
-                }
-                serde_json::from_slice::<serde_json::Value>(line)
-                    .ok()
-                    .and_then(|v| v.get("v").map(|v| v.to_string()))
-            })
-            .collect();
+        let values =
+            StringArray::from(bindery_core::table::build::json_texts(c.as_ref()).map_err(|e| e.to_string())?);
         fields.push(Field::new(f.name(), DataType::Utf8, true));
         columns.push(Arc::new(values) as arrow::array::ArrayRef);
     }

@@ -14,10 +14,10 @@ use arrow::array::{
     Float32Builder, Float64Builder, Int32Builder, Int64Builder, RecordBatch, RecordBatchOptions,
     StringBuilder, TimestampMicrosecondBuilder,
 };
+use arrow::compute::cast_with_options;
 use arrow::compute::kernels::cast_utils::{string_to_timestamp_nanos, Parser};
-use arrow::compute::{cast_with_options, CastOptions};
 use arrow::datatypes::{
-    DataType, Date32Type, Float32Type, Float64Type, Int32Type, Int64Type, SchemaRef, TimeUnit,
+    DataType, Date32Type, Float16Type, Float32Type, Float64Type, Int32Type, Int64Type, SchemaRef, TimeUnit,
 };
 
 use crate::error::{Error, Result};
@@ -87,23 +87,62 @@ pub fn convert_unit(v: i64, from: TimeUnit, to: TimeUnit) -> Option<i64> {
     }
 }
 
-/// A value of a nested column as JSON text (lists as arrays, structs and maps as objects).
-fn nested_json(array: &dyn Array, row: usize) -> String {
+/// The values of a nested column as JSON text (lists as arrays, structs and maps as
+/// objects), one writer for the whole column; `None` for NULL.
+pub fn json_texts(array: &dyn Array) -> Result<Vec<Option<String>>> {
     let field = arrow::datatypes::Field::new("v", array.data_type().clone(), true);
-    let one = array.slice(row, 1);
-    let batch = RecordBatch::try_new(Arc::new(arrow::datatypes::Schema::new(vec![field])), vec![one]);
+    let batch = RecordBatch::try_new(
+        Arc::new(arrow::datatypes::Schema::new(vec![field])),
+        vec![arrow::array::make_array(array.to_data())],
+    )
+    .map_err(|e| Error::internal(format!("cannot write values as JSON: {e}")))?;
     let mut out = Vec::new();
-    if let Ok(batch) = batch {
-        let mut w = arrow::json::LineDelimitedWriter::new(&mut out);
-        if w.write(&batch).and_then(|_| w.finish()).is_err() {
-            return "null".into();
+    let mut w = arrow::json::LineDelimitedWriter::new(&mut out);
+    w.write(&batch)
+        .and_then(|_| w.finish())
+        .map_err(|e| Error::internal(format!("cannot write values as JSON: {e}")))?;
+    let mut lines = out.split(|b| *b == b'\n');
+    Ok((0..array.len())
+        .map(|row| {
+            let line = lines.next().unwrap_or_default();
+            if array.is_null(row) {
+                return None;
+            }
+            serde_json::from_slice::<serde_json::Value>(line)
+                .ok()
+                .and_then(|v| v.get("v").map(|v| v.to_string()))
+        })
+        .collect())
+}
+
+/// A value of an integer, time or timestamp column as its count (of its unit, for times and
+/// timestamps), read in place.
+fn int_at(array: &dyn Array, row: usize) -> Option<i64> {
+    use arrow::datatypes::*;
+    Some(match array.data_type() {
+        DataType::Int8 => array.as_primitive::<Int8Type>().value(row) as i64,
+        DataType::Int16 => array.as_primitive::<Int16Type>().value(row) as i64,
+        DataType::Int32 => array.as_primitive::<Int32Type>().value(row) as i64,
+        DataType::Int64 => array.as_primitive::<Int64Type>().value(row),
+        DataType::UInt8 => array.as_primitive::<UInt8Type>().value(row) as i64,
+        DataType::UInt16 => array.as_primitive::<UInt16Type>().value(row) as i64,
+        DataType::UInt32 => array.as_primitive::<UInt32Type>().value(row) as i64,
+        DataType::Time32(TimeUnit::Second) => array.as_primitive::<Time32SecondType>().value(row) as i64,
+        DataType::Time32(_) => array.as_primitive::<Time32MillisecondType>().value(row) as i64,
+        DataType::Time64(TimeUnit::Microsecond) => array.as_primitive::<Time64MicrosecondType>().value(row),
+        DataType::Time64(_) => array.as_primitive::<Time64NanosecondType>().value(row),
+        DataType::Timestamp(TimeUnit::Second, _) => array.as_primitive::<TimestampSecondType>().value(row),
+        DataType::Timestamp(TimeUnit::Millisecond, _) => {
+            array.as_primitive::<TimestampMillisecondType>().value(row)
         }
-    }
-    serde_json::from_slice::<serde_json::Value>(&out)
-        .ok()
-        .and_then(|v| v.get("v").cloned())
-        .unwrap_or(serde_json::Value::Null)
-        .to_string()
+        DataType::Timestamp(TimeUnit::Microsecond, _) => {
+            array.as_primitive::<TimestampMicrosecondType>().value(row)
+        }
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => {
+            array.as_primitive::<TimestampNanosecondType>().value(row)
+        }
+        _ => return None,
+    })
 }
 
 /// One value of an Arrow column of a column type, as a cell: integers of every width as
@@ -134,29 +173,16 @@ pub fn cell<'a>(array: &'a dyn Array, row: usize, ty: &ColumnType) -> Cell<'a> {
         | ColumnType::Int16
         | ColumnType::UInt8
         | ColumnType::UInt16
-        | ColumnType::UInt32 => match arrow::compute::cast(&array.slice(row, 1), &DataType::Int64) {
-            Ok(a) => Cell::Int(a.as_primitive::<Int64Type>().value(0)),
-            Err(_) => Cell::Null,
+        | ColumnType::UInt32 => int_at(array, row).map_or(Cell::Null, Cell::Int),
+        ColumnType::Float16 => Cell::Float(array.as_primitive::<Float16Type>().value(row).to_f64()),
+        ColumnType::Timestamp { unit, .. } => match int_at(array, row) {
+            Some(v) if *unit == TimeUnit::Microsecond => Cell::Micros(v),
+            Some(v) => Cell::Int(v),
+            None => Cell::Null,
         },
-        ColumnType::Float16 => match arrow::compute::cast(&array.slice(row, 1), &DataType::Float64) {
-            Ok(a) => Cell::Float(a.as_primitive::<Float64Type>().value(0)),
-            Err(_) => Cell::Null,
-        },
-        ColumnType::Timestamp { unit, .. } => {
-            let v = match arrow::compute::cast(&array.slice(row, 1), &DataType::Int64) {
-                Ok(a) => a.as_primitive::<Int64Type>().value(0),
-                Err(_) => return Cell::Null,
-            };
-            if *unit == TimeUnit::Microsecond {
-                Cell::Micros(v)
-            } else {
-                Cell::Int(v)
-            }
-        }
         ColumnType::Time(unit) => {
-            let v = match arrow::compute::cast(&array.slice(row, 1), &DataType::Int64) {
-                Ok(a) => a.as_primitive::<Int64Type>().value(0),
-                Err(_) => return Cell::Null,
+            let Some(v) = int_at(array, row) else {
+                return Cell::Null;
             };
             match convert_unit(v, *unit, TimeUnit::Microsecond) {
                 Some(m) if *unit != TimeUnit::Nanosecond => Cell::TimeMicros(m),
@@ -165,7 +191,10 @@ pub fn cell<'a>(array: &'a dyn Array, row: usize, ty: &ColumnType) -> Cell<'a> {
         }
         ColumnType::UInt64 | ColumnType::Decimal { .. } | ColumnType::Unsupported(_) => text(array),
         ColumnType::List(_) | ColumnType::Struct(_) | ColumnType::Map(..) => {
-            Cell::Text(Cow::Owned(nested_json(array, row)))
+            match json_texts(&array.slice(row, 1)).map(|mut t| t.pop().flatten()) {
+                Ok(Some(json)) => Cell::Text(Cow::Owned(json)),
+                _ => Cell::Null,
+            }
         }
     }
 }
@@ -332,10 +361,7 @@ impl ColumnBuilder {
     }
 
     fn finish(&mut self) -> std::result::Result<ArrayRef, String> {
-        let strict = CastOptions {
-            safe: false,
-            ..CastOptions::default()
-        };
+        let strict = crate::table::compute::strict();
         let cast = |a: ArrayRef, to: &DataType| {
             // Int64 reaches Time32 through Int32.
             let a = match to {

@@ -91,11 +91,21 @@ fn cast_literal(v: &Value, to: &DataType, column: &str) -> Result<ArrayRef> {
     if matches!(v, Value::Float(_)) && to.is_integer() {
         return Err(bad());
     }
-    let strict = CastOptions {
+    cast_with_options(&from, to, &strict()).map_err(|_| bad())
+}
+
+/// Cast options that fail on a value the target type cannot hold, rather than make it NULL.
+pub(crate) fn strict() -> CastOptions<'static> {
+    CastOptions {
         safe: false,
         ..CastOptions::default()
-    };
-    cast_with_options(&from, to, &strict).map_err(|_| bad())
+    }
+}
+
+/// An operand as `to` (Arrow's cast: a value that does not fit becomes NULL).
+fn cast_operand(o: &Operand, to: &DataType, what: &str) -> Result<Operand> {
+    let array = arrow::compute::cast(&o.array, to).map_err(|e| arrow_err(what, e))?;
+    Ok(Operand { array, ..o.clone() })
 }
 
 /// Whether a type is an integer that fits `int64` (`Some(true)`), a float (`Some(false)`),
@@ -120,8 +130,7 @@ fn widen(o: Operand, what: &str) -> Result<Operand> {
     if *o.array.data_type() == to {
         return Ok(o);
     }
-    let array = arrow::compute::cast(&o.array, &to).map_err(|e| arrow_err(what, e))?;
-    Ok(Operand { array, ..o })
+    cast_operand(&o, &to, what)
 }
 
 /// What an operand is, for messages: a column's name and type, or a literal.
@@ -169,26 +178,18 @@ fn exact(a: &Operand, b: &Operand, what: &str) -> Result<Option<(Operand, Operan
     };
     let (Some(sa), Some(sb)) = (scale_of(a), scale_of(b)) else {
         if numeric_class(ta).is_some() || numeric_class(tb).is_some() {
-            let float = |o: &Operand| -> Result<Operand> {
-                let array =
-                    arrow::compute::cast(&o.array, &DataType::Float64).map_err(|e| arrow_err(what, e))?;
-                Ok(Operand { array, ..o.clone() })
-            };
-            return Ok(Some((float(a)?, float(b)?)));
+            let f64 = DataType::Float64;
+            return Ok(Some((cast_operand(a, &f64, what)?, cast_operand(b, &f64, what)?)));
         }
         return Ok(None);
     };
     let to = DataType::Decimal128(38, sa.max(sb));
-    let strict = CastOptions {
-        safe: false,
-        ..CastOptions::default()
-    };
     let convert = |o: &Operand| -> Result<Operand> {
         let from = match as_text(o) {
             Some(t) => Arc::new(StringArray::from(vec![t])) as ArrayRef,
             None => o.array.clone(),
         };
-        let array = cast_with_options(&from, &to, &strict).map_err(|e| arrow_err(what, e))?;
+        let array = cast_with_options(&from, &to, &strict()).map_err(|e| arrow_err(what, e))?;
         Ok(Operand { array, ..o.clone() })
     };
     Ok(Some((convert(a)?, convert(b)?)))
@@ -222,8 +223,8 @@ fn unify(a: Operand, b: Operand, what: &str) -> Result<(Operand, Operand)> {
     }
     // Timestamps of two units or zones: the second as the first's type.
     if let (DataType::Timestamp(..), DataType::Timestamp(..)) = (&ta, &tb) {
-        let array = arrow::compute::cast(&b.array, &ta).map_err(|e| arrow_err(what, e))?;
-        return Ok((a, Operand { array, ..b }));
+        let b = cast_operand(&b, &ta, what)?;
+        return Ok((a, b));
     }
     // A quoted literal takes the other side's type (`at > '2024-05-01'`, `n = '5'`).
     if let (Some(v @ Value::Str(_)), None) = (&a.literal, &b.literal) {

@@ -291,10 +291,7 @@ pub fn check_batch(
     let given = batch.schema();
     let names: Vec<&str> = given.fields().iter().map(|f| f.name().as_str()).collect();
     check_columns(schema, &names, table, first)?;
-    let strict = CastOptions {
-        safe: false,
-        ..CastOptions::default()
-    };
+    let strict = crate::table::compute::strict();
     let mut fields = Vec::new();
     let mut arrays = Vec::new();
     for c in &schema.columns {
