@@ -1,6 +1,7 @@
 //! Host overhead per request (DESIGN §9): a 64-byte get from the memory driver through the
 //! SDK, against calling the driver directly, in the same run; and pipelined throughput with
-//! `do_async`. Run with `cargo bench -p bindery-benches --bench overhead`.
+//! `do_async`. The same cases run through the memory driver loaded as a plugin library
+//! (`plugins/memory-plugin`, through the C ABI), beside the built-in one. Run with `cargo bench -p bindery-benches --bench overhead`.
 //!
 //! For a profile of the pipelined case alone: `BENCH_LATENCY_ROUNDS=1 BENCH_PIPELINE_ROUNDS=100`.
 
@@ -30,9 +31,14 @@ fn main() {
     std::fs::create_dir_all(&dir).unwrap();
     let spec = dir.join("function.yaml");
     let spec_path = spec.clone();
+    let plugin = bindery_tests::cdylib("memory-plugin");
     std::fs::write(
         &spec,
-        "spec:\n  dataBindings:\n    obj:\n      driver: memory\n      retries: 0\n",
+        format!(
+            "spec:\n  dataBindings:\n    obj:\n      driver: memory\n      retries: 0\n    \
+             plug:\n      kind: object\n      driver: {}\n      retries: 0\n",
+            plugin.display()
+        ),
     )
     .unwrap();
     let payload = Bytes::from(vec![7u8; 64]);
@@ -51,6 +57,7 @@ fn main() {
             .unwrap();
         let ctx = Context::connect(&spec_path).await.unwrap();
         ctx.object().put("obj://k", payload.clone()).await.unwrap();
+        ctx.object().put("plug://k", payload.clone()).await.unwrap();
         let inst = Arc::new(inst);
 
         let direct_get = || {
@@ -68,10 +75,19 @@ fn main() {
                 assert_eq!(d.data.len(), 64);
             }
         };
-        // Warm up both paths.
+        let plugin_get = || {
+            let ctx = ctx.clone();
+            async move {
+                let d = ctx.object().get("plug://k").await.unwrap();
+                assert_eq!(d.data.len(), 64);
+            }
+        };
+        // Warm up every path.
         time_each(2_000, direct_get).await;
         time_each(2_000, sdk_get).await;
-        let (mut direct, mut sdk, mut blocking) = (Vec::new(), Vec::new(), Vec::new());
+        time_each(2_000, plugin_get).await;
+        let (mut direct, mut sdk, mut blocking, mut plugged) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let rounds = |var: &str| {
             std::env::var(var)
                 .ok()
@@ -81,6 +97,7 @@ fn main() {
         for _ in 0..rounds("BENCH_LATENCY_ROUNDS") {
             direct.push(time_each(N, direct_get).await);
             sdk.push(time_each(N, sdk_get).await);
+            plugged.push(time_each(N, plugin_get).await);
             let c = ctx.clone();
             blocking.push(
                 tokio::task::spawn_blocking(move || {
@@ -99,16 +116,23 @@ fn main() {
         }
         // Pipelined throughput: PIPELINE requests in flight, then wait for all; rounds
         // alternate between the two paths.
-        let mut pipelined = Case::default();
-        for _ in 0..rounds("BENCH_PIPELINE_ROUNDS") {
-            let t = Instant::now();
-            let wg = WaitGroup::new();
-            for _ in 0..PIPELINE {
-                ctx.object().get("obj://k").do_async(&wg).unwrap();
+        let pipeline = |path: &'static str| {
+            let ctx = ctx.clone();
+            async move {
+                let t = Instant::now();
+                let wg = WaitGroup::new();
+                for _ in 0..PIPELINE {
+                    ctx.object().get(path).do_async(&wg).unwrap();
+                }
+                let waited = wg.wait().await;
+                assert!(waited.first_error().is_none());
+                PIPELINE as f64 / t.elapsed().as_secs_f64()
             }
-            let waited = wg.wait().await;
-            assert!(waited.first_error().is_none());
-            let sdk_tput = PIPELINE as f64 / t.elapsed().as_secs_f64();
+        };
+        let (mut pipelined, mut plugin_pipelined) = (Case::default(), Case::default());
+        for _ in 0..rounds("BENCH_PIPELINE_ROUNDS") {
+            let sdk_tput = pipeline("obj://k").await;
+            plugin_pipelined.add(pipeline("plug://k").await, sdk_tput);
             let t = Instant::now();
             let tasks: Vec<_> = (0..PIPELINE).map(|_| tokio::spawn(direct_get())).collect();
             for task in tasks {
@@ -116,9 +140,9 @@ fn main() {
             }
             pipelined.add(sdk_tput, PIPELINE as f64 / t.elapsed().as_secs_f64());
         }
-        (direct, sdk, blocking, pipelined)
+        (direct, sdk, blocking, plugged, pipelined, plugin_pipelined)
     });
-    let (direct, sdk, sdk_blocking, pipelined) = rt.block_on(measured).unwrap();
+    let (direct, sdk, sdk_blocking, plugged, pipelined, plugin_pipelined) = rt.block_on(measured).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 
     println!(
@@ -131,6 +155,7 @@ fn main() {
     for (name, s) in [
         ("SDK, async (`.await`)", &sdk),
         ("SDK, blocking (`do_()`)", &sdk_blocking),
+        ("SDK, async, the driver as a plugin (C ABI)", &plugged),
     ] {
         let (m, p) = (median_of(s, 0.5), median_of(s, 0.99));
         println!(
@@ -144,4 +169,12 @@ fn main() {
         "Host overhead: {PIPELINE} requests in flight (`do_async`), against one task each calling the driver"
     ));
     pipelined.report("pipelined 64-byte get", "req/s", "driver, one task each");
+    table_header(&format!(
+        "Host overhead: {PIPELINE} requests in flight (`do_async`), the memory driver as a plugin against built in"
+    ));
+    plugin_pipelined.report(
+        "pipelined 64-byte get, plugin",
+        "req/s",
+        "built-in driver, same SDK path",
+    );
 }

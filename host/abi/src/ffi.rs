@@ -6,26 +6,40 @@
 //! Every envelope is a Cap'n Proto message (`schemas/bindery.capnp`); payload bytes cross as a
 //! [`RawBuf`] (pointer, length, release callback) and are never copied.
 //!
+//! No call blocks. Waiting is done the way Rust futures wait: a `poll_*` function either
+//! answers at once or answers "pending" and keeps the [`FfiWaker`] it was given, which it
+//! wakes (from any thread) when polling again may make progress; the host then polls again.
+//! So a call that waits (a following consumer, a slow backend) holds no thread of the host's.
+//!
 //! Calls, in order:
 //! 1. `handshake()` → `Handshake` message.
 //! 2. `connect(config)` → `ConnectResult`, and an opaque instance.
-//! 3. per request: `call(instance, DataRequest)` → an opaque call; for a put, the data
-//!    follows with `send_body` (a buffer with a null pointer ends it); then `next_frame`
-//!    until it returns 0; then `close_call`. `next_frame` blocks until a frame is ready.
-//!    `cancel_call` may be called from another thread while `next_frame` waits (never after
-//!    `close_call`): the waiting `next_frame` returns 0 soon after, and the driver's work on
-//!    the request stops.
+//! 3. per request: `call(instance, DataRequest)` → an opaque call; for a put (or a table
+//!    write's batches), the data follows: `poll_send_ready` until it answers ready, then
+//!    `send_body` with one chunk, and so on; a buffer with a null pointer ends the data.
+//!    Then `poll_frame` until it answers [`POLL_END`]; then `close_call`, which also stops
+//!    the driver's work on the request if it is still running (a consumer closed early).
 //! 4. `disconnect(instance)` when the host stops.
 //!
-//! Nothing may unwind across these functions: the plugin side catches panics and turns them
-//! into `Internal` errors.
+//! A call is used from one thread at a time. Nothing may unwind across these functions: the
+//! plugin side catches panics and turns them into `Internal` errors.
 
 use std::ffi::c_void;
+use std::task::{RawWaker, RawWakerVTable, Waker};
 
 use bytes::Bytes;
 
 /// The ABI version this crate speaks.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
+
+/// `poll_frame` wrote a frame; `poll_send_ready`: a chunk may be sent.
+pub const POLL_READY: i32 = 1;
+/// `poll_frame`: the response has ended.
+pub const POLL_END: i32 = 0;
+/// Not yet: the waker passed in will be woken when polling again may make progress.
+pub const POLL_PENDING: i32 = 2;
+/// `poll_send_ready` and `send_body`: the call takes no more data (it failed or ended).
+pub const POLL_CLOSED: i32 = -1;
 /// The symbol every plugin exports (`export_driver!` makes it).
 pub const ENTRY_SYMBOL: &str = "bindery_plugin_entry";
 
@@ -129,7 +143,97 @@ impl Drop for Foreign {
     }
 }
 
-/// The function table a plugin exports. Fields are only ever appended.
+/// A task's waker handed across the boundary: the receiver owns it and calls either `wake`
+/// or `drop` exactly once (each consumes it); `clone` makes another that must be consumed too.
+/// The functions live in the host, which outlives every plugin call.
+#[repr(C)]
+#[derive(Debug)]
+pub struct FfiWaker {
+    /// Passed to the functions below.
+    pub data: *const c_void,
+    /// Returns the data of a new waker that wakes the same task.
+    pub clone: unsafe extern "C" fn(*const c_void) -> *const c_void,
+    /// Wakes the task and consumes the waker.
+    pub wake: unsafe extern "C" fn(*const c_void),
+    /// Consumes the waker without waking.
+    pub drop: unsafe extern "C" fn(*const c_void),
+}
+
+unsafe extern "C" fn host_clone(data: *const c_void) -> *const c_void {
+    // SAFETY: `data` was made by `FfiWaker::new` from a `Box<Waker>` and is still owned.
+    let waker = unsafe { &*(data as *const Waker) };
+    Box::into_raw(Box::new(waker.clone())) as *const c_void
+}
+
+unsafe extern "C" fn host_wake(data: *const c_void) {
+    // SAFETY: as above; consumed here.
+    unsafe { Box::from_raw(data as *mut Waker) }.wake();
+}
+
+unsafe extern "C" fn host_drop(data: *const c_void) {
+    // SAFETY: as above; consumed here.
+    drop(unsafe { Box::from_raw(data as *mut Waker) });
+}
+
+impl FfiWaker {
+    /// The host's side: lends a clone of `waker` across the boundary.
+    pub fn new(waker: &Waker) -> FfiWaker {
+        FfiWaker {
+            data: Box::into_raw(Box::new(waker.clone())) as *const c_void,
+            clone: host_clone,
+            wake: host_wake,
+            drop: host_drop,
+        }
+    }
+
+    /// The plugin's side: a [`Waker`] that wakes the host's task.
+    ///
+    /// # Safety
+    /// `self` must be a waker made as described on [`FfiWaker`] and not used again.
+    pub unsafe fn into_waker(self) -> Waker {
+        let raw = RawWaker::new(Box::into_raw(Box::new(self)) as *const (), &GUEST_WAKER);
+        // SAFETY: the vtable below keeps `RawWaker`'s contract: each function consumes or
+        // borrows the boxed `FfiWaker` as that contract says.
+        unsafe { Waker::from_raw(raw) }
+    }
+}
+
+static GUEST_WAKER: RawWakerVTable =
+    RawWakerVTable::new(guest_clone, guest_wake, guest_wake_by_ref, guest_drop);
+
+fn guest_clone(data: *const ()) -> RawWaker {
+    // SAFETY: `data` is a live `Box<FfiWaker>` made by `into_waker`.
+    let w = unsafe { &*(data as *const FfiWaker) };
+    let copy = FfiWaker {
+        // SAFETY: the host's clone function, on its own data.
+        data: unsafe { (w.clone)(w.data) },
+        clone: w.clone,
+        wake: w.wake,
+        drop: w.drop,
+    };
+    RawWaker::new(Box::into_raw(Box::new(copy)) as *const (), &GUEST_WAKER)
+}
+
+fn guest_wake(data: *const ()) {
+    // SAFETY: a `Box<FfiWaker>` made by `into_waker` or `guest_clone`, consumed here.
+    let w = unsafe { Box::from_raw(data as *mut FfiWaker) };
+    // SAFETY: consumes the host's waker once.
+    unsafe { (w.wake)(w.data) };
+}
+
+fn guest_wake_by_ref(data: *const ()) {
+    // SAFETY: borrowed; the host's waker is cloned and the clone consumed by `wake`.
+    let w = unsafe { &*(data as *const FfiWaker) };
+    unsafe { (w.wake)((w.clone)(w.data)) };
+}
+
+fn guest_drop(data: *const ()) {
+    // SAFETY: as in `guest_wake`, consumed without waking.
+    let w = unsafe { Box::from_raw(data as *mut FfiWaker) };
+    unsafe { (w.drop)(w.data) };
+}
+
+/// The function table a plugin exports. Fields are only ever appended within a version.
 #[repr(C)]
 pub struct PluginApi {
     /// Must be first: the host reads it before anything else.
@@ -137,20 +241,30 @@ pub struct PluginApi {
     /// Returns a `Handshake` message.
     pub handshake: unsafe extern "C" fn() -> RawBuf,
     /// Connects a binding from a `BindingConfig` message; writes the instance (null on
-    /// failure) and returns a `ConnectResult` message.
+    /// failure) and returns a `ConnectResult` message. May block (it runs once per binding,
+    /// at start-up, on a thread of its own).
     pub connect: unsafe extern "C" fn(config: *const u8, len: usize, instance: *mut *mut c_void) -> RawBuf,
-    /// Starts a request from a `DataRequest` message; returns the call.
+    /// Starts a request from a `DataRequest` message; returns the call (null if it could not
+    /// start). Does not wait for the driver.
     pub call: unsafe extern "C" fn(instance: *mut c_void, request: *const u8, len: usize) -> *mut c_void,
-    /// Hands a chunk of a put's data to the call (the null buffer ends the data).
-    /// Returns 0, or -1 if the call no longer takes data.
+    /// Whether the call takes a chunk now: [`POLL_READY`], [`POLL_PENDING`] (the waker is
+    /// woken once it may) or [`POLL_CLOSED`]. Consumes the waker.
+    pub poll_send_ready: unsafe extern "C" fn(call: *mut c_void, waker: FfiWaker) -> i32,
+    /// Hands a chunk of a put's data (or a table write's batch) to the call, after
+    /// `poll_send_ready` answered ready; the null buffer ends the data. Returns 0, or
+    /// [`POLL_CLOSED`] if the call no longer takes data. Never waits.
     pub send_body: unsafe extern "C" fn(call: *mut c_void, chunk: RawBuf) -> i32,
-    /// Waits for the next frame: writes a `ResponseMessage` and its payload and returns 1,
-    /// or returns 0 at the end of the response.
-    pub next_frame: unsafe extern "C" fn(call: *mut c_void, header: *mut RawBuf, payload: *mut RawBuf) -> i32,
-    /// Ends a call (abandoning it if it is still running).
+    /// The next frame: writes a `ResponseMessage` and its payload and answers [`POLL_READY`];
+    /// or [`POLL_END`] at the end of the response; or [`POLL_PENDING`] (the waker is woken
+    /// once a frame may be ready). Consumes the waker.
+    pub poll_frame: unsafe extern "C" fn(
+        call: *mut c_void,
+        waker: FfiWaker,
+        header: *mut RawBuf,
+        payload: *mut RawBuf,
+    ) -> i32,
+    /// Ends a call, stopping the driver's work on it if that still runs.
     pub close_call: unsafe extern "C" fn(call: *mut c_void),
-    /// Abandons a call from any thread, waking a `next_frame` that waits (it returns 0).
-    pub cancel_call: unsafe extern "C" fn(call: *mut c_void),
     /// Disconnects an instance.
     pub disconnect: unsafe extern "C" fn(instance: *mut c_void),
 }
@@ -192,6 +306,36 @@ mod tests {
         assert_eq!(&clone[..], &[2, 3]);
         drop(clone);
         assert_eq!(drops.load(Ordering::SeqCst), 1, "released exactly once");
+    }
+
+    /// Counts wakes; its `Arc`'s strong count shows every waker copy released.
+    struct CountingWake(AtomicUsize);
+
+    impl std::task::Wake for CountingWake {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_waker_crosses_and_back_wakes_its_task_and_leaks_nothing() {
+        let counter = Arc::new(CountingWake(AtomicUsize::new(0)));
+        let host = Waker::from(counter.clone());
+        // SAFETY: a waker made by `FfiWaker::new`, used once.
+        let guest = unsafe { FfiWaker::new(&host).into_waker() };
+        let copy = guest.clone();
+        guest.wake_by_ref();
+        assert_eq!(counter.0.load(Ordering::SeqCst), 1);
+        guest.wake();
+        assert_eq!(counter.0.load(Ordering::SeqCst), 2);
+        drop(copy); // dropped without waking
+        assert_eq!(counter.0.load(Ordering::SeqCst), 2);
+        drop(host);
+        assert_eq!(
+            Arc::strong_count(&counter),
+            1,
+            "every copy of the waker was released"
+        );
     }
 
     #[test]

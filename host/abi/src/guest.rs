@@ -6,8 +6,11 @@
 
 use std::any::Any;
 use std::ffi::c_void;
+use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll, Waker};
 
 use bindery_core::arrow::array::RecordBatch;
 use bindery_core::table::Items;
@@ -17,7 +20,7 @@ use bindery_core::{
 use bytes::Bytes;
 use futures::{FutureExt, StreamExt};
 
-use crate::ffi::{PluginApi, RawBuf, ABI_VERSION};
+use crate::ffi::{FfiWaker, PluginApi, RawBuf, ABI_VERSION, POLL_CLOSED, POLL_END, POLL_PENDING, POLL_READY};
 use crate::{batch, codec};
 
 struct Guest {
@@ -33,10 +36,10 @@ static API: PluginApi = PluginApi {
     handshake,
     connect,
     call,
+    poll_send_ready,
     send_body,
-    next_frame,
+    poll_frame,
     close_call,
-    cancel_call,
     disconnect,
 };
 
@@ -129,27 +132,37 @@ unsafe extern "C" fn disconnect(instance: *mut c_void) {
     }
 }
 
+/// What a call's data is sent on: a put's chunks or a table write's batches.
+enum Sink {
+    Body(flume::Sender<Result<Bytes>>),
+    Batches(flume::Sender<Result<RecordBatch>>),
+}
+
+/// A send that did not fit at once, waiting for room in the channel.
+type PendingSend = Pin<Box<dyn Future<Output = bool> + Send>>;
+
 struct GuestCall {
-    frames: flume::Receiver<Result<ResponseMessage>>,
-    body: Option<flume::Sender<Result<Bytes>>>,
-    /// A table write's batches, as they arrive.
-    batches: Option<flume::Sender<Result<RecordBatch>>>,
+    /// The one channel a response's frames cross, from the driver's task to `poll_frame`.
+    frames: flume::r#async::RecvStream<'static, Result<ResponseMessage>>,
+    sink: Option<Sink>,
+    /// The chunk `send_body` could not place at once; `poll_send_ready` finishes it.
+    pending: Option<PendingSend>,
     body_ended: bool,
-    /// Notified by `cancel_call` (from any thread): stops the work, which then drops its
-    /// frame senders, so a waiting `next_frame` returns.
+    /// Notified when the call closes: stops the work, which drops the driver's stream even
+    /// while it waits (a following consumer).
     cancel: Arc<tokio::sync::Notify>,
 }
 
 impl Drop for GuestCall {
     fn drop(&mut self) {
-        if let Some(body) = self.body.take() {
-            if !self.body_ended {
-                let _ = body.try_send(Err(Error::new(
-                    bindery_core::ErrorKind::Cancelled,
-                    "the host abandoned the upload before its end",
-                )));
-            }
+        self.pending = None;
+        if let (Some(Sink::Body(body)), false) = (self.sink.take(), self.body_ended) {
+            let _ = body.try_send(Err(Error::new(
+                bindery_core::ErrorKind::Cancelled,
+                "the host abandoned the upload before its end",
+            )));
         }
+        self.cancel.notify_one();
     }
 }
 
@@ -161,18 +174,21 @@ unsafe extern "C" fn call(instance: *mut c_void, request: *const u8, len: usize)
         // SAFETY: the host passes a buffer valid for the call.
         let bytes = unsafe { std::slice::from_raw_parts(request, len) };
         let (frames_tx, frames) = flume::bounded::<Result<ResponseMessage>>(2);
-        let mut body = None;
+        let mut sink = None;
         let decoded = codec::is_put(bytes).and_then(|put| {
             let put_body = put.then(|| {
                 let (tx, rx) = flume::bounded::<Result<Bytes>>(4);
-                body = Some(tx);
+                sink = Some(Sink::Body(tx));
                 PutBody::from_stream(rx.into_stream().boxed())
             });
             codec::decode_request(bytes, put_body)
         });
         let expected = codec::batches_following(bytes).unwrap_or(0);
         let (batches_tx, batches_rx) = flume::bounded::<Result<RecordBatch>>(expected.max(1) as usize);
-        let panic_tx = frames_tx.clone();
+        if expected > 0 {
+            sink = Some(Sink::Batches(batches_tx));
+        }
+        let failure_tx = frames_tx.clone();
         let cancel = Arc::new(tokio::sync::Notify::new());
         let cancelled = cancel.clone();
         let work = async move {
@@ -191,43 +207,70 @@ unsafe extern "C" fn call(instance: *mut c_void, request: *const u8, len: usize)
                     op.items = Items::Batches(got);
                 }
             }
-            let serve_frames = async {
-                let mut stream = serve(inst.as_ref(), request).await?;
-                while let Some(frame) = stream.next().await {
-                    let end = frame.as_ref().map_or(true, |f| f.is_last);
-                    if frames_tx.send_async(frame).await.is_err() || end {
-                        break;
-                    }
+            let mut stream = serve(inst.as_ref(), request).await?;
+            while let Some(frame) = stream.next().await {
+                let end = frame.as_ref().map_or(true, |f| f.is_last);
+                if frames_tx.send_async(frame).await.is_err() || end {
+                    break;
                 }
-                Ok(())
-            };
-            // Cancelling drops the driver's stream at once, even while it waits.
+            }
+            Ok(())
+        };
+        // Closing the call drops the work at once, even while the driver waits.
+        let work = async move {
             tokio::select! {
-                done = serve_frames => done,
-                _ = cancelled.notified() => Ok(()),
+                done = AssertUnwindSafe(work).catch_unwind() => done,
+                _ = cancelled.notified() => Ok(Ok(())),
             }
         };
-        g.runtime.spawn(AssertUnwindSafe(work).catch_unwind().map(
-            move |r: std::thread::Result<Result<()>>| {
+        g.runtime
+            .spawn(work.map(move |r: std::thread::Result<Result<()>>| {
                 let failure = match r {
                     Ok(Ok(())) => None,
                     Ok(Err(e)) => Some(e),
                     Err(p) => Some(panicked(p)),
                 };
                 if let Some(e) = failure {
-                    let _ = panic_tx.try_send(Err(e));
+                    let _ = failure_tx.try_send(Err(e));
                 }
-            },
-        ));
+            }));
         Some(Box::into_raw(Box::new(GuestCall {
-            frames,
-            body,
-            batches: (expected > 0).then_some(batches_tx),
+            frames: frames.into_stream(),
+            sink,
+            pending: None,
             body_ended: false,
             cancel,
         })) as *mut c_void)
     }));
     made.ok().flatten().unwrap_or(std::ptr::null_mut())
+}
+
+unsafe extern "C" fn poll_send_ready(call: *mut c_void, waker: FfiWaker) -> i32 {
+    // SAFETY: the host hands over the waker.
+    let waker = unsafe { waker.into_waker() };
+    // SAFETY: made by `call`; the host uses a call from one thread at a time.
+    let call = unsafe { &mut *(call as *mut GuestCall) };
+    catch_unwind(AssertUnwindSafe(|| {
+        let Some(pending) = call.pending.as_mut() else {
+            return if call.sink.is_some() {
+                POLL_READY
+            } else {
+                POLL_CLOSED
+            };
+        };
+        match pending.as_mut().poll(&mut Context::from_waker(&waker)) {
+            Poll::Pending => POLL_PENDING,
+            Poll::Ready(sent) => {
+                call.pending = None;
+                if sent {
+                    POLL_READY
+                } else {
+                    POLL_CLOSED
+                }
+            }
+        }
+    }))
+    .unwrap_or(POLL_CLOSED)
 }
 
 unsafe extern "C" fn send_body(call: *mut c_void, chunk: RawBuf) -> i32 {
@@ -236,31 +279,55 @@ unsafe extern "C" fn send_body(call: *mut c_void, chunk: RawBuf) -> i32 {
     catch_unwind(AssertUnwindSafe(|| {
         if chunk.is_null() {
             call.body_ended = true;
-            call.body = None;
-            call.batches = None;
+            call.sink = None;
             return 0;
         }
-        if let Some(tx) = &call.batches {
-            // SAFETY: the host lends a C Data batch made by `batch::export`.
-            let b = unsafe { batch::import(chunk) };
-            return if tx.send(b).is_ok() { 0 } else { -1 };
+        if call.pending.is_some() {
+            return POLL_CLOSED; // the host did not wait for `poll_send_ready`
         }
-        // SAFETY: the host hands over ownership of the chunk.
-        let bytes = unsafe { chunk.into_bytes(None) };
-        match &call.body {
-            Some(tx) if tx.send(Ok(bytes)).is_ok() => 0,
-            _ => -1,
+        let mut send: PendingSend = match &call.sink {
+            // SAFETY: the host lends a C Data batch made by `batch::export`.
+            Some(Sink::Batches(tx)) => {
+                let b = unsafe { batch::import(chunk) };
+                Box::pin(tx.clone().into_send_async(b).map(|r| r.is_ok()))
+            }
+            Some(Sink::Body(tx)) => {
+                // SAFETY: the host hands over ownership of the chunk.
+                let bytes = unsafe { chunk.into_bytes(None) };
+                Box::pin(tx.clone().into_send_async(Ok(bytes)).map(|r| r.is_ok()))
+            }
+            None => return POLL_CLOSED,
+        };
+        // Placed at once when there is room; otherwise `poll_send_ready` finishes it.
+        match send.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(true) => 0,
+            Poll::Ready(false) => POLL_CLOSED,
+            Poll::Pending => {
+                call.pending = Some(send);
+                0
+            }
         }
     }))
-    .unwrap_or(-1)
+    .unwrap_or(POLL_CLOSED)
 }
 
-unsafe extern "C" fn next_frame(call: *mut c_void, header: *mut RawBuf, payload: *mut RawBuf) -> i32 {
-    // SAFETY: made by `call`; shared: `cancel_call` may read it from another thread.
-    let call = unsafe { &*(call as *const GuestCall) };
-    let frame = match catch_unwind(AssertUnwindSafe(|| call.frames.recv())) {
-        Ok(Ok(f)) => f,
-        Ok(Err(_)) => return 0, // the work ended (or was cancelled) without more frames
+unsafe extern "C" fn poll_frame(
+    call: *mut c_void,
+    waker: FfiWaker,
+    header: *mut RawBuf,
+    payload: *mut RawBuf,
+) -> i32 {
+    // SAFETY: the host hands over the waker.
+    let waker = unsafe { waker.into_waker() };
+    // SAFETY: made by `call`; the host uses a call from one thread at a time.
+    let call = unsafe { &mut *(call as *mut GuestCall) };
+    let polled = catch_unwind(AssertUnwindSafe(|| {
+        call.frames.poll_next_unpin(&mut Context::from_waker(&waker))
+    }));
+    let frame = match polled {
+        Ok(Poll::Pending) => return POLL_PENDING,
+        Ok(Poll::Ready(Some(f))) => f,
+        Ok(Poll::Ready(None)) => return POLL_END, // the work ended without more frames
         Err(p) => Err(panicked(p)),
     };
     // A batch crosses by the C Data Interface; other frames' payloads as bytes.
@@ -282,19 +349,7 @@ unsafe extern "C" fn next_frame(call: *mut c_void, header: *mut RawBuf, payload:
         *header = RawBuf::from_bytes(Bytes::from(codec::encode_frame(&frame)));
         *payload = lent;
     }
-    1
-}
-
-unsafe extern "C" fn cancel_call(call: *mut c_void) {
-    if call.is_null() {
-        return;
-    }
-    // SAFETY: made by `call` and not yet closed; only the `Arc` is touched, through a raw
-    // pointer to the field, so no reference to the whole call is made while `next_frame`
-    // may hold one on another thread.
-    let cancel = unsafe { &*std::ptr::addr_of!((*(call as *const GuestCall)).cancel) }.clone();
-    // A permit is kept if the work is not waiting yet, so the cancel is never lost.
-    let _ = catch_unwind(AssertUnwindSafe(move || cancel.notify_one()));
+    POLL_READY
 }
 
 unsafe extern "C" fn close_call(call: *mut c_void) {

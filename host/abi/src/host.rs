@@ -9,10 +9,15 @@ use bindery_core::{
     async_trait, BindingConfig, Bytes, Capability, DataRequest, Details, DriverInfo, Error, FrameStream,
     ResponseMessage, Result, Service,
 };
-use futures::StreamExt;
+use std::pin::Pin;
+use std::task::Poll;
+
+use futures::{Stream, StreamExt};
 use libloading::Library;
 
-use crate::ffi::{KeepAlive, PluginApi, RawBuf, ABI_VERSION, ENTRY_SYMBOL};
+use crate::ffi::{
+    FfiWaker, KeepAlive, PluginApi, RawBuf, ABI_VERSION, ENTRY_SYMBOL, POLL_PENDING, POLL_READY,
+};
 use crate::{batch, codec};
 
 /// A loaded plugin library.
@@ -173,40 +178,82 @@ impl Drop for PluginService {
     }
 }
 
-/// Closes a call when the pump ends, however it ends.
-/// The open call, shared by the pump (which closes it) and the response's receiver (which
-/// cancels it when dropped early); the lock keeps a cancel from racing the close.
-type OpenCall = Arc<std::sync::Mutex<Option<Handle>>>;
-
-struct CallGuard<'a> {
-    lib: &'a PluginLibrary,
+/// An open call into the plugin, polled from the host's tasks; closed (which stops the
+/// driver's work if it still runs) when dropped, however the response ends.
+struct PluginCall {
+    lib: Arc<PluginLibrary>,
     call: Handle,
-    open: OpenCall,
+    ended: bool,
 }
 
-impl Drop for CallGuard<'_> {
+impl Drop for PluginCall {
     fn drop(&mut self) {
-        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        *open = None;
-        // SAFETY: the call was made by `call` and is closed once; no cancel can follow.
-        unsafe { (self.lib.api().close_call)(self.call.0) };
+        // SAFETY: the call was made by `call` and is closed once.
+        unsafe { (self.lib.api().close_call)(self.call.ptr()) };
     }
 }
 
-/// Cancels the plugin's call when the response is dropped before its end (a consumer
-/// closed while the driver waits for messages), so the pump's `next_frame` returns.
-struct CancelOnDrop {
-    lib: Arc<PluginLibrary>,
-    open: OpenCall,
+impl PluginCall {
+    /// Waits until the call takes a chunk of data; false if it takes no more.
+    async fn ready(&self) -> bool {
+        std::future::poll_fn(|cx| {
+            // SAFETY: an open call, used by this task only; the waker is handed over.
+            match unsafe { (self.lib.api().poll_send_ready)(self.call.ptr(), FfiWaker::new(cx.waker())) } {
+                POLL_PENDING => Poll::Pending,
+                answer => Poll::Ready(answer == POLL_READY),
+            }
+        })
+        .await
+    }
+
+    /// Hands over one chunk (or, with the null buffer, the end), after `ready`; false if the
+    /// call takes no more.
+    fn send(&self, chunk: RawBuf) -> bool {
+        // SAFETY: an open call; ownership of the chunk passes to the plugin.
+        unsafe { (self.lib.api().send_body)(self.call.ptr(), chunk) == 0 }
+    }
 }
 
-impl Drop for CancelOnDrop {
-    fn drop(&mut self) {
-        let open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(call) = open.as_ref() {
-            // SAFETY: the call is open (the pump closes it only after taking the lock).
-            unsafe { (self.lib.api().cancel_call)(call.0) };
+impl Stream for PluginCall {
+    type Item = Result<ResponseMessage>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.ended {
+            return Poll::Ready(None);
         }
+        let (mut head, mut payload) = (RawBuf::null(), RawBuf::null());
+        let api = self.lib.api();
+        // SAFETY: an open call and valid out-pointers; the waker is handed over.
+        match unsafe {
+            (api.poll_frame)(
+                self.call.ptr(),
+                FfiWaker::new(cx.waker()),
+                &mut head,
+                &mut payload,
+            )
+        } {
+            POLL_PENDING => return Poll::Pending,
+            POLL_READY => {}
+            _ => {
+                self.ended = true;
+                return Poll::Ready(None);
+            }
+        }
+        let lib = &self.lib;
+        // SAFETY: the plugin hands over both buffers.
+        let head = unsafe { head.into_bytes(Some(lib.keep())) };
+        let frame = match codec::is_batch_frame(&head) {
+            Ok(true) => {
+                lib.pin();
+                // SAFETY: a batch frame's payload is a C Data batch lent by the plugin.
+                unsafe { batch::import(payload) }
+                    .and_then(|b| codec::decode_frame(&head, Bytes::new(), Some(b)))
+            }
+            // SAFETY: the plugin hands over the buffer.
+            _ => codec::decode_frame(&head, unsafe { payload.into_bytes(Some(lib.keep())) }, None),
+        };
+        self.ended = frame.as_ref().map_or(true, |f| f.is_last);
+        Poll::Ready(Some(frame))
     }
 }
 
@@ -226,109 +273,45 @@ impl Service for PluginService {
             }) => (None, batches),
             _ => (None, Vec::new()),
         };
-        let (tx, rx) = flume::bounded::<Result<ResponseMessage>>(2);
-        let lib = self.lib.clone();
-        let instance = self.instance;
-        let rt = tokio::runtime::Handle::current();
-        let open: OpenCall = Arc::default();
-        let cancel = CancelOnDrop {
-            lib: lib.clone(),
-            open: open.clone(),
+        // SAFETY: valid instance and buffer for the duration of the call; `call` never waits.
+        let call = unsafe { (self.lib.api().call)(self.instance.ptr(), header.as_ptr(), header.len()) };
+        if call.is_null() {
+            return Err(Error::internal("the plugin refused to start the request"));
+        }
+        let mut call = PluginCall {
+            lib: self.lib.clone(),
+            call: Handle(call),
+            ended: false,
         };
-        // The plugin's calls block (next_frame waits for the driver), so the pump runs on a
-        // blocking thread and feeds the async side through a bounded channel.
-        tokio::task::spawn_blocking(move || {
-            let api = lib.api();
-            // SAFETY: valid instance and buffer for the duration of the call.
-            let call = unsafe { (api.call)(instance.ptr(), header.as_ptr(), header.len()) };
-            if call.is_null() {
-                let _ = tx.send(Err(Error::internal("the plugin refused to start the request")));
-                return;
-            }
-            *open.lock().unwrap_or_else(|p| p.into_inner()) = Some(Handle(call));
-            let guard = CallGuard {
-                lib: &lib,
-                call: Handle(call),
-                open,
-            };
-            // A table write's batches follow the envelope, lent by the C Data Interface.
-            if !batches.is_empty() {
-                for b in &batches {
-                    let lent = match batch::export(b) {
-                        Ok(lent) => lent,
-                        Err(e) => {
-                            // Closing the call without ending the batches abandons the write.
-                            let _ = tx.send(Err(e));
-                            return;
-                        }
-                    };
-                    // SAFETY: ownership of the lent batch passes to the plugin.
-                    if unsafe { (api.send_body)(guard.call.0, lent) } != 0 {
-                        break;
-                    }
-                }
-                // SAFETY: the null buffer ends the batches.
-                unsafe { (api.send_body)(guard.call.0, RawBuf::null()) };
-            }
-            if let Some(mut body) = body {
-                loop {
-                    match rt.block_on(body.next_chunk()) {
-                        Some(Ok(chunk)) => {
-                            // SAFETY: ownership of the chunk passes to the plugin.
-                            if unsafe { (api.send_body)(guard.call.0, RawBuf::from_bytes(chunk)) } != 0 {
-                                break;
-                            }
-                        }
-                        Some(Err(e)) => {
-                            // Closing the call without ending the body aborts the put.
-                            let _ = tx.send(Err(e));
-                            return;
-                        }
-                        None => {
-                            // SAFETY: the null buffer ends the body.
-                            unsafe { (api.send_body)(guard.call.0, RawBuf::null()) };
-                            break;
-                        }
-                    }
-                }
-            }
-            loop {
-                let mut head = RawBuf::null();
-                let mut payload = RawBuf::null();
-                // SAFETY: valid call and out-pointers.
-                if unsafe { (api.next_frame)(guard.call.0, &mut head, &mut payload) } != 1 {
-                    break;
-                }
-                // SAFETY: the plugin hands over both buffers.
-                let head = unsafe { head.into_bytes(Some(lib.keep())) };
-                let frame = match codec::is_batch_frame(&head) {
-                    Ok(true) => {
-                        lib.pin();
-                        // SAFETY: a batch frame's payload is a C Data batch lent by the plugin.
-                        unsafe { batch::import(payload) }
-                            .and_then(|b| codec::decode_frame(&head, Bytes::new(), Some(b)))
-                    }
-                    // SAFETY: the plugin hands over the buffer.
-                    _ => codec::decode_frame(&head, unsafe { payload.into_bytes(Some(lib.keep())) }, None),
-                };
-                let end = frame.as_ref().map_or(true, |f| f.is_last);
-                if tx.send(frame).is_err() || end {
+        // A table write's batches follow the envelope, lent by the C Data Interface; a put's
+        // body follows as chunks. Dropping the call before the end abandons the write.
+        if !batches.is_empty() {
+            for b in &batches {
+                if !call.ready().await || !call.send(batch::export(b)?) {
                     break;
                 }
             }
-        });
-        match rx.recv_async().await {
-            Ok(Ok(first)) => {
-                let rest = rx.into_stream().map(move |frame| {
-                    let _keep = &cancel; // cancels the call if the stream is dropped early
-                    frame
-                });
-                Ok(futures::stream::once(async move { Ok(first) })
-                    .chain(rest)
-                    .boxed())
+            // The last chunk may still wait for room: the end follows it.
+            call.ready().await;
+            call.send(RawBuf::null());
+        }
+        if let Some(mut body) = body {
+            while let Some(chunk) = body.next_chunk().await {
+                let chunk = chunk?;
+                if !call.ready().await || !call.send(RawBuf::from_bytes(chunk)) {
+                    break;
+                }
             }
-            Ok(Err(e)) => Err(e),
-            Err(_) => Err(Error::internal("the plugin ended the response without a frame")),
+            // The last chunk may still wait for room: the end follows it.
+            call.ready().await;
+            call.send(RawBuf::null());
+        }
+        match call.next().await {
+            Some(Ok(first)) => Ok(futures::stream::once(async move { Ok(first) })
+                .chain(call)
+                .boxed()),
+            Some(Err(e)) => Err(e),
+            None => Err(Error::internal("the plugin ended the response without a frame")),
         }
     }
 }
