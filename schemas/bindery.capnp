@@ -64,6 +64,13 @@ struct Handshake {
   kinds @4 :List(Kind);
   capabilities @5 :Capabilities;
   localUrl @6 :Bool;     # the binding's url names a local folder or file the driver owns
+  options @7 :List(OptionDoc);   # the options a binding may set (`bindery plugins` prints them)
+}
+
+# One option a driver documents; a key ending in `.NAME` stands for a family of keys.
+struct OptionDoc {
+  key @0 :Text;
+  help @1 :Text;
 }
 
 # What a plugin gets to connect one binding.

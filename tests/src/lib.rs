@@ -315,7 +315,11 @@ async fn fixture_text(spec: String) -> Fixture {
 /// Runs a crash test's writer, kills it with SIGKILL `after` its first acknowledgement (so
 /// the kill lands mid-work however long the writer takes to start on a loaded machine), and
 /// returns the lines it printed (its acknowledgements) before it died.
-pub fn run_then_kill(exe: &str, args: &[&str], after: std::time::Duration) -> Vec<String> {
+pub fn run_then_kill(
+    exe: impl AsRef<std::ffi::OsStr>,
+    args: &[&str],
+    after: std::time::Duration,
+) -> Vec<String> {
     use std::io::BufRead;
     let mut child = std::process::Command::new(exe)
         .args(args)
@@ -379,16 +383,30 @@ pub const PLUGIN_PACKAGES: &[&str] = &[
 /// Builds a workspace `cdylib` package (once per test process, unless `scripts/test` built
 /// every one of [`PLUGIN_PACKAGES`] already) and returns its library path.
 pub fn cdylib(package: &str) -> PathBuf {
+    let lib = format!("lib{}.so", package.replace('-', "_"));
+    built(&lib, &["-p", package])
+}
+
+/// A program of this package (`src/bin`: the crash tests' writers, `transfer`), built when
+/// missing (`scripts/test` builds them before the tests); for the driver crates' own tests,
+/// which cargo gives no `CARGO_BIN_EXE_…` of another package.
+pub fn test_bin(name: &str) -> PathBuf {
+    built(name, &["-p", "bindery-tests", "--bin", name])
+}
+
+/// `file` in the target folder, after `cargo build ARGS` (once per test process, unless
+/// `scripts/test` built everything already: `BINDERY_PLUGINS_BUILT`).
+fn built(file: &str, args: &[&str]) -> PathBuf {
     static BUILT: OnceLock<std::sync::Mutex<Vec<String>>> = OnceLock::new();
     let built = BUILT.get_or_init(Default::default);
     let mut built = built.lock().unwrap_or_else(|p| p.into_inner());
     let target = target_dir();
-    let lib = target.join(format!("lib{}.so", package.replace('-', "_")));
-    let prebuilt = std::env::var_os("BINDERY_PLUGINS_BUILT").is_some() && lib.is_file();
-    if !prebuilt && !built.iter().any(|p| p == package) {
+    let path = target.join(file);
+    let prebuilt = std::env::var_os("BINDERY_PLUGINS_BUILT").is_some() && path.is_file();
+    if !prebuilt && !built.iter().any(|p| p == file) {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = std::process::Command::new(cargo);
-        cmd.args(["build", "--quiet", "-p", package]);
+        cmd.args(["build", "--quiet"]).args(args);
         if target.file_name().is_some_and(|n| n == "release") {
             cmd.arg("--release");
         }
@@ -396,13 +414,9 @@ pub fn cdylib(package: &str) -> PathBuf {
             cmd.env("CARGO_TARGET_DIR", root);
         }
         let status = cmd.status().expect("run cargo build");
-        assert!(status.success(), "building plugin package {package} failed");
-        built.push(package.to_string());
+        assert!(status.success(), "cargo build {args:?} failed");
+        built.push(file.to_string());
     }
-    assert!(
-        lib.is_file(),
-        "plugin library {} missing after build",
-        lib.display()
-    );
-    lib
+    assert!(path.is_file(), "{} missing after the build", path.display());
+    path
 }

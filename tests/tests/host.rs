@@ -59,7 +59,7 @@ async fn a_plugin_of_another_abi_version_is_refused_not_called() {
     let e = Context::connect(&spec).await.expect_err("must be refused");
     let text = e.to_string();
     assert!(
-        text.contains("ABI version 999") && text.contains("speaks version 1"),
+        text.contains("ABI version 999") && text.contains("speaks version 2"),
         "{text}"
     );
     assert_eq!(e.kind(), ErrorKind::InvalidInput);
@@ -117,9 +117,11 @@ struct FlakyInstance {
 #[async_trait]
 impl Driver for Flaky {
     fn info(&self) -> DriverInfo {
-        let mut capability = Capability::default();
-        capability.head = true;
-        capability.list = true;
+        let capability = Capability {
+            head: true,
+            list: true,
+            ..Capability::NONE
+        };
         DriverInfo {
             name: "flaky".into(),
             kinds: vec![Kind::Object],
@@ -127,6 +129,7 @@ impl Driver for Flaky {
             description: "test".into(),
             version: "0".into(),
             local_url: false,
+            options: Vec::new(),
         }
     }
     async fn connect(&self, _: BindingConfig) -> Result<Arc<dyn Instance>> {
@@ -330,4 +333,76 @@ async fn a_streamed_put_is_not_cut_off_by_the_timeout() {
         .await
         .unwrap();
     assert_eq!(meta.size, 10_000);
+}
+
+/// The threads of this process by name, from /proc.
+fn thread_names() -> std::collections::BTreeMap<String, usize> {
+    let mut names = std::collections::BTreeMap::new();
+    for t in std::fs::read_dir("/proc/self/task").unwrap() {
+        let comm = std::fs::read_to_string(t.unwrap().path().join("comm")).unwrap_or_default();
+        *names.entry(comm.trim().to_string()).or_default() += 1;
+    }
+    names
+}
+
+/// The threads of the host (not of a plugin's own runtime, whose threads are named
+/// `bindery-plugin-<driver>`), and of the whole process.
+fn threads() -> (usize, usize) {
+    let names = thread_names();
+    let plugin: usize = names
+        .iter()
+        .filter(|(n, _)| n.starts_with("bindery-plugin-"))
+        .map(|(_, c)| c)
+        .sum();
+    let all: usize = names.values().sum();
+    (all - plugin, all)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_following_consumers_through_a_plugin_hold_no_thread_each() {
+    const CONSUMERS: usize = 1_000;
+    let lib = cdylib("log-plugin");
+    let fx = bindery_tests::stream_fixture(&lib.display().to_string(), "      url: ./streams\n").await;
+    let ctx = fx.ctx.clone();
+    ctx.stream().create("ev://", "wide", 1).await.unwrap();
+    let (host_before, _) = threads();
+    let (started_tx, mut started) = tokio::sync::mpsc::unbounded_channel();
+    let consumers: Vec<_> = (0..CONSUMERS)
+        .map(|_| {
+            let (ctx, started_tx) = (ctx.clone(), started_tx.clone());
+            tokio::spawn(async move {
+                let mut c = ctx.stream().consume("ev://wide").load();
+                started_tx.send(()).unwrap();
+                let m = c.next_async().await.unwrap().unwrap();
+                c.close_async().await;
+                m.value
+            })
+        })
+        .collect();
+    for _ in 0..CONSUMERS {
+        started.recv().await.unwrap();
+    }
+    // Every consumer's request is open in the plugin and waiting for a message.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The host polls every call through the ABI: no thread of its own waits on one. (The log
+    // driver inside the plugin reads its files on its runtime's blocking pool, which grows with
+    // the readers polling at once, but far from one thread per consumer.)
+    let (host, all) = threads();
+    assert!(
+        host < host_before + 20 && all < CONSUMERS / 2,
+        "{CONSUMERS} waiting consumers: {host} host threads ({host_before} before), {all} in all: {:?}",
+        thread_names()
+    );
+    ctx.stream()
+        .publish("ev://wide")
+        .buffers(["hello"])
+        .await
+        .unwrap();
+    for c in consumers {
+        let got = tokio::time::timeout(Duration::from_secs(60), c)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(&got[..], b"hello");
+    }
 }

@@ -10,8 +10,8 @@ use bindery_core::table::{Items, Key, OpAlter, OpCreateTable, OpRead, OpWrite, T
 use bindery_core::{
     BindingConfig, ByteRange, CallReply, Capability, Conditions, DataRequest, Details, DriverInfo, Encoding,
     Error, ErrorKind, Head, Kind, ListEntry, Message, ObjectMeta, OpCall, OpCheckpoint, OpConsume,
-    OpCreateStream, OpGet, OpList, OpPublish, OpPut, OpStat, Options, PutBody, ResponseMessage, Result,
-    Secret, ShardInfo, StartAt,
+    OpCreateStream, OpGet, OpList, OpPublish, OpPut, OpStat, OptionDoc, Options, PutBody, ResponseMessage,
+    Result, Secret, ShardInfo, StartAt,
 };
 use bytes::Bytes;
 use capnp::message::{Builder, ReaderOptions};
@@ -185,6 +185,12 @@ pub fn encode_handshake(abi_version: u32, info: &DriverInfo) -> Vec<u8> {
         kinds.set(i as u32, kind_to(*k));
     }
     h.set_local_url(info.local_url);
+    let mut options = h.reborrow().init_options(info.options.len() as u32);
+    for (i, o) in info.options.iter().enumerate() {
+        let mut d = options.reborrow().get(i as u32);
+        d.set_key(o.key.as_str());
+        d.set_help(o.help.as_str());
+    }
     put_capability(h.init_capabilities(), &info.capability);
     words(&m)
 }
@@ -204,6 +210,17 @@ pub fn decode_handshake(bytes: &[u8]) -> Result<(u32, DriverInfo)> {
         kinds,
         capability: get_capability(h.get_capabilities().c()?)?,
         local_url: h.get_local_url(),
+        options: h
+            .get_options()
+            .c()?
+            .iter()
+            .map(|d| {
+                Ok(OptionDoc {
+                    key: text(d.get_key())?,
+                    help: text(d.get_help())?,
+                })
+            })
+            .collect::<Result<_>>()?,
     };
     Ok((h.get_abi_version(), info))
 }
@@ -1275,7 +1292,7 @@ mod tests {
         let back = decode_frame(&encode_frame(&Err(err)), Bytes::new(), None).unwrap_err();
         assert_eq!(back.kind(), ErrorKind::ConditionFailed);
         assert_eq!(back.operation(), Some("put"));
-        let mut cap = Capability::full_object();
+        let mut cap = Capability::FULL_OBJECT;
         cap.set_limit("max_object_size", 7);
         assert_eq!(
             decode_connect_result(&encode_connect_result(&Ok(cap)))
@@ -1283,5 +1300,29 @@ mod tests {
                 .unwrap(),
             cap
         );
+    }
+
+    #[test]
+    fn a_handshake_carries_the_driver_and_its_option_docs() {
+        let info = DriverInfo {
+            name: "d".into(),
+            kinds: vec![Kind::Object, Kind::Table],
+            capability: Capability::FULL_OBJECT,
+            description: "a driver".into(),
+            version: "1.2.3".into(),
+            local_url: true,
+            options: bindery_core::option_docs(&[("format", "parquet or csv"), ("header.NAME", "a header")]),
+        };
+        let (version, back) = decode_handshake(&encode_handshake(7, &info)).unwrap();
+        assert_eq!(version, 7);
+        assert_eq!(
+            (back.name, back.kinds, back.capability),
+            (info.name, info.kinds, info.capability)
+        );
+        assert_eq!(
+            (back.description, back.version, back.local_url),
+            (info.description, info.version, true)
+        );
+        assert_eq!(back.options, info.options);
     }
 }

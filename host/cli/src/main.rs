@@ -1,7 +1,8 @@
 //! `bindery`: the command line of the bindery host.
 //!
 //! - `bindery validate FILE` checks a function spec; errors say `file:line:column`.
-//! - `bindery plugins [--json] [--load LIB]…` lists the drivers with kinds and capabilities.
+//! - `bindery plugins [--json] [--load LIB]…` lists the drivers with kinds, capabilities and
+//!   the options a binding of each may set.
 //! - `bindery object --spec FILE get|put|head|ls|rm PATH [LOCAL|-]` works on any object
 //!   binding, streaming large objects with bounded memory.
 //! - `bindery stream --spec FILE publish|consume|create|update|delete|shards PATH` works on
@@ -217,6 +218,7 @@ fn plugins(json: bool, load: &[PathBuf], spec: Option<&std::path::Path>) -> Resu
                     "description": i.description,
                     "kinds": i.kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
                     "capabilities": capability_json(&i.capability),
+                    "options": i.options.iter().map(|o| serde_json::json!({ "key": o.key, "help": o.help })).collect::<Vec<_>>(),
                 })
             })
             .collect();
@@ -237,6 +239,15 @@ fn plugins(json: bool, load: &[PathBuf], spec: Option<&std::path::Path>) -> Resu
         println!("  capabilities: {}", i.capability.flags().join(", "));
         for (name, v) in i.capability.limits() {
             println!("  {name}: {v}");
+        }
+        if i.options.is_empty() {
+            println!("  options: none");
+        } else {
+            println!("  options:");
+            let width = i.options.iter().map(|o| o.key.len()).max().unwrap_or(0);
+            for o in &i.options {
+                println!("    {:width$}  {}", o.key, o.help);
+            }
         }
     }
     for (name, driver, cap, full) in connected {

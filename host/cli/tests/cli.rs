@@ -116,7 +116,7 @@ fn nuclio_specs_load_or_are_refused_for_what_bindery_lacks() {
 }
 
 #[test]
-fn plugins_lists_drivers_with_kinds_and_capabilities() {
+fn plugins_lists_drivers_with_kinds_capabilities_and_options() {
     let dir = tempfile::tempdir().unwrap();
     let out = bindery(dir.path(), &["plugins", "--json"]);
     assert!(out.status.success());
@@ -130,8 +130,25 @@ fn plugins_lists_drivers_with_kinds_and_capabilities() {
     assert_eq!(fs["kinds"], serde_json::json!(["object"]));
     let flags = fs["capabilities"]["flags"].as_array().unwrap();
     assert!(flags.iter().any(|f| f == "put_with_if_none_match"));
+    assert_eq!(fs["options"], serde_json::json!([]));
+    let log = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "log")
+        .unwrap();
+    assert_eq!(log["options"][0]["key"], "segment.bytes");
     let table = text(&bindery(dir.path(), &["plugins"]).stdout);
     assert!(table.contains("memory 0.1.0 [object] (built-in)"), "{table}");
+    // Every option of every driver is documented: each one a spec may set is listed.
+    let s3 = table.split("s3 0.1.0").nth(1).expect(&table);
+    for key in ["region", "conditional_writes", "part_size", "concurrency"] {
+        assert!(
+            s3.contains(&format!("\n    {key} ")),
+            "s3 option {key} in {table}"
+        );
+    }
+    assert!(table.contains("    header.NAME "), "{table}");
 }
 
 /// `plugins --spec` connects the bindings and shows what each can do on its backend: an `s3`

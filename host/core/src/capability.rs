@@ -9,14 +9,23 @@
 macro_rules! capability {
     (flags { $( $(#[$fm:meta])* $flag:ident, )* } limits { $( $(#[$lm:meta])* $limit:ident, )* }) => {
         /// What a driver can do; every flag defaults to `false`, every limit to none.
+        ///
+        /// A driver declares its capability as one constant, naming what it can do and
+        /// ending with `..Capability::NONE` (so a flag added later is off for it):
+        /// `pub const CAPABILITY: Capability = Capability { get: true, head: true, ..Capability::NONE };`
         #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-        #[non_exhaustive]
         pub struct Capability {
             $( $(#[$fm])* pub $flag: bool, )*
             $( $(#[$lm])* pub $limit: Option<u64>, )*
         }
 
         impl Capability {
+            /// Nothing at all: every flag off, no limit.
+            pub const NONE: Capability = Capability {
+                $( $flag: false, )*
+                $( $limit: None, )*
+            };
+
             /// The names of every flag this version knows.
             pub const FLAGS: &'static [&'static str] = &[$(stringify!($flag)),*];
             /// The names of every limit this version knows.
@@ -148,37 +157,56 @@ capability! {
 }
 
 impl Capability {
-    /// A capability with these flags set (names as in [`Capability::FLAGS`]); panics on a name
-    /// this version does not know, which is a driver's bug.
-    pub fn with_flags(flags: &[&str]) -> Self {
-        let mut c = Capability::default();
-        for flag in flags {
-            assert!(c.set_flag(flag, true), "unknown capability flag '{flag}'");
-        }
-        c
-    }
-
     /// Every object operation and option, as a driver that implements them all reports.
-    pub fn full_object() -> Self {
-        Capability {
-            get: true,
-            get_with_range: true,
-            get_with_if_match: true,
-            get_with_if_none_match: true,
-            put: true,
-            put_with_if_match: true,
-            put_with_if_none_match: true,
-            put_with_metadata: true,
-            head: true,
-            delete: true,
-            delete_with_if_match: true,
-            list: true,
-            list_with_delimiter: true,
-            list_with_limit: true,
-            list_with_start_after: true,
-            ..Capability::default()
-        }
-    }
+    pub const FULL_OBJECT: Capability = Capability {
+        get: true,
+        get_with_range: true,
+        get_with_if_match: true,
+        get_with_if_none_match: true,
+        put: true,
+        put_with_if_match: true,
+        put_with_if_none_match: true,
+        put_with_metadata: true,
+        head: true,
+        delete: true,
+        delete_with_if_match: true,
+        list: true,
+        list_with_delimiter: true,
+        list_with_limit: true,
+        list_with_start_after: true,
+        ..Capability::NONE
+    };
+
+    /// A partitioned log's streams: created, grown and deleted; published to; consumed alone
+    /// or in groups, with checkpoints, from a position or a time (`log`, `kafka`).
+    pub const PARTITIONED_LOG: Capability = Capability {
+        stream_admin: true,
+        stream_grow: true,
+        publish: true,
+        consume: true,
+        consume_with_group: true,
+        consume_with_checkpoint: true,
+        consume_from_timestamp: true,
+        ..Capability::NONE
+    };
+
+    /// What a SQL database does itself: reads with filters, projection, limits, a query of
+    /// its own and partitions pushed down; writes that upsert by key, with update expressions
+    /// and conditions; tables created, altered and dropped (`sqlite`, `postgres`).
+    pub const SQL_TABLE: Capability = Capability {
+        table_read: true,
+        table_write: true,
+        table_admin: true,
+        read_with_filter: true,
+        read_with_select: true,
+        read_with_limit: true,
+        read_with_sql: true,
+        read_with_partition: true,
+        write_upsert: true,
+        write_with_expression: true,
+        write_with_condition: true,
+        ..Capability::NONE
+    };
 }
 
 #[cfg(test)]
@@ -187,7 +215,7 @@ mod tests {
 
     #[test]
     fn flags_round_trip_by_name() {
-        let full = Capability::full_object();
+        let full = Capability::FULL_OBJECT;
         let mut back = Capability::default();
         for f in full.flags() {
             assert!(back.set_flag(f, true));

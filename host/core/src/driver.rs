@@ -12,6 +12,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::capability::Capability;
+use crate::config::OptionDoc;
 use crate::error::Result;
 use crate::object::ObjectDriver;
 use crate::request::Options;
@@ -130,6 +131,45 @@ pub struct DriverInfo {
     /// (`fs`, `log`, `files`, `sqlite`): the spec refuses two bindings whose folders (url
     /// joined with path) overlap, as one driver's writes would overwrite the other's files.
     pub local_url: bool,
+    /// The options a binding of it may set, for `bindery plugins` and for
+    /// [`DriverOptions::check`](crate::config::DriverOptions::check).
+    pub options: Vec<OptionDoc>,
+}
+
+impl DriverInfo {
+    /// A driver's info: its name, the kinds it serves, its capability, a line for `bindery
+    /// plugins`, and its version (pass `env!("CARGO_PKG_VERSION")`); no local url, no options.
+    pub fn new(name: &str, kinds: &[Kind], capability: Capability, description: &str, version: &str) -> Self {
+        DriverInfo {
+            name: name.into(),
+            kinds: kinds.to_vec(),
+            capability,
+            description: description.into(),
+            version: version.into(),
+            local_url: false,
+            options: Vec::new(),
+        }
+    }
+
+    /// A binding's `url` is a local folder or file whose contents the driver owns.
+    pub fn with_local_url(mut self) -> Self {
+        self.local_url = true;
+        self
+    }
+
+    /// The options a binding may set.
+    pub fn with_options(mut self, options: Vec<OptionDoc>) -> Self {
+        self.options = options;
+        self
+    }
+}
+
+/// Runs blocking work (file system calls, a synchronous client library) on tokio's blocking
+/// pool, off the async workers; a panic in `f` becomes an `Internal` error.
+pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| crate::Error::internal(format!("a blocking task failed: {e}")))?
 }
 
 /// A driver: connects bindings. Implement this and the trait of each kind you serve.

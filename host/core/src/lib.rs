@@ -14,14 +14,14 @@
 //! struct Hello;
 //! struct HelloInstance;
 //!
+//! const CAPABILITY: Capability = Capability { head: true, ..Capability::NONE };
+//!
 //! #[async_trait]
 //! impl Driver for Hello {
 //!     fn info(&self) -> DriverInfo {
-//!         let mut capability = Capability::default();
-//!         capability.head = true;
-//!         DriverInfo { name: "hello".into(), kinds: vec![Kind::Object], capability,
+//!         DriverInfo { name: "hello".into(), kinds: vec![Kind::Object], capability: CAPABILITY,
 //!             description: "Every object exists and is empty.".into(), version: "0.1.0".into(),
-//!             local_url: false }
+//!             local_url: false, options: Vec::new() }
 //!     }
 //!     async fn connect(&self, _config: BindingConfig) -> Result<Arc<dyn Instance>> {
 //!         Ok(Arc::new(HelloInstance))
@@ -29,7 +29,7 @@
 //! }
 //!
 //! impl Instance for HelloInstance {
-//!     fn capability(&self) -> Capability { Hello.info().capability }
+//!     fn capability(&self) -> Capability { CAPABILITY }
 //!     fn object(&self) -> Option<&dyn ObjectDriver> { Some(self) }
 //! }
 //!
@@ -42,6 +42,7 @@
 //! ```
 
 pub mod capability;
+pub mod config;
 pub mod driver;
 pub mod error;
 pub mod filter;
@@ -56,7 +57,8 @@ pub use arrow;
 pub use async_trait::async_trait;
 pub use bytes::Bytes;
 pub use capability::Capability;
-pub use driver::{BindingConfig, Driver, DriverInfo, Instance, Kind, Secret};
+pub use config::{option_docs, DriverOptions, OptionDoc};
+pub use driver::{blocking, BindingConfig, Driver, DriverInfo, Instance, Kind, Secret};
 pub use error::{Error, ErrorKind, Result};
 pub use generic::{CallReply, CallResponse, GenericDriver, OpCall};
 pub use object::{

@@ -8,6 +8,8 @@ use std::sync::Arc;
 use arrow::array::RecordBatch;
 use arrow::datatypes::{Schema, SchemaRef};
 use bindery_core::{ColumnType, Error, Result, TableSchema};
+
+use crate::error::bad_file;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
@@ -257,11 +259,6 @@ pub fn parquet_metadata(mut file: File, path: &Path) -> Result<ArrowReaderMetada
         ArrowReaderOptions::new().with_schema(hint),
     )
     .map_err(|e| bad_file(path, e))
-}
-
-/// A file that is not what its extension says.
-pub fn bad_file(path: &Path, why: impl std::fmt::Display) -> Error {
-    Error::invalid_input(format!("cannot read the file '{}': {why}", path.display()))
 }
 
 /// The schema with every field nullable and no metadata: what CSV and JSON readers are given.

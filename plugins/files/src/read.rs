@@ -31,7 +31,8 @@ use parquet::arrow::arrow_reader::{
 };
 use parquet::arrow::ProjectionMask;
 
-use crate::format::{bad_file, parquet_metadata, plain, Format};
+use crate::error::bad_file;
+use crate::format::{parquet_metadata, plain, Format};
 use crate::prune::{prunable, RowGroupStats};
 
 type Batches = Box<dyn Iterator<Item = std::result::Result<RecordBatch, ArrowError>>>;
@@ -75,7 +76,7 @@ pub fn nested_table(dir: &Path) -> Option<PathBuf> {
                 continue;
             }
             let path = entry.path();
-            if path.join(crate::META).is_file() {
+            if path.join(crate::table::META).is_file() {
                 return Some(path);
             }
             if depth < 32 {
@@ -101,7 +102,7 @@ pub fn data_files(dir: &Path, table: &str) -> Result<Vec<(PathBuf, Format)>> {
             let path = entry.path();
             if entry.file_type().map_err(|e| Error::io(e, &what))?.is_dir() {
                 // Another table's folder (made by an older version) is not part of this one.
-                if !path.join(crate::META).is_file() {
+                if !path.join(crate::table::META).is_file() {
                     todo.push(path);
                 }
                 continue;

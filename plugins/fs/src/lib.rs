@@ -41,18 +41,21 @@
 //! A path cannot both be an object and have objects below it (`a` and `a/b`): the second
 //! write fails with `InvalidInput`. Paths under `.bindery/` are reserved.
 
+mod config;
 mod confine;
 mod error;
-mod store;
+mod object;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use bindery_core::{
     async_trait, BindingConfig, Capability, Driver, DriverInfo, Error, Instance, Kind, Result,
 };
 
-pub use store::FsStore;
+pub use object::FsStore;
+
+/// One line for `bindery plugins`.
+const DESCRIPTION: &str = "Objects as files in a directory; atomic, durable writes.";
 
 /// The `fs` driver.
 #[derive(Debug, Default, Clone, Copy)]
@@ -61,37 +64,26 @@ pub struct FsDriver;
 impl FsDriver {
     /// The driver's name in specs.
     pub const NAME: &'static str = "fs";
+    /// What a binding can do: every object operation and condition.
+    pub const CAPABILITY: Capability = Capability::FULL_OBJECT;
 }
 
 #[async_trait]
 impl Driver for FsDriver {
     fn info(&self) -> DriverInfo {
-        DriverInfo {
-            name: Self::NAME.into(),
-            kinds: vec![Kind::Object],
-            capability: Capability::full_object(),
-            description: "Objects as files in a directory; atomic, durable writes.".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            local_url: true,
-        }
+        let info = DriverInfo::new(
+            Self::NAME,
+            &[Kind::Object],
+            Self::CAPABILITY,
+            DESCRIPTION,
+            env!("CARGO_PKG_VERSION"),
+        );
+        info.with_local_url().with_options(config::docs())
     }
 
     async fn connect(&self, config: BindingConfig) -> Result<Arc<dyn Instance>> {
-        if config.kind != Kind::Object {
-            return Err(Error::invalid_input(format!(
-                "the fs driver serves objects, not {}",
-                config.kind
-            )));
-        }
-        let url = config.url.as_deref().ok_or_else(|| {
-            Error::invalid_input("the fs driver needs `url`: the directory that holds the objects")
-        })?;
-        let dir = url.strip_prefix("file://").unwrap_or(url);
-        if dir.is_empty() {
-            return Err(Error::invalid_input("the fs driver's `url` is empty"));
-        }
-        let root = config.base_dir.join(PathBuf::from(dir));
-        let store = tokio::task::spawn_blocking(move || FsStore::open(root))
+        let config = config::Config::from_binding(&config)?;
+        let store = tokio::task::spawn_blocking(move || FsStore::open(config.root))
             .await
             .map_err(|e| Error::internal(format!("connect task failed: {e}")))??;
         Ok(Arc::new(store))

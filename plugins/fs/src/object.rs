@@ -326,7 +326,7 @@ fn decode_metadata(mut raw: &[u8]) -> Option<BTreeMap<String, String>> {
 
 impl Instance for FsStore {
     fn capability(&self) -> Capability {
-        Capability::full_object()
+        crate::FsDriver::CAPABILITY
     }
 
     fn answers_in_place(&self) -> bool {

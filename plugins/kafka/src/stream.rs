@@ -5,8 +5,8 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bindery_core::{
-    async_trait, Bytes, Error, ErrorKind, Message, MessageStream, OpCheckpoint, OpConsume, OpCreateStream,
-    OpPublish, Options, Result, ShardInfo, StartAt, StreamDriver,
+    async_trait, blocking, Bytes, Error, ErrorKind, Message, MessageStream, OpCheckpoint, OpConsume,
+    OpCreateStream, OpPublish, Options, Result, ShardInfo, StartAt, StreamDriver,
 };
 use futures::stream::{self, StreamExt};
 use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, TopicReplication};
@@ -19,8 +19,8 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Message as _};
 
+use crate::config::Settings;
 use crate::error::{map, map_code};
-use crate::Settings;
 
 /// How long a metadata or offsets request to the brokers may take.
 const REQUEST: Duration = Duration::from_secs(10);
@@ -41,13 +41,6 @@ pub(crate) struct Kafka {
     topics: Mutex<HashSet<String>>,
     /// The live consumers of each (topic, group), for checkpoints.
     members: Mutex<HashMap<(String, String), Members>>,
-}
-
-/// Runs a blocking librdkafka call off the async workers.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| Error::internal(format!("kafka task failed: {e}")))?
 }
 
 /// The topic a stream name means: checked to be a Kafka topic name, after the binding's
@@ -260,7 +253,7 @@ impl Kafka {
             })
         })
         .await?;
-        let mut capability = crate::KafkaDriver::capability();
+        let mut capability = crate::KafkaDriver::CAPABILITY;
         if let Some(apis) = apis {
             capability.stream_grow = apis.contains(&crate::probe::CREATE_PARTITIONS);
         }

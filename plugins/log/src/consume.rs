@@ -9,8 +9,8 @@ use bindery_core::{Error, Message, OpConsume, Result, StartAt};
 use tokio::sync::{mpsc, watch};
 use tokio::task::{AbortHandle, JoinSet};
 
+use crate::folder::LogStream;
 use crate::shard::Reader;
-use crate::stream::LogStream;
 
 /// Messages read per blocking call.
 const BATCH: usize = 256;

@@ -12,17 +12,18 @@
 //!     driver: memory
 //! ```
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
-use std::time::SystemTime;
+mod config;
+mod error;
+mod object;
 
-use bindery_core::{
-    async_trait, shape_listing, BindingConfig, Bytes, Capability, Driver, DriverInfo, Error, GetResponse,
-    Instance, Kind, ListEntry, ListStream, ObjectDriver, ObjectMeta, OpGet, OpList, OpPut, OpStat, PutBody,
-    Result,
-};
-use futures::stream::{self, StreamExt};
+use std::sync::Arc;
+
+use bindery_core::{async_trait, BindingConfig, Capability, Driver, DriverInfo, Instance, Kind, Result};
+
+pub use object::MemoryStore;
+
+/// One line for `bindery plugins`.
+const DESCRIPTION: &str = "Objects in memory, per binding; lost when the host stops.";
 
 /// The `memory` driver.
 #[derive(Debug, Default, Clone, Copy)]
@@ -31,156 +32,25 @@ pub struct MemoryDriver;
 impl MemoryDriver {
     /// The driver's name in specs.
     pub const NAME: &'static str = "memory";
+    /// What a binding can do: every object operation and condition.
+    pub const CAPABILITY: Capability = Capability::FULL_OBJECT;
 }
 
 #[async_trait]
 impl Driver for MemoryDriver {
     fn info(&self) -> DriverInfo {
-        DriverInfo {
-            name: Self::NAME.into(),
-            kinds: vec![Kind::Object],
-            capability: Capability::full_object(),
-            description: "Objects in memory, per binding; lost when the host stops.".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            local_url: false,
-        }
+        let info = DriverInfo::new(
+            Self::NAME,
+            &[Kind::Object],
+            Self::CAPABILITY,
+            DESCRIPTION,
+            env!("CARGO_PKG_VERSION"),
+        );
+        info.with_options(config::docs())
     }
 
     async fn connect(&self, config: BindingConfig) -> Result<Arc<dyn Instance>> {
-        if config.kind != Kind::Object {
-            return Err(Error::invalid_input(format!(
-                "the memory driver serves objects, not {}",
-                config.kind
-            )));
-        }
+        config::Config::from_binding(&config)?;
         Ok(Arc::new(MemoryStore::default()))
-    }
-}
-
-#[derive(Clone)]
-struct Stored {
-    data: Bytes,
-    meta: ObjectMeta,
-}
-
-/// One connected binding's objects.
-#[derive(Default)]
-pub struct MemoryStore {
-    objects: RwLock<BTreeMap<String, Stored>>,
-    generation: AtomicU64,
-}
-
-impl MemoryStore {
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Stored>> {
-        // A panic while holding the lock cannot leave a map half-changed: every change is
-        // one insert or remove, so a poisoned lock is still consistent.
-        self.objects.read().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, Stored>> {
-        self.objects.write().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn stat(&self, path: &str, op: &OpStat) -> Result<ObjectMeta> {
-        let objects = self.read();
-        let found = objects.get(path);
-        op.conditions.check(found.map(|s| s.meta.gen.as_str()))?;
-        found
-            .map(|s| s.meta.clone())
-            .ok_or_else(|| Error::not_found("no such object"))
-    }
-}
-
-impl Instance for MemoryStore {
-    fn capability(&self) -> Capability {
-        Capability::full_object()
-    }
-
-    fn answers_in_place(&self) -> bool {
-        true
-    }
-
-    fn object(&self) -> Option<&dyn ObjectDriver> {
-        Some(self)
-    }
-}
-
-#[async_trait]
-impl ObjectDriver for MemoryStore {
-    async fn get(&self, path: &str, op: OpGet) -> Result<GetResponse> {
-        let stored = {
-            let objects = self.read();
-            let found = objects.get(path);
-            if found.is_none() && op.conditions.if_match.is_none() {
-                return Err(Error::not_found("no such object"));
-            }
-            op.conditions.check(found.map(|s| s.meta.gen.as_str()))?;
-            found.cloned().ok_or_else(|| Error::not_found("no such object"))?
-        };
-        let data = match op.range {
-            Some(r) => {
-                let range = r.resolve(stored.meta.size)?;
-                stored.data.slice(range.start as usize..range.end as usize)
-            }
-            None => stored.data,
-        };
-        Ok(GetResponse {
-            meta: stored.meta,
-            body: stream::once(async move { Ok(data) }).boxed(),
-        })
-    }
-
-    async fn put(&self, path: &str, body: PutBody, op: OpPut) -> Result<ObjectMeta> {
-        let data = body.collect().await?;
-        let mut objects = self.write();
-        op.conditions
-            .check(objects.get(path).map(|s| s.meta.gen.as_str()))?;
-        let gen = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
-        let meta = ObjectMeta {
-            path: path.to_string(),
-            size: data.len() as u64,
-            gen: gen.to_string(),
-            modified: Some(SystemTime::now()),
-            metadata: op.metadata,
-        };
-        objects.insert(
-            path.to_string(),
-            Stored {
-                data,
-                meta: meta.clone(),
-            },
-        );
-        Ok(meta)
-    }
-
-    async fn head(&self, path: &str, op: OpStat) -> Result<ObjectMeta> {
-        self.stat(path, &op)
-    }
-
-    async fn delete(&self, path: &str, op: OpStat) -> Result<()> {
-        let mut objects = self.write();
-        op.conditions
-            .check(objects.get(path).map(|s| s.meta.gen.as_str()))?;
-        objects.remove(path);
-        Ok(())
-    }
-
-    async fn list(&self, prefix: &str, op: OpList) -> Result<ListStream> {
-        let from = match &op.start_after {
-            Some(s) if s.as_str() > prefix => s.clone(),
-            _ => prefix.to_string(),
-        };
-        let entries: Vec<Result<ListEntry>> = self
-            .read()
-            .range(from..)
-            .take_while(|(k, _)| k.starts_with(prefix))
-            .map(|(_, s)| {
-                Ok(ListEntry::Object(ObjectMeta {
-                    metadata: BTreeMap::new(),
-                    ..s.meta.clone()
-                }))
-            })
-            .collect();
-        Ok(shape_listing(stream::iter(entries).boxed(), prefix, &op))
     }
 }

@@ -11,9 +11,10 @@ use bindery_core::{Error, OpRead, Result, TableRead};
 use futures::{StreamExt, TryStreamExt};
 use tokio_postgres::types::ToSql;
 
+use crate::error::map;
 use crate::sql::render;
+use crate::table::{Pool, SchemaCache};
 use crate::values::{push_row, type_of_result};
-use crate::{map, Pool, SchemaCache};
 
 /// Rows per batch.
 pub const BATCH_ROWS: usize = 8192;

@@ -13,9 +13,10 @@ use bindery_core::{Column, Error, Items, OpWrite, Result, TableSchema};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Transaction};
 
+use crate::error::map;
 use crate::sql::{ident, pg_type, render, text_cell};
+use crate::table::load_schema;
 use crate::values::{bin, pg_wire_type, push_row};
-use crate::{load_schema, map};
 use bindery_core::table::sql::Dialect;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::error::SqlState;

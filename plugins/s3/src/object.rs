@@ -1,4 +1,4 @@
-//! The s3 store: the object operations on one bucket.
+//! The s3 driver's objects: the object operations on one bucket.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -13,9 +13,10 @@ use bindery_core::{
 use bytes::BytesMut;
 use futures::stream::{self, StreamExt};
 
+use crate::config::{ConditionalWrites, Settings};
 use crate::error::map_sdk_error;
 use crate::upload::{self, Cutter};
-use crate::{ConditionalWrites, S3Driver, Settings};
+use crate::S3Driver;
 
 /// A streamed get answers in chunks of up to this many bytes.
 const CHUNK: usize = 1 << 20;
@@ -265,7 +266,7 @@ impl S3Store {
             ConditionalWrites::Probe => probe(&client, &bucket).await?,
         };
         tracing::debug!(bucket = %bucket, ?enforced, "s3 binding connected");
-        let mut capability = S3Driver::full_capability();
+        let mut capability = S3Driver::CAPABILITY;
         capability.put_with_if_none_match = enforced.put_if_none_match;
         capability.put_with_if_match = enforced.put_if_match;
         capability.delete_with_if_match = enforced.delete_if_match;

@@ -10,7 +10,7 @@ use bindery_core::{Bytes, Error, ObjectMeta, OpPut, PutBody, Result};
 use bytes::BytesMut;
 
 use crate::error::map_sdk_error;
-use crate::store::{with_headers, written, Inner, PutHeaders};
+use crate::object::{with_headers, written, Inner, PutHeaders};
 
 /// Attempts per part before the upload fails.
 const PART_ATTEMPTS: u32 = 3;
@@ -214,7 +214,7 @@ pub(crate) async fn multipart(
         .upload_id(&upload_id)
         .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(done)).build());
     if let Some(m) = &op.conditions.if_match {
-        req = req.if_match(crate::store::etag_of(m));
+        req = req.if_match(crate::object::etag_of(m));
     }
     if op.conditions.if_none_match.is_some() {
         req = req.if_none_match("*");

@@ -9,9 +9,10 @@ use bindery_core::{ColumnType, Error, OpRead, Result, TableRead};
 use futures::StreamExt;
 use rusqlite::types::Value as Sql;
 
+use crate::error::map;
 use crate::sql::render;
+use crate::table::Db;
 use crate::values::{push_row, type_of_declared, type_of_value, BatchBuilder};
-use crate::{map, Db};
 
 /// Rows per batch.
 pub const BATCH_ROWS: usize = 8192;

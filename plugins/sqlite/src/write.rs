@@ -8,9 +8,10 @@ use bindery_core::{ColumnType, Error, Items, OpWrite, Result, TableSchema};
 use rusqlite::types::Value as Sql;
 use rusqlite::{params_from_iter, Transaction};
 
+use crate::error::map;
 use crate::sql::{ident, render};
+use crate::table::Db;
 use crate::values::{cell, push_row, BatchBuilder};
-use crate::{map, Db};
 
 /// Runs a checked write; returns how many rows it wrote.
 pub fn write(db: &Db, table: &str, op: OpWrite) -> Result<u64> {

@@ -751,6 +751,23 @@ pub struct TableSchema {
 }
 
 impl TableSchema {
+    /// A schema as a driver stores it beside a table: the columns as [`TableSchema::parse`]
+    /// reads them, and the key's column names joined by commas (see [`TableSchema::stored_key`]).
+    pub fn from_stored(columns: &str, key: &str) -> Result<TableSchema> {
+        let mut schema = TableSchema::parse(columns)?;
+        schema.key = key
+            .split(',')
+            .filter(|k| !k.is_empty())
+            .map(str::to_string)
+            .collect();
+        Ok(schema)
+    }
+
+    /// The key's column names joined by commas, as [`TableSchema::from_stored`] reads them.
+    pub fn stored_key(&self) -> String {
+        self.key.join(",")
+    }
+
     /// Parses the text form: `name type [NOT NULL] [DEFAULT literal] [READ ONLY], …`.
     ///
     /// ```

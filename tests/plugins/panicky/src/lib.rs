@@ -12,9 +12,11 @@ struct PanickyInstance;
 #[async_trait]
 impl Driver for Panicky {
     fn info(&self) -> DriverInfo {
-        let mut capability = Capability::default();
-        capability.get = true;
-        capability.head = true;
+        let capability = Capability {
+            get: true,
+            head: true,
+            ..Capability::NONE
+        };
         DriverInfo {
             name: "panicky".into(),
             kinds: vec![Kind::Object],
@@ -22,6 +24,7 @@ impl Driver for Panicky {
             description: "Panics on get (a test plugin).".into(),
             version: "0.0.1".into(),
             local_url: false,
+            options: Vec::new(),
         }
     }
 

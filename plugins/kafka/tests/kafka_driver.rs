@@ -29,7 +29,7 @@ fn brokers(url: &str) -> String {
 fn python(args: &[&str], stdin: &str) -> Vec<Value> {
     let py = std::env::var("BINDERY_PYTHON")
         .expect("BINDERY_PYTHON is not set: run the tests with scripts/test, which installs confluent-kafka");
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("python/kafka_client.py");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/python/kafka_client.py");
     let mut child = Command::new(py)
         .arg(script)
         .args(args)

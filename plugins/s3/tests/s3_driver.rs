@@ -411,7 +411,7 @@ async fn a_restarted_s3s_fs_loses_nothing_acknowledged() {
 #[test]
 fn large_transfers_stay_in_bounded_memory() {
     let size: u64 = 256 << 20;
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_transfer"))
+    let out = std::process::Command::new(bindery_tests::test_bin("transfer"))
         .args([s3_server("s3s-fs"), size.to_string()])
         .output()
         .unwrap();

@@ -86,7 +86,7 @@ async fn one_writer_process_at_a_time_and_readers_alongside() {
         .unwrap();
     // Another process on the same folder is another writer: refused, naming the stream.
     let spec = fx.dir.path().join("function.yaml");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_log-crash-publisher"))
+    let out = std::process::Command::new(bindery_tests::test_bin("log-crash-publisher"))
         .args([spec.to_str().unwrap(), "ev://w", "0"])
         .output()
         .unwrap();
@@ -118,8 +118,8 @@ async fn one_writer_process_at_a_time_and_readers_alongside() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_options_are_named() {
     for (extra, want) in [
-        ("        segment.bytes: \"lots\"\n", "option 'segment.bytes' of the log driver must be a whole number, not 'lots'"),
-        ("        retention.hours: \"3\"\n", "unknown option 'retention.hours' of the log driver; options: segment.bytes, retention.bytes, retention.ms"),
+        ("        segment.bytes: \"lots\"\n", "option 'segment.bytes' of the log driver: 'lots' is not a whole number"),
+        ("        retention.hours: \"3\"\n", "unknown option 'retention.hours' of the log driver; it takes segment.bytes, retention.bytes, retention.ms (`bindery plugins` describes each)"),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let spec = dir.path().join("function.yaml");

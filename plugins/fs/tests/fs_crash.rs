@@ -25,7 +25,7 @@ fn a_killed_writer_never_leaves_a_torn_object() {
         let first = round * 1_000_000;
         // Kill it at a random point of its writes (counted from its first acknowledgement).
         let acked: Vec<u64> = run_then_kill(
-            env!("CARGO_BIN_EXE_fs-crash-writer"),
+            bindery_tests::test_bin("fs-crash-writer"),
             &[
                 spec.to_str().unwrap(),
                 "obj://victim",
@@ -100,7 +100,7 @@ fn the_crash_writer_acknowledges_whole_writes() {
     let dir = tempfile::tempdir().unwrap();
     let spec = dir.path().join("function.yaml");
     std::fs::write(&spec, spec_text("fs", "      url: ./data\n")).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_fs-crash-writer"))
+    let mut child = Command::new(bindery_tests::test_bin("fs-crash-writer"))
         .args([spec.to_str().unwrap(), "obj://v", "1000", "7"])
         .stdout(Stdio::piped())
         .spawn()

@@ -62,7 +62,7 @@ fn a_killed_publisher_loses_no_acknowledged_message_and_leaves_no_half_publish()
     let mut torn_rounds = 0u64;
     for run in 0..ROUNDS {
         let acks = run_then_kill(
-            env!("CARGO_BIN_EXE_log-crash-publisher"),
+            bindery_tests::test_bin("log-crash-publisher"),
             &[spec.to_str().unwrap(), "ev://crash", &run.to_string()],
             Duration::from_millis(50 + next_random(&mut rng) % 400),
         );

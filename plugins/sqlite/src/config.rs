@@ -1,0 +1,55 @@
+//! The sqlite driver's config: `url` is the database file (created if missing); no options.
+
+use std::path::PathBuf;
+
+use bindery_core::{BindingConfig, DriverOptions, Error, OptionDoc, Result};
+
+use crate::Sqlite;
+
+/// The options a binding may set: none.
+pub(crate) fn docs() -> Vec<OptionDoc> {
+    Vec::new()
+}
+
+/// A binding's config.
+#[derive(Debug)]
+pub(crate) struct Config {
+    /// The database file (`url`, relative to the spec's folder).
+    pub(crate) file: PathBuf,
+}
+
+impl Config {
+    pub(crate) fn from_binding(config: &BindingConfig) -> Result<Config> {
+        DriverOptions::check(Sqlite::NAME, &docs(), &config.options)?;
+        let url = config.url.as_deref().ok_or_else(|| {
+            Error::invalid_input("the sqlite driver needs `url`: the database file (created if missing)")
+        })?;
+        Ok(Config {
+            file: config.base_dir.join(url.strip_prefix("file://").unwrap_or(url)),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bindery_core::Kind;
+
+    #[test]
+    fn the_url_is_the_database_file_and_options_are_refused() {
+        let mut c = BindingConfig::new("db", Kind::Table, Some("file://app.db".into()));
+        assert_eq!(Config::from_binding(&c).unwrap().file, PathBuf::from("./app.db"));
+        c.options.insert("journal".into(), "wal".into());
+        let e = Config::from_binding(&c).unwrap_err();
+        assert_eq!(
+            e.message(),
+            "unknown option 'journal' of the sqlite driver; it takes no options"
+        );
+        c.url = None;
+        c.options.clear();
+        assert!(Config::from_binding(&c)
+            .unwrap_err()
+            .message()
+            .contains("needs `url`"));
+    }
+}
