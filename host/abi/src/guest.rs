@@ -171,6 +171,7 @@ unsafe extern "C" fn call(instance: *mut c_void, request: *const u8, len: usize)
         let g = guest().ok()?;
         // SAFETY: made by `connect`; the host keeps it until `disconnect`.
         let inst = unsafe { &*(instance as *const GuestInstance) }.0.clone();
+        let in_place = inst.answers_in_place();
         // SAFETY: the host passes a buffer valid for the call.
         let bytes = unsafe { std::slice::from_raw_parts(request, len) };
         let (frames_tx, frames) = flume::bounded::<Result<ResponseMessage>>(2);
@@ -223,17 +224,30 @@ unsafe extern "C" fn call(instance: *mut c_void, request: *const u8, len: usize)
                 _ = cancelled.notified() => Ok(Ok(())),
             }
         };
-        g.runtime
-            .spawn(work.map(move |r: std::thread::Result<Result<()>>| {
-                let failure = match r {
-                    Ok(Ok(())) => None,
-                    Ok(Err(e)) => Some(e),
-                    Err(p) => Some(panicked(p)),
-                };
-                if let Some(e) = failure {
-                    let _ = failure_tx.try_send(Err(e));
-                }
-            }));
+        let mut work = Box::pin(work.map(move |r: std::thread::Result<Result<()>>| {
+            let failure = match r {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e),
+                Err(p) => Some(panicked(p)),
+            };
+            if let Some(e) = failure {
+                let _ = failure_tx.try_send(Err(e));
+            }
+        }));
+        // A driver that answers in place (memory, fs: no network I/O) is polled once here, on
+        // the caller's thread inside the plugin's runtime, as the host does with built-in
+        // drivers: a request answered at once has its frames ready before `call` returns, so
+        // the host's first `poll_frame` finds them with no hand-over between threads. Work
+        // that waits goes on on a task of the plugin's runtime.
+        let done = in_place && {
+            let _entered = g.runtime.enter();
+            work.as_mut()
+                .poll(&mut Context::from_waker(Waker::noop()))
+                .is_ready()
+        };
+        if !done {
+            g.runtime.spawn(work);
+        }
         Some(Box::into_raw(Box::new(GuestCall {
             frames: frames.into_stream(),
             sink,
