@@ -91,3 +91,21 @@ def test_error_text_does_not_repeat_its_class(ctx):
     text = str(caught.value)
     assert not text.startswith("NotFound"), text
     assert "no/such/object" in text and caught.value.kind == "NotFound"
+
+
+def test_a_listing_is_a_lister_as_in_the_rust_sdk(ctx):
+    for p in ["ls/a", "ls/b", "ls/sub/c"]:
+        ctx.object.put(f"files://{p}", b"x").do()
+    # Iterating the request lists without load().
+    assert [e.path for e in ctx.object.list("files://ls/")] == ["ls/a", "ls/b", "ls/sub/c"]
+    lister = ctx.object.list("files://ls/").delimiter("/").load()
+    assert isinstance(lister, bindery.Lister)
+    assert lister.has_next() and lister.has_next()  # asking twice does not skip an entry
+    assert lister.next_path() == "ls/a"
+    entry = next(lister)
+    assert (entry.path, entry.is_prefix, entry.meta.size) == ("ls/b", False, 1)
+    assert lister.next_path() == "ls/sub/"
+    assert not lister.has_next() and lister.next_path() is None
+    with ctx.object.list("files://ls/").load() as early:
+        assert early.next_path() == "ls/a"
+    assert not early.has_next() and list(early) == []

@@ -90,3 +90,17 @@ def test_two_contexts_in_one_process_both_publish_to_a_log_stream(ctx, spec):
     other.stream.publish("ev://shared").buffers(["two"]).do()
     got = [bytes(m.value) for m in other.stream.consume("ev://shared").follow(False).load()]
     assert got == [b"one", b"two"]
+
+
+def test_has_next_and_next_bytes_as_in_the_rust_sdk(ctx):
+    ctx.stream.create("ev://peek", shards=1).do()
+    ctx.stream.publish("ev://peek").buffers([b"one", b"two", b"three"]).do()
+    c = ctx.stream.consume("ev://peek").follow(False).load()
+    assert c.has_next() and c.has_next()  # asking twice does not skip a message
+    assert not c.ended()
+    assert c.next_bytes() == b"one"
+    assert bytes(next(c).value) == b"two"
+    assert c.has_next()
+    assert bytes(c.poll(1.0).value) == b"three"  # a peeked message is handed out first
+    assert not c.has_next() and c.next_bytes() is None
+    c.close()

@@ -50,7 +50,7 @@ from ._bindery import (  # noqa: F401  (re-exported)
 
 __all__ = [
     "Context", "Event", "Response", "WaitGroup", "Waited", "Message", "Buffer", "ObjectData", "ObjectMeta", "ListItem",
-    "CallOutput", "ConsumedMessage", "ObjectReader", "Consumer", "TableReader",
+    "CallOutput", "ConsumedMessage", "ObjectReader", "Consumer", "Lister", "TableReader",
     "Error", "NotFound", "AlreadyExists", "ConditionFailed", "Unsupported", "InvalidInput",
     "PermissionDenied", "Unavailable", "Timeout", "Cancelled", "Internal",
 ]
@@ -237,9 +237,56 @@ class List(_Request):
     def _run(self, wg) -> list:
         return self._ctx._n.object_list(self._path, self._limit, self._delimiter, self._start_after, self._options, wg)
 
-    def load(self) -> Iterator[ListItem]:
-        """The entries as an iterator."""
-        return iter(self.do())
+    def load(self) -> "Lister":
+        """The entries as a ``Lister``."""
+        return Lister(self.do())
+
+    def __iter__(self) -> "Lister":
+        """``for e in ctx.object.list(prefix)`` lists without ``load()``."""
+        return self.load()
+
+
+class Lister:
+    """A listing's entries in order, as the Rust SDK's ``Lister``: iterate it, or
+    ``has_next()`` / ``next()`` / ``next_path()``; ``close()`` ends it early."""
+
+    def __init__(self, entries) -> None:
+        self._entries = iter(entries)
+        self._peeked: Optional[ListItem] = None
+        self._closed = False
+
+    def __iter__(self) -> "Lister":
+        return self
+
+    def __next__(self) -> ListItem:
+        if self._peeked is not None:
+            entry, self._peeked = self._peeked, None
+            return entry
+        if self._closed:
+            raise StopIteration
+        return next(self._entries)
+
+    def has_next(self) -> bool:
+        """Whether another entry follows."""
+        if self._peeked is None and not self._closed:
+            self._peeked = next(self._entries, None)
+        return self._peeked is not None
+
+    def next_path(self) -> Optional[str]:
+        """The next entry's path (a common prefix ends with the delimiter), or None at the end."""
+        entry = next(self, None)
+        return None if entry is None else entry.path
+
+    def close(self) -> None:
+        """Ends the listing: nothing more is handed out."""
+        self._closed = True
+        self._peeked = None
+
+    def __enter__(self) -> "Lister":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 class Objects:
@@ -536,19 +583,38 @@ class Consumer:
 
     def __init__(self, native) -> None:
         self._n = native
+        self._peeked: Optional[ConsumedMessage] = None
 
     def __iter__(self):
         return self
 
     def __next__(self) -> ConsumedMessage:
+        if self._peeked is not None:
+            message, self._peeked = self._peeked, None
+            return message
         return next(self._n)
+
+    def has_next(self) -> bool:
+        """Waits for the next message (or the end of a consumer that does not follow) and
+        says whether there is one; the message is kept for the next ``next()``."""
+        if self._peeked is None:
+            self._peeked = next(self._n, None)
+        return self._peeked is not None
+
+    def next_bytes(self) -> Optional[bytes]:
+        """The next message's value alone, or None at the end."""
+        message = next(self, None)
+        return None if message is None else bytes(message.value)
 
     def poll(self, timeout: float) -> Optional[ConsumedMessage]:
         """The next message if one arrives within ``timeout`` seconds, else None."""
+        if self._peeked is not None:
+            message, self._peeked = self._peeked, None
+            return message
         return self._n.poll(timeout)
 
     def ended(self) -> bool:
-        return self._n.ended()
+        return self._peeked is None and self._n.ended()
 
     def get_position(self, message: ConsumedMessage) -> str:
         return message.position_string()
