@@ -104,3 +104,16 @@ def test_has_next_and_next_bytes_as_in_the_rust_sdk(ctx):
     assert bytes(c.poll(1.0).value) == b"three"  # a peeked message is handed out first
     assert not c.has_next() and c.next_bytes() is None
     c.close()
+
+
+def test_create_takes_path_name_and_shards_as_in_the_rust_sdk(ctx):
+    ctx.stream.create("ev://", "named", 2).do()
+    assert [s["id"] for s in ctx.stream.list_shards("ev://named").do()] == [0, 1]
+    ctx.stream.create("ev://", "kw", shards=3).do()
+    assert len(ctx.stream.list_shards("ev://kw").do()) == 3
+    try:
+        ctx.stream.create("ev://oops", 2)
+    except TypeError as e:
+        assert "create(path, shards=3)" in str(e)
+    else:
+        raise AssertionError("a number where the name goes must be refused")

@@ -734,7 +734,18 @@ class Streams:
     def consume(self, path: str) -> Consume:
         return Consume(self._ctx, path)
 
-    def create(self, path: str, shards: int = 1) -> _Request:
+    def create(self, path: str, name: str = "", shards: int = 1) -> _Request:
+        """Creates the stream ``name`` under ``path`` (either may be empty, as in the Rust
+        SDK's ``create(path, name, shards)``): ``create("ev://", "orders", 3)`` and
+        ``create("ev://orders", shards=3)`` make the same stream."""
+        if not isinstance(name, str):
+            raise TypeError(
+                f"create(path, name, shards): name must be a str, not {type(name).__name__} "
+                "(give the shards by keyword: create(path, shards=3))"
+            )
+        if name:
+            sep = "" if not path or path.endswith("/") or path.endswith("://") else "/"
+            path = f"{path}{sep}{name}"
         return _StreamAdmin(self._ctx, "create", path, shards)
 
     def update(self, path: str, shards: int) -> _Request:
