@@ -183,3 +183,17 @@ def test_an_error_after_the_schema_is_raised_as_the_bindery_error_it_is(ctx, spe
     with pytest.raises(bindery.InvalidInput, match="decoded 0") as caught:
         reader.read_all()
     assert caught.value.binding == "lake" and caught.value.operation == "read"
+
+
+def test_a_table_reader_speaks_the_arrow_pycapsule_stream_protocol(ctx):
+    make_users(ctx)
+    with ctx.table.read("db://users").select("user", "age").where_("age > 30").load() as reader:
+        # Any consumer of the Arrow C stream interface takes it directly.
+        stream = pa.RecordBatchReader.from_stream(reader)
+        assert stream.schema.names == ["user", "age"]
+        table = stream.read_all()
+    assert sorted(table.column("user").to_pylist()) == ["ana", "chen"]
+    # A schema the consumer asks for is honoured where Arrow can cast to it.
+    wanted = pa.schema([("user", pa.large_string()), ("age", pa.int64())])
+    cast = pa.RecordBatchReader.from_stream(ctx.table.read("db://users").select("user", "age").load(), schema=wanted)
+    assert cast.read_all().schema == wanted

@@ -359,6 +359,19 @@ class TableReader:
     def close(self) -> None:
         self._reader.close()
 
+    def __enter__(self) -> "TableReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __arrow_c_stream__(self, requested_schema=None):
+        """The Arrow PyCapsule stream protocol: ``pyarrow.RecordBatchReader.from_stream``,
+        ``polars.from_arrow``, ``duckdb`` and other Arrow consumers take the reader directly,
+        batch by batch, without a copy. (Through the capsule an error after the schema
+        arrives as the consumer's Arrow error, with bindery's message as its text.)"""
+        return self._reader.__arrow_c_stream__(requested_schema)
+
 
 class Read(_Request):
     """``read(path)``: ``key()``, ``keys()``, ``where_()``, ``select()``, ``sql()``,
