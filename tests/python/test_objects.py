@@ -109,3 +109,23 @@ def test_a_listing_is_a_lister_as_in_the_rust_sdk(ctx):
     with ctx.object.list("files://ls/").load() as early:
         assert early.next_path() == "ls/a"
     assert not early.has_next() and list(early) == []
+
+
+def test_an_object_opens_as_a_read_only_file(ctx):
+    import io
+    import json
+
+    lines = b"".join(b'{"n": %d}\n' % i for i in range(200_000))  # about 2.4 MB: several chunks
+    ctx.object.put("files://big.jsonl", lines).do()
+    with ctx.object.get("files://big.jsonl").open() as f:
+        assert f.readable() and not f.seekable()
+        assert f.readline() == b'{"n": 0}\n'
+        head = f.read(9)
+        assert head == b'{"n": 1}\n'
+        rest = f.read()
+    assert lines == b'{"n": 0}\n' + head + rest
+    with io.TextIOWrapper(ctx.object.get("files://big.jsonl").range(0, 18).open(), encoding="utf-8") as text:
+        assert [json.loads(line) for line in text] == [{"n": 0}, {"n": 1}]
+    f = ctx.object.get("files://big.jsonl").open()
+    f.close()
+    assert f.closed

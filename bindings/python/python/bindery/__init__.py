@@ -22,6 +22,7 @@ Errors are :class:`Error` subclasses, one per kind (:class:`NotFound`, :class:`C
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence
 
@@ -175,6 +176,42 @@ class Get(_Conditional):
         """Returns a reader at once; chunks (zero-copy :class:`Buffer`) are prefetched in the
         background. ``read_all()`` gives the rest as one buffer; ``meta()`` the metadata."""
         return self._ctx._n.object_load(self._path, self._range, self._conditions, self._options)
+
+    def open(self) -> io.BufferedReader:
+        """The object as a read-only binary file (``read``, ``readinto``, ``readline``,
+        iteration by lines; not seekable), streamed as ``load()`` streams it, for what takes
+        a file: ``shutil.copyfileobj``, ``json.load``, ``csv`` through ``io.TextIOWrapper``,
+        ``pyarrow.csv.read_csv``, pandas."""
+        return io.BufferedReader(_ObjectFile(self.load()), buffer_size=1 << 20)
+
+
+class _ObjectFile(io.RawIOBase):
+    """The chunks of an ``ObjectReader`` as a raw binary file."""
+
+    def __init__(self, reader: ObjectReader) -> None:
+        super().__init__()
+        self._reader = reader
+        self._chunk = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        while not self._chunk:
+            chunk = next(self._reader, None)
+            if chunk is None:
+                return 0
+            self._chunk = memoryview(chunk)
+        n = min(len(b), len(self._chunk))
+        b[:n] = self._chunk[:n]
+        self._chunk = self._chunk[n:]
+        return n
+
+    def close(self) -> None:
+        if not self.closed:
+            self._chunk = memoryview(b"")
+            self._reader.close()
+        super().close()
 
 
 class Put(_Conditional):
