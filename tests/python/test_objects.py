@@ -129,3 +129,10 @@ def test_an_object_opens_as_a_read_only_file(ctx):
     f = ctx.object.get("files://big.jsonl").open()
     f.close()
     assert f.closed
+
+
+def test_builders_and_readers_say_what_they_are(ctx):
+    assert repr(ctx.object.get("files://a/b.txt")) == "Get('files://a/b.txt')"
+    assert repr(ctx.table.read("db://users")) == "Read('db://users')"
+    assert repr(ctx.stream.publish("ev://orders")) == "Publish('ev://orders')"
+    assert repr(ctx.object.list("files://").load()) == "Lister(closed=False)"

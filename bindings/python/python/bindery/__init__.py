@@ -144,6 +144,9 @@ class _Request:
         loop = asyncio.get_running_loop()
         return loop.run_in_executor(None, self.do).__await__()
 
+    def __repr__(self) -> str:
+        return f"{type(self).__name__.lstrip('_')}({self._path!r})"
+
 
 class _Conditional(_Request):
     def __init__(self, ctx: "Context", path: str) -> None:
@@ -322,6 +325,9 @@ class Lister:
     def __enter__(self) -> "Lister":
         return self
 
+    def __repr__(self) -> str:
+        return f"Lister(closed={self._closed})"
+
     def __exit__(self, *exc) -> None:
         self.close()
 
@@ -398,6 +404,9 @@ class TableReader:
 
     def __enter__(self) -> "TableReader":
         return self
+
+    def __repr__(self) -> str:
+        return f"TableReader(schema=[{', '.join(self._reader.schema.names)}])"
 
     def __exit__(self, *exc) -> None:
         self.close()
@@ -679,6 +688,9 @@ class Consumer:
 
     def close(self) -> None:
         self._n.close()
+
+    def __repr__(self) -> str:
+        return f"Consumer(ended={self.ended()})"
 
     def __enter__(self):
         return self
