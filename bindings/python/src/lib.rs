@@ -773,20 +773,23 @@ impl Native {
         }
     }
 
-    /// create / update / delete of a stream.
-    #[pyo3(signature = (verb, path, shards, options, wg=None))]
+    /// create / update / delete of a stream (`name`, for create, is joined to `path` as the
+    /// Rust SDK joins it).
+    #[pyo3(signature = (verb, path, name, shards, options, wg=None))]
+    #[allow(clippy::too_many_arguments)]
     fn stream_admin<'py>(
         &self,
         py: Python<'py>,
         verb: &str,
         path: String,
+        name: &str,
         shards: u32,
         options: Opts,
         wg: Option<Bound<'py, WaitGroupNative>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let s = self.ctx.stream();
         let mut req = match verb {
-            "create" => s.create(path, "", shards),
+            "create" => s.create(path, name, shards),
             "update" => s.update(path, shards),
             "delete" => s.delete(path),
             other => return Err(PyValueError::new_err(format!("unknown stream admin '{other}'"))),

@@ -141,13 +141,17 @@ enum Sink {
 /// A send that did not fit at once, waiting for room in the channel.
 type PendingSend = Pin<Box<dyn Future<Output = bool> + Send>>;
 
+/// Sends `item` on `tx`; the future says whether the receiver took it.
+fn send_on<T: Send + 'static>(tx: &flume::Sender<T>, item: T) -> PendingSend {
+    Box::pin(tx.clone().into_send_async(item).map(|r| r.is_ok()))
+}
+
 struct GuestCall {
     /// The one channel a response's frames cross, from the driver's task to `poll_frame`.
     frames: flume::r#async::RecvStream<'static, Result<ResponseMessage>>,
     sink: Option<Sink>,
     /// The chunk `send_body` could not place at once; `poll_send_ready` finishes it.
     pending: Option<PendingSend>,
-    body_ended: bool,
     /// Notified when the call closes: stops the work, which drops the driver's stream even
     /// while it waits (a following consumer).
     cancel: Arc<tokio::sync::Notify>,
@@ -156,7 +160,8 @@ struct GuestCall {
 impl Drop for GuestCall {
     fn drop(&mut self) {
         self.pending = None;
-        if let (Some(Sink::Body(body)), false) = (self.sink.take(), self.body_ended) {
+        // The end of the data takes the sink away: one still here was abandoned midway.
+        if let Some(Sink::Body(body)) = self.sink.take() {
             let _ = body.try_send(Err(Error::new(
                 bindery_core::ErrorKind::Cancelled,
                 "the host abandoned the upload before its end",
@@ -252,7 +257,6 @@ unsafe extern "C" fn call(instance: *mut c_void, request: *const u8, len: usize)
             frames: frames.into_stream(),
             sink,
             pending: None,
-            body_ended: false,
             cancel,
         })) as *mut c_void)
     }));
@@ -292,24 +296,17 @@ unsafe extern "C" fn send_body(call: *mut c_void, chunk: RawBuf) -> i32 {
     let call = unsafe { &mut *(call as *mut GuestCall) };
     catch_unwind(AssertUnwindSafe(|| {
         if chunk.is_null() {
-            call.body_ended = true;
             call.sink = None;
             return 0;
         }
         if call.pending.is_some() {
             return POLL_CLOSED; // the host did not wait for `poll_send_ready`
         }
-        let mut send: PendingSend = match &call.sink {
+        let mut send = match &call.sink {
             // SAFETY: the host lends a C Data batch made by `batch::export`.
-            Some(Sink::Batches(tx)) => {
-                let b = unsafe { batch::import(chunk) };
-                Box::pin(tx.clone().into_send_async(b).map(|r| r.is_ok()))
-            }
-            Some(Sink::Body(tx)) => {
-                // SAFETY: the host hands over ownership of the chunk.
-                let bytes = unsafe { chunk.into_bytes(None) };
-                Box::pin(tx.clone().into_send_async(Ok(bytes)).map(|r| r.is_ok()))
-            }
+            Some(Sink::Batches(tx)) => send_on(tx, unsafe { batch::import(chunk) }),
+            // SAFETY: the host hands over ownership of the chunk.
+            Some(Sink::Body(tx)) => send_on(tx, Ok(unsafe { chunk.into_bytes(None) })),
             None => return POLL_CLOSED,
         };
         // Placed at once when there is room; otherwise `poll_send_ready` finishes it.

@@ -206,6 +206,12 @@ impl PluginCall {
         .await
     }
 
+    /// Ends the data, after the last chunk (which may still wait for room).
+    async fn end(&self) {
+        self.ready().await;
+        self.send(RawBuf::null());
+    }
+
     /// Hands over one chunk (or, with the null buffer, the end), after `ready`; false if the
     /// call takes no more.
     fn send(&self, chunk: RawBuf) -> bool {
@@ -291,9 +297,7 @@ impl Service for PluginService {
                     break;
                 }
             }
-            // The last chunk may still wait for room: the end follows it.
-            call.ready().await;
-            call.send(RawBuf::null());
+            call.end().await;
         }
         if let Some(mut body) = body {
             while let Some(chunk) = body.next_chunk().await {
@@ -302,9 +306,7 @@ impl Service for PluginService {
                     break;
                 }
             }
-            // The last chunk may still wait for room: the end follows it.
-            call.ready().await;
-            call.send(RawBuf::null());
+            call.end().await;
         }
         match call.next().await {
             Some(Ok(first)) => Ok(futures::stream::once(async move { Ok(first) })

@@ -101,6 +101,21 @@ pub struct BindingConfig {
 }
 
 impl BindingConfig {
+    /// The binding's `url`, or the error every driver gives without one: "the `driver` driver
+    /// needs `url`: `what`".
+    pub fn url(&self, driver: &str, what: &str) -> Result<&str> {
+        self.url
+            .as_deref()
+            .ok_or_else(|| crate::Error::invalid_input(format!("the {driver} driver needs `url`: {what}")))
+    }
+
+    /// The local folder or file the binding's `url` names (`file://` optional), relative to
+    /// the spec's folder; the error of [`BindingConfig::url`] without one.
+    pub fn local_path(&self, driver: &str, what: &str) -> Result<PathBuf> {
+        let url = self.url(driver, what)?;
+        Ok(self.base_dir.join(url.strip_prefix("file://").unwrap_or(url)))
+    }
+
     /// A config with only a name, kind and url (for tests and tools).
     pub fn new(name: impl Into<String>, kind: Kind, url: Option<String>) -> Self {
         BindingConfig {

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use bindery_core::{option_docs, BindingConfig, DriverOptions, Error, OptionDoc, Options, Result};
+use bindery_core::{option_docs, BindingConfig, DriverOptions, OptionDoc, Options, Result};
 
 use crate::format::Format;
 use crate::Files;
@@ -27,11 +27,8 @@ pub(crate) struct Config {
 impl Config {
     pub(crate) fn from_binding(config: &BindingConfig) -> Result<Config> {
         let format = format_option(&config.options)?.unwrap_or(Format::Parquet);
-        let url = config.url.as_deref().ok_or_else(|| {
-            Error::invalid_input("the files driver needs `url`: the folder holding the tables")
-        })?;
         Ok(Config {
-            root: config.base_dir.join(url.strip_prefix("file://").unwrap_or(url)),
+            root: config.local_path(Files::NAME, "the folder holding the tables")?,
             format,
         })
     }

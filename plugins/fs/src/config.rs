@@ -21,9 +21,7 @@ pub(crate) struct Config {
 impl Config {
     pub(crate) fn from_binding(config: &BindingConfig) -> Result<Config> {
         DriverOptions::check(FsDriver::NAME, &docs(), &config.options)?;
-        let url = config.url.as_deref().ok_or_else(|| {
-            Error::invalid_input("the fs driver needs `url`: the directory that holds the objects")
-        })?;
+        let url = config.url(FsDriver::NAME, "the directory that holds the objects")?;
         let dir = url.strip_prefix("file://").unwrap_or(url);
         if dir.is_empty() {
             return Err(Error::invalid_input("the fs driver's `url` is empty"));

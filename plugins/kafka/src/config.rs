@@ -44,11 +44,10 @@ pub(crate) struct Settings {
 impl Settings {
     pub(crate) fn from_config(config: &BindingConfig) -> Result<Settings> {
         DriverOptions::check(KafkaDriver::NAME, &docs(), &config.options)?;
-        let url = config.url.as_deref().ok_or_else(|| {
-            Error::invalid_input(
-                "the kafka driver needs `url`: the bootstrap brokers, kafka://HOST:PORT[,HOST:PORT…]",
-            )
-        })?;
+        let url = config.url(
+            KafkaDriver::NAME,
+            "the bootstrap brokers, kafka://HOST:PORT[,HOST:PORT…]",
+        )?;
         let brokers = url.strip_prefix("kafka://").unwrap_or(url).trim_end_matches('/');
         if brokers.is_empty() || brokers.contains('/') {
             return Err(Error::invalid_input(format!(

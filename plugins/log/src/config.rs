@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use bindery_core::{option_docs, BindingConfig, DriverOptions, Error, OptionDoc, Result};
+use bindery_core::{option_docs, BindingConfig, DriverOptions, OptionDoc, Result};
 
 use crate::shard::ShardOptions;
 use crate::LogDriver;
@@ -37,12 +37,9 @@ pub(crate) struct Config {
 impl Config {
     pub(crate) fn from_binding(config: &BindingConfig) -> Result<Config> {
         let o = DriverOptions::check(LogDriver::NAME, &docs(), &config.options)?;
-        let url = config.url.as_deref().ok_or_else(|| {
-            Error::invalid_input("the log driver needs `url`: the folder that holds the streams")
-        })?;
         let whole = "a whole number";
         Ok(Config {
-            root: config.base_dir.join(url.strip_prefix("file://").unwrap_or(url)),
+            root: config.local_path(LogDriver::NAME, "the folder that holds the streams")?,
             shards: ShardOptions {
                 segment_bytes: o.parse::<u64>("segment.bytes", whole)?.unwrap_or(16 << 20).max(1),
                 retention_bytes: o.parse("retention.bytes", whole)?,

@@ -11,7 +11,6 @@ use std::sync::{Arc, Mutex, RwLock};
 use bindery_core::{Error, ErrorKind, Message, Result};
 use tokio::sync::watch;
 
-use crate::error::map;
 use crate::shard::{Shard, ShardOptions};
 
 const META: &str = "stream.json";
@@ -45,12 +44,12 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
-    result.map_err(|e| map(e, &what))
+    result.map_err(|e| Error::io(e, &what))
 }
 
 fn read_shard_count(dir: &Path) -> Result<u32> {
     let path = dir.join(META);
-    let raw = fs::read(&path).map_err(|e| map(e, &format!("read {}", path.display())))?;
+    let raw = fs::read(&path).map_err(|e| Error::io(e, &format!("read {}", path.display())))?;
     let v: serde_json::Value = serde_json::from_slice(&raw)
         .map_err(|e| Error::internal(format!("{} is not valid JSON: {e}", path.display())))?;
     v.get("shards")
@@ -143,7 +142,7 @@ impl LogStream {
             return Err(Error::new(ErrorKind::AlreadyExists, "the stream already exists"));
         }
         let what = format!("create {}", dir.display());
-        fs::create_dir_all(staging).map_err(|e| map(e, &what))?;
+        fs::create_dir_all(staging).map_err(|e| Error::io(e, &what))?;
         let tmp = staging.join(format!(
             "{}-{}-{}",
             std::process::id(),
@@ -151,22 +150,22 @@ impl LogStream {
             dir.file_name().and_then(|n| n.to_str()).unwrap_or("stream")
         ));
         let made = (|| {
-            fs::create_dir(&tmp).map_err(|e| map(e, &what))?;
+            fs::create_dir(&tmp).map_err(|e| Error::io(e, &what))?;
             for id in 0..shards {
                 Shard::create_unsynced(&shard_dir(&tmp, id))?;
             }
             let meta = serde_json::json!({ "shards": shards, "format": 1 }).to_string();
-            fs::write(tmp.join(META), meta).map_err(|e| map(e, &what))?;
+            fs::write(tmp.join(META), meta).map_err(|e| Error::io(e, &what))?;
             // One flush of the file system instead of three fsyncs per shard.
-            let f = File::open(&tmp).map_err(|e| map(e, &what))?;
+            let f = File::open(&tmp).map_err(|e| Error::io(e, &what))?;
             // SAFETY: syncfs on a descriptor we own.
             if unsafe { libc::syncfs(f.as_raw_fd()) } != 0 {
-                return Err(map(std::io::Error::last_os_error(), &what));
+                return Err(Error::io(std::io::Error::last_os_error(), &what));
             }
             let parent = dir
                 .parent()
                 .ok_or_else(|| Error::internal(format!("{what}: no parent folder")))?;
-            fs::create_dir_all(parent).map_err(|e| map(e, &what))?;
+            fs::create_dir_all(parent).map_err(|e| Error::io(e, &what))?;
             // Onto an absent or empty folder only: a folder with files in it is not ours.
             fs::rename(&tmp, dir).map_err(|e| match e.raw_os_error() {
                 Some(libc::ENOTEMPTY | libc::EEXIST | libc::ENOTDIR) => Error::invalid_input(format!(
@@ -174,11 +173,11 @@ impl LogStream {
                      (a stream's folder is its own)",
                     dir.display()
                 )),
-                _ => map(e, &what),
+                _ => Error::io(e, &what),
             })?;
             File::open(parent)
                 .and_then(|d| d.sync_all())
-                .map_err(|e| map(e, &what))
+                .map_err(|e| Error::io(e, &what))
         })();
         if made.is_err() {
             let _ = fs::remove_dir_all(&tmp);
@@ -244,7 +243,7 @@ impl LogStream {
             return Ok(());
         }
         let path = self.dir.join("write.lock");
-        let f = File::create(&path).map_err(|e| map(e, &format!("open {}", path.display())))?;
+        let f = File::create(&path).map_err(|e| Error::io(e, &format!("open {}", path.display())))?;
         // SAFETY: flock on a descriptor we own.
         if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
             return Err(Error::unavailable(format!(
@@ -354,7 +353,7 @@ impl LogStream {
                         .collect()
                 }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
-            Err(e) => Err(map(e, &format!("read {}", path.display()))),
+            Err(e) => Err(Error::io(e, &format!("read {}", path.display()))),
         }
     }
 
@@ -372,7 +371,7 @@ impl LogStream {
         let mut current = self.checkpoints(group)?;
         current.extend(positions.iter().copied());
         let dir = self.dir.join("groups");
-        fs::create_dir_all(&dir).map_err(|e| map(e, &format!("create {}", dir.display())))?;
+        fs::create_dir_all(&dir).map_err(|e| Error::io(e, &format!("create {}", dir.display())))?;
         let as_json: BTreeMap<String, u64> = current.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
         let body = serde_json::to_vec(&as_json).map_err(|e| Error::internal(e.to_string()))?;
         write_atomic(&dir.join(format!("{group}.json")), &body)

@@ -229,7 +229,7 @@ impl Driver for LogDriver {
         tokio::task::spawn_blocking(move || std::fs::create_dir_all(&r))
             .await
             .map_err(|e| Error::internal(e.to_string()))?
-            .map_err(|e| error::map(e, &format!("create the log folder '{}'", root.display())))?;
+            .map_err(|e| Error::io(e, &format!("create the log folder '{}'", root.display())))?;
         Ok(Arc::new(LogStore::new(root, opts)))
     }
 }

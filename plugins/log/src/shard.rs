@@ -10,7 +10,7 @@ use bindery_core::{Error, Message, Result};
 use bytes::BytesMut;
 use tokio::sync::{oneshot, watch};
 
-use crate::error::{corrupt, map};
+use crate::error::corrupt;
 use crate::record::{self, Next};
 
 /// Limits a shard keeps to.
@@ -47,7 +47,7 @@ pub fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
 /// Lists a shard's segments in order.
 fn list_segments(dir: &Path) -> Result<Vec<Segment>> {
     let mut out = Vec::new();
-    let entries = fs::read_dir(dir).map_err(|e| map(e, &format!("read shard {}", dir.display())))?;
+    let entries = fs::read_dir(dir).map_err(|e| Error::io(e, &format!("read shard {}", dir.display())))?;
     for entry in entries.flatten() {
         let name = entry.file_name();
         let Some(base) = name
@@ -90,14 +90,14 @@ pub struct Scan {
 /// short, or a publish without its last record), and whether that is damage instead.
 pub fn scan(path: &Path, base: u64, shard: u32) -> Result<Scan> {
     let what = format!("scan {}", path.display());
-    let file = File::open(path).map_err(|e| map(e, &what))?;
-    let total = file.metadata().map_err(|e| map(e, &what))?.len();
+    let file = File::open(path).map_err(|e| Error::io(e, &what))?;
+    let total = file.metadata().map_err(|e| Error::io(e, &what))?.len();
     let mut r = BufReader::with_capacity(1 << 20, file);
     let (mut valid, mut next, mut last_ts) = (0u64, base, None);
     // The records of the publish being read, not yet known to be whole.
     let (mut pending_bytes, mut pending) = (0u64, 0u64);
     loop {
-        match record::read(&mut r, shard).map_err(|e| map(e, &what))? {
+        match record::read(&mut r, shard).map_err(|e| Error::io(e, &what))? {
             Next::Record(m, size, last) => {
                 if m.position != next + pending {
                     return Err(corrupt(&format!(
@@ -143,14 +143,15 @@ fn records_follow(path: &Path, bad: u64, shard: u32) -> Result<bool> {
     let what = format!("scan {}", path.display());
     /// More than this after the bad record is taken for damage unread: no cut write is that long.
     const MAX_TAIL: u64 = 256 << 20;
-    let mut file = File::open(path).map_err(|e| map(e, &what))?;
-    let len = file.metadata().map_err(|e| map(e, &what))?.len();
+    let mut file = File::open(path).map_err(|e| Error::io(e, &what))?;
+    let len = file.metadata().map_err(|e| Error::io(e, &what))?.len();
     if len.saturating_sub(bad) > MAX_TAIL {
         return Ok(true);
     }
-    file.seek(SeekFrom::Start(bad + 1)).map_err(|e| map(e, &what))?;
+    file.seek(SeekFrom::Start(bad + 1))
+        .map_err(|e| Error::io(e, &what))?;
     let mut rest = Vec::new();
-    file.read_to_end(&mut rest).map_err(|e| map(e, &what))?;
+    file.read_to_end(&mut rest).map_err(|e| Error::io(e, &what))?;
     for at in 0..rest.len() {
         if !matches!(rest[at], record::LAST | record::MORE) {
             continue;
@@ -192,13 +193,13 @@ impl Shard {
     /// Creates a shard's folder with its first, empty segment.
     pub fn create(dir: &Path) -> Result<()> {
         let what = format!("create shard {}", dir.display());
-        fs::create_dir_all(dir).map_err(|e| map(e, &what))?;
+        fs::create_dir_all(dir).map_err(|e| Error::io(e, &what))?;
         File::create(dir.join(segment_name(0)))
             .and_then(|f| f.sync_all())
-            .map_err(|e| map(e, &what))?;
+            .map_err(|e| Error::io(e, &what))?;
         File::open(dir)
             .and_then(|d| d.sync_all())
-            .map_err(|e| map(e, &what))
+            .map_err(|e| Error::io(e, &what))
     }
 
     /// Creates a shard's folder and first segment without syncing them (the caller makes the
@@ -207,7 +208,7 @@ impl Shard {
         let what = format!("create shard {}", dir.display());
         fs::create_dir(dir)
             .and_then(|_| File::create(dir.join(segment_name(0))).map(drop))
-            .map_err(|e| map(e, &what))
+            .map_err(|e| Error::io(e, &what))
     }
 
     /// Opens a shard for reading: finds its segments and where its data ends.
@@ -312,12 +313,12 @@ impl Shard {
             .read(true)
             .write(true)
             .open(&last.path)
-            .map_err(|e| map(e, &what))?;
-        if torn || file.metadata().map_err(|e| map(e, &what))?.len() != valid {
+            .map_err(|e| Error::io(e, &what))?;
+        if torn || file.metadata().map_err(|e| Error::io(e, &what))?.len() != valid {
             // A crash cut the last write short: that data was never acknowledged.
             file.set_len(valid)
                 .and_then(|_| file.sync_all())
-                .map_err(|e| map(e, &what))?;
+                .map_err(|e| Error::io(e, &what))?;
         }
         last.size = valid;
         last.last_ts = ts;
@@ -366,10 +367,12 @@ impl Shard {
             let file = match File::open(&seg.path) {
                 Ok(f) => f,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue, // retention
-                Err(e) => return Err(map(e, &what)),
+                Err(e) => return Err(Error::io(e, &what)),
             };
             let mut r = BufReader::new(file);
-            while let Next::Record(m, _, _) = record::read(&mut r, self.id).map_err(|e| map(e, &what))? {
+            while let Next::Record(m, _, _) =
+                record::read(&mut r, self.id).map_err(|e| Error::io(e, &what))?
+            {
                 if m.timestamp.is_some_and(|ts| ts >= t) {
                     return Ok(m.position);
                 }
@@ -434,7 +437,7 @@ impl Writer {
         if let Err(e) = synced {
             // Leave no partial record behind for the next append to follow.
             let _ = self.file.set_len(self.size);
-            return Err(map(e, &what).set_retryable(true));
+            return Err(Error::io(e, &what).set_retryable(true));
         }
         self.size += buf.len() as u64;
         self.next = next;
@@ -444,17 +447,17 @@ impl Writer {
     /// Closes the current segment and starts a new one at `next`; returns the closed one.
     fn roll(&mut self) -> Result<Segment> {
         let what = format!("roll shard {}", self.shard);
-        self.file.sync_all().map_err(|e| map(e, &what))?;
+        self.file.sync_all().map_err(|e| Error::io(e, &what))?;
         let path = self.dir.join(segment_name(self.next));
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create_new(true)
             .open(&path)
-            .map_err(|e| map(e, &what))?;
+            .map_err(|e| Error::io(e, &what))?;
         File::open(&self.dir)
             .and_then(|d| d.sync_all())
-            .map_err(|e| map(e, &what))?;
+            .map_err(|e| Error::io(e, &what))?;
         let closed = Segment {
             base: self.base,
             path: self.dir.join(segment_name(self.base)),
@@ -577,14 +580,14 @@ impl Reader {
                 self.shard.refresh()?;
                 return Ok(false);
             }
-            Err(e) => return Err(map(e, &what)),
+            Err(e) => return Err(Error::io(e, &what)),
         };
         self.pos = self.pos.max(seg.base);
         let mut r = BufReader::with_capacity(256 << 10, file);
         let mut offset = 0u64;
         let mut at = seg.base;
         while at < self.pos {
-            match record::read(&mut r, self.shard.id).map_err(|e| map(e, &what))? {
+            match record::read(&mut r, self.shard.id).map_err(|e| Error::io(e, &what))? {
                 Next::Record(_, size, _) => {
                     offset += size;
                     at += 1;
@@ -635,7 +638,7 @@ impl Reader {
             let Some((r, offset, base)) = self.open.as_mut() else {
                 break;
             };
-            match record::read(r, self.shard.id).map_err(|e| map(e, &what))? {
+            match record::read(r, self.shard.id).map_err(|e| Error::io(e, &what))? {
                 Next::Record(m, size, last) => {
                     let expected = self.pos + publish.len() as u64;
                     if m.position != expected {
@@ -660,7 +663,8 @@ impl Reader {
                     let damaged_at = self.pos + publish.len() as u64;
                     publish.clear();
                     publish_bytes = 0;
-                    r.seek(SeekFrom::Start(*offset)).map_err(|e| map(e, &what))?;
+                    r.seek(SeekFrom::Start(*offset))
+                        .map_err(|e| Error::io(e, &what))?;
                     let base = *base;
                     if let Err(e) = self.check_damage(base, stop, damaged_at) {
                         // Serve what came before the damage first; the next read fails here.

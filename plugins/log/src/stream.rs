@@ -12,7 +12,7 @@ use futures::StreamExt;
 
 use crate::folder::{self, LogStream};
 use crate::shard::ShardOptions;
-use crate::{consume, error, record, LogDriver};
+use crate::{consume, record, LogDriver};
 
 /// The streams open in this process, by their folder (see `LogStore::open`).
 fn process_streams() -> std::sync::MutexGuard<'static, HashMap<PathBuf, std::sync::Weak<LogStream>>> {
@@ -161,7 +161,7 @@ impl StreamDriver for LogStore {
                 std::process::id(),
                 path.replace('/', "_")
             ));
-            std::fs::rename(&dir, &gone).map_err(|e| error::map(e, &format!("delete stream '{path}'")))?;
+            std::fs::rename(&dir, &gone).map_err(|e| Error::io(e, &format!("delete stream '{path}'")))?;
             let _ = std::fs::remove_dir_all(&gone);
             Ok(())
         })

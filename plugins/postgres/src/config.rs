@@ -34,11 +34,10 @@ impl Config {
             Some(0) => return Err(o.invalid("pool.size", "0", "a whole number above 0")),
             size => size.unwrap_or(4),
         };
-        let url = config.url.as_deref().ok_or_else(|| {
-            Error::invalid_input(
-                "the postgres driver needs `url`: a connection string, postgres://user@host:port/db",
-            )
-        })?;
+        let url = config.url(
+            Postgres::NAME,
+            "a connection string, postgres://user@host:port/db",
+        )?;
         let mut pg = tokio_postgres::Config::from_str(url)
             .map_err(|e| Error::invalid_input(format!("the postgres url is not a connection string: {e}")))?;
         if let Some(secret) = config

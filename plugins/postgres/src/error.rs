@@ -37,25 +37,27 @@ pub(crate) fn map(e: tokio_postgres::Error, what: &str) -> Error {
 
 /// The kind of a PostgreSQL error by its SQLSTATE.
 fn kind_of(c: &SqlState) -> ErrorKind {
-    match c.code() {
-        _ if *c == SqlState::UNDEFINED_TABLE => ErrorKind::NotFound,
-        _ if *c == SqlState::DUPLICATE_TABLE || *c == SqlState::UNIQUE_VIOLATION => ErrorKind::AlreadyExists,
-        _ if *c == SqlState::INSUFFICIENT_PRIVILEGE || *c == SqlState::INVALID_PASSWORD => {
-            ErrorKind::PermissionDenied
-        }
-        _ if *c == SqlState::T_R_SERIALIZATION_FAILURE
-            || *c == SqlState::T_R_DEADLOCK_DETECTED
-            || *c == SqlState::ADMIN_SHUTDOWN
-            || *c == SqlState::CANNOT_CONNECT_NOW
-            || *c == SqlState::TOO_MANY_CONNECTIONS =>
-        {
-            ErrorKind::Unavailable
-        }
+    use SqlState as S;
+    let one_of = |states: &[S]| states.contains(c);
+    if *c == S::UNDEFINED_TABLE {
+        ErrorKind::NotFound
+    } else if one_of(&[S::DUPLICATE_TABLE, S::UNIQUE_VIOLATION]) {
+        ErrorKind::AlreadyExists
+    } else if one_of(&[S::INSUFFICIENT_PRIVILEGE, S::INVALID_PASSWORD]) {
+        ErrorKind::PermissionDenied
+    } else if one_of(&[
+        S::T_R_SERIALIZATION_FAILURE,
+        S::T_R_DEADLOCK_DETECTED,
+        S::ADMIN_SHUTDOWN,
+        S::CANNOT_CONNECT_NOW,
+        S::TOO_MANY_CONNECTIONS,
+    ]) {
+        ErrorKind::Unavailable
+    } else if ["22", "23", "42"].iter().any(|class| c.code().starts_with(class)) {
         // Data exceptions, integrity constraints, syntax errors and access rules: the request's.
-        code if code.starts_with("22") || code.starts_with("23") || code.starts_with("42") => {
-            ErrorKind::InvalidInput
-        }
-        _ => ErrorKind::Internal,
+        ErrorKind::InvalidInput
+    } else {
+        ErrorKind::Internal
     }
 }
 

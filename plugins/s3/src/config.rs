@@ -42,12 +42,10 @@ pub(crate) struct Settings {
 impl Settings {
     pub(crate) fn from_config(config: &BindingConfig) -> Result<Settings> {
         let o = DriverOptions::check(S3Driver::NAME, &docs(), &config.options)?;
-        let url = config.url.as_deref().ok_or_else(|| {
-            Error::invalid_input(
-                "the s3 driver needs `url`: http(s)://HOST:PORT/BUCKET for an S3-compatible server, \
-                 or s3://BUCKET for AWS",
-            )
-        })?;
+        let url = config.url(
+            S3Driver::NAME,
+            "http(s)://HOST:PORT/BUCKET for an S3-compatible server, or s3://BUCKET for AWS",
+        )?;
         let (endpoint, bucket) = if let Some(b) = url.strip_prefix("s3://") {
             (None, b.trim_end_matches('/'))
         } else if let Some((scheme, rest)) = url

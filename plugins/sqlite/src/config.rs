@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use bindery_core::{BindingConfig, DriverOptions, Error, OptionDoc, Result};
+use bindery_core::{BindingConfig, DriverOptions, OptionDoc, Result};
 
 use crate::Sqlite;
 
@@ -21,11 +21,8 @@ pub(crate) struct Config {
 impl Config {
     pub(crate) fn from_binding(config: &BindingConfig) -> Result<Config> {
         DriverOptions::check(Sqlite::NAME, &docs(), &config.options)?;
-        let url = config.url.as_deref().ok_or_else(|| {
-            Error::invalid_input("the sqlite driver needs `url`: the database file (created if missing)")
-        })?;
         Ok(Config {
-            file: config.base_dir.join(url.strip_prefix("file://").unwrap_or(url)),
+            file: config.local_path(Sqlite::NAME, "the database file (created if missing)")?,
         })
     }
 }

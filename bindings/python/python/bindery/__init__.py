@@ -668,8 +668,7 @@ class Consumer:
     def poll(self, timeout: float) -> Optional[ConsumedMessage]:
         """The next message if one arrives within ``timeout`` seconds, else None."""
         if self._peeked is not None:
-            message, self._peeked = self._peeked, None
-            return message
+            return next(self)
         return self._n.poll(timeout)
 
     def ended(self) -> bool:
@@ -774,13 +773,14 @@ class Publish(_Request):
 
 
 class _StreamAdmin(_Request):
-    def __init__(self, ctx, verb, path, shards):
+    def __init__(self, ctx, verb, path, shards, name=""):
         super().__init__(ctx, path)
         self._verb = verb
         self._shards = shards
+        self._name = name
 
     def _run(self, wg) -> None:
-        return self._ctx._n.stream_admin(self._verb, self._path, self._shards, self._options, wg)
+        return self._ctx._n.stream_admin(self._verb, self._path, self._name, self._shards, self._options, wg)
 
 
 class Streams:
@@ -805,10 +805,7 @@ class Streams:
                 f"create(path, name, shards): name must be a str, not {type(name).__name__} "
                 "(give the shards by keyword: create(path, shards=3))"
             )
-        if name:
-            sep = "" if not path or path.endswith("/") or path.endswith("://") else "/"
-            path = f"{path}{sep}{name}"
-        return _StreamAdmin(self._ctx, "create", path, shards)
+        return _StreamAdmin(self._ctx, "create", path, shards, name)
 
     def update(self, path: str, shards: int) -> _Request:
         return _StreamAdmin(self._ctx, "update", path, shards)
