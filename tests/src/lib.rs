@@ -4,7 +4,11 @@
 //! Adding a driver to the object suite is one line in `tests/object_conformance.rs`:
 //! `object_suite!(name, fixture_fn);` where the fixture builds a [`Fixture`] whose first
 //! binding (named `obj`) uses the driver.
+//!
+//! [`bare::bare_fixture`] runs a built-in driver without the capabilities the host fills in,
+//! so the suites check the fill layer against a real driver.
 
+pub mod bare;
 pub mod function;
 pub mod memory;
 pub mod object_suite;
@@ -22,12 +26,14 @@ pub struct Fixture {
     pub ctx: Context,
     /// The folder holding `function.yaml` (and the fs driver's data).
     pub dir: tempfile::TempDir,
+    /// The drivers the context was connected with.
+    pub registry: bindery_runtime::Registry,
 }
 
 impl Fixture {
     /// A second context on the same spec and data, as after a restart.
     pub async fn reopen(&self) -> Context {
-        Context::connect(self.dir.path().join("function.yaml"))
+        Context::connect_with(self.dir.path().join("function.yaml"), self.registry.clone())
             .await
             .expect("reconnect")
     }
@@ -309,7 +315,11 @@ async fn fixture_text(spec: String) -> Fixture {
     let ctx = Context::connect(dir.path().join("function.yaml"))
         .await
         .expect("connect");
-    Fixture { ctx, dir }
+    Fixture {
+        ctx,
+        dir,
+        registry: bindery_runtime::Registry::builtin(),
+    }
 }
 
 /// Runs a crash test's writer, kills it with SIGKILL `after` its first acknowledgement (so

@@ -248,9 +248,14 @@ async fn what_a_driver_cannot_do_is_unsupported_naming_binding_and_driver() {
             .contains("driver 'flaky' of binding 'obj' does not support get"),
         "{e}"
     );
-    let e = ctx.object().list("obj://").delimiter("/").await.unwrap_err();
+    let e = ctx
+        .object()
+        .head("obj://a")
+        .condition("if-match", "g1")
+        .await
+        .unwrap_err();
     assert!(
-        e.to_string().contains("does not support list with a delimiter"),
+        e.to_string().contains("does not support head with if-match"),
         "{e}"
     );
     assert_eq!(calls.load(Ordering::SeqCst), 0, "refused before the driver");

@@ -1,7 +1,7 @@
 //! The capability record: what a driver (or one connected binding of it) can do.
 //!
 //! A flat record of flags and limits, named `op` and `op_with_arg` like OpenDAL's. The host
-//! checks it before dispatch, fills gaps it can fill correctly (see the runtime's docs), and
+//! checks it before dispatch, fills gaps it can fill correctly (the runtime's fill layer), and
 //! otherwise answers `Unsupported` naming binding, driver and operation. On the wire it is a
 //! list of the names of the set flags plus named limits, so either side can add a capability
 //! without breaking the other.
@@ -76,7 +76,8 @@ capability! {
     flags {
         /// Object `get`.
         get,
-        /// `get` of a byte range without reading the whole object.
+        /// `get` of a byte range without reading the whole object (otherwise the host reads
+        /// the object and slices it).
         get_with_range,
         /// `get` with `if-match` (generation) enforced.
         get_with_if_match,
@@ -98,11 +99,11 @@ capability! {
         delete_with_if_match,
         /// Object `list`.
         list,
-        /// `list` groups keys by a delimiter into common prefixes.
+        /// `list` groups keys by a delimiter into common prefixes (otherwise the host does).
         list_with_delimiter,
-        /// `list` stops after a number of entries by itself.
+        /// `list` stops after a number of entries by itself (otherwise the host does).
         list_with_limit,
-        /// `list` starts after a given path (continuation).
+        /// `list` starts after a given path (continuation; otherwise the host skips to it).
         list_with_start_after,
         /// Stream `create`, `update`, `delete` and `list_shards`.
         stream_admin,

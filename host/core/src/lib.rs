@@ -66,11 +66,11 @@ pub use object::{
     ObjectMeta, OpGet, OpList, OpPut, OpStat, PutBody,
 };
 pub use request::{
-    serve, Command, DataRequest, Details, Encoding, FrameStream, Head, InstanceService, Options,
-    ResponseMessage, Service,
+    body_frames, list_frames, one_frame, serve, Command, DataRequest, Details, Encoding, FrameStream, Head,
+    InstanceService, Options, ResponseMessage, Service,
 };
 pub use stream::{
-    filter_messages, Message, MessageStream, OpCheckpoint, OpConsume, OpCreateStream, OpPublish, ShardInfo,
+    filter_message, Message, MessageStream, OpCheckpoint, OpConsume, OpCreateStream, OpPublish, ShardInfo,
     StartAt, StreamDriver,
 };
 pub use table::{

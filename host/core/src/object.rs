@@ -189,7 +189,7 @@ pub struct OpStat {
 }
 
 /// `list` options.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OpList {
     /// Group keys that have this delimiter after the prefix into common prefixes.
     pub delimiter: Option<String>,

@@ -17,9 +17,7 @@ use crate::driver::{Instance, Kind};
 use crate::error::{Error, Result};
 use crate::generic::{CallReply, OpCall};
 use crate::object::{ListEntry, ObjectMeta, OpGet, OpList, OpPut, OpStat, PutBody};
-use crate::stream::{
-    filter_messages, Message, OpCheckpoint, OpConsume, OpCreateStream, OpPublish, ShardInfo,
-};
+use crate::stream::{Message, OpCheckpoint, OpConsume, OpCreateStream, OpPublish, ShardInfo};
 use crate::table::{OpAlter, OpCreateTable, OpRead, OpWrite};
 use arrow::array::RecordBatch;
 
@@ -89,7 +87,7 @@ macro_rules! operations {
                 }
             }
 
-            /// What the request needs that `cap` lacks (`"get with a byte range"`), if anything.
+            /// What the request needs that `cap` lacks (`"get with if-match"`), if anything.
             #[allow(unused_variables)]
             pub fn missing_capability(&self, cap: &Capability) -> Option<std::borrow::Cow<'static, str>> {
                 match &self.details {
@@ -137,7 +135,6 @@ operations! {
         repeat: true,
         needs: |cap| [
             (cap.get, "get"),
-            (o.range.is_none() || cap.get_with_range, "get with a byte range"),
             (o.conditions.if_match.is_none() || cap.get_with_if_match, "get with if-match"),
             (o.conditions.if_none_match.is_none() || cap.get_with_if_none_match, "get with if-none-match"),
         ],
@@ -187,9 +184,6 @@ operations! {
         repeat: true,
         needs: |cap| [
             (cap.list, "list"),
-            (o.delimiter.is_none() || cap.list_with_delimiter, "list with a delimiter"),
-            (o.limit.is_none() || cap.list_with_limit, "list with a limit"),
-            (o.start_after.is_none() || cap.list_with_start_after, "list with start-after"),
         ],
     }
     /// Stream create.
@@ -481,13 +475,13 @@ pub async fn serve(instance: &dyn Instance, request: DataRequest) -> Result<Fram
         let table = instance
             .table()
             .ok_or_else(|| Error::unsupported(command.as_str()))?;
-        return crate::table::serve::serve_table(table, instance.capability(), &path, request.details).await;
+        return crate::table::serve::serve_table(table, &path, request.details).await;
     }
     if command.kind() == Kind::Stream {
         let stream = instance
             .stream()
             .ok_or_else(|| Error::unsupported(command.as_str()))?;
-        return serve_stream(stream, instance.capability(), &path, request.details).await;
+        return serve_stream(stream, &path, request.details).await;
     }
     if let Details::GenericCall(op) = request.details {
         let generic = instance
@@ -531,7 +525,6 @@ pub async fn serve(instance: &dyn Instance, request: DataRequest) -> Result<Fram
 
 async fn serve_stream(
     stream: &dyn crate::stream::StreamDriver,
-    capability: Capability,
     path: &str,
     details: Details,
 ) -> Result<FrameStream> {
@@ -556,16 +549,7 @@ async fn serve_stream(
             stream.checkpoint(path, op).await?;
             one_frame(Head::None)
         }
-        Details::StreamConsume(mut op) => {
-            // Filter and project here when the driver cannot do it itself.
-            let (filter, select) = if capability.consume_with_filter {
-                (None, Vec::new())
-            } else {
-                (op.filter.take(), std::mem::take(&mut op.select))
-            };
-            let messages = filter_messages(stream.consume(path, op).await?, filter, select);
-            consume_frames(messages)
-        }
+        Details::StreamConsume(op) => consume_frames(stream.consume(path, op).await?),
         // `serve` routes only stream requests here.
         _ => return Err(Error::internal("an object request reached the stream driver")),
     })
@@ -628,7 +612,8 @@ fn split_at_error(batch: Vec<Result<Message>>) -> Vec<Result<ResponseMessage>> {
     frames
 }
 
-pub(crate) fn one_frame(head: Head) -> FrameStream {
+/// A response of one frame with this head and no payload.
+pub fn one_frame(head: Head) -> FrameStream {
     stream::once(async move {
         Ok(ResponseMessage {
             is_last: true,
@@ -641,7 +626,7 @@ pub(crate) fn one_frame(head: Head) -> FrameStream {
 
 /// Frames of a body (an object's, a generic answer's): the first carries `head` and the
 /// first chunk; each frame knows whether it is the last (the stream is read one chunk ahead).
-fn body_frames(head: Head, size: u64, body: crate::object::ByteStream) -> FrameStream {
+pub fn body_frames(head: Head, size: u64, body: crate::object::ByteStream) -> FrameStream {
     let state = (body.peekable(), Some(head), false);
     stream::unfold(state, move |(mut body, mut head, done)| async move {
         if done {
@@ -668,7 +653,7 @@ fn body_frames(head: Head, size: u64, body: crate::object::ByteStream) -> FrameS
 }
 
 /// Frames of a listing: pages of up to [`LIST_PAGE`] entries; an empty listing is one frame.
-fn list_frames(entries: crate::object::ListStream) -> FrameStream {
+pub fn list_frames(entries: crate::object::ListStream) -> FrameStream {
     let pages = entries.ready_chunks(LIST_PAGE).peekable();
     stream::unfold((Box::pin(pages), false), |(mut pages, done)| async move {
         if done {
@@ -736,17 +721,15 @@ mod operation_tests {
             ..Capability::default()
         };
         assert_eq!(get(None).missing_capability(&cap), None);
+        // A byte range is never refused: the host's fill layer reads and slices without it.
         let ranged = get(Some(crate::object::ByteRange {
             offset: 1,
             length: None,
         }));
-        assert_eq!(
-            ranged.missing_capability(&cap).as_deref(),
-            Some("get with a byte range")
-        );
-        cap.get_with_range = true;
         assert_eq!(ranged.missing_capability(&cap), None);
         assert!(ranged.may_repeat());
+        cap.get = false;
+        assert_eq!(ranged.missing_capability(&cap).as_deref(), Some("get"));
 
         let put = |conditions| DataRequest {
             path: "a".into(),

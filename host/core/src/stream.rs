@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use futures::stream::{BoxStream, StreamExt};
+use futures::stream::BoxStream;
 
 use crate::error::{Error, Result};
 use crate::filter::{self, Filter};
@@ -245,39 +245,21 @@ pub trait StreamDriver: Send + Sync {
     }
 }
 
-/// Applies `where_` and `select` to consumed JSON messages, for drivers that cannot push
-/// them down. A message that is not JSON does not pass a filter; `select` leaves a non-JSON
-/// message out too (there are no fields to pick).
-pub fn filter_messages(
-    messages: MessageStream,
-    filter: Option<Filter>,
-    select: Vec<String>,
-) -> MessageStream {
+/// Applies `where_` and `select` to one consumed JSON message, for drivers that cannot push
+/// them down: `None` when it does not pass. A message that is not JSON does not pass a
+/// filter; `select` leaves a non-JSON message out too (there are no fields to pick).
+pub fn filter_message(mut msg: Message, filter: Option<&Filter>, select: &[String]) -> Option<Message> {
     if filter.is_none() && select.is_empty() {
-        return messages;
+        return Some(msg);
     }
-    messages
-        .filter_map(move |m| {
-            let out = match m {
-                Err(e) => Some(Err(e)),
-                Ok(mut msg) => match serde_json::from_slice::<serde_json::Value>(&msg.value) {
-                    Err(_) => None,
-                    Ok(doc) => {
-                        if filter.as_ref().is_some_and(|f| !f.matches_json(&doc)) {
-                            None
-                        } else {
-                            if !select.is_empty() {
-                                let picked = filter::select_json(&doc, &select);
-                                msg.value = Bytes::from(picked.to_string());
-                            }
-                            Some(Ok(msg))
-                        }
-                    }
-                },
-            };
-            futures::future::ready(out)
-        })
-        .boxed()
+    let doc = serde_json::from_slice::<serde_json::Value>(&msg.value).ok()?;
+    if filter.is_some_and(|f| !f.matches_json(&doc)) {
+        return None;
+    }
+    if !select.is_empty() {
+        msg.value = Bytes::from(filter::select_json(&doc, select).to_string());
+    }
+    Some(msg)
 }
 
 #[cfg(test)]
@@ -303,19 +285,26 @@ mod tests {
             .contains("earliest, latest"));
     }
 
-    #[tokio::test]
-    async fn filters_and_selects_json_messages() {
-        let msgs = vec![
-            Ok(Message::new(r#"{"n": 1, "kind": "a", "x": 9}"#)),
-            Ok(Message::new(r#"{"n": 2, "kind": "b"}"#)),
-            Ok(Message::new("not json")),
-            Ok(Message::new(r#"{"n": 3, "kind": "a"}"#)),
+    #[test]
+    fn filters_and_selects_json_messages() {
+        let msgs = [
+            r#"{"n": 1, "kind": "a", "x": 9}"#,
+            r#"{"n": 2, "kind": "b"}"#,
+            "not json",
+            r#"{"n": 3, "kind": "a"}"#,
         ];
         let f = Filter::parse("kind = 'a'").unwrap();
-        let out: Vec<_> = filter_messages(futures::stream::iter(msgs).boxed(), Some(f), vec!["n".into()])
-            .map(|m| String::from_utf8(m.unwrap().value.to_vec()).unwrap())
-            .collect()
-            .await;
+        let select = ["n".to_string()];
+        let out: Vec<_> = msgs
+            .into_iter()
+            .filter_map(|m| filter_message(Message::new(m), Some(&f), &select))
+            .map(|m| String::from_utf8(m.value.to_vec()).unwrap())
+            .collect();
         assert_eq!(out, [r#"{"n":1}"#, r#"{"n":3}"#]);
+        // Without a filter or a select every message passes as it is, JSON or not.
+        assert_eq!(
+            filter_message(Message::new("not json"), None, &[]).unwrap().value,
+            "not json"
+        );
     }
 }
