@@ -70,6 +70,11 @@ pub struct DriverOptions<'a> {
 }
 
 impl<'a> DriverOptions<'a> {
+    /// Checks `options` against the options driver `D` documents (see [`Self::check`]).
+    pub fn of<D: crate::driver::Describe>(options: &'a Options) -> Result<Self> {
+        Self::check(D::NAME, &D::options(), options)
+    }
+
     /// Checks every key of `options` against `docs`: a key no doc names is refused with
     /// `InvalidInput`, naming the key, the driver and the keys it takes.
     pub fn check(driver: &'a str, docs: &[OptionDoc], options: &'a Options) -> Result<Self> {

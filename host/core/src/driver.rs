@@ -151,7 +151,42 @@ pub struct DriverInfo {
     pub options: Vec<OptionDoc>,
 }
 
+/// What a driver is, as constants: the skeleton's `lib.rs` implements it for the driver type,
+/// and `Driver::info` answers [`DriverInfo::of`]. `Self::NAME` is the name the driver's config
+/// and errors use.
+pub trait Describe {
+    /// The driver's name in specs.
+    const NAME: &'static str;
+    /// The kinds it serves.
+    const KINDS: &'static [Kind];
+    /// What a binding can do at most (a binding's `Instance::capability` may be less).
+    const CAPABILITY: Capability;
+    /// One line for `bindery plugins`.
+    const DESCRIPTION: &'static str;
+    /// The driver's version: `env!("CARGO_PKG_VERSION")`.
+    const VERSION: &'static str;
+    /// Whether a binding's `url` is a local folder or file whose contents the driver owns
+    /// (the spec resolves it against the spec's folder).
+    const LOCAL_URL: bool = false;
+
+    /// The options a binding may set (the driver's `config::docs()`).
+    fn options() -> Vec<OptionDoc>;
+}
+
 impl DriverInfo {
+    /// The info of a driver described by constants.
+    pub fn of<D: Describe>() -> DriverInfo {
+        DriverInfo {
+            name: D::NAME.into(),
+            kinds: D::KINDS.to_vec(),
+            capability: D::CAPABILITY,
+            description: D::DESCRIPTION.into(),
+            version: D::VERSION.into(),
+            local_url: D::LOCAL_URL,
+            options: D::options(),
+        }
+    }
+
     /// A driver's info: its name, the kinds it serves, its capability, a line for `bindery
     /// plugins`, and its version (pass `env!("CARGO_PKG_VERSION")`); no local url, no options.
     pub fn new(name: &str, kinds: &[Kind], capability: Capability, description: &str, version: &str) -> Self {

@@ -58,7 +58,7 @@ pub use async_trait::async_trait;
 pub use bytes::Bytes;
 pub use capability::Capability;
 pub use config::{option_docs, DriverOptions, OptionDoc};
-pub use driver::{blocking, BindingConfig, Driver, DriverInfo, Instance, Kind, Secret};
+pub use driver::{blocking, BindingConfig, Describe, Driver, DriverInfo, Instance, Kind, Secret};
 pub use error::{Error, ErrorKind, Result};
 pub use generic::{CallReply, CallResponse, GenericDriver, OpCall};
 pub use object::{

@@ -1,6 +1,7 @@
 //! The files driver's config: `url` is the folder holding the tables; `format` the format new
 //! tables are written in (also an option of `create`, for one table).
 
+use bindery_core::Describe;
 use std::path::PathBuf;
 
 use bindery_core::{option_docs, BindingConfig, DriverOptions, OptionDoc, Options, Result};
@@ -36,7 +37,7 @@ impl Config {
 
 /// The `format` of a binding's or a `create`'s options, which may hold only it.
 pub(crate) fn format_option(options: &Options) -> Result<Option<Format>> {
-    let o = DriverOptions::check(Files::NAME, &docs(), options)?;
+    let o = DriverOptions::of::<Files>(options)?;
     o.get("format").map(Format::parse).transpose()
 }
 

@@ -47,26 +47,23 @@ mod table;
 use std::sync::Arc;
 
 use bindery_core::{
-    async_trait, BindingConfig, Capability, Driver, DriverInfo, Error, Instance, Kind, Result,
+    async_trait, BindingConfig, Capability, Describe, Driver, DriverInfo, Error, Instance, Kind, OptionDoc,
+    Result,
 };
 
 pub use format::Format;
 use table::FileTables;
 
-/// One line for `bindery plugins`.
-const DESCRIPTION: &str =
-    "A folder of CSV, JSON-lines or Parquet files read as one table; writes append files.";
-
 /// The `files` driver.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Files;
 
-impl Files {
-    /// The driver's name in specs.
-    pub const NAME: &'static str = "files";
+impl Describe for Files {
+    const NAME: &'static str = "files";
+    const KINDS: &'static [Kind] = &[Kind::Table];
     /// What a binding can do: reads with filters, projection, limits and partitions pushed
     /// down; appending writes; no upsert, expression or condition.
-    pub const CAPABILITY: Capability = Capability {
+    const CAPABILITY: Capability = Capability {
         table_read: true,
         table_write: true,
         table_admin: true,
@@ -76,19 +73,20 @@ impl Files {
         read_with_partition: true,
         ..Capability::NONE
     };
+    const DESCRIPTION: &'static str =
+        "A folder of CSV, JSON-lines or Parquet files read as one table; writes append files.";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    const LOCAL_URL: bool = true;
+
+    fn options() -> Vec<OptionDoc> {
+        config::docs()
+    }
 }
 
 #[async_trait]
 impl Driver for Files {
     fn info(&self) -> DriverInfo {
-        let info = DriverInfo::new(
-            Self::NAME,
-            &[Kind::Table],
-            Self::CAPABILITY,
-            DESCRIPTION,
-            env!("CARGO_PKG_VERSION"),
-        );
-        info.with_local_url().with_options(config::docs())
+        DriverInfo::of::<Self>()
     }
 
     async fn connect(&self, config: BindingConfig) -> Result<Arc<dyn Instance>> {

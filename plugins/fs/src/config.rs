@@ -1,5 +1,6 @@
 //! The fs driver's config: `url` is the folder that holds the objects; no options.
 
+use bindery_core::Describe;
 use std::path::PathBuf;
 
 use bindery_core::{BindingConfig, DriverOptions, Error, OptionDoc, Result};
@@ -20,7 +21,7 @@ pub(crate) struct Config {
 
 impl Config {
     pub(crate) fn from_binding(config: &BindingConfig) -> Result<Config> {
-        DriverOptions::check(FsDriver::NAME, &docs(), &config.options)?;
+        DriverOptions::of::<FsDriver>(&config.options)?;
         let url = config.url(FsDriver::NAME, "the directory that holds the objects")?;
         let dir = url.strip_prefix("file://").unwrap_or(url);
         if dir.is_empty() {

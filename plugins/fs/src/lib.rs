@@ -49,36 +49,34 @@ mod object;
 use std::sync::Arc;
 
 use bindery_core::{
-    async_trait, BindingConfig, Capability, Driver, DriverInfo, Error, Instance, Kind, Result,
+    async_trait, BindingConfig, Capability, Describe, Driver, DriverInfo, Error, Instance, Kind, OptionDoc,
+    Result,
 };
 
 pub use object::FsStore;
-
-/// One line for `bindery plugins`.
-const DESCRIPTION: &str = "Objects as files in a directory; atomic, durable writes.";
 
 /// The `fs` driver.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct FsDriver;
 
-impl FsDriver {
-    /// The driver's name in specs.
-    pub const NAME: &'static str = "fs";
+impl Describe for FsDriver {
+    const NAME: &'static str = "fs";
+    const KINDS: &'static [Kind] = &[Kind::Object];
     /// What a binding can do: every object operation and condition.
-    pub const CAPABILITY: Capability = Capability::FULL_OBJECT;
+    const CAPABILITY: Capability = Capability::FULL_OBJECT;
+    const DESCRIPTION: &'static str = "Objects as files in a directory; atomic, durable writes.";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    const LOCAL_URL: bool = true;
+
+    fn options() -> Vec<OptionDoc> {
+        config::docs()
+    }
 }
 
 #[async_trait]
 impl Driver for FsDriver {
     fn info(&self) -> DriverInfo {
-        let info = DriverInfo::new(
-            Self::NAME,
-            &[Kind::Object],
-            Self::CAPABILITY,
-            DESCRIPTION,
-            env!("CARGO_PKG_VERSION"),
-        );
-        info.with_local_url().with_options(config::docs())
+        DriverInfo::of::<Self>()
     }
 
     async fn connect(&self, config: BindingConfig) -> Result<Arc<dyn Instance>> {

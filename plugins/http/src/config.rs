@@ -34,7 +34,7 @@ pub(crate) struct Config {
 
 impl Config {
     pub(crate) fn from_binding(config: &BindingConfig) -> Result<Config> {
-        let o = DriverOptions::check(HttpDriver::NAME, &docs(), &config.options)?;
+        let o = DriverOptions::of::<HttpDriver>(&config.options)?;
         let url = config.url.clone().ok_or_else(|| {
             Error::invalid_input("the http driver needs `url`, the endpoint's base URL (https://host/path)")
         })?;

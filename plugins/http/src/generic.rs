@@ -1,5 +1,6 @@
 //! The http driver's calls: one endpoint per binding, the operation an HTTP method.
 
+use bindery_core::Describe;
 use std::sync::Arc;
 
 use bindery_core::{

@@ -41,36 +41,35 @@ mod generic;
 
 use std::sync::Arc;
 
-use bindery_core::{async_trait, BindingConfig, Capability, Driver, DriverInfo, Instance, Kind, Result};
-
-/// One line for `bindery plugins`.
-const DESCRIPTION: &str = "Calls a REST endpoint: operation = HTTP method, path below the base URL.";
+use bindery_core::{
+    async_trait, BindingConfig, Capability, Describe, Driver, DriverInfo, Instance, Kind, OptionDoc, Result,
+};
 
 /// The `http` driver.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct HttpDriver;
 
-impl HttpDriver {
-    /// The driver's name in specs.
-    pub const NAME: &'static str = "http";
+impl Describe for HttpDriver {
+    const NAME: &'static str = "http";
+    const KINDS: &'static [Kind] = &[Kind::Generic];
     /// What a binding can do: generic calls.
-    pub const CAPABILITY: Capability = Capability {
+    const CAPABILITY: Capability = Capability {
         call: true,
         ..Capability::NONE
     };
+    const DESCRIPTION: &'static str =
+        "Calls a REST endpoint: operation = HTTP method, path below the base URL.";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+
+    fn options() -> Vec<OptionDoc> {
+        config::docs()
+    }
 }
 
 #[async_trait]
 impl Driver for HttpDriver {
     fn info(&self) -> DriverInfo {
-        let info = DriverInfo::new(
-            Self::NAME,
-            &[Kind::Generic],
-            Self::CAPABILITY,
-            DESCRIPTION,
-            env!("CARGO_PKG_VERSION"),
-        );
-        info.with_options(config::docs())
+        DriverInfo::of::<Self>()
     }
 
     async fn connect(&self, config: BindingConfig) -> Result<Arc<dyn Instance>> {

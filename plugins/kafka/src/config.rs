@@ -2,6 +2,7 @@
 //! properties (for every client, or one with `producer.`, `consumer.`, `admin.`), checked by
 //! librdkafka at connect, plus bindery's own `topic_prefix` and `replication_factor`.
 
+use bindery_core::Describe;
 use std::collections::BTreeMap;
 
 use bindery_core::{option_docs, BindingConfig, DriverOptions, Error, OptionDoc, Result};
@@ -43,7 +44,7 @@ pub(crate) struct Settings {
 
 impl Settings {
     pub(crate) fn from_config(config: &BindingConfig) -> Result<Settings> {
-        DriverOptions::check(KafkaDriver::NAME, &docs(), &config.options)?;
+        DriverOptions::of::<KafkaDriver>(&config.options)?;
         let url = config.url(
             KafkaDriver::NAME,
             "the bootstrap brokers, kafka://HOST:PORT[,HOST:PORT…]",

@@ -49,40 +49,36 @@ mod stream;
 use std::sync::Arc;
 
 use bindery_core::{
-    async_trait, BindingConfig, Capability, Driver, DriverInfo, Instance, Kind, Result, StreamDriver,
+    async_trait, BindingConfig, Capability, Describe, Driver, DriverInfo, Instance, Kind, OptionDoc, Result,
+    StreamDriver,
 };
 
 pub use error::map;
 
 use crate::config::Settings;
 
-/// One line for `bindery plugins`.
-const DESCRIPTION: &str =
-    "Topics on a Kafka-protocol broker (rdkafka): idempotent publish, consumer groups, admin.";
-
 /// The `kafka` driver.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct KafkaDriver;
 
-impl KafkaDriver {
-    /// The driver's name in specs.
-    pub const NAME: &'static str = "kafka";
-
+impl Describe for KafkaDriver {
+    const NAME: &'static str = "kafka";
+    const KINDS: &'static [Kind] = &[Kind::Stream];
     /// What a binding can do (`stream_grow` only where the broker can add partitions).
-    pub const CAPABILITY: Capability = Capability::PARTITIONED_LOG;
+    const CAPABILITY: Capability = Capability::PARTITIONED_LOG;
+    const DESCRIPTION: &'static str =
+        "Topics on a Kafka-protocol broker (rdkafka): idempotent publish, consumer groups, admin.";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+
+    fn options() -> Vec<OptionDoc> {
+        config::docs()
+    }
 }
 
 #[async_trait]
 impl Driver for KafkaDriver {
     fn info(&self) -> DriverInfo {
-        let info = DriverInfo::new(
-            Self::NAME,
-            &[Kind::Stream],
-            Self::CAPABILITY,
-            DESCRIPTION,
-            env!("CARGO_PKG_VERSION"),
-        );
-        info.with_options(config::docs())
+        DriverInfo::of::<Self>()
     }
 
     async fn connect(&self, config: BindingConfig) -> Result<Arc<dyn Instance>> {

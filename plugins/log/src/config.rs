@@ -1,6 +1,7 @@
 //! The log driver's config: `url` is the folder that holds the streams; options size the
 //! segments and bound what is kept.
 
+use bindery_core::Describe;
 use std::time::Duration;
 
 use bindery_core::{option_docs, BindingConfig, DriverOptions, OptionDoc, Result};
@@ -36,7 +37,7 @@ pub(crate) struct Config {
 
 impl Config {
     pub(crate) fn from_binding(config: &BindingConfig) -> Result<Config> {
-        let o = DriverOptions::check(LogDriver::NAME, &docs(), &config.options)?;
+        let o = DriverOptions::of::<LogDriver>(&config.options)?;
         let whole = "a whole number";
         Ok(Config {
             root: config.local_path(LogDriver::NAME, "the folder that holds the streams")?,

@@ -46,7 +46,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use bindery_core::{
-    async_trait, BindingConfig, Capability, Driver, DriverInfo, Error, Instance, Kind, Result,
+    async_trait, BindingConfig, Capability, Describe, Driver, DriverInfo, Error, Instance, Kind, OptionDoc,
+    Result,
 };
 
 use crate::folder::LogStream;
@@ -193,34 +194,31 @@ pub fn check(stream_dir: &std::path::Path) -> Result<(Vec<ShardState>, Vec<Findi
     Ok((states, findings))
 }
 
-/// One line for `bindery plugins`.
-const DESCRIPTION: &str = "A durable segmented log on local disk; group commit, crash-safe.";
-
 /// The `log` driver.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct LogDriver;
 
-impl LogDriver {
-    /// The driver's name in specs.
-    pub const NAME: &'static str = "log";
+impl Describe for LogDriver {
+    const NAME: &'static str = "log";
+    const KINDS: &'static [Kind] = &[Kind::Stream];
     /// What a binding can do.
-    pub const CAPABILITY: Capability = Capability {
+    const CAPABILITY: Capability = Capability {
         max_object_size: Some(record::MAX_BODY as u64),
         ..Capability::PARTITIONED_LOG
     };
+    const DESCRIPTION: &'static str = "A durable segmented log on local disk; group commit, crash-safe.";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    const LOCAL_URL: bool = true;
+
+    fn options() -> Vec<OptionDoc> {
+        config::docs()
+    }
 }
 
 #[async_trait]
 impl Driver for LogDriver {
     fn info(&self) -> DriverInfo {
-        let info = DriverInfo::new(
-            Self::NAME,
-            &[Kind::Stream],
-            Self::CAPABILITY,
-            DESCRIPTION,
-            env!("CARGO_PKG_VERSION"),
-        );
-        info.with_local_url().with_options(config::docs())
+        DriverInfo::of::<Self>()
     }
 
     async fn connect(&self, config: BindingConfig) -> Result<Arc<dyn Instance>> {

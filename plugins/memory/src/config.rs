@@ -15,7 +15,7 @@ pub(crate) struct Config;
 
 impl Config {
     pub(crate) fn from_binding(config: &BindingConfig) -> Result<Config> {
-        DriverOptions::check(MemoryDriver::NAME, &docs(), &config.options)?;
+        DriverOptions::of::<MemoryDriver>(&config.options)?;
         Ok(Config)
     }
 }

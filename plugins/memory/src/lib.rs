@@ -18,35 +18,33 @@ mod object;
 
 use std::sync::Arc;
 
-use bindery_core::{async_trait, BindingConfig, Capability, Driver, DriverInfo, Instance, Kind, Result};
+use bindery_core::{
+    async_trait, BindingConfig, Capability, Describe, Driver, DriverInfo, Instance, Kind, OptionDoc, Result,
+};
 
 pub use object::MemoryStore;
-
-/// One line for `bindery plugins`.
-const DESCRIPTION: &str = "Objects in memory, per binding; lost when the host stops.";
 
 /// The `memory` driver.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct MemoryDriver;
 
-impl MemoryDriver {
-    /// The driver's name in specs.
-    pub const NAME: &'static str = "memory";
+impl Describe for MemoryDriver {
+    const NAME: &'static str = "memory";
+    const KINDS: &'static [Kind] = &[Kind::Object];
     /// What a binding can do: every object operation and condition.
-    pub const CAPABILITY: Capability = Capability::FULL_OBJECT;
+    const CAPABILITY: Capability = Capability::FULL_OBJECT;
+    const DESCRIPTION: &'static str = "Objects in memory, per binding; lost when the host stops.";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+
+    fn options() -> Vec<OptionDoc> {
+        config::docs()
+    }
 }
 
 #[async_trait]
 impl Driver for MemoryDriver {
     fn info(&self) -> DriverInfo {
-        let info = DriverInfo::new(
-            Self::NAME,
-            &[Kind::Object],
-            Self::CAPABILITY,
-            DESCRIPTION,
-            env!("CARGO_PKG_VERSION"),
-        );
-        info.with_options(config::docs())
+        DriverInfo::of::<Self>()
     }
 
     async fn connect(&self, config: BindingConfig) -> Result<Arc<dyn Instance>> {

@@ -1,6 +1,7 @@
 //! The postgres driver's config: `url` is a connection string; the password comes from the
 //! binding's secret; options size the pool and name the CA that signs the server's certificate.
 
+use bindery_core::Describe;
 use std::path::PathBuf;
 use std::str::FromStr;
 
@@ -29,7 +30,7 @@ pub(crate) struct Config {
 
 impl Config {
     pub(crate) fn from_binding(config: &BindingConfig) -> Result<Config> {
-        let o = DriverOptions::check(Postgres::NAME, &docs(), &config.options)?;
+        let o = DriverOptions::of::<Postgres>(&config.options)?;
         let pool_size = match o.parse::<usize>("pool.size", "a whole number above 0")? {
             Some(0) => return Err(o.invalid("pool.size", "0", "a whole number above 0")),
             size => size.unwrap_or(4),

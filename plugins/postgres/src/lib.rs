@@ -44,36 +44,34 @@ mod write;
 
 use std::sync::{Arc, Mutex};
 
-use bindery_core::{async_trait, BindingConfig, Capability, Driver, DriverInfo, Instance, Kind, Result};
+use bindery_core::{
+    async_trait, BindingConfig, Capability, Describe, Driver, DriverInfo, Instance, Kind, OptionDoc, Result,
+};
 
 use crate::error::map;
 use crate::table::{PgTables, Pool, META};
-
-/// One line for `bindery plugins`.
-const DESCRIPTION: &str = "Tables in a PostgreSQL database (tokio-postgres).";
 
 /// The `postgres` driver.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Postgres;
 
-impl Postgres {
-    /// The driver's name in specs.
-    pub const NAME: &'static str = "postgres";
+impl Describe for Postgres {
+    const NAME: &'static str = "postgres";
+    const KINDS: &'static [Kind] = &[Kind::Table];
     /// What a binding can do: everything SQL does itself (see [`Capability::SQL_TABLE`]).
-    pub const CAPABILITY: Capability = Capability::SQL_TABLE;
+    const CAPABILITY: Capability = Capability::SQL_TABLE;
+    const DESCRIPTION: &'static str = "Tables in a PostgreSQL database (tokio-postgres).";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+
+    fn options() -> Vec<OptionDoc> {
+        config::docs()
+    }
 }
 
 #[async_trait]
 impl Driver for Postgres {
     fn info(&self) -> DriverInfo {
-        let info = DriverInfo::new(
-            Self::NAME,
-            &[Kind::Table],
-            Self::CAPABILITY,
-            DESCRIPTION,
-            env!("CARGO_PKG_VERSION"),
-        );
-        info.with_options(config::docs())
+        DriverInfo::of::<Self>()
     }
 
     async fn connect(&self, config: BindingConfig) -> Result<Arc<dyn Instance>> {

@@ -17,7 +17,7 @@ use crate::error::map;
 use crate::sql::{ident, pg_type, render, text_cell};
 use crate::table::load_schema;
 use crate::values::{bin, pg_wire_type, push_row};
-use bindery_core::table::sql::Dialect;
+use bindery_core::table::sql::{item_columns, upsert_clause, Dialect};
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::error::SqlState;
 
@@ -138,12 +138,7 @@ async fn upsert(
 ) -> Result<u64> {
     let what = format!("write to table '{table}'");
     let given = batch.schema();
-    let columns: Vec<(usize, &Column)> = given
-        .fields()
-        .iter()
-        .enumerate()
-        .map(|(i, f)| Ok((i, schema.expect_column(f.name(), table)?)))
-        .collect::<Result<_>>()?;
+    let columns = item_columns(schema, batch, table)?;
     let rows = batch.num_rows();
     let keyed = !schema.key.is_empty();
     let index: Vec<(usize, &Column)> = key_columns(schema)
@@ -188,21 +183,7 @@ async fn upsert(
         check_read_only(schema, batch, &now, &exists, table, |i| key_text(&keys[i]))?;
     }
     let names: Vec<String> = columns.iter().map(|(_, c)| ident(&c.name)).collect();
-    let mut tail = String::new();
-    if keyed {
-        let conflict: Vec<String> = schema.key.iter().map(|k| ident(k)).collect();
-        let set: Vec<String> = columns
-            .iter()
-            .filter(|(_, c)| !schema.key.contains(&c.name))
-            .map(|(_, c)| format!("{0} = excluded.{0}", ident(&c.name)))
-            .collect();
-        tail = format!(" ON CONFLICT ({}) DO ", conflict.join(", "));
-        if set.is_empty() {
-            tail.push_str("NOTHING");
-        } else {
-            tail.push_str(&format!("UPDATE SET {}", set.join(", ")));
-        }
-    }
+    let tail = upsert_clause(schema, &columns);
     // COPY's binary format is written for the common types; batches with others go by
     // statements, as text PostgreSQL parses.
     if rows >= COPY_ROWS

@@ -1,6 +1,7 @@
 //! The s3 driver's config: `url` names the endpoint and the bucket; options set the region,
 //! how conditional writes are trusted, and how large uploads are cut.
 
+use bindery_core::Describe;
 use bindery_core::{option_docs, BindingConfig, DriverOptions, Error, OptionDoc, Result};
 
 use crate::S3Driver;
@@ -41,7 +42,7 @@ pub(crate) struct Settings {
 
 impl Settings {
     pub(crate) fn from_config(config: &BindingConfig) -> Result<Settings> {
-        let o = DriverOptions::check(S3Driver::NAME, &docs(), &config.options)?;
+        let o = DriverOptions::of::<S3Driver>(&config.options)?;
         let url = config.url(
             S3Driver::NAME,
             "http(s)://HOST:PORT/BUCKET for an S3-compatible server, or s3://BUCKET for AWS",

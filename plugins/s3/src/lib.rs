@@ -65,7 +65,8 @@ use aws_sdk_s3::config::{
 use aws_sdk_s3::Client;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use bindery_core::{
-    async_trait, BindingConfig, Capability, Driver, DriverInfo, Error, Instance, Kind, Result,
+    async_trait, BindingConfig, Capability, Describe, Driver, DriverInfo, Error, Instance, Kind, OptionDoc,
+    Result,
 };
 
 pub use error::map_sdk_error;
@@ -73,20 +74,23 @@ pub use object::S3Store;
 
 use crate::config::Settings;
 
-/// One line for `bindery plugins`.
-const DESCRIPTION: &str = "Objects in an S3 bucket, on AWS or any S3-compatible server (aws-sdk-s3).";
-
 /// The `s3` driver.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct S3Driver;
 
-impl S3Driver {
-    /// The driver's name in specs.
-    pub const NAME: &'static str = "s3";
-
+impl Describe for S3Driver {
+    const NAME: &'static str = "s3";
+    const KINDS: &'static [Kind] = &[Kind::Object];
     /// What a binding can do at most (the conditions of writes depend on the server: a
     /// binding reports those its server enforces).
-    pub const CAPABILITY: Capability = Capability::FULL_OBJECT;
+    const CAPABILITY: Capability = Capability::FULL_OBJECT;
+    const DESCRIPTION: &'static str =
+        "Objects in an S3 bucket, on AWS or any S3-compatible server (aws-sdk-s3).";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+
+    fn options() -> Vec<OptionDoc> {
+        config::docs()
+    }
 }
 
 /// Builds the S3 client of a binding.
@@ -136,14 +140,7 @@ async fn client(config: &BindingConfig, s: &Settings) -> Result<Client> {
 #[async_trait]
 impl Driver for S3Driver {
     fn info(&self) -> DriverInfo {
-        let info = DriverInfo::new(
-            Self::NAME,
-            &[Kind::Object],
-            Self::CAPABILITY,
-            DESCRIPTION,
-            env!("CARGO_PKG_VERSION"),
-        );
-        info.with_options(config::docs())
+        DriverInfo::of::<Self>()
     }
 
     async fn connect(&self, config: BindingConfig) -> Result<Arc<dyn Instance>> {

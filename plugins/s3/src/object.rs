@@ -1,5 +1,6 @@
 //! The s3 driver's objects: the object operations on one bucket.
 
+use bindery_core::Describe;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::SystemTime;

@@ -1,5 +1,6 @@
 //! The sqlite driver's config: `url` is the database file (created if missing); no options.
 
+use bindery_core::Describe;
 use std::path::PathBuf;
 
 use bindery_core::{BindingConfig, DriverOptions, OptionDoc, Result};
@@ -20,7 +21,7 @@ pub(crate) struct Config {
 
 impl Config {
     pub(crate) fn from_binding(config: &BindingConfig) -> Result<Config> {
-        DriverOptions::check(Sqlite::NAME, &docs(), &config.options)?;
+        DriverOptions::of::<Sqlite>(&config.options)?;
         Ok(Config {
             file: config.local_path(Sqlite::NAME, "the database file (created if missing)")?,
         })

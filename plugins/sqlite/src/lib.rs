@@ -34,36 +34,34 @@ mod write;
 use std::sync::Arc;
 
 use bindery_core::{
-    async_trait, blocking, BindingConfig, Capability, Driver, DriverInfo, Instance, Kind, Result,
+    async_trait, blocking, BindingConfig, Capability, Describe, Driver, DriverInfo, Instance, Kind,
+    OptionDoc, Result,
 };
 
 use crate::table::{Db, SqliteTables};
-
-/// One line for `bindery plugins`.
-const DESCRIPTION: &str = "Tables in one SQLite database file (bundled SQLite).";
 
 /// The `sqlite` driver.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Sqlite;
 
-impl Sqlite {
-    /// The driver's name in specs.
-    pub const NAME: &'static str = "sqlite";
+impl Describe for Sqlite {
+    const NAME: &'static str = "sqlite";
+    const KINDS: &'static [Kind] = &[Kind::Table];
     /// What a binding can do: everything SQL does itself (see [`Capability::SQL_TABLE`]).
-    pub const CAPABILITY: Capability = Capability::SQL_TABLE;
+    const CAPABILITY: Capability = Capability::SQL_TABLE;
+    const DESCRIPTION: &'static str = "Tables in one SQLite database file (bundled SQLite).";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    const LOCAL_URL: bool = true;
+
+    fn options() -> Vec<OptionDoc> {
+        config::docs()
+    }
 }
 
 #[async_trait]
 impl Driver for Sqlite {
     fn info(&self) -> DriverInfo {
-        let info = DriverInfo::new(
-            Self::NAME,
-            &[Kind::Table],
-            Self::CAPABILITY,
-            DESCRIPTION,
-            env!("CARGO_PKG_VERSION"),
-        );
-        info.with_local_url().with_options(config::docs())
+        DriverInfo::of::<Self>()
     }
 
     async fn connect(&self, config: BindingConfig) -> Result<Arc<dyn Instance>> {

@@ -4,6 +4,7 @@
 use bindery_core::arrow::array::{ArrayRef, RecordBatch};
 use bindery_core::filter::Filter;
 use bindery_core::table::items::{check_condition, check_read_only, check_update, typed_key};
+use bindery_core::table::sql::{item_columns, upsert_clause};
 use bindery_core::{ColumnType, Error, Items, OpWrite, Result, TableSchema};
 use rusqlite::types::Value as Sql;
 use rusqlite::{params_from_iter, Transaction};
@@ -134,12 +135,7 @@ fn upsert(
 ) -> Result<u64> {
     let what = format!("write to table '{table}'");
     let given = batch.schema();
-    let columns: Vec<(usize, &bindery_core::Column)> = given
-        .fields()
-        .iter()
-        .enumerate()
-        .map(|(i, f)| Ok((i, schema.expect_column(f.name(), table)?)))
-        .collect::<Result<_>>()?;
+    let columns = item_columns(schema, batch, table)?;
     let rows = batch.num_rows();
     let keyed = !schema.key.is_empty();
     let key_index: Vec<usize> = schema
@@ -170,20 +166,7 @@ fn upsert(
         ident(table),
         names.join(", ")
     );
-    if keyed {
-        let conflict: Vec<String> = schema.key.iter().map(|k| ident(k)).collect();
-        let set: Vec<String> = columns
-            .iter()
-            .filter(|(_, c)| !schema.key.contains(&c.name))
-            .map(|(_, c)| format!("{0} = excluded.{0}", ident(&c.name)))
-            .collect();
-        sql.push_str(&format!(" ON CONFLICT ({}) DO ", conflict.join(", ")));
-        if set.is_empty() {
-            sql.push_str("NOTHING");
-        } else {
-            sql.push_str(&format!("UPDATE SET {}", set.join(", ")));
-        }
-    }
+    sql.push_str(&upsert_clause(schema, &columns));
     let mut stmt = tx.prepare_cached(&sql).map_err(|e| map(e, &what))?;
     let arrays: Vec<(&ArrayRef, &ColumnType)> = columns
         .iter()

@@ -7,7 +7,7 @@ use arrow::datatypes::SchemaRef;
 use crate::error::{Error, Result};
 use crate::filter::{BinOp, Expr, Like, Value};
 use crate::table::compute::{project_schema, Finish};
-use crate::table::{ColumnType, OpRead, TableSchema};
+use crate::table::{Column, ColumnType, OpRead, TableSchema};
 
 /// A double-quoted SQL identifier.
 pub fn ident(name: &str) -> String {
@@ -34,6 +34,44 @@ pub fn table_name(path: &str, driver: &str, owner: &str, reserved: impl Fn(&str)
         )));
     }
     Ok(name.to_string())
+}
+
+/// The columns a batch of items (checked against `schema`) gives, each with its index in
+/// the batch.
+pub fn item_columns<'a>(
+    schema: &'a TableSchema,
+    batch: &arrow::array::RecordBatch,
+    table: &str,
+) -> Result<Vec<(usize, &'a Column)>> {
+    batch
+        .schema()
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| Ok((i, schema.expect_column(f.name(), table)?)))
+        .collect()
+}
+
+/// What makes an insert of `columns` an upsert by the table's key:
+/// ` ON CONFLICT ("k") DO UPDATE SET "c" = excluded."c", …` (`DO NOTHING` when only key
+/// columns are given), in the syntax SQLite and PostgreSQL share; empty for a table without
+/// a key.
+pub fn upsert_clause(schema: &TableSchema, columns: &[(usize, &Column)]) -> String {
+    if schema.key.is_empty() {
+        return String::new();
+    }
+    let conflict: Vec<String> = schema.key.iter().map(|k| ident(k)).collect();
+    let set: Vec<String> = columns
+        .iter()
+        .filter(|(_, c)| !schema.key.contains(&c.name))
+        .map(|(_, c)| format!("{0} = excluded.{0}", ident(&c.name)))
+        .collect();
+    let action = if set.is_empty() {
+        "NOTHING".to_string()
+    } else {
+        format!("UPDATE SET {}", set.join(", "))
+    };
+    format!(" ON CONFLICT ({}) DO {action}", conflict.join(", "))
 }
 
 /// The `SELECT` of a table read.
@@ -310,5 +348,30 @@ impl<'a, D: Dialect> Render<'a, D> {
                 self.dialect.like(&v, pattern)
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upserts_update_the_given_columns_by_key() {
+        let schema = TableSchema::parse("user text, addr text, age int64")
+            .unwrap()
+            .with_key("user", None)
+            .unwrap();
+        let col = |n: &str| schema.column(n).unwrap();
+        let given = [(0, col("user")), (1, col("age"))];
+        assert_eq!(
+            upsert_clause(&schema, &given),
+            r#" ON CONFLICT ("user") DO UPDATE SET "age" = excluded."age""#
+        );
+        assert_eq!(
+            upsert_clause(&schema, &given[..1]),
+            r#" ON CONFLICT ("user") DO NOTHING"#
+        );
+        let keyless = TableSchema::parse("a text").unwrap();
+        assert_eq!(upsert_clause(&keyless, &[(0, keyless.column("a").unwrap())]), "");
     }
 }
