@@ -110,6 +110,7 @@ enum Command {
   tableAlter @16;
   tableSchema @17;
   genericCall @18;
+  objectWatch @19;
 }
 
 struct Conditions {
@@ -164,6 +165,32 @@ struct DataRequest {
     tableAlter @19 :TableAlter;
     tableSchema @20 :Void;
     genericCall @21 :GenericCall;
+    objectWatch @22 :ObjectWatch;
+  }
+}
+
+# A watch: from now, or after a cursor; with the current state first or not.
+struct ObjectWatch {
+  cursor @0 :Text;      # absent: from now
+  initial @1 :Bool;
+}
+
+# One watched change.
+struct Change {
+  kind @0 :Kind;
+  path @1 :Text;
+  gen @2 :Text;
+  hasSize @3 :Bool;
+  size @4 :UInt64;
+  timeNanos @5 :Int64;  # since the Unix epoch
+  cursor @6 :Text;
+
+  enum Kind {
+    created @0;
+    updated @1;
+    deleted @2;
+    synced @3;
+    resync @4;
   }
 }
 
@@ -335,5 +362,6 @@ struct ResponseMessage {
     batch @13 :Void;        # an Arrow batch crosses beside, by the C Data Interface
     count @14 :UInt64;
     reply @15 :CallReply;
+    changes @16 :List(Change);
   }
 }

@@ -138,6 +138,11 @@ fn strip_prefix(prefix: &str, head: &mut Head) {
                 }
             }
         }
+        Head::Changes(changes) => {
+            for c in changes {
+                strip(&mut c.path);
+            }
+        }
         _ => {}
     }
 }
@@ -152,6 +157,8 @@ pub(crate) struct Items<T> {
     queue: VecDeque<T>,
     error: Option<Error>,
     unpack: Unpack<T>,
+    /// Whether a frame has been taken.
+    started: bool,
 }
 
 impl<T> Items<T> {
@@ -165,6 +172,7 @@ impl<T> Items<T> {
             queue: VecDeque::new(),
             error,
             unpack,
+            started: false,
         }
     }
 
@@ -181,6 +189,7 @@ impl<T> Items<T> {
                 false
             }
             Some(Ok(f)) => {
+                self.started = true;
                 (self.unpack)(f, &mut self.queue);
                 true
             }
@@ -238,6 +247,29 @@ impl<T> Items<T> {
             if !self.absorb(frame) {
                 return self.ready().flatten();
             }
+        }
+    }
+
+    /// Takes the response's first frame, if no frame has been taken yet (blocking): for a
+    /// response whose first frame says it has started (a watch, a consume), the driver has
+    /// begun once this returns. An error is kept for the next item.
+    pub(crate) fn start_blocking(&mut self) {
+        if !self.started {
+            self.started = true;
+            let frame = self.frames.as_mut().and_then(Frames::next_blocking);
+            self.absorb(frame);
+        }
+    }
+
+    /// Like [`start_blocking`](Items::start_blocking), async.
+    pub(crate) async fn start_async(&mut self) {
+        if !self.started {
+            self.started = true;
+            let frame = match &mut self.frames {
+                Some(f) => f.next_async().await,
+                None => None,
+            };
+            self.absorb(frame);
         }
     }
 

@@ -49,6 +49,7 @@ mod object;
 mod stream;
 mod table;
 mod wait;
+mod watch;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -56,6 +57,7 @@ use std::sync::Arc;
 pub use bindery_core::arrow;
 pub use bindery_core::filter::Value;
 pub use bindery_core::{Bytes, Error, ErrorKind, ListEntry, ObjectMeta, Result};
+pub use bindery_core::{Change, ChangeKind};
 pub use bindery_core::{Column, ColumnType, TableSchema};
 pub use bindery_core::{Message, ShardInfo};
 use bindery_runtime::{Host, Registry, Spec};
@@ -66,6 +68,7 @@ pub use stream::{Consume, Consumer, ListShards, Publish, StreamAdmin, Streams};
 pub use table::{scan_batch, Alter, Create, Read, SchemaOf, TableAdmin, TableReader, Tables, Write};
 pub use tracing;
 pub use wait::{Done, WaitGroup, Waited};
+pub use watch::{Watch, Watcher};
 
 /// A function's connection to its data bindings. Cheap to clone.
 #[derive(Clone)]

@@ -74,6 +74,15 @@ impl Objects {
             op: OpList::default(),
         }
     }
+
+    /// Watches the objects under a prefix: every change, also those made outside bindery
+    /// (see [`crate::Watcher`]).
+    pub fn watch(&self, prefix: impl Into<String>) -> crate::Watch {
+        crate::Watch {
+            req: Req::new(&self.ctx, prefix),
+            op: bindery_core::OpWatch::default(),
+        }
+    }
 }
 
 fn head_meta(frames: Vec<ResponseMessage>) -> Result<ObjectMeta> {

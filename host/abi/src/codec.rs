@@ -7,6 +7,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use bindery_core::arrow::array::RecordBatch;
 use bindery_core::filter::{Assignments, Filter, Params, Value};
 use bindery_core::table::{Items, Key, OpAlter, OpCreateTable, OpRead, OpWrite, TableSchema};
+use bindery_core::watch::{Change, ChangeKind, OpWatch, WatchFrom};
 use bindery_core::{
     BindingConfig, ByteRange, CallReply, Capability, Conditions, DataRequest, Details, DriverInfo, Encoding,
     Error, ErrorKind, Head, Kind, ListEntry, Message, ObjectMeta, OpCall, OpCheckpoint, OpConsume,
@@ -541,6 +542,13 @@ pub fn encode_request(req: &DataRequest) -> Result<Vec<u8>> {
             c.set_payload(&op.payload);
             c.set_idempotent(op.idempotent);
         }
+        Details::ObjectWatch(op) => {
+            let mut w = d.init_object_watch();
+            if let WatchFrom::Cursor(c) = &op.from {
+                w.set_cursor(c.as_str());
+            }
+            w.set_initial(op.initial);
+        }
     }
     Ok(words(&m))
 }
@@ -624,6 +632,53 @@ fn get_messages(
             timestamp: m.get_has_timestamp().then(|| from_nanos(m.get_timestamp_nanos())),
             shard: m.get_shard(),
             position: m.get_position(),
+        });
+    }
+    Ok(out)
+}
+
+fn put_changes(mut list: capnp::struct_list::Builder<'_, s::change::Owned>, changes: &[Change]) {
+    use s::change::Kind;
+    for (i, c) in changes.iter().enumerate() {
+        let mut b = list.reborrow().get(i as u32);
+        b.set_kind(match c.kind {
+            ChangeKind::Created => Kind::Created,
+            ChangeKind::Updated => Kind::Updated,
+            ChangeKind::Deleted => Kind::Deleted,
+            ChangeKind::Synced => Kind::Synced,
+            ChangeKind::Resync => Kind::Resync,
+        });
+        b.set_path(c.path.as_str());
+        b.set_gen(c.gen.as_str());
+        if let Some(size) = c.size {
+            b.set_has_size(true);
+            b.set_size(size);
+        }
+        b.set_time_nanos(to_nanos(c.time));
+        b.set_cursor(c.cursor.as_str());
+    }
+}
+
+fn get_changes(list: capnp::Result<capnp::struct_list::Reader<'_, s::change::Owned>>) -> Result<Vec<Change>> {
+    use s::change::Kind;
+    let mut out = Vec::new();
+    for c in list.c()?.iter() {
+        out.push(Change {
+            kind: match c
+                .get_kind()
+                .map_err(|e| Error::internal(format!("an unknown change kind: {e}")))?
+            {
+                Kind::Created => ChangeKind::Created,
+                Kind::Updated => ChangeKind::Updated,
+                Kind::Deleted => ChangeKind::Deleted,
+                Kind::Synced => ChangeKind::Synced,
+                Kind::Resync => ChangeKind::Resync,
+            },
+            path: text(c.get_path())?,
+            gen: text(c.get_gen())?,
+            size: c.get_has_size().then(|| c.get_size()),
+            time: from_nanos(c.get_time_nanos()),
+            cursor: text(c.get_cursor())?,
         });
     }
     Ok(out)
@@ -820,6 +875,18 @@ pub fn decode_request(bytes: &[u8], body: Option<PutBody>) -> Result<DataRequest
                 options,
             })
         }
+        Which::ObjectWatch(w) => {
+            let w = w.c()?;
+            Details::ObjectWatch(OpWatch {
+                from: if w.has_cursor() {
+                    WatchFrom::Cursor(text(w.get_cursor())?)
+                } else {
+                    WatchFrom::Now
+                },
+                initial: w.get_initial(),
+                options,
+            })
+        }
     };
     Ok(DataRequest {
         path: text(r.get_path())?,
@@ -919,6 +986,7 @@ pub fn encode_frame(frame: &Result<ResponseMessage>) -> Vec<u8> {
                     }
                 }
                 Head::Messages(msgs) => put_messages(h.init_messages(msgs.len() as u32), msgs),
+                Head::Changes(changes) => put_changes(h.init_changes(changes.len() as u32), changes),
                 Head::Positions(p) => put_positions(h.init_positions(p.len() as u32), p),
                 // The batch itself crosses beside the envelope.
                 Head::Batch(_) => h.set_batch(()),
@@ -966,6 +1034,7 @@ pub fn decode_frame(bytes: &[u8], buffer: Bytes, batch: Option<RecordBatch>) -> 
             Head::Entries(entries)
         }
         Which::Messages(list) => Head::Messages(get_messages(list)?),
+        Which::Changes(list) => Head::Changes(get_changes(list)?),
         Which::Positions(list) => Head::Positions(get_positions(list)?),
         Which::Batch(()) => {
             Head::Batch(batch.ok_or_else(|| Error::internal("a batch frame came without its batch"))?)
@@ -1162,6 +1231,49 @@ mod tests {
             decode_frame(&envelope, Bytes::new(), None).is_err(),
             "a batch frame needs its batch"
         );
+    }
+
+    #[test]
+    fn watches_and_their_changes_round_trip() {
+        for (from, initial) in [(WatchFrom::Now, false), (WatchFrom::Cursor("e-7".into()), true)] {
+            let req = DataRequest {
+                path: "p/".into(),
+                details: Details::ObjectWatch(OpWatch {
+                    from: from.clone(),
+                    initial,
+                    options: [("k".to_string(), "v".to_string())].into(),
+                }),
+            };
+            let Details::ObjectWatch(back) = decode_request(&encode_request(&req).unwrap(), None)
+                .unwrap()
+                .details
+            else {
+                panic!("not a watch")
+            };
+            assert_eq!(
+                (back.from, back.initial, back.options["k"].as_str()),
+                (from, initial, "v")
+            );
+        }
+        let changes: Vec<Change> = ChangeKind::ALL
+            .iter()
+            .enumerate()
+            .map(|(i, kind)| Change {
+                kind: *kind,
+                path: format!("p/{i}"),
+                gen: format!("g{i}"),
+                size: (i % 2 == 0).then_some(i as u64),
+                time: UNIX_EPOCH + Duration::from_nanos(1_700_000_000_123_456_789),
+                cursor: format!("e-{i}"),
+            })
+            .collect();
+        let frame = ResponseMessage {
+            is_array: true,
+            head: Head::Changes(changes.clone()),
+            ..ResponseMessage::default()
+        };
+        let back = decode_frame(&encode_frame(&Ok(frame)), Bytes::new(), None).unwrap();
+        assert_eq!(back.head, Head::Changes(changes));
     }
 
     #[test]

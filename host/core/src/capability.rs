@@ -105,6 +105,9 @@ capability! {
         list_with_limit,
         /// `list` starts after a given path (continuation; otherwise the host skips to it).
         list_with_start_after,
+        /// Object `watch`: changes under a prefix, also those made outside bindery, with
+        /// cursors, `initial` and `resync` (see `bindery_core::watch`).
+        watch,
         /// Stream `create`, `update`, `delete` and `list_shards`.
         stream_admin,
         /// Stream `update`: adding shards to a stream (with `stream_admin`).

@@ -52,6 +52,7 @@ pub mod path;
 pub mod request;
 pub mod stream;
 pub mod table;
+pub mod watch;
 
 pub use arrow;
 pub use async_trait::async_trait;
@@ -66,8 +67,8 @@ pub use object::{
     ObjectMeta, OpGet, OpList, OpPut, OpStat, PutBody,
 };
 pub use request::{
-    body_frames, list_frames, one_frame, serve, Command, DataRequest, Details, Encoding, FrameStream, Head,
-    InstanceService, Options, ResponseMessage, Service,
+    array_frames, body_frames, list_frames, one_frame, serve, Command, DataRequest, Details, Encoding,
+    FrameStream, Head, InstanceService, Options, ResponseMessage, Service,
 };
 pub use stream::{
     filter_message, Message, MessageStream, OpCheckpoint, OpConsume, OpCreateStream, OpPublish, ShardInfo,
@@ -77,3 +78,4 @@ pub use table::{
     BatchStream, Column, ColumnType, Items, Key, OpAlter, OpCreateTable, OpRead, OpWrite, TableDriver,
     TableRead, TableSchema,
 };
+pub use watch::{Change, ChangeKind, ChangeLog, ChangeStream, OpWatch, WatchFrom};

@@ -350,6 +350,18 @@ pub trait ObjectDriver: Send + Sync {
         let _ = (prefix, op);
         Err(Error::unsupported("list"))
     }
+
+    /// Changes to objects under `prefix`, as they happen (see [`crate::watch`]).
+    ///
+    /// # Behavior
+    /// - MUST report every change, also those made to the backend by other programs, at
+    ///   least once and in order per path; a change has a cursor to resume after.
+    /// - Where a cursor cannot be served, MUST say so with a `resync` change followed by the
+    ///   current state (never skip silently).
+    async fn watch(&self, prefix: &str, op: crate::watch::OpWatch) -> Result<crate::watch::ChangeStream> {
+        let _ = (prefix, op);
+        Err(Error::unsupported("watch"))
+    }
 }
 
 /// Shapes a listing of objects in path order by the rules of [`ObjectDriver::list`]:

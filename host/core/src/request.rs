@@ -19,6 +19,7 @@ use crate::generic::{CallReply, OpCall};
 use crate::object::{ListEntry, ObjectMeta, OpGet, OpList, OpPut, OpStat, PutBody};
 use crate::stream::{Message, OpCheckpoint, OpConsume, OpCreateStream, OpPublish, ShardInfo};
 use crate::table::{OpAlter, OpCreateTable, OpRead, OpWrite};
+use crate::watch::OpWatch;
 use arrow::array::RecordBatch;
 
 /// Options of a request (`.option(k, v)`), passed to the driver as a map.
@@ -316,6 +317,14 @@ operations! {
         repeat: o.idempotent,
         needs: |cap| [(cap.call, "call")],
     }
+    /// Object watch: changes under a prefix (last, so the wire numbers of the others stay).
+    ObjectWatch(OpWatch) as (o) {
+        name: "watch",
+        kind: Object,
+        options: &o.options,
+        repeat: true,
+        needs: |cap| [(cap.watch, "watch")],
+    }
 }
 
 /// A size against a limit of the capability: allowed when either is unknown or it fits;
@@ -349,6 +358,7 @@ impl DataRequest {
             Details::ObjectHead(o) => Details::ObjectHead(o.clone()),
             Details::ObjectDelete(o) => Details::ObjectDelete(o.clone()),
             Details::ObjectList(o) => Details::ObjectList(o.clone()),
+            Details::ObjectWatch(o) => Details::ObjectWatch(o.clone()),
             Details::StreamCreate(o) => Details::StreamCreate(o.clone()),
             Details::StreamUpdate(n, o) => Details::StreamUpdate(*n, o.clone()),
             Details::StreamDelete(o) => Details::StreamDelete(o.clone()),
@@ -393,6 +403,8 @@ pub enum Head {
     Entries(Vec<ListEntry>),
     /// A batch of consumed messages.
     Messages(Vec<Message>),
+    /// A batch of watched changes.
+    Changes(Vec<crate::watch::Change>),
     /// A stream's shards.
     Shards(Vec<ShardInfo>),
     /// Where published messages went: `(shard, position)` each, in order.
@@ -519,6 +531,7 @@ pub async fn serve(instance: &dyn Instance, request: DataRequest) -> Result<Fram
             let entries = object.list(&path, op).await?;
             Ok(list_frames(entries))
         }
+        Details::ObjectWatch(op) => Ok(array_frames(object.watch(&path, op).await?, Head::Changes)),
         _ => Err(Error::unsupported(command.as_str())),
     }
 }
@@ -558,24 +571,32 @@ async fn serve_stream(
 /// Messages per consume frame, at most.
 pub const MESSAGES_PER_FRAME: usize = 256;
 
-/// Frames of a consume: an empty first frame says the consume has started (a follower of
-/// an idle stream has its response at once, so no timeout cuts it off and a plugin's call
-/// returns); then each batch of messages that is ready goes out at once (a consumer that
-/// follows must not wait for the next message to learn about this one); when the messages
-/// end, an empty last frame says so.
+/// Frames of a consume: see [`array_frames`].
 fn consume_frames(messages: crate::stream::MessageStream) -> FrameStream {
-    let started = stream::once(async {
-        Ok(ResponseMessage {
-            is_array: true,
-            head: Head::Messages(Vec::new()),
-            ..ResponseMessage::default()
-        })
-    });
-    // Messages ready together share a frame; an error among them ends the frame before it,
-    // so the messages ahead of an error are always delivered (it comes after them).
-    let batches = messages
+    array_frames(messages, Head::Messages)
+}
+
+/// Frames of a stream of items that may wait (a consume's messages, a watch's changes): an
+/// empty first frame says the response has started (a follower of an idle stream has its
+/// response at once, so no timeout cuts it off and a plugin's call returns); then each batch
+/// of items that is ready goes out at once (a follower must not wait for the next item to
+/// learn about this one), at most [`MESSAGES_PER_FRAME`] a frame; when the items end, an
+/// empty last frame says so.
+pub fn array_frames<T: Send + 'static>(
+    items: BoxStream<'static, Result<T>>,
+    head: fn(Vec<T>) -> Head,
+) -> FrameStream {
+    let frame = move |items: Vec<T>| ResponseMessage {
+        is_array: true,
+        head: head(items),
+        ..ResponseMessage::default()
+    };
+    let started = stream::once(async move { Ok(frame(Vec::new())) });
+    // Items ready together share a frame; an error among them ends the frame before it, so
+    // the items ahead of an error are always delivered (it comes after them).
+    let batches = items
         .ready_chunks(MESSAGES_PER_FRAME)
-        .flat_map(|batch| stream::iter(split_at_error(batch)));
+        .flat_map(move |batch| stream::iter(split_at_error(batch).into_iter().map(move |f| f.map(frame))));
     let end = stream::once(async {
         Ok(ResponseMessage {
             is_last: true,
@@ -585,10 +606,10 @@ fn consume_frames(messages: crate::stream::MessageStream) -> FrameStream {
     started.chain(batches).chain(end).boxed()
 }
 
-/// The frames of messages that were ready together: one of the messages before the first
-/// error (if any), then the error (if any); what followed an error is dropped with it (the
-/// response ends there).
-fn split_at_error(batch: Vec<Result<Message>>) -> Vec<Result<ResponseMessage>> {
+/// The items that were ready together, as the items before the first error (if any, or if
+/// there is no error), then the error (if any); what followed an error is dropped with it
+/// (the response ends there).
+fn split_at_error<T>(batch: Vec<Result<T>>) -> Vec<Result<Vec<T>>> {
     let mut ok = Vec::with_capacity(batch.len());
     let mut error = None;
     for m in batch {
@@ -602,11 +623,7 @@ fn split_at_error(batch: Vec<Result<Message>>) -> Vec<Result<ResponseMessage>> {
     }
     let mut frames = Vec::with_capacity(2);
     if !ok.is_empty() || error.is_none() {
-        frames.push(Ok(ResponseMessage {
-            is_array: true,
-            head: Head::Messages(ok),
-            ..ResponseMessage::default()
-        }));
+        frames.push(Ok(ok));
     }
     frames.extend(error.map(Err));
     frames
@@ -686,16 +703,13 @@ mod operation_tests {
         let m = |v: &'static str| Ok(Message::new(v));
         let frames = split_at_error(vec![m("a"), m("b"), Err(Error::internal("damaged")), m("c")]);
         assert_eq!(frames.len(), 2);
-        match &frames[0] {
-            Ok(ResponseMessage {
-                head: Head::Messages(ms),
-                ..
-            }) => assert_eq!(ms.len(), 2),
-            other => panic!("{other:?}"),
-        }
+        assert_eq!(frames[0].as_ref().map(Vec::len).ok(), Some(2));
         assert!(frames[1].is_err());
         assert_eq!(split_at_error(vec![m("a")]).len(), 1);
-        assert_eq!(split_at_error(vec![Err(Error::internal("x"))]).len(), 1);
+        assert_eq!(
+            split_at_error::<Message>(vec![Err(Error::internal("x"))]).len(),
+            1
+        );
     }
 
     #[test]

@@ -45,6 +45,7 @@ mod config;
 mod confine;
 mod error;
 mod object;
+mod watch;
 
 use std::sync::Arc;
 
@@ -63,7 +64,10 @@ impl Describe for FsDriver {
     const NAME: &'static str = "fs";
     const KINDS: &'static [Kind] = &[Kind::Object];
     /// What a binding can do: every object operation and condition.
-    const CAPABILITY: Capability = Capability::FULL_OBJECT;
+    const CAPABILITY: Capability = Capability {
+        watch: true,
+        ..Capability::FULL_OBJECT
+    };
     const DESCRIPTION: &'static str = "Objects as files in a directory; atomic, durable writes.";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const LOCAL_URL: bool = true;

@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bindery_core::{
-    async_trait, shape_listing, Bytes, Capability, Conditions, Error, GetResponse, Instance, ListEntry,
-    ListStream, ObjectDriver, ObjectMeta, OpGet, OpList, OpPut, OpStat, PutBody, Result,
+    async_trait, shape_listing, Bytes, Capability, ChangeStream, Conditions, Error, GetResponse, Instance,
+    ListEntry, ListStream, ObjectDriver, ObjectMeta, OpGet, OpList, OpPut, OpStat, OpWatch, PutBody, Result,
 };
 use futures::stream::{self, StreamExt};
 
@@ -26,12 +26,14 @@ const CHUNK: u64 = 1 << 20;
 /// microseconds); larger ones always go to the blocking pool.
 const INLINE_READ: u64 = 256 << 10;
 /// The folder under the root that holds the driver's own files.
-const RESERVED: &str = ".bindery";
+pub(crate) const RESERVED: &str = ".bindery";
 const LOCK_STRIPES: usize = 64;
 
 /// One connected fs binding.
 pub struct FsStore {
     inner: Arc<Inner>,
+    /// The folder's changes, from the first watch on.
+    watch: tokio::sync::OnceCell<crate::watch::FolderWatch>,
 }
 
 struct Inner {
@@ -82,6 +84,7 @@ impl FsStore {
         let path_locks = PathLocks::open(&root.join(RESERVED).join("lock"))
             .map_err(|e| map(e, &format!("prepare '{shown}'")))?;
         Ok(FsStore {
+            watch: tokio::sync::OnceCell::new(),
             inner: Arc::new(Inner {
                 root,
                 root_fd,
@@ -91,6 +94,13 @@ impl FsStore {
                 locks: (0..LOCK_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
             }),
         })
+    }
+
+    /// Tells a running watch what bindery itself did to `path` (see `watch.rs`).
+    fn record(&self, path: &str, now: Option<(String, u64)>) {
+        if let Some(w) = self.watch.get() {
+            w.log.record(path, now);
+        }
     }
 
     fn lock_for(&self, path: &str) -> &tokio::sync::Mutex<()> {
@@ -109,7 +119,7 @@ fn check_reserved(path: &str) -> Result<()> {
     Ok(())
 }
 
-fn gen_of(md: &Metadata) -> String {
+pub(crate) fn gen_of(md: &Metadata) -> String {
     format!(
         "{:x}-{:x}",
         md.ino(),
@@ -454,6 +464,9 @@ impl ObjectDriver for FsStore {
         let meta = blocking(move || inner.commit(&path, &tmp, file, &op)).await?;
         // After a rename the temp path is gone; after a link it is removed here.
         drop(guard.0.take().map(fs::remove_file));
+        // A watch sees bindery's own write at once (inotify reports it again, which is no
+        // new change), so a watch begun after the put has it in its initial state.
+        self.record(&meta.path, Some((meta.gen.clone(), meta.size)));
         Ok(meta)
     }
 
@@ -472,8 +485,9 @@ impl ObjectDriver for FsStore {
         check_reserved(path)?;
         let _lock = self.lock_for(path).lock().await;
         let inner = self.inner.clone();
+        let key = path.to_string();
         let path = path.to_string();
-        blocking(move || {
+        let deleted = blocking(move || {
             let conditional = !op.conditions.is_empty();
             let _held = inner
                 .path_locks
@@ -502,7 +516,11 @@ impl ObjectDriver for FsStore {
             }
             Ok(())
         })
-        .await
+        .await;
+        if deleted.is_ok() {
+            self.record(&key, None);
+        }
+        deleted
     }
 
     async fn list(&self, prefix: &str, op: OpList) -> Result<ListStream> {
@@ -529,6 +547,20 @@ impl ObjectDriver for FsStore {
         });
         let entries = stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (e, rx)) });
         Ok(shape_listing(entries.boxed(), prefix, &op))
+    }
+
+    async fn watch(&self, prefix: &str, op: OpWatch) -> Result<ChangeStream> {
+        check_reserved(prefix)?;
+        let root = self.inner.root.clone();
+        let folder = self
+            .watch
+            .get_or_try_init(|| async move {
+                tokio::task::spawn_blocking(move || crate::watch::FolderWatch::start(root))
+                    .await
+                    .map_err(|e| Error::internal(format!("the fs watch failed to start: {e}")))?
+            })
+            .await?;
+        Ok(folder.log.watch(prefix, &op))
     }
 }
 

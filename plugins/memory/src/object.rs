@@ -3,12 +3,13 @@
 use bindery_core::Describe;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::RwLock;
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::SystemTime;
 
+use bindery_core::watch::HISTORY;
 use bindery_core::{
-    async_trait, shape_listing, Bytes, Capability, GetResponse, Instance, ListEntry, ListStream,
-    ObjectDriver, ObjectMeta, OpGet, OpList, OpPut, OpStat, PutBody, Result,
+    async_trait, shape_listing, Bytes, Capability, ChangeLog, ChangeStream, GetResponse, Instance, ListEntry,
+    ListStream, ObjectDriver, ObjectMeta, OpGet, OpList, OpPut, OpStat, OpWatch, PutBody, Result,
 };
 use futures::stream::{self, StreamExt};
 
@@ -26,6 +27,9 @@ struct Stored {
 pub struct MemoryStore {
     objects: RwLock<BTreeMap<String, Stored>>,
     generation: AtomicU64,
+    /// The changes, from the first watch on (recorded under the objects' write lock, so in
+    /// the order they happen).
+    changes: OnceLock<Arc<ChangeLog>>,
 }
 
 impl MemoryStore {
@@ -106,6 +110,9 @@ impl ObjectDriver for MemoryStore {
                 meta: meta.clone(),
             },
         );
+        if let Some(log) = self.changes.get() {
+            log.record(path, Some((meta.gen.clone(), meta.size)));
+        }
         Ok(meta)
     }
 
@@ -118,6 +125,9 @@ impl ObjectDriver for MemoryStore {
         op.conditions
             .check(objects.get(path).map(|s| s.meta.gen.as_str()))?;
         objects.remove(path);
+        if let Some(log) = self.changes.get() {
+            log.record(path, None);
+        }
         Ok(())
     }
 
@@ -138,5 +148,18 @@ impl ObjectDriver for MemoryStore {
             })
             .collect();
         Ok(shape_listing(stream::iter(entries).boxed(), prefix, &op))
+    }
+
+    async fn watch(&self, prefix: &str, op: OpWatch) -> Result<ChangeStream> {
+        let log = self.changes.get_or_init(|| {
+            // Under the write lock: no put lands between the state taken and the log.
+            let objects = self.write();
+            let state = objects
+                .iter()
+                .map(|(p, s)| (p.clone(), (s.meta.gen.clone(), s.meta.size)))
+                .collect();
+            ChangeLog::new(state, HISTORY)
+        });
+        Ok(log.watch(prefix, &op))
     }
 }

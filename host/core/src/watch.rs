@@ -1,0 +1,478 @@
+//! Watching for changes: the [`Change`] a watcher hands out, the [`OpWatch`] that asks for
+//! them, and [`ChangeLog`], the in-process history an object driver records its changes in
+//! (whoever made them: `memory` records its own writes, `fs` what inotify and rescans show).
+//!
+//! What a watch promises (the Kubernetes and etcd shape):
+//! - every change to a path under the prefix, at least once and in order per path;
+//! - a **cursor** on every change; a watch `from_("cursor", c)` goes on after `c`;
+//! - `initial(true)`: the current state first, as `created` changes, then one `synced`
+//!   marker, then live changes, with no race between the two;
+//! - where a cursor can no longer be served (older than the history kept, from before a
+//!   restart, a watcher that fell too far behind), a `resync` change, then the current state
+//!   as `created` changes, then `synced`, then live changes. Never a silent gap.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use futures::stream::{self, BoxStream, StreamExt};
+use tokio::sync::broadcast;
+
+use crate::error::{Error, Result};
+use crate::request::Options;
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChangeKind {
+    /// The path came to be (or is there, in the initial state after `initial` or `resync`).
+    Created,
+    /// Its data changed (a new generation).
+    Updated,
+    /// It is gone.
+    Deleted,
+    /// The state so far has been sent (after `initial` or `resync`); live changes follow.
+    Synced,
+    /// The cursor could not be served: what was known is void; the current state follows.
+    Resync,
+}
+
+impl ChangeKind {
+    /// Every kind, in the order of their numbers on the wire.
+    pub const ALL: [ChangeKind; 5] = [
+        ChangeKind::Created,
+        ChangeKind::Updated,
+        ChangeKind::Deleted,
+        ChangeKind::Synced,
+        ChangeKind::Resync,
+    ];
+
+    /// Its name: `created`, `updated`, `deleted`, `synced`, `resync`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::Created => "created",
+            ChangeKind::Updated => "updated",
+            ChangeKind::Deleted => "deleted",
+            ChangeKind::Synced => "synced",
+            ChangeKind::Resync => "resync",
+        }
+    }
+}
+
+impl std::fmt::Display for ChangeKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// What happened.
+    pub kind: ChangeKind,
+    /// The object's path (empty for `synced` and `resync`).
+    pub path: String,
+    /// The generation after the change (empty for a deletion and the markers).
+    pub gen: String,
+    /// The size after the change, where known.
+    pub size: Option<u64>,
+    /// When the change was seen.
+    pub time: SystemTime,
+    /// Where to resume after this change (`from_("cursor", …)`).
+    pub cursor: String,
+}
+
+/// Where a watch starts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum WatchFrom {
+    /// With the changes made from now on (the default).
+    #[default]
+    Now,
+    /// After the change this cursor came with.
+    Cursor(String),
+}
+
+impl WatchFrom {
+    /// Parses `from_(kind, value)`: `now`, or `cursor` with the cursor.
+    pub fn parse(kind: &str, value: &str) -> Result<WatchFrom> {
+        match kind {
+            "now" | "" => Ok(WatchFrom::Now),
+            "cursor" if !value.is_empty() => Ok(WatchFrom::Cursor(value.to_string())),
+            "cursor" => Err(Error::invalid_input(
+                "a watch from a cursor needs the cursor: from_(\"cursor\", change.cursor)",
+            )),
+            other => Err(Error::invalid_input(format!(
+                "a watch starts from 'now' or 'cursor', not '{other}'"
+            ))),
+        }
+    }
+}
+
+/// `watch(prefix)`.
+#[derive(Debug, Clone, Default)]
+pub struct OpWatch {
+    /// Where to start.
+    pub from: WatchFrom,
+    /// The current state first, as `created` changes, then `synced`.
+    pub initial: bool,
+    /// Options given with `.option(k, v)`.
+    pub options: Options,
+}
+
+/// Changes as they come.
+pub type ChangeStream = BoxStream<'static, Result<Change>>;
+
+/// How many changes a [`ChangeLog`] keeps for watchers resuming from a cursor, by default.
+pub const HISTORY: usize = 10_000;
+
+/// The changes of one binding, kept in process: the current state (path → generation and
+/// size), the last changes (for resuming from a cursor), and the live feed. A driver records
+/// each change (`record`) in the order it happened; watchers subscribe with [`ChangeLog::watch`].
+pub struct ChangeLog {
+    /// Tells this log's cursors from another's (another binding, or before a restart).
+    epoch: String,
+    state: Mutex<LogState>,
+    live: broadcast::Sender<(u64, Change)>,
+}
+
+struct LogState {
+    /// The number of the last change recorded.
+    last: u64,
+    /// The current objects: path → (generation, size).
+    objects: BTreeMap<String, (String, u64)>,
+    /// The last changes, oldest first.
+    history: VecDeque<(u64, Change)>,
+    capacity: usize,
+}
+
+impl ChangeLog {
+    /// A log whose state is `objects` (path → generation and size), keeping `history` changes.
+    pub fn new(objects: BTreeMap<String, (String, u64)>, history: usize) -> Arc<ChangeLog> {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let epoch = format!("{:x}{:x}", now.as_nanos() as u64, std::process::id());
+        let (live, _) = broadcast::channel(history.clamp(16, 65_536));
+        Arc::new(ChangeLog {
+            epoch,
+            state: Mutex::new(LogState {
+                last: 0,
+                objects,
+                history: VecDeque::new(),
+                capacity: history.max(1),
+            }),
+            live,
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, LogState> {
+        // Every update is one insert or remove and one push: a poisoned lock is consistent.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn cursor(&self, seq: u64) -> String {
+        format!("{}-{seq}", self.epoch)
+    }
+
+    /// Records that `path` now has `gen` and `size` (`None`: it is gone). Whether that is a
+    /// creation, an update or nothing new follows from the state; returns the change, if any.
+    pub fn record(&self, path: &str, now: Option<(String, u64)>) -> Option<Change> {
+        let mut st = self.lock();
+        let kind = match (st.objects.get(path), &now) {
+            (None, None) => return None,
+            (Some((g, _)), Some((gen, _))) if g == gen => return None,
+            (None, Some(_)) => ChangeKind::Created,
+            (Some(_), Some(_)) => ChangeKind::Updated,
+            (Some(_), None) => ChangeKind::Deleted,
+        };
+        let (gen, size) = match now {
+            Some((gen, size)) => {
+                st.objects.insert(path.to_string(), (gen.clone(), size));
+                (gen, Some(size))
+            }
+            None => {
+                st.objects.remove(path);
+                (String::new(), None)
+            }
+        };
+        st.last += 1;
+        let seq = st.last;
+        let change = Change {
+            kind,
+            path: path.to_string(),
+            gen,
+            size,
+            time: SystemTime::now(),
+            cursor: self.cursor(seq),
+        };
+        if st.history.len() == st.capacity {
+            st.history.pop_front();
+        }
+        st.history.push_back((seq, change.clone()));
+        // No receiver is fine: nobody watches.
+        let _ = self.live.send((seq, change.clone()));
+        Some(change)
+    }
+
+    /// The paths known now under `prefix` (for a rescan's diff).
+    pub fn paths(&self, prefix: &str) -> Vec<String> {
+        let st = self.lock();
+        st.objects
+            .range(prefix.to_string()..)
+            .take_while(|(p, _)| p.starts_with(prefix))
+            .map(|(p, _)| p.clone())
+            .collect()
+    }
+
+    /// The changes under `prefix` as `op` asks: from now or after a cursor, with the current
+    /// state first when `op.initial` (or when the cursor cannot be served, after `resync`).
+    pub fn watch(self: &Arc<Self>, prefix: &str, op: &OpWatch) -> ChangeStream {
+        let st = self.lock();
+        let live = self.live.subscribe();
+        let mut first = VecDeque::new();
+        let resumed = match &op.from {
+            WatchFrom::Now => true,
+            WatchFrom::Cursor(c) => match self.replay(&st, c, prefix) {
+                Some(changes) => {
+                    first.extend(changes);
+                    true
+                }
+                None => false,
+            },
+        };
+        if !resumed {
+            first.push_back(self.marker(ChangeKind::Resync, st.last));
+        }
+        if op.initial || !resumed {
+            first.extend(self.snapshot(&st, prefix));
+        }
+        let state = Watching {
+            log: self.clone(),
+            prefix: prefix.to_string(),
+            last: st.last,
+            first,
+            live,
+        };
+        drop(st);
+        stream::unfold(state, Watching::next).boxed()
+    }
+
+    /// The changes after cursor `c` under `prefix`, if the history still holds them all.
+    fn replay(&self, st: &LogState, c: &str, prefix: &str) -> Option<Vec<Change>> {
+        let (epoch, seq) = c.rsplit_once('-')?;
+        let seq: u64 = seq.parse().ok()?;
+        if epoch != self.epoch || seq > st.last {
+            return None;
+        }
+        let oldest = st.history.front().map_or(st.last + 1, |(s, _)| *s);
+        // Every change after `seq` must still be there.
+        if seq + 1 < oldest {
+            return None;
+        }
+        Some(
+            st.history
+                .iter()
+                .filter(|(s, c)| *s > seq && c.path.starts_with(prefix))
+                .map(|(_, c)| c.clone())
+                .collect(),
+        )
+    }
+
+    /// The current state under `prefix` as `created` changes, then `synced`.
+    fn snapshot(&self, st: &LogState, prefix: &str) -> Vec<Change> {
+        let time = SystemTime::now();
+        let cursor = self.cursor(st.last);
+        let mut out: Vec<Change> = st
+            .objects
+            .range(prefix.to_string()..)
+            .take_while(|(p, _)| p.starts_with(prefix))
+            .map(|(path, (gen, size))| Change {
+                kind: ChangeKind::Created,
+                path: path.clone(),
+                gen: gen.clone(),
+                size: Some(*size),
+                time,
+                cursor: cursor.clone(),
+            })
+            .collect();
+        out.push(self.marker(ChangeKind::Synced, st.last));
+        out
+    }
+
+    fn marker(&self, kind: ChangeKind, seq: u64) -> Change {
+        Change {
+            kind,
+            path: String::new(),
+            gen: String::new(),
+            size: None,
+            time: SystemTime::now(),
+            cursor: self.cursor(seq),
+        }
+    }
+}
+
+/// One watcher's place.
+struct Watching {
+    log: Arc<ChangeLog>,
+    prefix: String,
+    /// The number of the last change it has (live changes up to it are skipped).
+    last: u64,
+    /// What goes out before live changes.
+    first: VecDeque<Change>,
+    live: broadcast::Receiver<(u64, Change)>,
+}
+
+impl Watching {
+    async fn next(mut self) -> Option<(Result<Change>, Watching)> {
+        loop {
+            if let Some(c) = self.first.pop_front() {
+                return Some((Ok(c), self));
+            }
+            match self.live.recv().await {
+                Ok((seq, change)) => {
+                    if seq <= self.last {
+                        continue;
+                    }
+                    self.last = seq;
+                    if change.path.starts_with(&self.prefix) {
+                        return Some((Ok(change), self));
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    // It fell behind the live feed: start over from the current state.
+                    let st = self.log.lock();
+                    self.live = self.log.live.subscribe();
+                    self.last = st.last;
+                    self.first.push_back(self.log.marker(ChangeKind::Resync, st.last));
+                    self.first.extend(self.log.snapshot(&st, &self.prefix));
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kinds(cs: &[Change]) -> Vec<(ChangeKind, &str)> {
+        cs.iter().map(|c| (c.kind, c.path.as_str())).collect()
+    }
+
+    async fn take(s: &mut ChangeStream, n: usize) -> Vec<Change> {
+        let mut out = Vec::new();
+        for _ in 0..n {
+            out.push(s.next().await.unwrap().unwrap());
+        }
+        out
+    }
+
+    fn at(gen: &str) -> Option<(String, u64)> {
+        Some((gen.to_string(), 1))
+    }
+
+    #[tokio::test]
+    async fn changes_follow_from_the_state_and_resume_after_a_cursor() {
+        let log = ChangeLog::new(BTreeMap::from([("a/x".to_string(), ("1".to_string(), 1))]), 100);
+        let mut w = log.watch("a/", &OpWatch::default());
+        assert!(
+            log.record("a/x", at("1")).is_none(),
+            "the same generation is no change"
+        );
+        log.record("a/x", at("2"));
+        log.record("b/y", at("1"));
+        log.record("a/z", at("1"));
+        log.record("a/x", None);
+        assert!(
+            log.record("a/x", None).is_none(),
+            "deleting what is gone is no change"
+        );
+        let got = take(&mut w, 3).await;
+        assert_eq!(
+            kinds(&got),
+            [
+                (ChangeKind::Updated, "a/x"),
+                (ChangeKind::Created, "a/z"),
+                (ChangeKind::Deleted, "a/x")
+            ]
+        );
+        // Resuming after the first change replays the rest under the prefix.
+        let from = OpWatch {
+            from: WatchFrom::Cursor(got[0].cursor.clone()),
+            ..OpWatch::default()
+        };
+        let mut again = log.watch("a/", &from);
+        assert_eq!(kinds(&take(&mut again, 2).await), kinds(&got[1..]));
+        // The initial state, then synced, then live.
+        let initial = OpWatch {
+            initial: true,
+            ..OpWatch::default()
+        };
+        let mut w = log.watch("a/", &initial);
+        log.record("a/q", at("1"));
+        let got = take(&mut w, 3).await;
+        assert_eq!(
+            kinds(&got),
+            [
+                (ChangeKind::Created, "a/z"),
+                (ChangeKind::Synced, ""),
+                (ChangeKind::Created, "a/q")
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_cursor_the_history_lost_resyncs_and_never_skips_silently() {
+        let log = ChangeLog::new(BTreeMap::new(), 2);
+        let first = log.record("p", at("1")).unwrap();
+        log.record("p", at("2"));
+        log.record("q", at("1"));
+        let from = |c: &str| OpWatch {
+            from: WatchFrom::Cursor(c.to_string()),
+            ..OpWatch::default()
+        };
+        let mut w = log.watch("", &from(&first.cursor));
+        let got = take(&mut w, 4).await;
+        assert_eq!(
+            kinds(&got),
+            [
+                (ChangeKind::Resync, ""),
+                (ChangeKind::Created, "p"),
+                (ChangeKind::Created, "q"),
+                (ChangeKind::Synced, "")
+            ]
+        );
+        assert_eq!(got[1].gen, "2");
+        // Another log's cursor (a restart) resyncs too; a malformed one as well.
+        for c in ["other-1", "garbage"] {
+            let mut w = log.watch("", &from(c));
+            assert_eq!(take(&mut w, 1).await[0].kind, ChangeKind::Resync);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_watcher_that_falls_behind_resyncs() {
+        let log = ChangeLog::new(BTreeMap::new(), 16);
+        let mut w = log.watch("", &OpWatch::default());
+        for i in 0..100 {
+            log.record(&format!("k{i:03}"), at("1"));
+        }
+        let got = take(&mut w, 1).await;
+        assert_eq!(got[0].kind, ChangeKind::Resync);
+        let rest = take(&mut w, 101).await;
+        assert_eq!(rest.iter().filter(|c| c.kind == ChangeKind::Created).count(), 100);
+        assert_eq!(rest[100].kind, ChangeKind::Synced);
+    }
+
+    #[test]
+    fn from_parses() {
+        assert_eq!(WatchFrom::parse("now", "").unwrap(), WatchFrom::Now);
+        assert_eq!(
+            WatchFrom::parse("cursor", "e-3").unwrap(),
+            WatchFrom::Cursor("e-3".into())
+        );
+        assert!(WatchFrom::parse("cursor", "").is_err());
+        assert!(WatchFrom::parse("earliest", "")
+            .unwrap_err()
+            .to_string()
+            .contains("'now' or 'cursor'"));
+    }
+}
