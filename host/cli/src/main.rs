@@ -3,7 +3,7 @@
 //! - `bindery validate FILE` checks a function spec; errors say `file:line:column`.
 //! - `bindery plugins [--json] [--load LIB]…` lists the drivers with kinds, capabilities and
 //!   the options a binding of each may set.
-//! - `bindery object --spec FILE get|put|head|ls|rm PATH [LOCAL|-]` works on any object
+//! - `bindery object --spec FILE get|put|head|ls|rm|watch PATH [LOCAL|-]` works on any object
 //!   binding, streaming large objects with bounded memory.
 //! - `bindery stream --spec FILE publish|consume|create|update|delete|shards PATH` works on
 //!   any stream binding; `consume --follow` tails a stream like `kcat -C`.

@@ -1,4 +1,4 @@
-//! `bindery object`: get, put, head, ls and rm on an object binding.
+//! `bindery object`: get, put, head, ls, rm and watch on an object binding.
 
 use std::fs::File;
 use std::io::{self, IsTerminal, Read, Write};
@@ -64,6 +64,22 @@ enum Op {
         #[arg(long)]
         json: bool,
     },
+    /// Prints every change under a prefix as it happens, a line each (like `kubectl get
+    /// -w`), until interrupted: also changes made outside bindery.
+    Watch {
+        /// `binding://prefix`.
+        #[arg(default_value = "")]
+        prefix: String,
+        /// Resume after this cursor (a change's `cursor`, printed with --json).
+        #[arg(long = "from", value_name = "CURSOR")]
+        from: Option<String>,
+        /// Print the current objects first (created), then a `synced` line.
+        #[arg(long)]
+        initial: bool,
+        /// Print JSON lines (with each change's cursor).
+        #[arg(long)]
+        json: bool,
+    },
     /// Deletes an object (a missing object is not an error).
     Rm {
         /// `binding://path`.
@@ -88,6 +104,18 @@ fn meta_json(m: &ObjectMeta) -> serde_json::Value {
     serde_json::json!({
         "path": m.path, "size": m.size, "gen": m.gen,
         "modified_ms": modified, "metadata": m.metadata,
+    })
+}
+
+fn change_json(c: &bindery::Change) -> serde_json::Value {
+    let ms = c
+        .time
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    serde_json::json!({
+        "kind": c.kind.as_str(), "path": c.path, "gen": c.gen, "size": c.size,
+        "time_ms": ms, "cursor": c.cursor,
     })
 }
 
@@ -251,6 +279,35 @@ pub fn run(args: ObjectArgs) -> Result<(), String> {
                     (ListEntry::Prefix(p), false) => format!("{:>12}  {p}", "PRE"),
                 };
                 if writeln!(out, "{line}").is_err() {
+                    break; // the reader went away (a pipe into head)
+                }
+            }
+        }
+        Op::Watch {
+            prefix,
+            from,
+            initial,
+            json,
+        } => {
+            let mut req = objects.watch(&prefix).initial(initial);
+            if let Some(c) = from {
+                req = req.from_("cursor", &c);
+            }
+            let stdout = io::stdout();
+            for change in req.load() {
+                let c = change.map_err(fail)?;
+                let line = if json {
+                    change_json(&c).to_string()
+                } else {
+                    match c.size {
+                        Some(size) => format!("{:<8} {:>12}  {}", c.kind, size, c.path),
+                        None => format!("{:<8} {:>12}  {}", c.kind, "", c.path)
+                            .trim_end()
+                            .to_string(),
+                    }
+                };
+                let mut out = stdout.lock();
+                if writeln!(out, "{line}").and_then(|_| out.flush()).is_err() {
                     break; // the reader went away (a pipe into head)
                 }
             }

@@ -455,6 +455,74 @@ fn stream_consume_follow_tails_another_process() {
     assert_eq!(got, ["after-1", "after-2"]);
 }
 
+/// `bindery object watch` prints what other processes do to an fs binding's folder; a
+/// cursor from before a restart resyncs.
+#[test]
+fn object_watch_prints_changes_made_by_other_processes() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("function.yaml"), SPEC).unwrap();
+    std::fs::create_dir_all(d.join("data/up")).unwrap();
+    std::fs::write(d.join("data/up/old"), "1").unwrap();
+    let watch = |extra: &[&str]| {
+        let mut args = vec!["object", "watch", "files://", "--json"];
+        args.extend_from_slice(extra);
+        Command::new(env!("CARGO_BIN_EXE_bindery"))
+            .current_dir(d)
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut watcher = watch(&["--initial"]);
+    let mut lines = std::io::BufReader::new(watcher.stdout.take().unwrap()).lines();
+    let mut next = || -> serde_json::Value { serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap() };
+    let first = next();
+    assert_eq!(
+        (first["kind"].as_str(), first["path"].as_str()),
+        (Some("created"), Some("old"))
+    );
+    assert_eq!(next()["kind"], "synced");
+    // Another bindery process, and a plain write.
+    ok(bindery(d, &["object", "put", "files://new", "-"]));
+    std::fs::write(d.join("data/up/plain"), "by hand").unwrap();
+    let mut seen = std::collections::BTreeMap::new();
+    while seen.len() < 2 {
+        let c = next();
+        seen.insert(c["path"].as_str().unwrap().to_string(), c);
+    }
+    assert_eq!(seen["new"]["kind"], "created");
+    assert_eq!(
+        (seen["plain"]["kind"].as_str(), seen["plain"]["size"].as_u64()),
+        (Some("created"), Some(7))
+    );
+    let cursor = seen["plain"]["cursor"].as_str().unwrap().to_string();
+    watcher.kill().unwrap();
+    watcher.wait().unwrap();
+    // The fs driver keeps no history across processes: the old cursor resyncs.
+    let mut again = watch(&["--from", &cursor]);
+    let mut lines = std::io::BufReader::new(again.stdout.take().unwrap()).lines();
+    let kinds: Vec<String> = (0..5)
+        .map(|_| {
+            let v: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+            format!("{} {}", v["kind"].as_str().unwrap(), v["path"].as_str().unwrap())
+        })
+        .collect();
+    again.kill().unwrap();
+    again.wait().unwrap();
+    assert_eq!(
+        kinds,
+        [
+            "resync ",
+            "created new",
+            "created old",
+            "created plain",
+            "synced "
+        ]
+    );
+}
+
 const TABLE_SPEC: &str = "metadata:\n  name: cli\nspec:\n  dataBindings:\n    db:\n      kind: table\n      driver: sqlite\n      url: ./t.db\n    lake:\n      kind: table\n      driver: files\n      url: ./lake\n";
 
 /// Every type prints in each text format: decimals and uint64 exactly, nested values as JSON

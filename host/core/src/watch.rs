@@ -357,12 +357,24 @@ mod tests {
         cs.iter().map(|c| (c.kind, c.path.as_str())).collect()
     }
 
+    /// The next `n` changes; a missing one fails the test (within a second) instead of
+    /// hanging it.
     async fn take(s: &mut ChangeStream, n: usize) -> Vec<Change> {
         let mut out = Vec::new();
         for _ in 0..n {
-            out.push(s.next().await.unwrap().unwrap());
+            match tokio::time::timeout(std::time::Duration::from_secs(1), s.next()).await {
+                Ok(Some(c)) => out.push(c.unwrap()),
+                _ => panic!("{} of {n} changes came: {out:?}", out.len()),
+            }
         }
         out
+    }
+
+    fn from_cursor(c: &str) -> OpWatch {
+        OpWatch {
+            from: WatchFrom::Cursor(c.to_string()),
+            ..OpWatch::default()
+        }
     }
 
     fn at(gen: &str) -> Option<(String, u64)> {
@@ -425,10 +437,15 @@ mod tests {
         let first = log.record("p", at("1")).unwrap();
         log.record("p", at("2"));
         log.record("q", at("1"));
-        let from = |c: &str| OpWatch {
-            from: WatchFrom::Cursor(c.to_string()),
-            ..OpWatch::default()
-        };
+        // The history still holds every change after the first.
+        let mut w = log.watch("", &from_cursor(&first.cursor));
+        assert_eq!(
+            kinds(&take(&mut w, 2).await),
+            [(ChangeKind::Updated, "p"), (ChangeKind::Created, "q")]
+        );
+        // One more and it no longer does.
+        log.record("q", at("2"));
+        let from = from_cursor;
         let mut w = log.watch("", &from(&first.cursor));
         let got = take(&mut w, 4).await;
         assert_eq!(
@@ -440,7 +457,7 @@ mod tests {
                 (ChangeKind::Synced, "")
             ]
         );
-        assert_eq!(got[1].gen, "2");
+        assert_eq!((got[1].gen.as_str(), got[2].gen.as_str()), ("2", "2"));
         // Another log's cursor (a restart) resyncs too; a malformed one as well.
         for c in ["other-1", "garbage"] {
             let mut w = log.watch("", &from(c));

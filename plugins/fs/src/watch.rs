@@ -47,6 +47,9 @@ pub(crate) struct FolderWatch {
 impl FolderWatch {
     /// Starts watching `root` (blocking: the first scan reads the whole tree).
     pub(crate) fn start(root: PathBuf) -> Result<FolderWatch> {
+        // inotify reports absolute paths (notify makes the watched path absolute): compare
+        // them with the absolute root, whatever the spec's folder was given as.
+        let root = fs::canonicalize(&root).unwrap_or(root);
         let (tx, rx) = flume::bounded::<notify::Result<notify::Event>>(QUEUE);
         let overflow = Arc::new(AtomicBool::new(false));
         let full = overflow.clone();
