@@ -136,3 +136,37 @@ def test_builders_and_readers_say_what_they_are(ctx):
     assert repr(ctx.table.read("db://users")) == "Read('db://users')"
     assert repr(ctx.stream.publish("ev://orders")) == "Publish('ev://orders')"
     assert repr(ctx.object.list("files://").load()) == "Lister(closed=False)"
+
+
+def test_watch_reports_changes_from_bindery_and_from_other_programs(ctx, spec):
+    from conftest import ends_within
+
+    folder = spec.parent / "objects" / "up"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "old").write_bytes(b"1")
+    with ends_within(30), ctx.object.watch("files://").initial(True).load() as w:
+        first = [next(w), next(w)]
+        assert [(c.kind, c.path) for c in first] == [("created", "old"), ("synced", "")]
+        ctx.object.put("files://a.txt", b"abc").do()
+        change = next(w)
+        assert (change.kind, change.path, change.size) == ("created", "a.txt", 3)
+        assert change.gen == ctx.object.head("files://a.txt").do().gen
+        # A plain write and a removal by this process, outside bindery.
+        (folder / "plain").write_bytes(b"by hand")
+        assert next(w)[:2] == ("created", "plain")
+        (folder / "old").unlink()
+        assert next(w)[:2] == ("deleted", "old")
+        cursor = change.cursor
+    # Resume after the put: the changes since, from the history the binding keeps.
+    with ends_within(30):
+        again = ctx.object.watch("files://").from_("cursor", cursor).load()
+        assert [next(again)[:2] for _ in range(2)] == [("created", "plain"), ("deleted", "old")]
+        assert again.poll(0.2) is None
+        again.close()
+
+
+def test_watch_refusals_are_clear(ctx):
+    with pytest.raises(bindery.InvalidInput, match="'now' or 'cursor'"):
+        next(iter(ctx.object.watch("mem://").from_("earliest")))
+    with pytest.raises(TypeError, match="use load"):
+        ctx.object.watch("mem://").do()

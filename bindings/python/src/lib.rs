@@ -309,6 +309,68 @@ impl Consumer {
     }
 }
 
+/// A watch's changes.
+#[pyclass(module = "bindery")]
+pub struct Watcher {
+    inner: Slot<bindery::Watcher>,
+}
+
+/// A change as `(kind, path, gen, size, time, cursor)` (time: seconds since the Unix epoch),
+/// which `bindery.Change` wraps.
+type ChangeTuple = (&'static str, String, String, Option<u64>, f64, String);
+
+fn change_tuple(c: bindery::Change) -> ChangeTuple {
+    let time = c
+        .time
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    (c.kind.as_str(), c.path, c.gen, c.size, time, c.cursor)
+}
+
+#[pymethods]
+impl Watcher {
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    /// The next change, waiting as long as it takes, in slices of 100 ms with Python's
+    /// signal handlers run between them (Ctrl-C raises at once) and the watcher unlocked
+    /// (`close()` from another thread ends the iteration).
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<ChangeTuple>> {
+        const SLICE: std::time::Duration = std::time::Duration::from_millis(100);
+        loop {
+            match self.inner.with(py, |w| w.poll(SLICE)) {
+                Ok(Some(Ok(c))) => return Ok(Some(change_tuple(c))),
+                Ok(Some(Err(e))) => return Err(to_py(py, &e)),
+                Ok(None) => py.check_signals()?,
+                Err(_) => return Ok(None),
+            }
+        }
+    }
+
+    /// The next change within `timeout` seconds, or None.
+    fn poll(&self, py: Python<'_>, timeout: f64) -> PyResult<Option<ChangeTuple>> {
+        let d = std::time::Duration::from_secs_f64(timeout.max(0.0));
+        match self.inner.with(py, |w| w.poll(d))? {
+            Some(Ok(c)) => Ok(Some(change_tuple(c))),
+            Some(Err(e)) => Err(to_py(py, &e)),
+            None => Ok(None),
+        }
+    }
+
+    /// Waits until the driver watches: no change made after this returns is missed.
+    fn ready(&self, py: Python<'_>) -> PyResult<()> {
+        self.inner.with(py, |w| w.ready())
+    }
+
+    /// Stops watching.
+    fn close(&self, py: Python<'_>) {
+        if let Some(w) = self.inner.take(py) {
+            py.detach(move || w.close());
+        }
+    }
+}
+
 /// A table read as Arrow batches, for pyarrow's C stream interface.
 struct Batches {
     reader: bindery::TableReader,
@@ -773,6 +835,18 @@ impl Native {
         }
     }
 
+    #[pyo3(signature = (path, from_, initial, options))]
+    fn object_watch(&self, path: String, from_: Option<(String, String)>, initial: bool, options: Opts) -> Watcher {
+        let mut req = self.ctx.object().watch(path).initial(initial);
+        if let Some((k, v)) = from_ {
+            req = req.from_(&k, &v);
+        }
+        each!(req, options, option);
+        Watcher {
+            inner: Slot::new(req.load(), "watcher"),
+        }
+    }
+
     /// create / update / delete of a stream (`name`, for create, is joined to `path` as the
     /// Rust SDK joins it).
     #[pyo3(signature = (verb, path, name, shards, options, wg=None))]
@@ -854,6 +928,7 @@ fn _bindery(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Buffer>()?;
     m.add_class::<ObjectReader>()?;
     m.add_class::<Consumer>()?;
+    m.add_class::<Watcher>()?;
     m.add_class::<ReadFailure>()?;
     m.add_class::<WaitGroupNative>()?;
     m.add_class::<convert::ObjectMeta>()?;

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence
+from typing import Any, Iterable, Iterator, Mapping, NamedTuple, Optional, Sequence
 
 from . import _bindery
 from ._bindery import (  # noqa: F401  (re-exported)
@@ -51,7 +51,7 @@ from ._bindery import (  # noqa: F401  (re-exported)
 
 __all__ = [
     "Context", "Event", "Response", "WaitGroup", "Waited", "Message", "Buffer", "ObjectData", "ObjectMeta", "ListItem",
-    "CallOutput", "ConsumedMessage", "ObjectReader", "Consumer", "Lister", "TableReader",
+    "CallOutput", "ConsumedMessage", "ObjectReader", "Consumer", "Lister", "TableReader", "Change", "Watcher",
     "Error", "NotFound", "AlreadyExists", "ConditionFailed", "Unsupported", "InvalidInput",
     "PermissionDenied", "Unavailable", "Timeout", "Cancelled", "Internal",
 ]
@@ -332,8 +332,89 @@ class Lister:
         self.close()
 
 
+class Change(NamedTuple):
+    """One change a watch reports. ``kind``: ``created``, ``updated``, ``deleted``,
+    ``synced`` (the initial state is complete) or ``resync`` (what was known is void; the
+    current state follows). ``time`` is in seconds since the Unix epoch; ``cursor`` resumes
+    after this change (``watch(p).from_("cursor", c)``)."""
+
+    kind: str
+    path: str
+    gen: str
+    size: Optional[int]
+    time: float
+    cursor: str
+
+
+class Watch(_Request):
+    """``watch(prefix)``: ``from_("now" | "cursor", c)``, ``initial(True)``, then ``load()``
+    (or iterate it directly)."""
+
+    def __init__(self, ctx, path):
+        super().__init__(ctx, path)
+        self._from: Optional[tuple[str, str]] = None
+        self._initial = False
+
+    def from_(self, kind: str, value: str = "") -> "Watch":
+        """``now`` (the default), or ``cursor`` with a change's cursor."""
+        self._from = (kind, str(value))
+        return self
+
+    def initial(self, initial: bool = True) -> "Watch":
+        """The current objects first (``created``), then one ``synced`` change, then live ones."""
+        self._initial = initial
+        return self
+
+    def load(self) -> "Watcher":
+        return Watcher(self._ctx._n.object_watch(self._path, self._from, self._initial, self._options))
+
+    def __iter__(self) -> "Watcher":
+        return self.load()
+
+    def _run(self, wg):
+        raise TypeError("a watch is not run with do(); use load() or iterate it")
+
+
+class Watcher:
+    """A watch's changes, in order per path: iterate it (blocking, the GIL released;
+    Ctrl-C raises within 100 ms), or ``poll(timeout)``; ``ready()`` waits until the driver
+    watches; ``close()`` (also from another thread) ends it."""
+
+    def __init__(self, native) -> None:
+        self._n = native
+
+    def __iter__(self) -> "Watcher":
+        return self
+
+    def __next__(self) -> Change:
+        return Change(*next(self._n))
+
+    def poll(self, timeout: float) -> Optional[Change]:
+        """The next change if one comes within ``timeout`` seconds, else None."""
+        got = self._n.poll(timeout)
+        return None if got is None else Change(*got)
+
+    def ready(self) -> "Watcher":
+        """Waits until the driver watches: no change made after this returns is missed."""
+        self._n.ready()
+        return self
+
+    def close(self) -> None:
+        self._n.close()
+
+    def __enter__(self) -> "Watcher":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return "Watcher()"
+
+
 class Objects:
-    """Object requests: ``ctx.object.get(path)``, ``put``, ``head``, ``delete``, ``list``."""
+    """Object requests: ``ctx.object.get(path)``, ``put``, ``head``, ``delete``, ``list``,
+    ``watch``."""
 
     def __init__(self, ctx: "Context") -> None:
         self._ctx = ctx
@@ -352,6 +433,10 @@ class Objects:
 
     def list(self, prefix: str = "") -> List:
         return List(self._ctx, prefix)
+
+    def watch(self, prefix: str = "") -> Watch:
+        """Changes to the objects under ``prefix``, also those made outside bindery."""
+        return Watch(self._ctx, prefix)
 
 
 class TableReader:
