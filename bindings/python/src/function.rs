@@ -18,7 +18,7 @@ pub struct PyEvent {
     pub id: String,
     /// The trigger's name.
     pub trigger: String,
-    /// The trigger's kind: http, stream, cron or invoke.
+    /// The trigger's kind: http, stream, cron, watch or invoke.
     pub trigger_kind: String,
     /// The HTTP method.
     pub method: String,

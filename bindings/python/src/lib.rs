@@ -836,7 +836,13 @@ impl Native {
     }
 
     #[pyo3(signature = (path, from_, initial, options))]
-    fn object_watch(&self, path: String, from_: Option<(String, String)>, initial: bool, options: Opts) -> Watcher {
+    fn object_watch(
+        &self,
+        path: String,
+        from_: Option<(String, String)>,
+        initial: bool,
+        options: Opts,
+    ) -> Watcher {
         let mut req = self.ctx.object().watch(path).initial(initial);
         if let Some((k, v)) = from_ {
             req = req.from_(&k, &v);

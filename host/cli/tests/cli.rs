@@ -81,7 +81,7 @@ fn nuclio_specs_load_or_are_refused_for_what_bindery_lacks() {
         (
             "rmq.yaml",
             "spec:\n  runtime: \"golang\"\n  triggers:\n    test_rmq:\n      kind: \"rabbit-mq\"\n      url: \"amqp://user:password@rabbitmq-host:5672\"\n      attributes:\n        exchangeName: \"exchange-name\"\n",
-            Err("rmq.yaml:5:13: nuclio trigger kind 'rabbit-mq' is not served by bindery; bindery serves http, stream, cron, kafka-cluster"),
+            Err("rmq.yaml:5:13: nuclio trigger kind 'rabbit-mq' is not served by bindery; bindery serves http, stream, cron, watch, kafka-cluster"),
         ),
         (
             "v3io.yaml",

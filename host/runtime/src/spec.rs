@@ -51,7 +51,7 @@ pub const MAX_RETRIES: u64 = 100;
 /// The largest prefetch window (frames a request may have in flight).
 pub const MAX_PREFETCH: u64 = 1 << 16;
 /// The trigger kinds known to the runtime.
-pub const TRIGGER_KINDS: [&str; 3] = ["http", "stream", "cron"];
+pub const TRIGGER_KINDS: [&str; 4] = ["http", "stream", "cron", "watch"];
 /// nuclio's trigger kinds bindery does not serve (named as such when a spec has one).
 pub const NUCLIO_TRIGGER_KINDS: [&str; 12] = [
     "rabbit-mq",
@@ -154,7 +154,7 @@ pub struct TriggerSpec {
     pub name: String,
     /// Where it is in the spec.
     pub loc: Loc,
-    /// `http`, `stream` or `cron`.
+    /// `http`, `stream`, `cron` or `watch`.
     pub kind: String,
     /// `maxWorkers`.
     pub max_workers: Option<u32>,
@@ -843,19 +843,22 @@ impl SpecParser {
                 )
             })
         };
-        let stream_binding = |attr: &str, path: &str| -> R<()> {
+        let binding_of = |attr: &str, path: &str, kind: Kind| -> R<()> {
             let (name, _) = path::split_binding(path);
             let found = match name {
                 Some(n) => bindings.iter().find(|b| b.name == n),
                 None => bindings.first(),
             };
             match found {
-                Some(b) if b.kind == Kind::Stream => Ok(()),
+                Some(b) if b.kind == kind => Ok(()),
                 Some(b) => Err(self.err(
                     at(attr),
                     format!(
-                        "trigger '{}': `{attr}` names binding '{}' of kind {}; it must be a stream binding",
-                        t.name, b.name, b.kind
+                        "trigger '{}': `{attr}` names binding '{}' of kind {}; it must be {} {kind} binding",
+                        t.name,
+                        b.name,
+                        b.kind,
+                        if kind == Kind::Object { "an" } else { "a" }
                     ),
                 )),
                 None => Err(self.err(
@@ -892,11 +895,26 @@ impl SpecParser {
                         .map_err(|e| self.err(at("workerAvailabilityTimeout"), e))?;
                 }
             }
-            "stream" => {
-                let p = need("path", "the stream to consume, such as events://orders")?;
-                stream_binding("path", p)?;
+            "stream" | "watch" => {
+                if t.kind == "stream" {
+                    let p = need("path", "the stream to consume, such as events://orders")?;
+                    binding_of("path", p, Kind::Stream)?;
+                } else {
+                    let p = need("path", "the object prefix to watch, such as files://incoming/")?;
+                    binding_of("path", p, Kind::Object)?;
+                    if let Some(c) = t.attribute("checkpoint") {
+                        binding_of("checkpoint", c, Kind::Object)?;
+                    }
+                    if let Some(v) = t.attribute("initial") {
+                        if !matches!(v.trim(), "true" | "false") {
+                            return Err(
+                                self.err(at("initial"), format!("initial must be true or false, not '{v}'"))
+                            );
+                        }
+                    }
+                }
                 if let Some(dl) = t.attribute("deadLetter") {
-                    stream_binding("deadLetter", dl)?;
+                    binding_of("deadLetter", dl, Kind::Stream)?;
                 }
                 if let Some(v) = t.attribute("backoff") {
                     crate::schedule::parse_duration(v).map_err(|e| self.err(at("backoff"), e))?;
@@ -1444,11 +1462,11 @@ spec:
             ),
             (
                 "spec:\n  triggers:\n    t:\n      kind: carrier-pigeon\n",
-                "4:13: unknown trigger kind 'carrier-pigeon'; bindery serves http, stream, cron",
+                "4:13: unknown trigger kind 'carrier-pigeon'; bindery serves http, stream, cron, watch",
             ),
             (
                 "spec:\n  triggers:\n    q:\n      kind: \"rabbit-mq\"\n      url: amqp://h\n",
-                "4:13: nuclio trigger kind 'rabbit-mq' is not served by bindery; bindery serves http, stream, cron",
+                "4:13: nuclio trigger kind 'rabbit-mq' is not served by bindery; bindery serves http, stream, cron, watch",
             ),
             (
                 "spec:\n  dataBindings:\n    db0:\n      class: v3io\n      url: http://h:1/2\n",

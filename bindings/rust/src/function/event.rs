@@ -12,7 +12,7 @@ pub struct Event {
     pub id: String,
     /// The trigger's name (its key under `spec.triggers`; `invoke` for `bindery invoke`).
     pub trigger: String,
-    /// The trigger's kind: `http`, `stream`, `cron` or `invoke`.
+    /// The trigger's kind: `http`, `stream`, `cron`, `watch` or `invoke`.
     pub trigger_kind: String,
     /// The HTTP method (`POST` for stream, cron and invoke events unless given).
     pub method: String,

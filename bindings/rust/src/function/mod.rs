@@ -41,6 +41,13 @@
 //!   holding up its consumer, so nothing is skipped.
 //! - `cron`: `attributes.schedule` (cron fields, UTC) or `attributes.interval` (`10s`), and
 //!   the event's `attributes.event.body` and `attributes.event.headers.<name>`.
+//! - `watch`: `attributes.path` (an object prefix, `files://incoming/`, on a binding with the
+//!   `watch` capability), `attributes.initial` (`true`: the objects there first, as
+//!   `created` events, when no cursor is kept), `attributes.checkpoint` (an object that keeps
+//!   the cursor after each handled change, `state://triggers/inbox`: a restart goes on
+//!   after it), `attributes.retries`, `attributes.backoff` and `attributes.deadLetter` as for
+//!   `stream` (the dead letter's value is the event's JSON body). One event per change, in
+//!   order (see `watch.rs` for its shape).
 //!
 //! On SIGINT or SIGTERM the host stops taking events: HTTP stops accepting and lets requests
 //! in flight finish (up to 30 s), stream consumers finish the message in hand and checkpoint
@@ -50,6 +57,7 @@ mod consume;
 mod cron;
 mod event;
 mod http;
+mod watch;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -201,7 +209,7 @@ pub async fn serve(ctx: Context, handler: Arc<dyn Handler>, shutdown: Shutdown) 
     let spec = ctx.host().spec().clone();
     if spec.triggers.is_empty() {
         return Err(Error::invalid_input(format!(
-            "{} has no triggers: add one under spec.triggers (kind http, stream or cron), or use invoke",
+            "{} has no triggers: add one under spec.triggers (kind http, stream, cron or watch), or use invoke",
             spec.file.display()
         )));
     }
@@ -224,6 +232,10 @@ pub async fn serve(ctx: Context, handler: Arc<dyn Handler>, shutdown: Shutdown) 
             "stream" => {
                 let trigger = consume::StreamTrigger::new(&ctx, &t).map_err(&fail)?;
                 trigger.check(&ctx).await.map_err(&fail)?;
+                tasks.spawn(async move { trigger.run(ctx, handler, shutdown).await.map_err(fail) });
+            }
+            "watch" => {
+                let trigger = watch::WatchTrigger::new(&t).map_err(&fail)?;
                 tasks.spawn(async move { trigger.run(ctx, handler, shutdown).await.map_err(fail) });
             }
             "cron" => {

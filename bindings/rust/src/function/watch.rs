@@ -1,0 +1,214 @@
+//! The `watch` trigger: every change under an object prefix, one event each, in order; the
+//! watch's cursor is kept (when `attributes.checkpoint` names an object) only after the
+//! handler succeeded, so a restarted function goes on after the last change it handled.
+//!
+//! The event: `trigger_kind` `watch`, `method` `POST`, `path` the changed object as
+//! `binding://path`, headers `bindery-change` (created, updated, deleted, resync),
+//! `bindery-gen` and `bindery-cursor`, and a JSON body `{"kind", "path", "gen", "size",
+//! "time_ms", "cursor"}`. `synced` markers are not events. A failed change (an error, a panic
+//! or a status of 400 or more) is retried with backoff; once its retries are used up it goes
+//! to the dead-letter stream, if there is one, and counts as handled; otherwise it is retried
+//! until it succeeds.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bindery_runtime::TriggerSpec;
+use bytes::Bytes;
+
+use super::{call, event_id, Event, Handler, Shutdown};
+use crate::{Change, ChangeKind, Context, Error, ErrorKind, Message, Result};
+
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+pub(super) struct WatchTrigger {
+    name: String,
+    path: String,
+    /// `binding://` of the watched binding, to name changed objects in events.
+    binding: String,
+    initial: bool,
+    checkpoint: Option<String>,
+    retries: u32,
+    backoff: Duration,
+    dead_letter: Option<String>,
+}
+
+enum Outcome {
+    Handled,
+    Stopped,
+}
+
+impl WatchTrigger {
+    pub(super) fn new(t: &TriggerSpec) -> Result<WatchTrigger> {
+        let path = t
+            .attribute("path")
+            .ok_or_else(|| Error::invalid_input("needs attributes.path, the object prefix to watch"))?;
+        let flag = |name: &str| -> Result<bool> {
+            match t.attribute(name).map(str::trim) {
+                None | Some("false") => Ok(false),
+                Some("true") => Ok(true),
+                Some(other) => Err(Error::invalid_input(format!(
+                    "{name} must be true or false, not '{other}'"
+                ))),
+            }
+        };
+        let retries = match t.attribute("retries") {
+            Some(r) => r
+                .trim()
+                .parse()
+                .map_err(|_| Error::invalid_input(format!("retries must be a whole number, not '{r}'")))?,
+            None => 3,
+        };
+        let backoff = match t.attribute("backoff") {
+            Some(b) => bindery_runtime::schedule::parse_duration(b).map_err(Error::invalid_input)?,
+            None => Duration::from_millis(100),
+        };
+        let binding = match bindery_core::path::split_binding(path).0 {
+            Some(b) => format!("{b}://"),
+            None => String::new(),
+        };
+        Ok(WatchTrigger {
+            name: t.name.clone(),
+            path: path.to_string(),
+            binding,
+            initial: flag("initial")?,
+            checkpoint: t.attribute("checkpoint").map(str::to_string),
+            retries,
+            backoff,
+            dead_letter: t.attribute("deadLetter").map(str::to_string),
+        })
+    }
+
+    /// Where to start: after the kept cursor, else the initial state (if asked), else now.
+    async fn start(&self, ctx: &Context) -> Result<crate::Watcher> {
+        let mut w = ctx.object().watch(self.path.as_str());
+        let kept = match &self.checkpoint {
+            Some(c) => match ctx.object().get(c.as_str()).await {
+                Ok(o) => Some(String::from_utf8_lossy(&o.data).trim().to_string()),
+                Err(e) if e.kind() == ErrorKind::NotFound => None,
+                Err(e) => return Err(e),
+            },
+            None => None,
+        };
+        match kept {
+            Some(cursor) if !cursor.is_empty() => w = w.from_("cursor", &cursor),
+            _ => w = w.initial(self.initial),
+        }
+        let mut watcher = w.load();
+        watcher.ready_async().await;
+        Ok(watcher)
+    }
+
+    pub(super) async fn run(self, ctx: Context, handler: Arc<dyn Handler>, shutdown: Shutdown) -> Result<()> {
+        let mut watcher = self.start(&ctx).await?;
+        tracing::info!(trigger = %self.name, path = %self.path, "Watch trigger watching.");
+        let mut wait = self.backoff;
+        loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.wait() => break,
+                next = watcher.next_async() => match next {
+                    Some(Ok(c)) if c.kind == ChangeKind::Synced => self.keep(&ctx, &c).await,
+                    Some(Ok(c)) => {
+                        wait = self.backoff;
+                        match self.handle(&ctx, handler.as_ref(), &c, &shutdown).await {
+                            Outcome::Handled => self.keep(&ctx, &c).await,
+                            Outcome::Stopped => break,
+                        }
+                    }
+                    Some(Err(e)) if e.is_retryable() => {
+                        tracing::warn!(trigger = %self.name, error = %e, "Watch failed; watching again after {wait:?}.");
+                        tokio::select! {
+                            _ = shutdown.wait() => break,
+                            _ = tokio::time::sleep(wait) => {}
+                        }
+                        wait = (wait * 2).min(MAX_BACKOFF);
+                        watcher = self.start(&ctx).await?;
+                    }
+                    Some(Err(e)) => return Err(e),
+                    None => break,
+                },
+            }
+        }
+        watcher.close_async().await;
+        Ok(())
+    }
+
+    /// Keeps the cursor after a handled change; a failure is logged (the change would come
+    /// again after a restart, never be lost).
+    async fn keep(&self, ctx: &Context, c: &Change) {
+        if let Some(at) = &self.checkpoint {
+            if let Err(e) = ctx.object().put(at.as_str(), c.cursor.clone()).await {
+                tracing::warn!(trigger = %self.name, error = %e, "Keeping the watch cursor failed.");
+            }
+        }
+    }
+
+    fn event(&self, c: &Change) -> Event {
+        let time_ms = c
+            .time
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let body = serde_json::json!({
+            "kind": c.kind.as_str(), "path": c.path, "gen": c.gen, "size": c.size,
+            "time_ms": time_ms, "cursor": c.cursor,
+        });
+        Event {
+            id: event_id(),
+            trigger: self.name.clone(),
+            trigger_kind: "watch".into(),
+            method: "POST".into(),
+            path: format!("{}{}", self.binding, c.path),
+            headers: vec![
+                ("bindery-change".into(), Bytes::from(c.kind.as_str())),
+                ("bindery-gen".into(), Bytes::from(c.gen.clone())),
+                ("bindery-cursor".into(), Bytes::from(c.cursor.clone())),
+            ],
+            body: Bytes::from(body.to_string()),
+            timestamp: Some(c.time),
+            ..Event::default()
+        }
+    }
+
+    async fn handle(&self, ctx: &Context, handler: &dyn Handler, c: &Change, shutdown: &Shutdown) -> Outcome {
+        let mut failures = 0u32;
+        let mut wait = self.backoff;
+        loop {
+            let event = self.event(c);
+            let r = call(handler, ctx, event.clone()).await;
+            if r.status < 400 {
+                return Outcome::Handled;
+            }
+            failures += 1;
+            let error = String::from_utf8_lossy(&r.body).trim().to_string();
+            let source = format!("{} {} {}", c.kind, event.path, c.cursor);
+            if failures > self.retries {
+                if let Some(dl) = &self.dead_letter {
+                    let message = Message::new(event.body.clone())
+                        .with_header("bindery-error", error.clone())
+                        .with_header("bindery-source", source.clone());
+                    match ctx.stream().publish(dl.as_str()).messages([message]).await {
+                        Ok(_) => {
+                            tracing::warn!(trigger = %self.name, change = %source, dead_letter = %dl, error = %error,
+                                "Change failed {failures} times; sent to the dead-letter stream.");
+                            return Outcome::Handled;
+                        }
+                        Err(e) => tracing::error!(trigger = %self.name, change = %source, error = %e,
+                            "Cannot publish to the dead-letter stream; retrying the change."),
+                    }
+                } else {
+                    tracing::error!(trigger = %self.name, change = %source, status = r.status, error = %error, failures,
+                        "Change keeps failing and there is no dead-letter stream; retrying until it succeeds.");
+                }
+            } else {
+                tracing::warn!(trigger = %self.name, change = %source, status = r.status, error = %error, failures,
+                    "Change failed; retrying after {wait:?}.");
+            }
+            tokio::select! {
+                _ = shutdown.wait() => return Outcome::Stopped,
+                _ = tokio::time::sleep(wait) => {}
+            }
+            wait = (wait * 2).min(MAX_BACKOFF);
+        }
+    }
+}
