@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use bindery_runtime::TriggerSpec;
 
-use super::{call, event_id, Event, Handler, Shutdown};
+use super::{deliver, event_id, Event, Handler, Item, Outcome, Retries, Shutdown};
 use crate::{Context, Error, ErrorKind, Message, Result};
 
 const CHECKPOINT_EVERY: u64 = 100;
@@ -28,15 +28,8 @@ pub(super) struct StreamTrigger {
     path: String,
     group: String,
     from: Option<String>,
-    retries: u32,
-    backoff: Duration,
-    dead_letter: Option<String>,
+    policy: Retries,
     members: usize,
-}
-
-enum Outcome {
-    Handled,
-    Stopped,
 }
 
 impl StreamTrigger {
@@ -44,17 +37,6 @@ impl StreamTrigger {
         let path = t
             .attribute("path")
             .ok_or_else(|| Error::invalid_input("needs attributes.path, the stream to consume"))?;
-        let retries = match t.attribute("retries") {
-            Some(r) => r
-                .trim()
-                .parse()
-                .map_err(|_| Error::invalid_input(format!("retries must be a whole number, not '{r}'")))?,
-            None => 3,
-        };
-        let backoff = match t.attribute("backoff") {
-            Some(b) => bindery_runtime::schedule::parse_duration(b).map_err(Error::invalid_input)?,
-            None => Duration::from_millis(100),
-        };
         Ok(StreamTrigger {
             name: t.name.clone(),
             path: path.to_string(),
@@ -62,16 +44,14 @@ impl StreamTrigger {
                 .attribute("group")
                 .map_or_else(|| ctx.host().spec().name.clone(), str::to_string),
             from: t.attribute("from").map(str::to_string),
-            retries,
-            backoff,
-            dead_letter: t.attribute("deadLetter").map(str::to_string),
+            policy: Retries::of(t)?,
             members: t.max_workers.map_or(1, |w| w as usize),
         })
     }
 
     /// Fails start-up when the stream (or the dead-letter stream) does not exist.
     pub(super) async fn check(&self, ctx: &Context) -> Result<()> {
-        for p in std::iter::once(&self.path).chain(&self.dead_letter) {
+        for p in std::iter::once(&self.path).chain(&self.policy.dead_letter) {
             match ctx.stream().list_shards(p.as_str()).await {
                 Ok(_) => {}
                 Err(e) if e.kind() == ErrorKind::Unsupported => {}
@@ -118,14 +98,14 @@ impl StreamTrigger {
         let mut handled: BTreeMap<u32, u64> = BTreeMap::new();
         let mut since = 0u64;
         let mut tick = tokio::time::interval(CHECKPOINT_INTERVAL);
-        let mut wait = self.backoff;
+        let mut wait = self.policy.backoff;
         loop {
             tokio::select! {
                 biased;
                 _ = shutdown.wait() => break,
                 next = consumer.next_async() => match next {
                     Some(Ok(m)) => {
-                        wait = self.backoff;
+                        wait = self.policy.backoff;
                         match self.handle(&ctx, handler.as_ref(), &m, &shutdown).await {
                             Outcome::Handled => {
                                 handled.insert(m.shard, m.position + 1);
@@ -204,56 +184,29 @@ impl StreamTrigger {
         m: &Message,
         shutdown: &Shutdown,
     ) -> Outcome {
-        let mut failures = 0u32;
-        let mut wait = self.backoff;
-        loop {
-            let r = call(handler, ctx, self.event(m)).await;
-            if r.status < 400 {
-                return Outcome::Handled;
-            }
-            failures += 1;
-            let error = String::from_utf8_lossy(&r.body).trim().to_string();
-            let source = format!("{}:{}", self.path, m.position_string());
-            if failures > self.retries {
-                if let Some(dl) = &self.dead_letter {
-                    match self.dead_letter(ctx, dl, m, &error, &source).await {
-                        Ok(()) => {
-                            tracing::warn!(trigger = %self.name, message = %source, dead_letter = %dl, error = %error,
-                                "Message failed {failures} times; sent to the dead-letter stream.");
-                            return Outcome::Handled;
-                        }
-                        Err(e) => tracing::error!(trigger = %self.name, message = %source, error = %e,
-                            "Cannot publish to the dead-letter stream; retrying the message."),
-                    }
-                } else {
-                    tracing::error!(trigger = %self.name, message = %source, status = r.status, error = %error, failures,
-                        "Message keeps failing and there is no dead-letter stream; retrying until it succeeds.");
-                }
-            } else {
-                tracing::warn!(trigger = %self.name, message = %source, status = r.status, error = %error, failures,
-                    "Message failed; retrying after {wait:?}.");
-            }
-            tokio::select! {
-                _ = shutdown.wait() => return Outcome::Stopped,
-                _ = tokio::time::sleep(wait) => {}
-            }
-            wait = (wait * 2).min(MAX_BACKOFF);
-        }
-    }
-
-    async fn dead_letter(
-        &self,
-        ctx: &Context,
-        dl: &str,
-        m: &Message,
-        error: &str,
-        source: &str,
-    ) -> Result<()> {
-        let mut out = Message::new(m.value.clone())
-            .with_header("bindery-error", error.to_string())
-            .with_header("bindery-source", source.to_string());
-        out.key = m.key.clone();
-        out.headers.splice(0..0, m.headers.iter().cloned());
-        ctx.stream().publish(dl).messages([out]).await.map(|_| ())
+        let source = format!("{}:{}", self.path, m.position_string());
+        let dead_letter = |error: &str| {
+            let mut out = Message::new(m.value.clone())
+                .with_header("bindery-error", error.to_string())
+                .with_header("bindery-source", source.clone());
+            out.key = m.key.clone();
+            out.headers.splice(0..0, m.headers.iter().cloned());
+            out
+        };
+        let item = Item {
+            trigger: &self.name,
+            what: "message",
+            source: &source,
+        };
+        deliver(
+            ctx,
+            handler,
+            shutdown,
+            &self.policy,
+            item,
+            || self.event(m),
+            dead_letter,
+        )
+        .await
     }
 }

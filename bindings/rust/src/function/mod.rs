@@ -126,6 +126,110 @@ pub(crate) async fn call(handler: &dyn Handler, ctx: &Context, event: Event) -> 
     }
 }
 
+/// What became of one stream message or watched change.
+pub(crate) enum Outcome {
+    /// The handler succeeded, or the item went to the dead-letter stream.
+    Handled,
+    /// The function is stopping; the item was not handled.
+    Stopped,
+}
+
+/// How a trigger retries an item the handler failed: `attributes.retries` (failures before
+/// the dead-letter stream, default 3), `attributes.backoff` (the first wait, default 100ms,
+/// doubling up to 30 s), `attributes.deadLetter` (a stream, if any).
+#[derive(Clone)]
+pub(crate) struct Retries {
+    pub(crate) retries: u32,
+    pub(crate) backoff: Duration,
+    pub(crate) dead_letter: Option<String>,
+}
+
+impl Retries {
+    pub(crate) fn of(t: &bindery_runtime::TriggerSpec) -> Result<Retries> {
+        let retries = match t.attribute("retries") {
+            Some(r) => r
+                .trim()
+                .parse()
+                .map_err(|_| Error::invalid_input(format!("retries must be a whole number, not '{r}'")))?,
+            None => 3,
+        };
+        let backoff = match t.attribute("backoff") {
+            Some(b) => bindery_runtime::schedule::parse_duration(b).map_err(Error::invalid_input)?,
+            None => Duration::from_millis(100),
+        };
+        Ok(Retries {
+            retries,
+            backoff,
+            dead_letter: t.attribute("deadLetter").map(str::to_string),
+        })
+    }
+}
+
+/// Which item of which trigger, for log lines.
+pub(crate) struct Item<'a> {
+    /// The trigger's name.
+    pub(crate) trigger: &'a str,
+    /// What the item is (`message`, `change`).
+    pub(crate) what: &'static str,
+    /// Where it came from (`ev://orders:0:17`).
+    pub(crate) source: &'a str,
+}
+
+/// Calls the handler with `event()` until it answers below 400; after `retries` failures
+/// the item goes to the dead-letter stream (`dead_letter(error)` builds its message) and
+/// counts as handled; without a dead-letter stream (or when publishing there fails) it is
+/// retried until it succeeds, so nothing is skipped.
+pub(crate) async fn deliver(
+    ctx: &Context,
+    handler: &dyn Handler,
+    shutdown: &Shutdown,
+    policy: &Retries,
+    item: Item<'_>,
+    event: impl Fn() -> Event,
+    dead_letter: impl Fn(&str) -> crate::Message,
+) -> Outcome {
+    const MAX_BACKOFF: Duration = Duration::from_secs(30);
+    let Item {
+        trigger,
+        what,
+        source,
+    } = item;
+    let mut failures = 0u32;
+    let mut wait = policy.backoff;
+    loop {
+        let r = call(handler, ctx, event()).await;
+        if r.status < 400 {
+            return Outcome::Handled;
+        }
+        failures += 1;
+        let error = String::from_utf8_lossy(&r.body).trim().to_string();
+        if failures > policy.retries {
+            if let Some(dl) = policy.dead_letter.as_deref() {
+                match ctx.stream().publish(dl).messages([dead_letter(&error)]).await {
+                    Ok(_) => {
+                        tracing::warn!(trigger, item = %source, dead_letter = %dl, error = %error,
+                            "The {what} failed {failures} times; sent to the dead-letter stream.");
+                        return Outcome::Handled;
+                    }
+                    Err(e) => tracing::error!(trigger, item = %source, error = %e,
+                        "Cannot publish to the dead-letter stream; retrying the {what}."),
+                }
+            } else {
+                tracing::error!(trigger, item = %source, status = r.status, error = %error, failures,
+                    "The {what} keeps failing and there is no dead-letter stream; retrying until it succeeds.");
+            }
+        } else {
+            tracing::warn!(trigger, item = %source, status = r.status, error = %error, failures,
+                "The {what} failed; retrying after {wait:?}.");
+        }
+        tokio::select! {
+            _ = shutdown.wait() => return Outcome::Stopped,
+            _ = tokio::time::sleep(wait) => {}
+        }
+        wait = (wait * 2).min(MAX_BACKOFF);
+    }
+}
+
 /// A new event id: unique within the process and unlikely to repeat across processes.
 pub(crate) fn event_id() -> String {
     static SEQ: AtomicU64 = AtomicU64::new(0);

@@ -16,7 +16,7 @@ use std::time::Duration;
 use bindery_runtime::TriggerSpec;
 use bytes::Bytes;
 
-use super::{call, event_id, Event, Handler, Shutdown};
+use super::{deliver, event_id, Event, Handler, Item, Outcome, Retries, Shutdown};
 use crate::{Change, ChangeKind, Context, Error, ErrorKind, Message, Result};
 
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -28,14 +28,7 @@ pub(super) struct WatchTrigger {
     binding: String,
     initial: bool,
     checkpoint: Option<String>,
-    retries: u32,
-    backoff: Duration,
-    dead_letter: Option<String>,
-}
-
-enum Outcome {
-    Handled,
-    Stopped,
+    policy: Retries,
 }
 
 impl WatchTrigger {
@@ -52,17 +45,6 @@ impl WatchTrigger {
                 ))),
             }
         };
-        let retries = match t.attribute("retries") {
-            Some(r) => r
-                .trim()
-                .parse()
-                .map_err(|_| Error::invalid_input(format!("retries must be a whole number, not '{r}'")))?,
-            None => 3,
-        };
-        let backoff = match t.attribute("backoff") {
-            Some(b) => bindery_runtime::schedule::parse_duration(b).map_err(Error::invalid_input)?,
-            None => Duration::from_millis(100),
-        };
         let binding = match bindery_core::path::split_binding(path).0 {
             Some(b) => format!("{b}://"),
             None => String::new(),
@@ -73,9 +55,7 @@ impl WatchTrigger {
             binding,
             initial: flag("initial")?,
             checkpoint: t.attribute("checkpoint").map(str::to_string),
-            retries,
-            backoff,
-            dead_letter: t.attribute("deadLetter").map(str::to_string),
+            policy: Retries::of(t)?,
         })
     }
 
@@ -102,7 +82,7 @@ impl WatchTrigger {
     pub(super) async fn run(self, ctx: Context, handler: Arc<dyn Handler>, shutdown: Shutdown) -> Result<()> {
         let mut watcher = self.start(&ctx).await?;
         tracing::info!(trigger = %self.name, path = %self.path, "Watch trigger watching.");
-        let mut wait = self.backoff;
+        let mut wait = self.policy.backoff;
         loop {
             tokio::select! {
                 biased;
@@ -110,7 +90,7 @@ impl WatchTrigger {
                 next = watcher.next_async() => match next {
                     Some(Ok(c)) if c.kind == ChangeKind::Synced => self.keep(&ctx, &c).await,
                     Some(Ok(c)) => {
-                        wait = self.backoff;
+                        wait = self.policy.backoff;
                         match self.handle(&ctx, handler.as_ref(), &c, &shutdown).await {
                             Outcome::Handled => self.keep(&ctx, &c).await,
                             Outcome::Stopped => break,
@@ -171,44 +151,27 @@ impl WatchTrigger {
     }
 
     async fn handle(&self, ctx: &Context, handler: &dyn Handler, c: &Change, shutdown: &Shutdown) -> Outcome {
-        let mut failures = 0u32;
-        let mut wait = self.backoff;
-        loop {
-            let event = self.event(c);
-            let r = call(handler, ctx, event.clone()).await;
-            if r.status < 400 {
-                return Outcome::Handled;
-            }
-            failures += 1;
-            let error = String::from_utf8_lossy(&r.body).trim().to_string();
-            let source = format!("{} {} {}", c.kind, event.path, c.cursor);
-            if failures > self.retries {
-                if let Some(dl) = &self.dead_letter {
-                    let message = Message::new(event.body.clone())
-                        .with_header("bindery-error", error.clone())
-                        .with_header("bindery-source", source.clone());
-                    match ctx.stream().publish(dl.as_str()).messages([message]).await {
-                        Ok(_) => {
-                            tracing::warn!(trigger = %self.name, change = %source, dead_letter = %dl, error = %error,
-                                "Change failed {failures} times; sent to the dead-letter stream.");
-                            return Outcome::Handled;
-                        }
-                        Err(e) => tracing::error!(trigger = %self.name, change = %source, error = %e,
-                            "Cannot publish to the dead-letter stream; retrying the change."),
-                    }
-                } else {
-                    tracing::error!(trigger = %self.name, change = %source, status = r.status, error = %error, failures,
-                        "Change keeps failing and there is no dead-letter stream; retrying until it succeeds.");
-                }
-            } else {
-                tracing::warn!(trigger = %self.name, change = %source, status = r.status, error = %error, failures,
-                    "Change failed; retrying after {wait:?}.");
-            }
-            tokio::select! {
-                _ = shutdown.wait() => return Outcome::Stopped,
-                _ = tokio::time::sleep(wait) => {}
-            }
-            wait = (wait * 2).min(MAX_BACKOFF);
-        }
+        let event = self.event(c);
+        let source = format!("{} {} {}", c.kind, event.path, c.cursor);
+        let dead_letter = |error: &str| {
+            Message::new(event.body.clone())
+                .with_header("bindery-error", error.to_string())
+                .with_header("bindery-source", source.clone())
+        };
+        let item = Item {
+            trigger: &self.name,
+            what: "change",
+            source: &source,
+        };
+        deliver(
+            ctx,
+            handler,
+            shutdown,
+            &self.policy,
+            item,
+            || self.event(c),
+            dead_letter,
+        )
+        .await
     }
 }
