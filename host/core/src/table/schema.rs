@@ -27,6 +27,8 @@ const DEFAULT: &str = "bindery.default";
 const READ_ONLY: &str = "bindery.read_only";
 const JSON: &str = "bindery.json";
 const KEY: &str = "bindery.key";
+/// On a field of an unsupported column: the Arrow type it has (its data type is `Null`).
+const UNSUPPORTED: &str = "bindery.unsupported";
 
 /// The time zone of `timestamp` columns: UTC, written as an offset (which Arrow parses
 /// without a time-zone database).
@@ -603,6 +605,9 @@ impl ColumnType {
     /// The column type of an Arrow field (a `json` column is a UTF-8 field marked
     /// `bindery.json`).
     pub fn of_field(field: &Field) -> ColumnType {
+        if let Some(t) = field.metadata().get(UNSUPPORTED) {
+            return ColumnType::Unsupported(t.clone());
+        }
         match ColumnType::of_data_type(field.data_type()) {
             ColumnType::String if field.metadata().contains_key(JSON) => ColumnType::Json,
             t => t,
@@ -700,6 +705,9 @@ impl Column {
         }
         if self.column_type == ColumnType::Json {
             meta.insert(JSON.to_string(), "true".to_string());
+        }
+        if let ColumnType::Unsupported(t) = &self.column_type {
+            meta.insert(UNSUPPORTED.to_string(), t.clone());
         }
         Field::new(&self.name, self.column_type.data_type(), self.nullable).with_metadata(meta)
     }
@@ -1213,6 +1221,9 @@ mod tests {
         ]);
         let t = TableSchema::from_arrow(&schema).unwrap();
         assert!(matches!(t.columns[1].column_type, ColumnType::Unsupported(_)));
+        // Through Arrow (a schema crossing the layers or the ABI) it keeps its type's name.
+        let back = TableSchema::from_arrow(&t.to_arrow()).unwrap();
+        assert_eq!(back.columns[1].column_type, t.columns[1].column_type);
         let e = t.columns[1]
             .column_type
             .check_supported("i")
