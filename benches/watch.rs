@@ -1,0 +1,152 @@
+//! Watching an `fs` folder (issue 22): how long from a file written by another program to the
+//! change in the watcher's hands, and how fast a burst of files is reported, each against
+//! the backend's own notification in the same run: an inotify watcher (the `notify` crate,
+//! which the driver itself uses) receiving the event for the same file.
+//!
+//! The driver waits 20 ms after the first event of a batch before it looks at the files (an
+//! `echo >` is a create, a write and a close: one change, not three), so its latency is at
+//! least that window above inotify's; the burst shows what it costs per file. (Measured at
+//! this bench's first commit: about 20 ms in the first round, about 60 ms in the rounds after
+//! a burst of 10,000 files was watched: a cost that grows with what the binding holds, not
+//! yet explained.)
+//!
+//! Run with `cargo bench -p bindery-benches --bench watch`.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use bindery::{ChangeKind, Context};
+use bindery_benches::{table_header, Case};
+use notify::{RecursiveMode, Watcher};
+
+const ROUNDS: usize = 5;
+const LATENCY_SAMPLES: usize = 50;
+const BURST: usize = 10_000;
+
+fn spec(dir: &Path) -> std::path::PathBuf {
+    let file = dir.join("function.yaml");
+    std::fs::write(
+        &file,
+        "metadata:\n  name: bench\nspec:\n  dataBindings:\n    files:\n      driver: fs\n      url: ./data\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    file
+}
+
+/// A raw inotify watcher on `folder`: a receiver of the paths of created or written files.
+fn raw(folder: &Path) -> (notify::RecommendedWatcher, flume::Receiver<std::path::PathBuf>) {
+    let (tx, rx) = flume::unbounded();
+    let mut w = notify::recommended_watcher(move |e: notify::Result<notify::Event>| {
+        if let Ok(e) = e {
+            if matches!(e.kind, notify::EventKind::Create(_)) {
+                for p in e.paths {
+                    let _ = tx.send(p);
+                }
+            }
+        }
+    })
+    .unwrap();
+    w.watch(folder, RecursiveMode::Recursive).unwrap();
+    (w, rx)
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn main() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = Context::open(spec(dir.path())).unwrap();
+    let folder = std::fs::canonicalize(dir.path().join("data")).unwrap();
+    // The baseline's files are outside the binding's folder, so bindery's watch thread never
+    // sees them (its work would otherwise slow the next rounds).
+    let outside = dir.path().join("raw");
+    std::fs::create_dir_all(&outside).unwrap();
+    let outside = std::fs::canonicalize(outside).unwrap();
+    table_header("Watch (fs)");
+    let mut latency = Case::default();
+    let mut burst = Case::default();
+    for round in 0..ROUNDS {
+        // Latency: one file at a time, the next written once the last was seen.
+        let mut watcher = ctx.object().watch("files://").load();
+        watcher.ready();
+        let mut ours = Vec::new();
+        for i in 0..LATENCY_SAMPLES {
+            let name = format!("l{round}-{i}");
+            let t = Instant::now();
+            std::fs::write(folder.join(&name), b"x").unwrap();
+            // (Changes of the files written before, by the baseline too, may come first.)
+            loop {
+                let c = watcher.next().unwrap().unwrap();
+                if c.kind == ChangeKind::Created && c.path == name {
+                    break;
+                }
+            }
+            ours.push(t.elapsed());
+        }
+        watcher.close();
+        let (w, rx) = raw(&outside);
+        let mut theirs = Vec::new();
+        for i in 0..LATENCY_SAMPLES {
+            let t = Instant::now();
+            let name = outside.join(format!("r{round}-{i}"));
+            std::fs::write(&name, b"x").unwrap();
+            while rx.recv().unwrap() != name {}
+            theirs.push(t.elapsed());
+        }
+        drop(w);
+        // Changes per second: a higher number is better, so the latencies are inverted.
+        latency.add(
+            1.0 / median(ours).as_secs_f64(),
+            1.0 / median(theirs).as_secs_f64(),
+        );
+
+        // Burst: BURST files created at once; files per second until every one was seen.
+        let sub = folder.join(format!("burst{round}"));
+        std::fs::create_dir_all(&sub).unwrap();
+        let mut watcher = ctx.object().watch(format!("files://burst{round}/")).load();
+        watcher.ready();
+        let t = Instant::now();
+        for i in 0..BURST {
+            std::fs::write(sub.join(format!("b{i}")), b"").unwrap();
+        }
+        let mut seen = std::collections::HashSet::new();
+        while seen.len() < BURST {
+            let c = watcher.next().unwrap().unwrap();
+            match c.kind {
+                ChangeKind::Created => {
+                    seen.insert(c.path);
+                }
+                ChangeKind::Resync => seen.clear(),
+                _ => {}
+            }
+        }
+        let ours = BURST as f64 / t.elapsed().as_secs_f64();
+        watcher.close();
+        let sub = outside.join(format!("burst{round}"));
+        std::fs::create_dir_all(&sub).unwrap();
+        let (w, rx) = raw(&sub);
+        let t = Instant::now();
+        for i in 0..BURST {
+            std::fs::write(sub.join(format!("b{i}")), b"").unwrap();
+        }
+        for _ in 0..BURST {
+            rx.recv().unwrap();
+        }
+        let theirs = BURST as f64 / t.elapsed().as_secs_f64();
+        drop(w);
+        burst.add(ours, theirs);
+    }
+    latency.report(
+        "fs watch: a file written → its change (1 / median latency)",
+        "changes/s",
+        "inotify via notify",
+    );
+    burst.report(
+        "fs watch: 10,000 files created at once, all reported",
+        "files/s",
+        "inotify via notify",
+    );
+}
