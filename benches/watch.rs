@@ -5,10 +5,9 @@
 //!
 //! The driver waits 20 ms after the first event of a batch before it looks at the files (an
 //! `echo >` is a create, a write and a close: one change, not three), so its latency is at
-//! least that window above inotify's; the burst shows what it costs per file. (Measured at
-//! this bench's first commit: about 20 ms in the first round, about 60 ms in the rounds after
-//! a burst of 10,000 files was watched: a cost that grows with what the binding holds, not
-//! yet explained.)
+//! least that window above inotify's; the burst shows what it costs per file. (This bench
+//! found the watch thread walking a folder again after every batch: walking opens the
+//! folder, and the open was taken for a change. Reads are ignored since.)
 //!
 //! Run with `cargo bench -p bindery-benches --bench watch`.
 

@@ -113,6 +113,10 @@ impl Folder {
             let mut paths = Vec::new();
             let mut take = |event: notify::Result<notify::Event>, rescan: &mut bool| match event {
                 Ok(e) if e.need_rescan() => *rescan = true,
+                // Reading changes nothing: an open, a read or a close without a write (the
+                // walks below open folders, which would otherwise be looked at again, and
+                // walked again, for ever).
+                Ok(e) if is_read(&e.kind) => {}
                 Ok(e) => paths.extend(e.paths),
                 // A watch that could not be added (the watch limit): what it would have seen
                 // is found by scanning.
@@ -193,6 +197,12 @@ impl Folder {
     }
 }
 
+/// Whether an event is only a read (an open, an access, a close without writing).
+fn is_read(kind: &notify::EventKind) -> bool {
+    use notify::event::{AccessKind, AccessMode, EventKind};
+    matches!(kind, EventKind::Access(a) if !matches!(a, AccessKind::Close(AccessMode::Write)))
+}
+
 /// The object path of a file under `root`; `None` for the root itself, bindery's own
 /// folder, and names that are not UTF-8.
 fn key_of(root: &Path, path: &Path) -> Option<String> {
@@ -236,6 +246,18 @@ mod tests {
     use super::*;
     use bindery_core::{ChangeKind, OpWatch};
     use futures::StreamExt;
+
+    /// Reads are no reason to look again: walking a folder opens it, and an open treated as
+    /// a change had the watch thread walk the same folder after every batch.
+    #[test]
+    fn reads_are_not_changes() {
+        use notify::event::{AccessKind, AccessMode, CreateKind, EventKind, ModifyKind};
+        assert!(is_read(&EventKind::Access(AccessKind::Open(AccessMode::Any))));
+        assert!(is_read(&EventKind::Access(AccessKind::Close(AccessMode::Read))));
+        assert!(!is_read(&EventKind::Access(AccessKind::Close(AccessMode::Write))));
+        assert!(!is_read(&EventKind::Create(CreateKind::File)));
+        assert!(!is_read(&EventKind::Modify(ModifyKind::Any)));
+    }
 
     /// What an overflow does: the folder scanned again and compared with what was known.
     #[tokio::test]
