@@ -14,9 +14,7 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use aws_sdk_s3::config::{
-    BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
-};
+use aws_sdk_s3::config::{RequestChecksumCalculation, ResponseChecksumValidation};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use aws_sdk_s3::Client;
@@ -115,26 +113,12 @@ fn opendal_op(url: &str, root: &str) -> opendal::Operator {
 }
 
 fn direct(url: &str) -> (Client, String) {
-    let (endpoint, bucket) = url.rsplit_once('/').expect("the url ends with the bucket");
-    let creds = Credentials::new(
-        env("BINDERY_S3_KEY_ID"),
-        env("BINDERY_S3_SECRET"),
-        None,
-        None,
-        "bench",
-    );
-    let conf = aws_sdk_s3::config::Builder::new()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(creds)
-        .endpoint_url(endpoint)
-        .force_path_style(true)
+    let (conf, bucket) = bindery_tests::s3_direct_config(url);
+    let conf = conf
         .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
         .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
-        .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .build();
-    (Client::from_conf(conf), bucket.to_string())
+        .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
+    (Client::from_conf(conf.build()), bucket)
 }
 
 async fn server(name: &str, url: &str) {

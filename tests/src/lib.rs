@@ -173,6 +173,30 @@ pub fn s3_binding(url: &str) -> String {
     )
 }
 
+/// aws-sdk-s3's config for the bucket at `url` (an S3 server of the test run, path style,
+/// the run's key), for reaching the server directly rather than through bindery: the config
+/// builder (to add to) and the bucket.
+pub fn s3_direct_config(url: &str) -> (aws_sdk_s3::config::Builder, String) {
+    use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+    let (endpoint, bucket) = url.rsplit_once('/').expect("the url ends with the bucket");
+    let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set"));
+    let creds = Credentials::new(
+        var("BINDERY_S3_KEY_ID"),
+        var("BINDERY_S3_SECRET"),
+        None,
+        None,
+        "direct",
+    );
+    let conf = aws_sdk_s3::config::Builder::new()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(creds)
+        .endpoint_url(endpoint)
+        .force_path_style(true)
+        .http_client(aws_smithy_http_client::Builder::new().build_http());
+    (conf, bucket.to_string())
+}
+
 /// A key prefix no other test uses.
 pub fn unique_prefix(what: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};

@@ -188,6 +188,24 @@ impl<T: Send> Slot<T> {
     fn take(&self, py: Python<'_>) -> Option<T> {
         py.detach(|| self.lock().take())
     }
+
+    /// Waits as long as it takes for `next` to give something: in slices of 100 ms with
+    /// Python's signal handlers run between them (Ctrl-C raises `KeyboardInterrupt` at once)
+    /// and the slot unlocked, so `close()` from another thread ends the wait (`None`).
+    fn wait<R: Send>(
+        &self,
+        py: Python<'_>,
+        next: impl Fn(&mut T, std::time::Duration) -> Option<R> + Sync,
+    ) -> PyResult<Option<R>> {
+        const SLICE: std::time::Duration = std::time::Duration::from_millis(100);
+        loop {
+            match self.with(py, |t| next(t, SLICE)) {
+                Ok(Some(r)) => return Ok(Some(r)),
+                Ok(None) => py.check_signals()?,
+                Err(_) => return Ok(None),
+            }
+        }
+    }
 }
 
 /// An object being read: chunks prefetched in the background.
@@ -245,25 +263,18 @@ impl Consumer {
         slf
     }
 
-    /// The next message, waiting as long as it takes; the wait is in slices of 100 ms with
-    /// Python's signal handlers run between them (Ctrl-C raises `KeyboardInterrupt` at once)
-    /// and the consumer unlocked (`close()` from another thread ends it).
+    /// The next message, waiting as long as it takes (see `Slot::wait`: Ctrl-C raises at
+    /// once, `close()` from another thread ends the iteration).
     fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        const SLICE: std::time::Duration = std::time::Duration::from_millis(100);
-        loop {
-            let got = self.inner.with(py, |c| match c.poll(SLICE) {
-                Some(m) => Some(Some(m)),
-                None if c.ended() => Some(None),
-                None => None,
-            });
-            match got {
-                Ok(Some(Some(Ok(m)))) => return convert::message_to_py(py, &m).map(Some),
-                Ok(Some(Some(Err(e)))) => return Err(to_py(py, &e)),
-                Ok(Some(None)) => return Ok(None),
-                Ok(None) => py.check_signals()?,
-                // Closed (from another thread): the iteration ends.
-                Err(_) => return Ok(None),
-            }
+        let got = self.inner.wait(py, |c, slice| match c.poll(slice) {
+            Some(m) => Some(Some(m)),
+            None if c.ended() => Some(None),
+            None => None,
+        })?;
+        match got.flatten() {
+            Some(Ok(m)) => convert::message_to_py(py, &m).map(Some),
+            Some(Err(e)) => Err(to_py(py, &e)),
+            None => Ok(None),
         }
     }
 
@@ -333,18 +344,13 @@ impl Watcher {
         slf
     }
 
-    /// The next change, waiting as long as it takes, in slices of 100 ms with Python's
-    /// signal handlers run between them (Ctrl-C raises at once) and the watcher unlocked
-    /// (`close()` from another thread ends the iteration).
+    /// The next change, waiting as long as it takes (see `Slot::wait`: Ctrl-C raises at
+    /// once, `close()` from another thread ends the iteration).
     fn __next__(&self, py: Python<'_>) -> PyResult<Option<ChangeTuple>> {
-        const SLICE: std::time::Duration = std::time::Duration::from_millis(100);
-        loop {
-            match self.inner.with(py, |w| w.poll(SLICE)) {
-                Ok(Some(Ok(c))) => return Ok(Some(change_tuple(c))),
-                Ok(Some(Err(e))) => return Err(to_py(py, &e)),
-                Ok(None) => py.check_signals()?,
-                Err(_) => return Ok(None),
-            }
+        match self.inner.wait(py, |w, slice| w.poll(slice))? {
+            Some(Ok(c)) => Ok(Some(change_tuple(c))),
+            Some(Err(e)) => Err(to_py(py, &e)),
+            None => Ok(None),
         }
     }
 

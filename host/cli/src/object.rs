@@ -107,18 +107,6 @@ fn meta_json(m: &ObjectMeta) -> serde_json::Value {
     })
 }
 
-fn change_json(c: &bindery::Change) -> serde_json::Value {
-    let ms = c
-        .time
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
-    serde_json::json!({
-        "kind": c.kind.as_str(), "path": c.path, "gen": c.gen, "size": c.size,
-        "time_ms": ms, "cursor": c.cursor,
-    })
-}
-
 fn progress(total: Option<u64>, label: &str) -> ProgressBar {
     if !io::stderr().is_terminal() {
         return ProgressBar::hidden();
@@ -297,7 +285,7 @@ pub fn run(args: ObjectArgs) -> Result<(), String> {
             for change in req.load() {
                 let c = change.map_err(fail)?;
                 let line = if json {
-                    change_json(&c).to_string()
+                    c.to_json().to_string()
                 } else {
                     match c.size {
                         Some(size) => format!("{:<8} {:>12}  {}", c.kind, size, c.path),

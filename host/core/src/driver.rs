@@ -186,32 +186,6 @@ impl DriverInfo {
             options: D::options(),
         }
     }
-
-    /// A driver's info: its name, the kinds it serves, its capability, a line for `bindery
-    /// plugins`, and its version (pass `env!("CARGO_PKG_VERSION")`); no local url, no options.
-    pub fn new(name: &str, kinds: &[Kind], capability: Capability, description: &str, version: &str) -> Self {
-        DriverInfo {
-            name: name.into(),
-            kinds: kinds.to_vec(),
-            capability,
-            description: description.into(),
-            version: version.into(),
-            local_url: false,
-            options: Vec::new(),
-        }
-    }
-
-    /// A binding's `url` is a local folder or file whose contents the driver owns.
-    pub fn with_local_url(mut self) -> Self {
-        self.local_url = true;
-        self
-    }
-
-    /// The options a binding may set.
-    pub fn with_options(mut self, options: Vec<OptionDoc>) -> Self {
-        self.options = options;
-        self
-    }
 }
 
 /// Runs blocking work (file system calls, a synchronous client library) on tokio's blocking

@@ -562,7 +562,7 @@ async fn serve_stream(
             stream.checkpoint(path, op).await?;
             one_frame(Head::None)
         }
-        Details::StreamConsume(op) => consume_frames(stream.consume(path, op).await?),
+        Details::StreamConsume(op) => array_frames(stream.consume(path, op).await?, Head::Messages),
         // `serve` routes only stream requests here.
         _ => return Err(Error::internal("an object request reached the stream driver")),
     })
@@ -570,11 +570,6 @@ async fn serve_stream(
 
 /// Messages per consume frame, at most.
 pub const MESSAGES_PER_FRAME: usize = 256;
-
-/// Frames of a consume: see [`array_frames`].
-fn consume_frames(messages: crate::stream::MessageStream) -> FrameStream {
-    array_frames(messages, Head::Messages)
-}
 
 /// Frames of a stream of items that may wait (a consume's messages, a watch's changes): an
 /// empty first frame says the response has started (a follower of an idle stream has its

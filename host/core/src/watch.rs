@@ -81,6 +81,22 @@ pub struct Change {
     pub cursor: String,
 }
 
+impl Change {
+    /// The change as JSON: `kind`, `path`, `gen`, `size` (null when unknown), `time_ms`
+    /// (milliseconds since the Unix epoch) and `cursor`; what the CLI prints and the `watch`
+    /// trigger sends.
+    pub fn to_json(&self) -> serde_json::Value {
+        let time_ms = self
+            .time
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        serde_json::json!({
+            "kind": self.kind.as_str(), "path": self.path, "gen": self.gen, "size": self.size,
+            "time_ms": time_ms, "cursor": self.cursor,
+        })
+    }
+}
+
 /// Where a watch starts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum WatchFrom {
@@ -142,6 +158,15 @@ struct LogState {
     /// The last changes, oldest first.
     history: VecDeque<(u64, Change)>,
     capacity: usize,
+}
+
+impl LogState {
+    /// The objects known under `prefix`, in path order.
+    fn under<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = (&'a String, &'a (String, u64))> + 'a {
+        self.objects
+            .range(prefix.to_string()..)
+            .take_while(move |(p, _)| p.starts_with(prefix))
+    }
 }
 
 impl ChangeLog {
@@ -213,12 +238,7 @@ impl ChangeLog {
 
     /// The paths known now under `prefix` (for a rescan's diff).
     pub fn paths(&self, prefix: &str) -> Vec<String> {
-        let st = self.lock();
-        st.objects
-            .range(prefix.to_string()..)
-            .take_while(|(p, _)| p.starts_with(prefix))
-            .map(|(p, _)| p.clone())
-            .collect()
+        self.lock().under(prefix).map(|(p, _)| p.clone()).collect()
     }
 
     /// The changes under `prefix` as `op` asks: from now or after a cursor, with the current
@@ -238,9 +258,8 @@ impl ChangeLog {
             },
         };
         if !resumed {
-            first.push_back(self.marker(ChangeKind::Resync, st.last));
-        }
-        if op.initial || !resumed {
+            first.extend(self.resync(&st, prefix));
+        } else if op.initial {
             first.extend(self.snapshot(&st, prefix));
         }
         let state = Watching {
@@ -275,14 +294,19 @@ impl ChangeLog {
         )
     }
 
+    /// What a watcher gets when what it knew is void: `resync`, then the current state.
+    fn resync(&self, st: &LogState, prefix: &str) -> Vec<Change> {
+        let mut out = vec![self.marker(ChangeKind::Resync, st.last)];
+        out.extend(self.snapshot(st, prefix));
+        out
+    }
+
     /// The current state under `prefix` as `created` changes, then `synced`.
     fn snapshot(&self, st: &LogState, prefix: &str) -> Vec<Change> {
         let time = SystemTime::now();
         let cursor = self.cursor(st.last);
         let mut out: Vec<Change> = st
-            .objects
-            .range(prefix.to_string()..)
-            .take_while(|(p, _)| p.starts_with(prefix))
+            .under(prefix)
             .map(|(path, (gen, size))| Change {
                 kind: ChangeKind::Created,
                 path: path.clone(),
@@ -340,8 +364,7 @@ impl Watching {
                     let st = self.log.lock();
                     self.live = self.log.live.subscribe();
                     self.last = st.last;
-                    self.first.push_back(self.log.marker(ChangeKind::Resync, st.last));
-                    self.first.extend(self.log.snapshot(&st, &self.prefix));
+                    self.first.extend(self.log.resync(&st, &self.prefix));
                 }
                 Err(broadcast::error::RecvError::Closed) => return None,
             }

@@ -33,7 +33,7 @@ const LOCK_STRIPES: usize = 64;
 pub struct FsStore {
     inner: Arc<Inner>,
     /// The folder's changes, from the first watch on.
-    watch: tokio::sync::OnceCell<crate::watch::FolderWatch>,
+    watch: tokio::sync::OnceCell<Arc<bindery_core::ChangeLog>>,
 }
 
 struct Inner {
@@ -98,8 +98,8 @@ impl FsStore {
 
     /// Tells a running watch what bindery itself did to `path` (see `watch.rs`).
     fn record(&self, path: &str, now: Option<(String, u64)>) {
-        if let Some(w) = self.watch.get() {
-            w.log.record(path, now);
+        if let Some(log) = self.watch.get() {
+            log.record(path, now);
         }
     }
 
@@ -485,7 +485,7 @@ impl ObjectDriver for FsStore {
         check_reserved(path)?;
         let _lock = self.lock_for(path).lock().await;
         let inner = self.inner.clone();
-        let key = path.to_string();
+        let key = path;
         let path = path.to_string();
         let deleted = blocking(move || {
             let conditional = !op.conditions.is_empty();
@@ -518,7 +518,7 @@ impl ObjectDriver for FsStore {
         })
         .await;
         if deleted.is_ok() {
-            self.record(&key, None);
+            self.record(key, None);
         }
         deleted
     }
@@ -552,15 +552,11 @@ impl ObjectDriver for FsStore {
     async fn watch(&self, prefix: &str, op: OpWatch) -> Result<ChangeStream> {
         check_reserved(prefix)?;
         let root = self.inner.root.clone();
-        let folder = self
+        let log = self
             .watch
-            .get_or_try_init(|| async move {
-                tokio::task::spawn_blocking(move || crate::watch::FolderWatch::start(root))
-                    .await
-                    .map_err(|e| Error::internal(format!("the fs watch failed to start: {e}")))?
-            })
+            .get_or_try_init(|| bindery_core::blocking(move || crate::watch::start(root)))
             .await?;
-        Ok(folder.log.watch(prefix, &op))
+        Ok(log.watch(prefix, &op))
     }
 }
 

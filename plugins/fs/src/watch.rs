@@ -39,55 +39,49 @@ const SETTLE: Duration = Duration::from_millis(20);
 /// Events waiting for the thread, at most; more means a rescan.
 const QUEUE: usize = 65_536;
 
-/// The changes of one folder.
-pub(crate) struct FolderWatch {
-    pub(crate) log: Arc<ChangeLog>,
-}
-
-impl FolderWatch {
-    /// Starts watching `root` (blocking: the first scan reads the whole tree).
-    pub(crate) fn start(root: PathBuf) -> Result<FolderWatch> {
-        // inotify reports absolute paths (notify makes the watched path absolute): compare
-        // them with the absolute root, whatever the spec's folder was given as.
-        let root = fs::canonicalize(&root).unwrap_or(root);
-        let (tx, rx) = flume::bounded::<notify::Result<notify::Event>>(QUEUE);
-        let overflow = Arc::new(AtomicBool::new(false));
-        let full = overflow.clone();
-        let handler = move |event: notify::Result<notify::Event>| {
-            if tx.try_send(event).is_err() {
-                full.store(true, Ordering::Release);
-            }
-        };
-        // Watch first, then scan: a change made during the scan is seen by both, never by
-        // neither.
-        let watcher = notify::recommended_watcher(handler).and_then(|mut w| {
-            w.watch(&root, RecursiveMode::Recursive)?;
-            Ok(w)
-        });
-        let watcher = match watcher {
-            Ok(w) => Some(w),
-            Err(e) => {
-                tracing::warn!(folder = %root.display(), error = %e, "Cannot watch the folder with inotify; scanning it every second instead.");
-                None
-            }
-        };
-        let log = ChangeLog::new(scan(&root), HISTORY);
-        let folder = Folder {
-            root,
-            log: Arc::downgrade(&log),
-            overflow,
-            polling: watcher.is_none(),
-        };
-        std::thread::Builder::new()
-            .name("bindery-fs-watch".into())
-            .spawn(move || {
-                // The watcher lives as long as the thread: dropping it stops inotify.
-                let _watcher = watcher;
-                folder.run(rx);
-            })
-            .map_err(|e| bindery_core::Error::internal(format!("start the fs watch thread: {e}")))?;
-        Ok(FolderWatch { log })
-    }
+/// Starts watching `root` (blocking: the first scan reads the whole tree); the log its
+/// changes are recorded in.
+pub(crate) fn start(root: PathBuf) -> Result<Arc<ChangeLog>> {
+    // inotify reports absolute paths (notify makes the watched path absolute): compare
+    // them with the absolute root, whatever the spec's folder was given as.
+    let root = fs::canonicalize(&root).unwrap_or(root);
+    let (tx, rx) = flume::bounded::<notify::Result<notify::Event>>(QUEUE);
+    let overflow = Arc::new(AtomicBool::new(false));
+    let full = overflow.clone();
+    let handler = move |event: notify::Result<notify::Event>| {
+        if tx.try_send(event).is_err() {
+            full.store(true, Ordering::Release);
+        }
+    };
+    // Watch first, then scan: a change made during the scan is seen by both, never by
+    // neither.
+    let watcher = notify::recommended_watcher(handler).and_then(|mut w| {
+        w.watch(&root, RecursiveMode::Recursive)?;
+        Ok(w)
+    });
+    let watcher = match watcher {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::warn!(folder = %root.display(), error = %e, "Cannot watch the folder with inotify; scanning it every second instead.");
+            None
+        }
+    };
+    let log = ChangeLog::new(scan(&root), HISTORY);
+    let folder = Folder {
+        root,
+        log: Arc::downgrade(&log),
+        overflow,
+        polling: watcher.is_none(),
+    };
+    std::thread::Builder::new()
+        .name("bindery-fs-watch".into())
+        .spawn(move || {
+            // The watcher lives as long as the thread: dropping it stops inotify.
+            let _watcher = watcher;
+            folder.run(rx);
+        })
+        .map_err(|e| bindery_core::Error::internal(format!("start the fs watch thread: {e}")))?;
+    Ok(log)
 }
 
 struct Folder {

@@ -5,34 +5,18 @@
 
 use std::time::Duration;
 
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use aws_sdk_s3::Client;
 use bindery::{ErrorKind, ListEntry};
-use bindery_tests::{s3_fixture_at, s3_server, S3Instance};
+use bindery_tests::{s3_direct_config, s3_fixture_at, s3_server, S3Instance};
 use bytes::Bytes;
 use futures::StreamExt;
 
 /// aws-sdk-s3 on the bucket at `url`, used directly: (client, bucket).
 fn direct(url: &str) -> (Client, String) {
-    let (endpoint, bucket) = url.rsplit_once('/').expect("url ends with the bucket");
-    let creds = Credentials::new(
-        std::env::var("BINDERY_S3_KEY_ID").expect("BINDERY_S3_KEY_ID"),
-        std::env::var("BINDERY_S3_SECRET").expect("BINDERY_S3_SECRET"),
-        None,
-        None,
-        "test",
-    );
-    let conf = aws_sdk_s3::config::Builder::new()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(creds)
-        .endpoint_url(endpoint)
-        .force_path_style(true)
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .build();
-    (Client::from_conf(conf), bucket.to_string())
+    let (conf, bucket) = s3_direct_config(url);
+    (Client::from_conf(conf.build()), bucket)
 }
 
 fn data(n: usize, seed: u8) -> Bytes {

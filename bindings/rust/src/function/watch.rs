@@ -124,15 +124,8 @@ impl WatchTrigger {
         }
     }
 
-    fn event(&self, c: &Change) -> Event {
-        let time_ms = c
-            .time
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
-        let body = serde_json::json!({
-            "kind": c.kind.as_str(), "path": c.path, "gen": c.gen, "size": c.size,
-            "time_ms": time_ms, "cursor": c.cursor,
-        });
+    /// The event of a change whose JSON is `body`.
+    fn event(&self, c: &Change, body: Bytes) -> Event {
         Event {
             id: event_id(),
             trigger: self.name.clone(),
@@ -144,17 +137,17 @@ impl WatchTrigger {
                 ("bindery-gen".into(), Bytes::from(c.gen.clone())),
                 ("bindery-cursor".into(), Bytes::from(c.cursor.clone())),
             ],
-            body: Bytes::from(body.to_string()),
+            body,
             timestamp: Some(c.time),
             ..Event::default()
         }
     }
 
     async fn handle(&self, ctx: &Context, handler: &dyn Handler, c: &Change, shutdown: &Shutdown) -> Outcome {
-        let event = self.event(c);
-        let source = format!("{} {} {}", c.kind, event.path, c.cursor);
+        let body = Bytes::from(c.to_json().to_string());
+        let source = format!("{} {}{} {}", c.kind, self.binding, c.path, c.cursor);
         let dead_letter = |error: &str| {
-            Message::new(event.body.clone())
+            Message::new(body.clone())
                 .with_header("bindery-error", error.to_string())
                 .with_header("bindery-source", source.clone())
         };
@@ -169,7 +162,7 @@ impl WatchTrigger {
             shutdown,
             &self.policy,
             item,
-            || self.event(c),
+            || self.event(c, body.clone()),
             dead_letter,
         )
         .await

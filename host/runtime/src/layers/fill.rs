@@ -78,26 +78,25 @@ impl<L: Layer> Layer for Fill<L> {
             }
             Details::ObjectList(op) => {
                 let (driver_op, host_op) = split_listing(op, cap);
+                let details = Details::ObjectList(driver_op);
+                let Some(host_op) = host_op else {
+                    return self.inner.call(DataRequest { path, details }).await;
+                };
                 let frames = self
                     .inner
                     .call(DataRequest {
                         path: path.clone(),
-                        details: Details::ObjectList(driver_op),
+                        details,
                     })
                     .await?;
-                Ok(match host_op {
-                    None => frames,
-                    Some(host_op) => {
-                        let entries = frames
-                            .map_ok(|f| match f.head {
-                                Head::Entries(page) => stream::iter(page.into_iter().map(Ok)).left_stream(),
-                                _ => stream::empty().right_stream(),
-                            })
-                            .try_flatten()
-                            .boxed();
-                        list_frames(shape_listing(entries, &path, &host_op))
-                    }
-                })
+                let entries = frames
+                    .map_ok(|f| match f.head {
+                        Head::Entries(page) => stream::iter(page.into_iter().map(Ok)).left_stream(),
+                        _ => stream::empty().right_stream(),
+                    })
+                    .try_flatten()
+                    .boxed();
+                Ok(list_frames(shape_listing(entries, &path, &host_op)))
             }
             details => self.inner.call(DataRequest { path, details }).await,
         }

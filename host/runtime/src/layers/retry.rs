@@ -29,30 +29,28 @@ impl<L> Retry<L> {
 
 impl<L: Layer> Layer for Retry<L> {
     async fn call(&self, request: DataRequest) -> Result<FrameStream> {
-        {
-            let op = request.command().as_str();
-            let mut backoff = Duration::from_millis(50);
-            let mut pending = Some(request);
-            let mut attempt = 0;
-            loop {
-                let Some(req) = pending.take() else {
-                    return Err(Error::internal("request lost between attempts"));
-                };
-                let spare = if attempt < self.retries && req.may_repeat() {
-                    req.try_clone()
-                } else {
-                    None
-                };
-                match self.inner.call(req).await {
-                    Err(e) if e.is_retryable() && spare.is_some() => {
-                        tracing::warn!(binding = %self.binding, op, attempt, error = %e, "Retrying after a retryable error.");
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(Duration::from_secs(2));
-                        pending = spare;
-                        attempt += 1;
-                    }
-                    other => return other,
+        let op = request.command().as_str();
+        let mut backoff = Duration::from_millis(50);
+        let mut pending = Some(request);
+        let mut attempt = 0;
+        loop {
+            let Some(req) = pending.take() else {
+                return Err(Error::internal("request lost between attempts"));
+            };
+            let spare = if attempt < self.retries && req.may_repeat() {
+                req.try_clone()
+            } else {
+                None
+            };
+            match self.inner.call(req).await {
+                Err(e) if e.is_retryable() && spare.is_some() => {
+                    tracing::warn!(binding = %self.binding, op, attempt, error = %e, "Retrying after a retryable error.");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                    pending = spare;
+                    attempt += 1;
                 }
+                other => return other,
             }
         }
     }

@@ -23,17 +23,15 @@ impl<L> Timeout<L> {
 impl<L: Layer> Layer for Timeout<L> {
     async fn call(&self, request: DataRequest) -> Result<FrameStream> {
         let timed = !matches!(&request.details, Details::ObjectPut(_, body) if body.known_size().is_none());
-        {
-            if !timed {
-                return self.inner.call(request).await;
-            }
-            match tokio::time::timeout(self.timeout, self.inner.call(request)).await {
-                Ok(r) => r,
-                Err(_) => Err(Error::new(
-                    ErrorKind::Timeout,
-                    format!("no response within {:?} (the binding's `timeout`)", self.timeout),
-                )),
-            }
+        if !timed {
+            return self.inner.call(request).await;
+        }
+        match tokio::time::timeout(self.timeout, self.inner.call(request)).await {
+            Ok(r) => r,
+            Err(_) => Err(Error::new(
+                ErrorKind::Timeout,
+                format!("no response within {:?} (the binding's `timeout`)", self.timeout),
+            )),
         }
     }
 }
