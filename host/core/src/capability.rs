@@ -10,7 +10,7 @@ macro_rules! capability {
     (flags { $( $(#[$fm:meta])* $flag:ident, )* } limits { $( $(#[$lm:meta])* $limit:ident, )* }) => {
         /// What a driver can do; every flag defaults to `false`, every limit to none.
         ///
-        /// A driver declares its capability as one constant (in its `impl Describe`), naming what it can do and
+        /// A driver declares its capability as one constant (in its `impl Connect`), naming what it can do and
         /// ending with `..Capability::NONE` (so a flag added later is off for it):
         /// `const CAPABILITY: Capability = Capability { get: true, head: true, ..Capability::NONE };`
         #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -71,8 +71,8 @@ pub struct DriverOptions<'a> {
 
 impl<'a> DriverOptions<'a> {
     /// Checks `options` against the options driver `D` documents (see [`Self::check`]).
-    pub fn of<D: crate::driver::Describe>(options: &'a Options) -> Result<Self> {
-        Self::check(D::NAME, &D::options(), options)
+    pub fn of<D: crate::driver::Connect>(options: &'a Options) -> Result<Self> {
+        Self::check(D::NAME, &option_docs(D::OPTIONS), options)
     }
 
     /// Checks every key of `options` against `docs`: a key no doc names is refused with

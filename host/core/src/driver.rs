@@ -151,10 +151,12 @@ pub struct DriverInfo {
     pub options: Vec<OptionDoc>,
 }
 
-/// What a driver is, as constants: the skeleton's `lib.rs` implements it for the driver type,
-/// and `Driver::info` answers [`DriverInfo::of`]. `Self::NAME` is the name the driver's config
+/// A driver crate's driver: what it is, as constants, and how it connects a binding. The
+/// skeleton's `lib.rs` implements this for the driver type and nothing else; [`Driver`]
+/// follows from it (`info` is [`DriverInfo::of`]). `Self::NAME` is the name the driver's config
 /// and errors use.
-pub trait Describe {
+#[async_trait]
+pub trait Connect: Send + Sync + 'static {
     /// The driver's name in specs.
     const NAME: &'static str;
     /// The kinds it serves.
@@ -168,14 +170,27 @@ pub trait Describe {
     /// Whether a binding's `url` is a local folder or file whose contents the driver owns
     /// (the spec resolves it against the spec's folder).
     const LOCAL_URL: bool = false;
+    /// The options a binding may set, as `(key, help)` pairs (the driver's `config::OPTIONS`).
+    const OPTIONS: &'static [(&'static str, &'static str)] = &[];
 
-    /// The options a binding may set (the driver's `config::docs()`).
-    fn options() -> Vec<OptionDoc>;
+    /// Connects one binding; see [`Driver::connect`].
+    async fn connect(&self, config: BindingConfig) -> Result<Arc<dyn Instance>>;
+}
+
+#[async_trait]
+impl<D: Connect> Driver for D {
+    fn info(&self) -> DriverInfo {
+        DriverInfo::of::<D>()
+    }
+
+    async fn connect(&self, config: BindingConfig) -> Result<Arc<dyn Instance>> {
+        Connect::connect(self, config).await
+    }
 }
 
 impl DriverInfo {
     /// The info of a driver described by constants.
-    pub fn of<D: Describe>() -> DriverInfo {
+    pub fn of<D: Connect>() -> DriverInfo {
         DriverInfo {
             name: D::NAME.into(),
             kinds: D::KINDS.to_vec(),
@@ -183,7 +198,7 @@ impl DriverInfo {
             description: D::DESCRIPTION.into(),
             version: D::VERSION.into(),
             local_url: D::LOCAL_URL,
-            options: D::options(),
+            options: crate::config::option_docs(D::OPTIONS),
         }
     }
 }
@@ -196,7 +211,8 @@ pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 
         .map_err(|e| crate::Error::internal(format!("a blocking task failed: {e}")))?
 }
 
-/// A driver: connects bindings. Implement this and the trait of each kind you serve.
+/// A driver: connects bindings. A driver crate implements [`Connect`] (this follows) and the
+/// trait of each kind it serves; the host holds drivers as `dyn Driver`.
 #[async_trait]
 pub trait Driver: Send + Sync + 'static {
     /// The driver's name, kinds and capability.

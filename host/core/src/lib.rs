@@ -1,35 +1,34 @@
 //! The driver-facing core of bindery.
 //!
 //! Everything a driver and the host share, and nothing else: the [`Error`] type, the
-//! [`Capability`] record, the [`Driver`] / [`Instance`] traits and the trait of each kind
+//! [`Capability`] record, the [`Connect`] / [`Driver`] / [`Instance`] traits and the trait of each kind
 //! ([`ObjectDriver`]), the typed requests and the frames responses travel in
 //! ([`DataRequest`], [`ResponseMessage`]), and the path rules ([`path`]).
 //! A driver crate depends on this crate only.
 //!
 //! ```
 //! use std::sync::Arc;
-//! use bindery_core::{async_trait, BindingConfig, Capability, Driver, DriverInfo, Instance,
-//!     Kind, ObjectDriver, ObjectMeta, OpStat, Result};
+//! use bindery_core::{async_trait, BindingConfig, Capability, Connect, Instance, Kind,
+//!     ObjectDriver, ObjectMeta, OpStat, Result};
 //!
 //! struct Hello;
 //! struct HelloInstance;
 //!
-//! const CAPABILITY: Capability = Capability { head: true, ..Capability::NONE };
-//!
 //! #[async_trait]
-//! impl Driver for Hello {
-//!     fn info(&self) -> DriverInfo {
-//!         DriverInfo { name: "hello".into(), kinds: vec![Kind::Object], capability: CAPABILITY,
-//!             description: "Every object exists and is empty.".into(), version: "0.1.0".into(),
-//!             local_url: false, options: Vec::new() }
-//!     }
+//! impl Connect for Hello {
+//!     const NAME: &'static str = "hello";
+//!     const KINDS: &'static [Kind] = &[Kind::Object];
+//!     const CAPABILITY: Capability = Capability { head: true, ..Capability::NONE };
+//!     const DESCRIPTION: &'static str = "Every object exists and is empty.";
+//!     const VERSION: &'static str = "0.1.0";
+//!
 //!     async fn connect(&self, _config: BindingConfig) -> Result<Arc<dyn Instance>> {
 //!         Ok(Arc::new(HelloInstance))
 //!     }
 //! }
 //!
 //! impl Instance for HelloInstance {
-//!     fn capability(&self) -> Capability { CAPABILITY }
+//!     fn capability(&self) -> Capability { Hello::CAPABILITY }
 //!     fn object(&self) -> Option<&dyn ObjectDriver> { Some(self) }
 //! }
 //!
@@ -59,7 +58,7 @@ pub use async_trait::async_trait;
 pub use bytes::Bytes;
 pub use capability::Capability;
 pub use config::{option_docs, DriverOptions, OptionDoc};
-pub use driver::{blocking, BindingConfig, Describe, Driver, DriverInfo, Instance, Kind, Secret};
+pub use driver::{blocking, BindingConfig, Connect, Driver, DriverInfo, Instance, Kind, Secret};
 pub use error::{Error, ErrorKind, Result};
 pub use generic::{CallReply, CallResponse, GenericDriver, OpCall};
 pub use object::{

@@ -1,21 +1,19 @@
 //! The files driver's config: `url` is the folder holding the tables; `format` the format new
 //! tables are written in (also an option of `create`, for one table).
 
-use bindery_core::Describe;
+use bindery_core::Connect;
 use std::path::PathBuf;
 
-use bindery_core::{option_docs, BindingConfig, DriverOptions, OptionDoc, Options, Result};
+use bindery_core::{BindingConfig, DriverOptions, Options, Result};
 
 use crate::format::Format;
 use crate::Files;
 
 /// The options a binding may set.
-pub(crate) fn docs() -> Vec<OptionDoc> {
-    option_docs(&[(
-        "format",
-        "the format new tables are written in: parquet (default), csv or jsonl",
-    )])
-}
+pub(crate) const OPTIONS: &[(&str, &str)] = &[(
+    "format",
+    "the format new tables are written in: parquet (default), csv or jsonl",
+)];
 
 /// A binding's config.
 #[derive(Debug)]

@@ -46,10 +46,7 @@ mod table;
 
 use std::sync::Arc;
 
-use bindery_core::{
-    async_trait, BindingConfig, Capability, Describe, Driver, DriverInfo, Error, Instance, Kind, OptionDoc,
-    Result,
-};
+use bindery_core::{async_trait, BindingConfig, Capability, Connect, Error, Instance, Kind, Result};
 
 pub use format::Format;
 use table::FileTables;
@@ -58,7 +55,8 @@ use table::FileTables;
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Files;
 
-impl Describe for Files {
+#[async_trait]
+impl Connect for Files {
     const NAME: &'static str = "files";
     const KINDS: &'static [Kind] = &[Kind::Table];
     /// What a binding can do: reads with filters, projection, limits and partitions pushed
@@ -77,17 +75,7 @@ impl Describe for Files {
         "A folder of CSV, JSON-lines or Parquet files read as one table; writes append files.";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const LOCAL_URL: bool = true;
-
-    fn options() -> Vec<OptionDoc> {
-        config::docs()
-    }
-}
-
-#[async_trait]
-impl Driver for Files {
-    fn info(&self) -> DriverInfo {
-        DriverInfo::of::<Self>()
-    }
+    const OPTIONS: &'static [(&'static str, &'static str)] = config::OPTIONS;
 
     async fn connect(&self, config: BindingConfig) -> Result<Arc<dyn Instance>> {
         let config::Config { root, format } = config::Config::from_binding(&config)?;

@@ -1,6 +1,6 @@
 //! The files driver's tables: a folder per table, appended to by whole files.
 
-use bindery_core::Describe;
+use bindery_core::Connect;
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::path::{Component, Path, PathBuf};

@@ -1,16 +1,11 @@
 //! The fs driver's config: `url` is the folder that holds the objects; no options.
 
-use bindery_core::Describe;
+use bindery_core::Connect;
 use std::path::PathBuf;
 
-use bindery_core::{BindingConfig, DriverOptions, Error, OptionDoc, Result};
+use bindery_core::{BindingConfig, DriverOptions, Error, Result};
 
 use crate::FsDriver;
-
-/// The options a binding may set: none.
-pub(crate) fn docs() -> Vec<OptionDoc> {
-    Vec::new()
-}
 
 /// A binding's config.
 #[derive(Debug)]

@@ -49,10 +49,7 @@ mod watch;
 
 use std::sync::Arc;
 
-use bindery_core::{
-    async_trait, BindingConfig, Capability, Describe, Driver, DriverInfo, Error, Instance, Kind, OptionDoc,
-    Result,
-};
+use bindery_core::{async_trait, BindingConfig, Capability, Connect, Error, Instance, Kind, Result};
 
 pub use object::FsStore;
 
@@ -60,7 +57,8 @@ pub use object::FsStore;
 #[derive(Debug, Default, Clone, Copy)]
 pub struct FsDriver;
 
-impl Describe for FsDriver {
+#[async_trait]
+impl Connect for FsDriver {
     const NAME: &'static str = "fs";
     const KINDS: &'static [Kind] = &[Kind::Object];
     /// What a binding can do: every object operation and condition.
@@ -71,17 +69,6 @@ impl Describe for FsDriver {
     const DESCRIPTION: &'static str = "Objects as files in a directory; atomic, durable writes.";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const LOCAL_URL: bool = true;
-
-    fn options() -> Vec<OptionDoc> {
-        config::docs()
-    }
-}
-
-#[async_trait]
-impl Driver for FsDriver {
-    fn info(&self) -> DriverInfo {
-        DriverInfo::of::<Self>()
-    }
 
     async fn connect(&self, config: BindingConfig) -> Result<Arc<dyn Instance>> {
         let config = config::Config::from_binding(&config)?;

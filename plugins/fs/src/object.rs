@@ -1,6 +1,6 @@
 //! The fs store: the object operations on a root directory.
 
-use bindery_core::Describe;
+use bindery_core::Connect;
 use std::collections::hash_map::DefaultHasher;
 use std::collections::BTreeMap;
 use std::fs::{self, File, Metadata};

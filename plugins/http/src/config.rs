@@ -1,25 +1,23 @@
 //! The http driver's config: the base URL, the headers sent with every request (the
 //! authorization made from the binding's secret among them), and how statuses are answered.
 
-use bindery_core::{option_docs, BindingConfig, DriverOptions, Error, OptionDoc, Result};
+use bindery_core::{BindingConfig, DriverOptions, Error, Result};
 use hyper::header::{HeaderName, HeaderValue};
 
 use crate::HttpDriver;
 
 /// The options a binding may set.
-pub(crate) fn docs() -> Vec<OptionDoc> {
-    option_docs(&[
-        (
-            "auth",
-            "how the secret is sent: bearer (the default with a secret), basic, or header:NAME",
-        ),
-        (
-            "errors",
-            "status (default): a status of 400 or more is an error; none: every status is answered",
-        ),
-        ("header.NAME", "a header sent with every request"),
-    ])
-}
+pub(crate) const OPTIONS: &[(&str, &str)] = &[
+    (
+        "auth",
+        "how the secret is sent: bearer (the default with a secret), basic, or header:NAME",
+    ),
+    (
+        "errors",
+        "status (default): a status of 400 or more is an error; none: every status is answered",
+    ),
+    ("header.NAME", "a header sent with every request"),
+];
 
 /// A binding's config.
 #[derive(Debug)]

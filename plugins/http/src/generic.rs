@@ -1,6 +1,6 @@
 //! The http driver's calls: one endpoint per binding, the operation an HTTP method.
 
-use bindery_core::Describe;
+use bindery_core::Connect;
 use std::sync::Arc;
 
 use bindery_core::{

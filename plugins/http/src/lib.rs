@@ -41,15 +41,14 @@ mod generic;
 
 use std::sync::Arc;
 
-use bindery_core::{
-    async_trait, BindingConfig, Capability, Describe, Driver, DriverInfo, Instance, Kind, OptionDoc, Result,
-};
+use bindery_core::{async_trait, BindingConfig, Capability, Connect, Instance, Kind, Result};
 
 /// The `http` driver.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct HttpDriver;
 
-impl Describe for HttpDriver {
+#[async_trait]
+impl Connect for HttpDriver {
     const NAME: &'static str = "http";
     const KINDS: &'static [Kind] = &[Kind::Generic];
     /// What a binding can do: generic calls.
@@ -60,17 +59,7 @@ impl Describe for HttpDriver {
     const DESCRIPTION: &'static str =
         "Calls a REST endpoint: operation = HTTP method, path below the base URL.";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
-
-    fn options() -> Vec<OptionDoc> {
-        config::docs()
-    }
-}
-
-#[async_trait]
-impl Driver for HttpDriver {
-    fn info(&self) -> DriverInfo {
-        DriverInfo::of::<Self>()
-    }
+    const OPTIONS: &'static [(&'static str, &'static str)] = config::OPTIONS;
 
     async fn connect(&self, config: BindingConfig) -> Result<Arc<dyn Instance>> {
         let config = config::Config::from_binding(&config)?;

@@ -2,31 +2,29 @@
 //! properties (for every client, or one with `producer.`, `consumer.`, `admin.`), checked by
 //! librdkafka at connect, plus bindery's own `topic_prefix` and `replication_factor`.
 
-use bindery_core::Describe;
+use bindery_core::Connect;
 use std::collections::BTreeMap;
 
-use bindery_core::{option_docs, BindingConfig, DriverOptions, Error, OptionDoc, Result};
+use bindery_core::{BindingConfig, DriverOptions, Error, Result};
 use rdkafka::ClientConfig;
 
 use crate::KafkaDriver;
 
 /// The options a binding may set.
-pub(crate) fn docs() -> Vec<OptionDoc> {
-    option_docs(&[
-        ("topic_prefix", "put before every topic name (namespacing)"),
-        (
-            "replication_factor",
-            "the replication factor of topics `create` makes (default: the broker's)",
-        ),
-        ("producer.NAME", "a librdkafka property of the producer only"),
-        ("consumer.NAME", "a librdkafka property of consumers only"),
-        ("admin.NAME", "a librdkafka property of the admin client only"),
-        (
-            "NAME",
-            "any other key: a librdkafka property of every client (checked by librdkafka at connect)",
-        ),
-    ])
-}
+pub(crate) const OPTIONS: &[(&str, &str)] = &[
+    ("topic_prefix", "put before every topic name (namespacing)"),
+    (
+        "replication_factor",
+        "the replication factor of topics `create` makes (default: the broker's)",
+    ),
+    ("producer.NAME", "a librdkafka property of the producer only"),
+    ("consumer.NAME", "a librdkafka property of consumers only"),
+    ("admin.NAME", "a librdkafka property of the admin client only"),
+    (
+        "NAME",
+        "any other key: a librdkafka property of every client (checked by librdkafka at connect)",
+    ),
+];
 
 /// The clients a binding makes, and what each is configured with.
 #[derive(Debug, Clone)]

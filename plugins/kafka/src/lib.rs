@@ -48,10 +48,7 @@ mod stream;
 
 use std::sync::Arc;
 
-use bindery_core::{
-    async_trait, BindingConfig, Capability, Describe, Driver, DriverInfo, Instance, Kind, OptionDoc, Result,
-    StreamDriver,
-};
+use bindery_core::{async_trait, BindingConfig, Capability, Connect, Instance, Kind, Result, StreamDriver};
 
 pub use error::map;
 
@@ -61,7 +58,8 @@ use crate::config::Settings;
 #[derive(Debug, Default, Clone, Copy)]
 pub struct KafkaDriver;
 
-impl Describe for KafkaDriver {
+#[async_trait]
+impl Connect for KafkaDriver {
     const NAME: &'static str = "kafka";
     const KINDS: &'static [Kind] = &[Kind::Stream];
     /// What a binding can do (`stream_grow` only where the broker can add partitions).
@@ -69,17 +67,7 @@ impl Describe for KafkaDriver {
     const DESCRIPTION: &'static str =
         "Topics on a Kafka-protocol broker (rdkafka): idempotent publish, consumer groups, admin.";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
-
-    fn options() -> Vec<OptionDoc> {
-        config::docs()
-    }
-}
-
-#[async_trait]
-impl Driver for KafkaDriver {
-    fn info(&self) -> DriverInfo {
-        DriverInfo::of::<Self>()
-    }
+    const OPTIONS: &'static [(&'static str, &'static str)] = config::OPTIONS;
 
     async fn connect(&self, config: BindingConfig) -> Result<Arc<dyn Instance>> {
         let settings = Settings::from_config(&config)?;

@@ -1,6 +1,6 @@
 //! The stream operations on a Kafka cluster.
 
-use bindery_core::Describe;
+use bindery_core::Connect;
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

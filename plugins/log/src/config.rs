@@ -1,31 +1,29 @@
 //! The log driver's config: `url` is the folder that holds the streams; options size the
 //! segments and bound what is kept.
 
-use bindery_core::Describe;
+use bindery_core::Connect;
 use std::time::Duration;
 
-use bindery_core::{option_docs, BindingConfig, DriverOptions, OptionDoc, Result};
+use bindery_core::{BindingConfig, DriverOptions, Result};
 
 use crate::shard::ShardOptions;
 use crate::LogDriver;
 
 /// The options a binding may set.
-pub(crate) fn docs() -> Vec<OptionDoc> {
-    option_docs(&[
-        (
-            "segment.bytes",
-            "bytes after which a shard starts a new segment file (default 16 MiB)",
-        ),
-        (
-            "retention.bytes",
-            "bytes a shard keeps; older whole segments are removed (default: all)",
-        ),
-        (
-            "retention.ms",
-            "milliseconds a message is kept; older whole segments are removed (default: forever)",
-        ),
-    ])
-}
+pub(crate) const OPTIONS: &[(&str, &str)] = &[
+    (
+        "segment.bytes",
+        "bytes after which a shard starts a new segment file (default 16 MiB)",
+    ),
+    (
+        "retention.bytes",
+        "bytes a shard keeps; older whole segments are removed (default: all)",
+    ),
+    (
+        "retention.ms",
+        "milliseconds a message is kept; older whole segments are removed (default: forever)",
+    ),
+];
 
 /// A binding's config.
 #[derive(Debug)]

@@ -45,10 +45,7 @@ mod stream;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use bindery_core::{
-    async_trait, BindingConfig, Capability, Describe, Driver, DriverInfo, Error, Instance, Kind, OptionDoc,
-    Result,
-};
+use bindery_core::{async_trait, BindingConfig, Capability, Connect, Error, Instance, Kind, Result};
 
 use crate::folder::LogStream;
 use crate::shard::ShardOptions;
@@ -198,7 +195,8 @@ pub fn check(stream_dir: &std::path::Path) -> Result<(Vec<ShardState>, Vec<Findi
 #[derive(Debug, Default, Clone, Copy)]
 pub struct LogDriver;
 
-impl Describe for LogDriver {
+#[async_trait]
+impl Connect for LogDriver {
     const NAME: &'static str = "log";
     const KINDS: &'static [Kind] = &[Kind::Stream];
     /// What a binding can do.
@@ -209,17 +207,7 @@ impl Describe for LogDriver {
     const DESCRIPTION: &'static str = "A durable segmented log on local disk; group commit, crash-safe.";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const LOCAL_URL: bool = true;
-
-    fn options() -> Vec<OptionDoc> {
-        config::docs()
-    }
-}
-
-#[async_trait]
-impl Driver for LogDriver {
-    fn info(&self) -> DriverInfo {
-        DriverInfo::of::<Self>()
-    }
+    const OPTIONS: &'static [(&'static str, &'static str)] = config::OPTIONS;
 
     async fn connect(&self, config: BindingConfig) -> Result<Arc<dyn Instance>> {
         let config::Config { root, shards: opts } = config::Config::from_binding(&config)?;

@@ -1,6 +1,6 @@
 //! The log driver's stream operations: one connected binding's streams, each a folder.
 
-use bindery_core::Describe;
+use bindery_core::Connect;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};

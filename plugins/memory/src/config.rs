@@ -1,13 +1,8 @@
 //! The memory driver's config: it takes no `url` and no options.
 
-use bindery_core::{BindingConfig, DriverOptions, OptionDoc, Result};
+use bindery_core::{BindingConfig, DriverOptions, Result};
 
 use crate::MemoryDriver;
-
-/// The options a binding may set: none.
-pub(crate) fn docs() -> Vec<OptionDoc> {
-    Vec::new()
-}
 
 /// A binding's config (nothing to configure; checked so that a stray option is refused).
 #[derive(Debug)]

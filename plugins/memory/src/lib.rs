@@ -18,9 +18,7 @@ mod object;
 
 use std::sync::Arc;
 
-use bindery_core::{
-    async_trait, BindingConfig, Capability, Describe, Driver, DriverInfo, Instance, Kind, OptionDoc, Result,
-};
+use bindery_core::{async_trait, BindingConfig, Capability, Connect, Instance, Kind, Result};
 
 pub use object::MemoryStore;
 
@@ -28,7 +26,8 @@ pub use object::MemoryStore;
 #[derive(Debug, Default, Clone, Copy)]
 pub struct MemoryDriver;
 
-impl Describe for MemoryDriver {
+#[async_trait]
+impl Connect for MemoryDriver {
     const NAME: &'static str = "memory";
     const KINDS: &'static [Kind] = &[Kind::Object];
     /// What a binding can do: every object operation and condition, and watch.
@@ -38,17 +37,6 @@ impl Describe for MemoryDriver {
     };
     const DESCRIPTION: &'static str = "Objects in memory, per binding; lost when the host stops.";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
-
-    fn options() -> Vec<OptionDoc> {
-        config::docs()
-    }
-}
-
-#[async_trait]
-impl Driver for MemoryDriver {
-    fn info(&self) -> DriverInfo {
-        DriverInfo::of::<Self>()
-    }
 
     async fn connect(&self, config: BindingConfig) -> Result<Arc<dyn Instance>> {
         config::Config::from_binding(&config)?;

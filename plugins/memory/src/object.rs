@@ -1,6 +1,6 @@
 //! The memory driver's objects: a map of reference-counted buffers per binding.
 
-use bindery_core::Describe;
+use bindery_core::Connect;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};

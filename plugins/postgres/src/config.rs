@@ -1,24 +1,22 @@
 //! The postgres driver's config: `url` is a connection string; the password comes from the
 //! binding's secret; options size the pool and name the CA that signs the server's certificate.
 
-use bindery_core::Describe;
+use bindery_core::Connect;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use bindery_core::{option_docs, BindingConfig, DriverOptions, Error, OptionDoc, Result};
+use bindery_core::{BindingConfig, DriverOptions, Error, Result};
 
 use crate::Postgres;
 
 /// The options a binding may set.
-pub(crate) fn docs() -> Vec<OptionDoc> {
-    option_docs(&[
-        ("pool.size", "connections kept open (default 4)"),
-        (
-            "tls.ca_file",
-            "a PEM file of the CA that must sign the server's certificate (relative to the spec)",
-        ),
-    ])
-}
+pub(crate) const OPTIONS: &[(&str, &str)] = &[
+    ("pool.size", "connections kept open (default 4)"),
+    (
+        "tls.ca_file",
+        "a PEM file of the CA that must sign the server's certificate (relative to the spec)",
+    ),
+];
 
 /// A binding's config.
 pub(crate) struct Config {

@@ -44,9 +44,7 @@ mod write;
 
 use std::sync::{Arc, Mutex};
 
-use bindery_core::{
-    async_trait, BindingConfig, Capability, Describe, Driver, DriverInfo, Instance, Kind, OptionDoc, Result,
-};
+use bindery_core::{async_trait, BindingConfig, Capability, Connect, Instance, Kind, Result};
 
 use crate::error::map;
 use crate::table::{PgTables, Pool, META};
@@ -55,24 +53,15 @@ use crate::table::{PgTables, Pool, META};
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Postgres;
 
-impl Describe for Postgres {
+#[async_trait]
+impl Connect for Postgres {
     const NAME: &'static str = "postgres";
     const KINDS: &'static [Kind] = &[Kind::Table];
     /// What a binding can do: everything SQL does itself (see [`Capability::SQL_TABLE`]).
     const CAPABILITY: Capability = Capability::SQL_TABLE;
     const DESCRIPTION: &'static str = "Tables in a PostgreSQL database (tokio-postgres).";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
-
-    fn options() -> Vec<OptionDoc> {
-        config::docs()
-    }
-}
-
-#[async_trait]
-impl Driver for Postgres {
-    fn info(&self) -> DriverInfo {
-        DriverInfo::of::<Self>()
-    }
+    const OPTIONS: &'static [(&'static str, &'static str)] = config::OPTIONS;
 
     async fn connect(&self, config: BindingConfig) -> Result<Arc<dyn Instance>> {
         let config::Config {

@@ -1,6 +1,6 @@
 //! The postgres driver's tables: a pool of connections, bindery's schemas, the table trait.
 
-use bindery_core::Describe;
+use bindery_core::Connect;
 use std::sync::{Arc, Mutex};
 
 use bindery_core::table::schema::parse_literal;

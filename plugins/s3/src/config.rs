@@ -1,8 +1,8 @@
 //! The s3 driver's config: `url` names the endpoint and the bucket; options set the region,
 //! how conditional writes are trusted, and how large uploads are cut.
 
-use bindery_core::Describe;
-use bindery_core::{option_docs, BindingConfig, DriverOptions, Error, OptionDoc, Result};
+use bindery_core::Connect;
+use bindery_core::{BindingConfig, DriverOptions, Error, Result};
 
 use crate::S3Driver;
 
@@ -12,14 +12,24 @@ pub(crate) const MIN_PART: u64 = 5 << 20;
 pub(crate) const MAX_PART: u64 = 5 << 30;
 
 /// The options a binding may set.
-pub(crate) fn docs() -> Vec<OptionDoc> {
-    option_docs(&[
-        ("region", "the bucket's region (default us-east-1 for an endpoint URL; AWS_REGION or the profile for s3://)"),
-        ("conditional_writes", "probe (default: test the server at connect), on (trust it) or off"),
-        ("part_size", "the part size of multipart uploads, 5 MiB to 5 GiB (default 8MiB)"),
-        ("concurrency", "parts of one upload in flight, 1 to 64 (default 4)"),
-    ])
-}
+pub(crate) const OPTIONS: &[(&str, &str)] = &[
+    (
+        "region",
+        "the bucket's region (default us-east-1 for an endpoint URL; AWS_REGION or the profile for s3://)",
+    ),
+    (
+        "conditional_writes",
+        "probe (default: test the server at connect), on (trust it) or off",
+    ),
+    (
+        "part_size",
+        "the part size of multipart uploads, 5 MiB to 5 GiB (default 8MiB)",
+    ),
+    (
+        "concurrency",
+        "parts of one upload in flight, 1 to 64 (default 4)",
+    ),
+];
 
 /// Whether the server enforces conditional writes, as the binding's option says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

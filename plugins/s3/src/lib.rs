@@ -64,10 +64,7 @@ use aws_sdk_s3::config::{
 };
 use aws_sdk_s3::Client;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
-use bindery_core::{
-    async_trait, BindingConfig, Capability, Describe, Driver, DriverInfo, Error, Instance, Kind, OptionDoc,
-    Result,
-};
+use bindery_core::{async_trait, BindingConfig, Capability, Connect, Error, Instance, Kind, Result};
 
 pub use error::map_sdk_error;
 pub use object::S3Store;
@@ -78,7 +75,8 @@ use crate::config::Settings;
 #[derive(Debug, Default, Clone, Copy)]
 pub struct S3Driver;
 
-impl Describe for S3Driver {
+#[async_trait]
+impl Connect for S3Driver {
     const NAME: &'static str = "s3";
     const KINDS: &'static [Kind] = &[Kind::Object];
     /// What a binding can do at most (the conditions of writes depend on the server: a
@@ -87,9 +85,13 @@ impl Describe for S3Driver {
     const DESCRIPTION: &'static str =
         "Objects in an S3 bucket, on AWS or any S3-compatible server (aws-sdk-s3).";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    const OPTIONS: &'static [(&'static str, &'static str)] = config::OPTIONS;
 
-    fn options() -> Vec<OptionDoc> {
-        config::docs()
+    async fn connect(&self, config: BindingConfig) -> Result<Arc<dyn Instance>> {
+        let settings = Settings::from_config(&config)?;
+        let client = client(&config, &settings).await?;
+        let store = S3Store::connect(client, settings).await?;
+        Ok(Arc::new(store))
     }
 }
 
@@ -135,18 +137,4 @@ async fn client(config: &BindingConfig, s: &Settings) -> Result<Client> {
         conf = conf.endpoint_url(endpoint).force_path_style(true);
     }
     Ok(Client::from_conf(conf.build()))
-}
-
-#[async_trait]
-impl Driver for S3Driver {
-    fn info(&self) -> DriverInfo {
-        DriverInfo::of::<Self>()
-    }
-
-    async fn connect(&self, config: BindingConfig) -> Result<Arc<dyn Instance>> {
-        let settings = Settings::from_config(&config)?;
-        let client = client(&config, &settings).await?;
-        let store = S3Store::connect(client, settings).await?;
-        Ok(Arc::new(store))
-    }
 }

@@ -1,6 +1,6 @@
 //! The s3 driver's objects: the object operations on one bucket.
 
-use bindery_core::Describe;
+use bindery_core::Connect;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::SystemTime;

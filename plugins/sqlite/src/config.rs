@@ -1,16 +1,11 @@
 //! The sqlite driver's config: `url` is the database file (created if missing); no options.
 
-use bindery_core::Describe;
+use bindery_core::Connect;
 use std::path::PathBuf;
 
-use bindery_core::{BindingConfig, DriverOptions, OptionDoc, Result};
+use bindery_core::{BindingConfig, DriverOptions, Result};
 
 use crate::Sqlite;
-
-/// The options a binding may set: none.
-pub(crate) fn docs() -> Vec<OptionDoc> {
-    Vec::new()
-}
 
 /// A binding's config.
 #[derive(Debug)]

@@ -33,10 +33,7 @@ mod write;
 
 use std::sync::Arc;
 
-use bindery_core::{
-    async_trait, blocking, BindingConfig, Capability, Describe, Driver, DriverInfo, Instance, Kind,
-    OptionDoc, Result,
-};
+use bindery_core::{async_trait, blocking, BindingConfig, Capability, Connect, Instance, Kind, Result};
 
 use crate::table::{Db, SqliteTables};
 
@@ -44,7 +41,8 @@ use crate::table::{Db, SqliteTables};
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Sqlite;
 
-impl Describe for Sqlite {
+#[async_trait]
+impl Connect for Sqlite {
     const NAME: &'static str = "sqlite";
     const KINDS: &'static [Kind] = &[Kind::Table];
     /// What a binding can do: everything SQL does itself (see [`Capability::SQL_TABLE`]).
@@ -52,17 +50,6 @@ impl Describe for Sqlite {
     const DESCRIPTION: &'static str = "Tables in one SQLite database file (bundled SQLite).";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const LOCAL_URL: bool = true;
-
-    fn options() -> Vec<OptionDoc> {
-        config::docs()
-    }
-}
-
-#[async_trait]
-impl Driver for Sqlite {
-    fn info(&self) -> DriverInfo {
-        DriverInfo::of::<Self>()
-    }
 
     async fn connect(&self, config: BindingConfig) -> Result<Arc<dyn Instance>> {
         let file = config::Config::from_binding(&config)?.file;

@@ -1,6 +1,6 @@
 //! The sqlite driver's table operations: the database, its schemas, and the table trait.
 
-use bindery_core::Describe;
+use bindery_core::Connect;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
