@@ -111,6 +111,7 @@ enum Command {
   tableSchema @17;
   genericCall @18;
   objectWatch @19;
+  tableWatch @20;
 }
 
 struct Conditions {
@@ -165,12 +166,13 @@ struct DataRequest {
     tableAlter @19 :TableAlter;
     tableSchema @20 :Void;
     genericCall @21 :GenericCall;
-    objectWatch @22 :ObjectWatch;
+    objectWatch @22 :Watch;
+    tableWatch @23 :Watch;
   }
 }
 
 # A watch: from now, or after a cursor; with the current state first or not.
-struct ObjectWatch {
+struct Watch {
   cursor @0 :Text;      # absent: from now
   initial @1 :Bool;
 }
@@ -184,6 +186,8 @@ struct Change {
   size @4 :UInt64;
   timeNanos @5 :Int64;  # since the Unix epoch
   cursor @6 :Text;
+  row @7 :Text;         # a table row after the change, JSON; absent: not known
+  before @8 :Text;      # a table row before the change, JSON; absent: not known
 
   enum Kind {
     created @0;

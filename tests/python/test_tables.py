@@ -197,3 +197,35 @@ def test_a_table_reader_speaks_the_arrow_pycapsule_stream_protocol(ctx):
     wanted = pa.schema([("user", pa.large_string()), ("age", pa.int64())])
     cast = pa.RecordBatchReader.from_stream(ctx.table.read("db://users").select("user", "age").load(), schema=wanted)
     assert cast.read_all().schema == wanted
+
+
+def test_watch_reports_rows_changed_here_and_by_python_sqlite3(ctx, spec):
+    import sqlite3
+
+    from conftest import ends_within
+
+    make_users(ctx)
+    with ends_within(30), ctx.table.watch("db://users").initial(True).load() as w:
+        first = [next(w) for _ in range(4)]
+        assert sorted(c.path for c in first[:3]) == ["ana", "bob", "chen"]
+        assert first[3].kind == "synced"
+        ana = next(c for c in first if c.path == "ana")
+        assert ana.row == {"user": "ana", "age": 41, "addr": "NY", "version": 0}
+        ctx.table.write("db://users").with_items([{"user": "dan", "age": 7}]).do()
+        change = next(w)
+        assert (change.kind, change.path, change.row["age"], change.before) == ("created", "dan", 7, None)
+        # Another program: Python's own sqlite3 on the binding's database file.
+        db = sqlite3.connect(spec.parent / "tables.db")
+        db.execute("UPDATE users SET age = 8 WHERE user = 'dan'")
+        db.commit()
+        db.execute("DELETE FROM users WHERE user = 'bob'")
+        db.commit()
+        db.close()
+        updated, deleted = next(w), next(w)
+        assert (updated.kind, updated.path, updated.row["age"], updated.before["age"]) == ("updated", "dan", 8, 7)
+        assert (deleted.kind, deleted.path, deleted.row, deleted.before["user"]) == ("deleted", "bob", None, "bob")
+        cursor = change.cursor
+    with ends_within(30):
+        again = ctx.table.watch("db://users").from_("cursor", cursor).load()
+        assert [next(again)[:2] for _ in range(2)] == [("updated", "dan"), ("deleted", "bob")]
+        again.close()

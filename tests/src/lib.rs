@@ -14,6 +14,7 @@ pub mod memory;
 pub mod object_suite;
 pub mod stream_suite;
 pub mod table_suite;
+pub mod table_watch_suite;
 pub mod watch_suite;
 
 use std::path::{Path, PathBuf};

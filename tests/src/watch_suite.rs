@@ -55,6 +55,20 @@ pub fn take(w: &mut Watcher, n: usize) -> Vec<Change> {
     out
 }
 
+/// Changes until `done` says the changes so far are enough, or a panic after `within`.
+pub fn until(w: &mut Watcher, within: Duration, mut done: impl FnMut(&[Change]) -> bool) -> Vec<Change> {
+    let end = std::time::Instant::now() + within;
+    let mut got = Vec::new();
+    while !done(&got) {
+        match w.poll(end.saturating_duration_since(std::time::Instant::now())) {
+            Some(Ok(c)) => got.push(c),
+            Some(Err(e)) => panic!("the watch failed: {e}"),
+            None => panic!("not done within {within:?}; got {:?}", kinds(&got)),
+        }
+    }
+    got
+}
+
 /// Kind and path of each change.
 pub fn kinds(cs: &[Change]) -> Vec<(ChangeKind, &str)> {
     cs.iter().map(|c| (c.kind, c.path.as_str())).collect()

@@ -1,7 +1,7 @@
-//! The watch conformance suite, run against every object driver: those with the `watch`
+//! The watch conformance suite, run against every object and table driver: those with the `watch`
 //! capability (built in, and through the plugin ABI) and one without (refused).
 
-use bindery_tests::{cdylib, fixture, s3_fixture, watch_suite};
+use bindery_tests::{cdylib, fixture, s3_fixture, table_fixture, table_watch_suite, watch_suite};
 
 watch_suite!(memory, || fixture("memory", ""));
 watch_suite!(fs, || fixture("fs", "      url: ./data\n"));
@@ -11,3 +11,12 @@ watch_suite!(memory_plugin, || async {
 });
 // No watch yet: every case checks the refusal.
 watch_suite!(s3_s3s_fs, || s3_fixture("s3s-fs"));
+
+// Table watches.
+table_watch_suite!(sqlite, || table_fixture("sqlite", "      url: ./data.db\n"));
+table_watch_suite!(sqlite_plugin, || async {
+    let lib = cdylib("sqlite-plugin");
+    table_fixture(&lib.display().to_string(), "      url: ./data.db\n").await
+});
+// No watch yet: every case checks the refusal.
+table_watch_suite!(files, || table_fixture("files", "      url: ./tables\n"));

@@ -326,16 +326,34 @@ pub struct Watcher {
     inner: Slot<bindery::Watcher>,
 }
 
-/// A change as `(kind, path, gen, size, time, cursor)` (time: seconds since the Unix epoch),
-/// which `bindery.Change` wraps.
-type ChangeTuple = (&'static str, String, String, Option<u64>, f64, String);
+/// A change as `(kind, path, gen, size, time, cursor, row, before)` (time: seconds since the
+/// Unix epoch; row and before: JSON text or None), which `bindery.Change` wraps.
+type ChangeTuple = (
+    &'static str,
+    String,
+    String,
+    Option<u64>,
+    f64,
+    String,
+    Option<String>,
+    Option<String>,
+);
 
 fn change_tuple(c: bindery::Change) -> ChangeTuple {
     let time = c
         .time
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64());
-    (c.kind.as_str(), c.path, c.gen, c.size, time, c.cursor)
+    (
+        c.kind.as_str(),
+        c.path,
+        c.gen,
+        c.size,
+        time,
+        c.cursor,
+        c.row,
+        c.before,
+    )
 }
 
 #[pymethods]
@@ -841,15 +859,22 @@ impl Native {
         }
     }
 
-    #[pyo3(signature = (path, from_, initial, options))]
-    fn object_watch(
+    /// A watch of objects (`table` false) or of a table's rows.
+    #[pyo3(signature = (table, path, from_, initial, options))]
+    fn watch(
         &self,
+        table: bool,
         path: String,
         from_: Option<(String, String)>,
         initial: bool,
         options: Opts,
     ) -> Watcher {
-        let mut req = self.ctx.object().watch(path).initial(initial);
+        let req = if table {
+            self.ctx.table().watch(path)
+        } else {
+            self.ctx.object().watch(path)
+        };
+        let mut req = req.initial(initial);
         if let Some((k, v)) = from_ {
             req = req.from_(&k, &v);
         }

@@ -78,10 +78,7 @@ impl Objects {
     /// Watches the objects under a prefix: every change, also those made outside bindery
     /// (see [`crate::Watcher`]).
     pub fn watch(&self, prefix: impl Into<String>) -> crate::Watch {
-        crate::Watch {
-            req: Req::new(&self.ctx, prefix),
-            op: bindery_core::OpWatch::default(),
-        }
+        crate::Watch::new(Req::new(&self.ctx, prefix), Kind::Object)
     }
 }
 

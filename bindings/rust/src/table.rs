@@ -99,6 +99,13 @@ impl Tables {
             req: Req::new(&self.ctx, path),
         }
     }
+
+    /// Watches a table's rows: every insert, update and delete, also those made by other
+    /// programs (see [`crate::Watcher`]). A change's `path` is the row's key, `row` the row
+    /// after it and `before` the row before it, as JSON, where the driver gives them.
+    pub fn watch(&self, path: impl Into<String>) -> crate::Watch {
+        crate::Watch::new(Req::new(&self.ctx, path), Kind::Table)
+    }
 }
 
 fn schema_of(frames: Vec<ResponseMessage>) -> Result<TableSchema> {

@@ -1,4 +1,5 @@
-//! `watch(prefix)`: changes to objects as they happen, also those made outside bindery.
+//! `watch(prefix)` and `watch(table)`: changes to objects or rows as they happen, also those
+//! made outside bindery.
 //!
 //! ```no_run
 //! # async fn run(ctx: bindery::Context) -> bindery::Result<()> {
@@ -18,15 +19,25 @@ use futures::stream::{self, Stream};
 use crate::frames::Items;
 use crate::request::Req;
 
-/// `watch(prefix)`: build with [`from_`](Watch::from_) and [`initial`](Watch::initial),
-/// then [`load`](Watch::load).
+/// `watch(prefix)` (objects) or `watch(table)` (rows): build with [`from_`](Watch::from_)
+/// and [`initial`](Watch::initial), then [`load`](Watch::load).
 #[must_use = "a watch does nothing until it is loaded"]
 pub struct Watch {
-    pub(crate) req: Req,
-    pub(crate) op: OpWatch,
+    req: Req,
+    op: OpWatch,
+    kind: Kind,
 }
 
 impl Watch {
+    /// A watch of `kind` (object or table) on `path`.
+    pub(crate) fn new(req: Req, kind: Kind) -> Watch {
+        Watch {
+            req,
+            op: OpWatch::default(),
+            kind,
+        }
+    }
+
     /// Where to start: `now` (the default: changes from now on) or `cursor` with a
     /// change's cursor (the changes after it; if they can no longer all be told, a `resync`
     /// change and the current state come first).
@@ -53,8 +64,11 @@ impl Watch {
 
     /// Starts watching and returns the watcher at once.
     pub fn load(self) -> Watcher {
-        let Watch { req, op } = self;
-        let sent = req.send(Kind::Object, "watch", true, || Details::ObjectWatch(op));
+        let Watch { req, op, kind } = self;
+        let sent = req.send(kind, "watch", true, || match kind {
+            Kind::Table => Details::TableWatch(op),
+            _ => Details::ObjectWatch(op),
+        });
         let unpack = |f: ResponseMessage, queue: &mut VecDeque<Change>| {
             if let Head::Changes(c) = f.head {
                 queue.extend(c);

@@ -542,13 +542,8 @@ pub fn encode_request(req: &DataRequest) -> Result<Vec<u8>> {
             c.set_payload(&op.payload);
             c.set_idempotent(op.idempotent);
         }
-        Details::ObjectWatch(op) => {
-            let mut w = d.init_object_watch();
-            if let WatchFrom::Cursor(c) = &op.from {
-                w.set_cursor(c.as_str());
-            }
-            w.set_initial(op.initial);
-        }
+        Details::ObjectWatch(op) => put_watch(d.init_object_watch(), op),
+        Details::TableWatch(op) => put_watch(d.init_table_watch(), op),
     }
     Ok(words(&m))
 }
@@ -637,6 +632,26 @@ fn get_messages(
     Ok(out)
 }
 
+fn put_watch(mut w: s::watch::Builder<'_>, op: &OpWatch) {
+    if let WatchFrom::Cursor(c) = &op.from {
+        w.set_cursor(c.as_str());
+    }
+    w.set_initial(op.initial);
+}
+
+fn get_watch(w: capnp::Result<s::watch::Reader<'_>>, options: Options) -> Result<OpWatch> {
+    let w = w.c()?;
+    Ok(OpWatch {
+        from: if w.has_cursor() {
+            WatchFrom::Cursor(text(w.get_cursor())?)
+        } else {
+            WatchFrom::Now
+        },
+        initial: w.get_initial(),
+        options,
+    })
+}
+
 fn put_changes(mut list: capnp::struct_list::Builder<'_, s::change::Owned>, changes: &[Change]) {
     use s::change::Kind;
     for (i, c) in changes.iter().enumerate() {
@@ -656,6 +671,12 @@ fn put_changes(mut list: capnp::struct_list::Builder<'_, s::change::Owned>, chan
         }
         b.set_time_nanos(to_nanos(c.time));
         b.set_cursor(c.cursor.as_str());
+        if let Some(row) = &c.row {
+            b.set_row(row.as_str());
+        }
+        if let Some(before) = &c.before {
+            b.set_before(before.as_str());
+        }
     }
 }
 
@@ -679,6 +700,16 @@ fn get_changes(list: capnp::Result<capnp::struct_list::Reader<'_, s::change::Own
             size: c.get_has_size().then(|| c.get_size()),
             time: from_nanos(c.get_time_nanos()),
             cursor: text(c.get_cursor())?,
+            row: if c.has_row() {
+                Some(text(c.get_row())?)
+            } else {
+                None
+            },
+            before: if c.has_before() {
+                Some(text(c.get_before())?)
+            } else {
+                None
+            },
         });
     }
     Ok(out)
@@ -875,18 +906,8 @@ pub fn decode_request(bytes: &[u8], body: Option<PutBody>) -> Result<DataRequest
                 options,
             })
         }
-        Which::ObjectWatch(w) => {
-            let w = w.c()?;
-            Details::ObjectWatch(OpWatch {
-                from: if w.has_cursor() {
-                    WatchFrom::Cursor(text(w.get_cursor())?)
-                } else {
-                    WatchFrom::Now
-                },
-                initial: w.get_initial(),
-                options,
-            })
-        }
+        Which::ObjectWatch(w) => Details::ObjectWatch(get_watch(w, options)?),
+        Which::TableWatch(w) => Details::TableWatch(get_watch(w, options)?),
     };
     Ok(DataRequest {
         path: text(r.get_path())?,
@@ -1235,20 +1256,31 @@ mod tests {
 
     #[test]
     fn watches_and_their_changes_round_trip() {
-        for (from, initial) in [(WatchFrom::Now, false), (WatchFrom::Cursor("e-7".into()), true)] {
+        for (table, from, initial) in [
+            (false, WatchFrom::Now, false),
+            (true, WatchFrom::Cursor("e-7".into()), true),
+        ] {
+            let op = OpWatch {
+                from: from.clone(),
+                initial,
+                options: [("k".to_string(), "v".to_string())].into(),
+            };
+            let details = if table {
+                Details::TableWatch(op)
+            } else {
+                Details::ObjectWatch(op)
+            };
             let req = DataRequest {
                 path: "p/".into(),
-                details: Details::ObjectWatch(OpWatch {
-                    from: from.clone(),
-                    initial,
-                    options: [("k".to_string(), "v".to_string())].into(),
-                }),
+                details,
             };
-            let Details::ObjectWatch(back) = decode_request(&encode_request(&req).unwrap(), None)
+            let back = match decode_request(&encode_request(&req).unwrap(), None)
                 .unwrap()
                 .details
-            else {
-                panic!("not a watch")
+            {
+                Details::TableWatch(back) if table => back,
+                Details::ObjectWatch(back) if !table => back,
+                other => panic!("not the watch sent: {other:?}"),
             };
             assert_eq!(
                 (back.from, back.initial, back.options["k"].as_str()),
@@ -1263,6 +1295,8 @@ mod tests {
                 path: format!("p/{i}"),
                 gen: format!("g{i}"),
                 size: (i % 2 == 0).then_some(i as u64),
+                row: (i % 2 == 1).then(|| format!("{{\"id\":{i}}}")),
+                before: (i == 2).then(|| "{}".to_string()),
                 time: UNIX_EPOCH + Duration::from_nanos(1_700_000_000_123_456_789),
                 cursor: format!("e-{i}"),
             })

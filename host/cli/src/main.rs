@@ -7,7 +7,7 @@
 //!   binding, streaming large objects with bounded memory.
 //! - `bindery stream --spec FILE publish|consume|create|update|delete|shards PATH` works on
 //!   any stream binding; `consume --follow` tails a stream like `kcat -C`.
-//! - `bindery table --spec FILE read|write|create|drop|alter|schema PATH` works on any table
+//! - `bindery table --spec FILE read|write|create|drop|alter|schema|watch PATH` works on any table
 //!   binding: an aligned table on a terminal, or `--format csv|json|arrow` for pipes.
 //! - `bindery run FILE` runs the spec's function (its triggers call the handler per event);
 //!   `bindery invoke FILE --body …` runs one event and prints the response.
@@ -16,6 +16,7 @@ mod function;
 mod object;
 mod stream;
 mod table;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

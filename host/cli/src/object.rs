@@ -70,15 +70,8 @@ enum Op {
         /// `binding://prefix`.
         #[arg(default_value = "")]
         prefix: String,
-        /// Resume after this cursor (a change's `cursor`, printed with --json).
-        #[arg(long = "from", value_name = "CURSOR")]
-        from: Option<String>,
-        /// Print the current objects first (created), then a `synced` line.
-        #[arg(long)]
-        initial: bool,
-        /// Print JSON lines (with each change's cursor).
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        how: crate::watch::WatchArgs,
     },
     /// Deletes an object (a missing object is not an error).
     Rm {
@@ -271,35 +264,7 @@ pub fn run(args: ObjectArgs) -> Result<(), String> {
                 }
             }
         }
-        Op::Watch {
-            prefix,
-            from,
-            initial,
-            json,
-        } => {
-            let mut req = objects.watch(&prefix).initial(initial);
-            if let Some(c) = from {
-                req = req.from_("cursor", &c);
-            }
-            let stdout = io::stdout();
-            for change in req.load() {
-                let c = change.map_err(fail)?;
-                let line = if json {
-                    c.to_json().to_string()
-                } else {
-                    match c.size {
-                        Some(size) => format!("{:<8} {:>12}  {}", c.kind, size, c.path),
-                        None => format!("{:<8} {:>12}  {}", c.kind, "", c.path)
-                            .trim_end()
-                            .to_string(),
-                    }
-                };
-                let mut out = stdout.lock();
-                if writeln!(out, "{line}").and_then(|_| out.flush()).is_err() {
-                    break; // the reader went away (a pipe into head)
-                }
-            }
-        }
+        Op::Watch { prefix, how } => crate::watch::print(objects.watch(&prefix), how)?,
         Op::Rm { path, conditions } => {
             let mut req = objects.del(&path);
             for c in &conditions {

@@ -1,4 +1,5 @@
-//! `bindery table`: read, write, create, drop, alter and describe tables on a table binding.
+//! `bindery table`: read, write, create, drop, alter, describe and watch tables on a table
+//! binding.
 //!
 //! Reads print an aligned table on a terminal and CSV in a pipe, or what `--format` asks:
 //! `table`, `csv`, `json` (one object per line) or `arrow` (an Arrow IPC stream). CSV, JSON
@@ -122,6 +123,14 @@ enum Op {
     Schema {
         /// `binding://table`.
         path: String,
+    },
+    /// Prints every change to a table's rows as it happens, a line each (`KIND KEY ROW`),
+    /// until interrupted: also changes made by other programs.
+    Watch {
+        /// `binding://table`.
+        path: String,
+        #[command(flatten)]
+        how: crate::watch::WatchArgs,
     },
 }
 
@@ -262,6 +271,7 @@ pub fn run(args: TableArgs) -> Result<(), String> {
                 println!("PRIMARY KEY ({})", schema.key.join(", "));
             }
         }
+        Op::Watch { path, how } => crate::watch::print(tables.watch(&path), how)?,
     }
     Ok(())
 }

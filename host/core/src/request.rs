@@ -325,6 +325,14 @@ operations! {
         repeat: true,
         needs: |cap| [(cap.watch, "watch")],
     }
+    /// Table watch: changes to a table's rows.
+    TableWatch(OpWatch) as (o) {
+        name: "watch",
+        kind: Table,
+        options: &o.options,
+        repeat: true,
+        needs: |cap| [(cap.watch, "watch")],
+    }
 }
 
 /// A size against a limit of the capability: allowed when either is unknown or it fits;
@@ -359,6 +367,7 @@ impl DataRequest {
             Details::ObjectDelete(o) => Details::ObjectDelete(o.clone()),
             Details::ObjectList(o) => Details::ObjectList(o.clone()),
             Details::ObjectWatch(o) => Details::ObjectWatch(o.clone()),
+            Details::TableWatch(o) => Details::TableWatch(o.clone()),
             Details::StreamCreate(o) => Details::StreamCreate(o.clone()),
             Details::StreamUpdate(n, o) => Details::StreamUpdate(*n, o.clone()),
             Details::StreamDelete(o) => Details::StreamDelete(o.clone()),

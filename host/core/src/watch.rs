@@ -69,12 +69,19 @@ impl std::fmt::Display for ChangeKind {
 pub struct Change {
     /// What happened.
     pub kind: ChangeKind,
-    /// The object's path (empty for `synced` and `resync`).
+    /// The object's path, or the row's primary key (its values joined by `/`; a table without
+    /// one: the row id); empty for `synced` and `resync`.
     pub path: String,
     /// The generation after the change (empty for a deletion and the markers).
     pub gen: String,
     /// The size after the change, where known.
     pub size: Option<u64>,
+    /// A table's row after the change, as a JSON object (none for a deletion, an object, a
+    /// marker, or a backend that does not give it).
+    pub row: Option<String>,
+    /// A table's row before the change, as a JSON object, where the backend gives it
+    /// (updates and deletions).
+    pub before: Option<String>,
     /// When the change was seen.
     pub time: SystemTime,
     /// Where to resume after this change (`from_("cursor", …)`).
@@ -83,17 +90,39 @@ pub struct Change {
 
 impl Change {
     /// The change as JSON: `kind`, `path`, `gen`, `size` (null when unknown), `time_ms`
-    /// (milliseconds since the Unix epoch) and `cursor`; what the CLI prints and the `watch`
-    /// trigger sends.
+    /// (milliseconds since the Unix epoch) and `cursor`, and for a table's rows `row` and
+    /// `before` where known; what the CLI prints and the `watch` trigger sends.
     pub fn to_json(&self) -> serde_json::Value {
         let time_ms = self
             .time
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
-        serde_json::json!({
+        let mut v = serde_json::json!({
             "kind": self.kind.as_str(), "path": self.path, "gen": self.gen, "size": self.size,
             "time_ms": time_ms, "cursor": self.cursor,
-        })
+        });
+        for (name, row) in [("row", &self.row), ("before", &self.before)] {
+            if let Some(row) = row {
+                let row =
+                    serde_json::from_str(row).unwrap_or_else(|_| serde_json::Value::String(row.clone()));
+                v[name] = row;
+            }
+        }
+        v
+    }
+
+    /// A marker (`synced`, `resync`) with its cursor.
+    pub fn marker(kind: ChangeKind, cursor: String) -> Change {
+        Change {
+            kind,
+            path: String::new(),
+            gen: String::new(),
+            size: None,
+            row: None,
+            before: None,
+            time: SystemTime::now(),
+            cursor,
+        }
     }
 }
 
@@ -224,6 +253,8 @@ impl ChangeLog {
             path: path.to_string(),
             gen,
             size,
+            row: None,
+            before: None,
             time: SystemTime::now(),
             cursor: self.cursor(seq),
         };
@@ -312,6 +343,8 @@ impl ChangeLog {
                 path: path.clone(),
                 gen: gen.clone(),
                 size: Some(*size),
+                row: None,
+                before: None,
                 time,
                 cursor: cursor.clone(),
             })
@@ -321,14 +354,7 @@ impl ChangeLog {
     }
 
     fn marker(&self, kind: ChangeKind, seq: u64) -> Change {
-        Change {
-            kind,
-            path: String::new(),
-            gen: String::new(),
-            size: None,
-            time: SystemTime::now(),
-            cursor: self.cursor(seq),
-        }
+        Change::marker(kind, self.cursor(seq))
     }
 }
 

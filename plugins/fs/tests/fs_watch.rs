@@ -5,10 +5,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use bindery::{Change, ChangeKind, Context, Watcher};
+use bindery::{Change, ChangeKind, Context};
 use bindery_tests::spec_text;
+use bindery_tests::watch_suite::until;
 
 /// A context on an fs binding (prefix `suite`) and the folder its objects are in.
 async fn setup() -> (Context, PathBuf, tempfile::TempDir) {
@@ -29,21 +30,6 @@ fn sh(folder: &Path, script: &str) {
         .status()
         .unwrap();
     assert!(status.success(), "{script}");
-}
-
-/// Changes until `done` says the changes so far are enough, or `within` passes.
-fn until(w: &mut Watcher, within: Duration, mut done: impl FnMut(&[Change]) -> bool) -> Vec<Change> {
-    let end = Instant::now() + within;
-    let mut got = Vec::new();
-    while !done(&got) {
-        let left = end.saturating_duration_since(Instant::now());
-        match w.poll(left) {
-            Some(Ok(c)) => got.push(c),
-            Some(Err(e)) => panic!("the watch failed: {e}"),
-            None => panic!("not done within {within:?}; got {:?}", kinds(&got)),
-        }
-    }
-    got
 }
 
 fn kinds(cs: &[Change]) -> Vec<(ChangeKind, String)> {

@@ -22,6 +22,11 @@
 //! - **Durable**: WAL journal with `synchronous = FULL`, so an acknowledged write survives a
 //!   crash or power loss. Readers use their own connections and never wait for a writer.
 //!   Schemas are cached and reloaded when SQLite's `schema_version` changes.
+//! - **Watch** sees every insert, update and delete, whoever makes it (the `sqlite3` shell,
+//!   Python's `sqlite3`, any program): triggers installed on a table at its first watch fill a
+//!   change log in the same transaction as the write; see the `watch` module. Once watched, a
+//!   table's writes each add a row to that log (options `watch.retention`, default 100000
+//!   changes, and `watch.interval_ms`, default 10).
 
 mod config;
 mod error;
@@ -29,6 +34,7 @@ mod read;
 mod sql;
 mod table;
 mod values;
+mod watch;
 mod write;
 
 use std::sync::Arc;
@@ -45,15 +51,20 @@ pub struct Sqlite;
 impl Connect for Sqlite {
     const NAME: &'static str = "sqlite";
     const KINDS: &'static [Kind] = &[Kind::Table];
-    /// What a binding can do: everything SQL does itself (see [`Capability::SQL_TABLE`]).
-    const CAPABILITY: Capability = Capability::SQL_TABLE;
+    /// What a binding can do: everything SQL does itself (see [`Capability::SQL_TABLE`]),
+    /// and watch.
+    const CAPABILITY: Capability = Capability {
+        watch: true,
+        ..Capability::SQL_TABLE
+    };
     const DESCRIPTION: &'static str = "Tables in one SQLite database file (bundled SQLite).";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const LOCAL_URL: bool = true;
+    const OPTIONS: &'static [(&'static str, &'static str)] = config::OPTIONS;
 
     async fn connect(&self, config: BindingConfig) -> Result<Arc<dyn Instance>> {
-        let file = config::Config::from_binding(&config)?.file;
-        let db = blocking(move || Db::open(file)).await?;
+        let config::Config { file, watch } = config::Config::from_binding(&config)?;
+        let db = blocking(move || Db::open(file, watch)).await?;
         Ok(Arc::new(SqliteTables { db: Arc::new(db) }))
     }
 }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use bindery_core::table::schema::parse_literal;
+use bindery_core::watch::{ChangeStream, OpWatch};
 use bindery_core::{
     async_trait, blocking, Capability, Column, Error, Instance, OpCreateTable, OpRead, OpWrite, Options,
     Result, TableDriver, TableRead, TableSchema,
@@ -14,18 +15,21 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use crate::error::map;
 use crate::sql::ident;
+use crate::watch::{self, Hub};
 use crate::Sqlite;
 use crate::{read, sql, values, write};
 
 /// The table holding bindery's schema of each table it created.
 const META: &str = "_bindery_tables";
 
-/// The SQLite database: a writer connection, a pool of read-only ones, and the schemas.
+/// The SQLite database: a writer connection, a pool of read-only ones, the schemas, and the
+/// wake-up of its watchers.
 pub(crate) struct Db {
     file: PathBuf,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
     schemas: Mutex<HashMap<String, (i64, TableSchema)>>,
+    pub(crate) hub: Arc<Hub>,
 }
 
 fn configure(conn: &Connection, file: &Path) -> Result<()> {
@@ -37,7 +41,7 @@ fn configure(conn: &Connection, file: &Path) -> Result<()> {
 }
 
 impl Db {
-    pub(crate) fn open(file: PathBuf) -> Result<Db> {
+    pub(crate) fn open(file: PathBuf, watch: watch::Settings) -> Result<Db> {
         let what = format!("open the database '{}'", file.display());
         if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| {
@@ -62,13 +66,17 @@ impl Db {
             writer: Mutex::new(conn),
             readers: Mutex::new(Vec::new()),
             schemas: Mutex::new(HashMap::new()),
+            hub: Arc::new(Hub::new(watch)),
         })
     }
 
-    /// Runs `f` on the writer connection.
+    /// Runs `f` on the writer connection; then wakes the watchers.
     pub(crate) fn write<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
         let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut conn)
+        let r = f(&mut conn);
+        drop(conn);
+        self.hub.bump();
+        r
     }
 
     /// A read-only connection from the pool (give it back with [`Db::give_back`]).
@@ -76,6 +84,11 @@ impl Db {
         if let Some(c) = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop() {
             return Ok(c);
         }
+        self.open_reader()
+    }
+
+    /// A read-only connection of its own, outside the pool.
+    pub(crate) fn open_reader(&self) -> Result<Connection> {
         let what = format!("open the database '{}' to read", self.file.display());
         let flags =
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
@@ -182,7 +195,8 @@ fn load_schema(conn: &Connection, table: &str, file: &Path) -> Result<TableSchem
 /// The table a path names: one name, not one of SQLite's or bindery's own.
 pub(crate) fn table_name(path: &str) -> Result<String> {
     bindery_core::table::sql::table_name(path, "sqlite", "SQLite", |name| {
-        name.starts_with("sqlite_") || name == META
+        // `_bindery_tables`, and the watch's `_bindery_changes` and `_bindery_watch`.
+        name.starts_with("sqlite_") || name.starts_with("_bindery_")
     })
 }
 
@@ -291,6 +305,11 @@ impl TableDriver for SqliteTables {
             Ok(None)
         })
         .await
+    }
+
+    async fn watch(&self, path: &str, op: OpWatch) -> Result<ChangeStream> {
+        let table = table_name(path)?;
+        watch::watch(self.db.clone(), table, op).await
     }
 
     async fn add_columns(&self, path: &str, columns: Vec<Column>, _options: Options) -> Result<()> {

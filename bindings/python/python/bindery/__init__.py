@@ -336,7 +336,9 @@ class Change(NamedTuple):
     """One change a watch reports. ``kind``: ``created``, ``updated``, ``deleted``,
     ``synced`` (the initial state is complete) or ``resync`` (what was known is void; the
     current state follows). ``time`` is in seconds since the Unix epoch; ``cursor`` resumes
-    after this change (``watch(p).from_("cursor", c)``)."""
+    after this change (``watch(p).from_("cursor", c)``). For a table's rows, ``path`` is the
+    row's key (its values joined by ``/``), ``row`` the row after the change and ``before``
+    the row before it, as dicts, where the driver gives them (None otherwise)."""
 
     kind: str
     path: str
@@ -344,14 +346,23 @@ class Change(NamedTuple):
     size: Optional[int]
     time: float
     cursor: str
+    row: Optional[dict[str, Any]] = None
+    before: Optional[dict[str, Any]] = None
+
+    @staticmethod
+    def _of(t: tuple) -> "Change":
+        kind, path, gen, size, time, cursor, row, before = t
+        load = lambda text: None if text is None else json.loads(text)  # noqa: E731
+        return Change(kind, path, gen, size, time, cursor, load(row), load(before))
 
 
 class Watch(_Request):
-    """``watch(prefix)``: ``from_("now" | "cursor", c)``, ``initial(True)``, then ``load()``
-    (or iterate it directly)."""
+    """``watch(prefix)`` of objects or ``watch(table)`` of rows: ``from_("now" | "cursor",
+    c)``, ``initial(True)``, then ``load()`` (or iterate it directly)."""
 
-    def __init__(self, ctx, path):
+    def __init__(self, ctx, path, table: bool = False):
         super().__init__(ctx, path)
+        self._table = table
         self._from: Optional[tuple[str, str]] = None
         self._initial = False
 
@@ -361,12 +372,13 @@ class Watch(_Request):
         return self
 
     def initial(self, initial: bool = True) -> "Watch":
-        """The current objects first (``created``), then one ``synced`` change, then live ones."""
+        """The current objects or rows first (``created``), then one ``synced`` change, then
+        live ones."""
         self._initial = initial
         return self
 
     def load(self) -> "Watcher":
-        return Watcher(self._ctx._n.object_watch(self._path, self._from, self._initial, self._options))
+        return Watcher(self._ctx._n.watch(self._table, self._path, self._from, self._initial, self._options))
 
     def __iter__(self) -> "Watcher":
         return self.load()
@@ -387,12 +399,12 @@ class Watcher:
         return self
 
     def __next__(self) -> Change:
-        return Change(*next(self._n))
+        return Change._of(next(self._n))
 
     def poll(self, timeout: float) -> Optional[Change]:
         """The next change if one comes within ``timeout`` seconds, else None."""
         got = self._n.poll(timeout)
-        return None if got is None else Change(*got)
+        return None if got is None else Change._of(got)
 
     def ready(self) -> "Watcher":
         """Waits until the driver watches: no change made after this returns is missed."""
@@ -694,7 +706,8 @@ class _Call(_Request):
 
 
 class Tables:
-    """Table requests: ``ctx.table.read(path)``, ``write``, ``create``, ``drop``, ``alter``, ``schema``."""
+    """Table requests: ``ctx.table.read(path)``, ``write``, ``create``, ``drop``, ``alter``,
+    ``schema``, ``watch``."""
 
     def __init__(self, ctx: "Context") -> None:
         self._ctx = ctx
@@ -717,6 +730,10 @@ class Tables:
     def schema(self, path: str) -> _Request:
         """The table's schema: a dict with ``text``, ``key``, ``columns`` and ``arrow``."""
         return _Call(self._ctx, path, lambda p, wg: self._ctx._n.table_schema(p))
+
+    def watch(self, path: str) -> Watch:
+        """Every insert, update and delete of the table's rows, also by other programs."""
+        return Watch(self._ctx, path, table=True)
 
 
 class Consumer:

@@ -87,6 +87,20 @@ pub fn convert_unit(v: i64, from: TimeUnit, to: TimeUnit) -> Option<i64> {
     }
 }
 
+/// Each row of a batch as the text of a JSON object of its columns (nulls included), in
+/// the form a read's rows take as JSON: what a table watch's changes carry.
+pub fn row_texts(batch: &RecordBatch) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let mut w = arrow::json::WriterBuilder::new()
+        .with_explicit_nulls(true)
+        .build::<_, arrow::json::writer::LineDelimited>(&mut out);
+    w.write(batch)
+        .and_then(|_| w.finish())
+        .map_err(|e| Error::internal(format!("cannot write rows as JSON: {e}")))?;
+    let text = String::from_utf8(out).map_err(|e| Error::internal(format!("rows as JSON: {e}")))?;
+    Ok(text.lines().map(str::to_string).collect())
+}
+
 /// The values of a nested column as JSON text (lists as arrays, structs and maps as
 /// objects), one writer for the whole column; `None` for NULL.
 pub fn json_texts(array: &dyn Array) -> Result<Vec<Option<String>>> {

@@ -177,4 +177,13 @@ pub trait TableDriver: Send + Sync {
         let _ = (path, columns, options);
         Err(Error::unsupported("alter"))
     }
+
+    /// The changes to a table's rows, made by anyone (capability `watch`), as
+    /// [`crate::watch`] promises: in order per key, from now or after a cursor, the current
+    /// rows first when `op.initial`, a `resync` where a cursor cannot be served. A change's
+    /// `path` is the row's key.
+    async fn watch(&self, path: &str, op: crate::watch::OpWatch) -> Result<crate::watch::ChangeStream> {
+        let _ = (path, op);
+        Err(Error::unsupported("watch"))
+    }
 }

@@ -56,6 +56,7 @@ pub async fn serve_table(table: &dyn TableDriver, path: &str, details: Details) 
             let read = table.read(path, op).await?;
             batch_frames(read.schema, read.batches)
         }
+        Details::TableWatch(op) => crate::request::array_frames(table.watch(path, op).await?, Head::Changes),
         _ => {
             return Err(Error::internal(
                 "a request of another kind reached the table driver",
