@@ -1,5 +1,6 @@
 //! The watch conformance suite, run against every object and table driver: those with the `watch`
 //! capability (built in, and through the plugin ABI) and one without (refused).
+//! Changes made by other programs are each driver's own tests.
 
 use bindery_tests::{cdylib, fixture, s3_fixture, table_fixture, table_watch_suite, watch_suite};
 
@@ -9,8 +10,8 @@ watch_suite!(memory_plugin, || async {
     let lib = cdylib("memory-plugin");
     fixture(&lib.display().to_string(), "").await
 });
-// No watch yet: every case checks the refusal.
 watch_suite!(s3_s3s_fs, || s3_fixture("s3s-fs"));
+watch_suite!(s3_garage, || s3_fixture("garage"));
 
 // Table watches.
 table_watch_suite!(sqlite, || table_fixture("sqlite", "      url: ./data.db\n"));

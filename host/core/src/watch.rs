@@ -267,6 +267,12 @@ impl ChangeLog {
         Some(change)
     }
 
+    /// How many watchers follow the log now (a driver that polls its backend for changes
+    /// stops polling while there are none).
+    pub fn watchers(&self) -> usize {
+        self.live.receiver_count()
+    }
+
     /// The paths known now under `prefix` (for a rescan's diff).
     pub fn paths(&self, prefix: &str) -> Vec<String> {
         self.lock().under(prefix).map(|(p, _)| p.clone()).collect()

@@ -29,6 +29,10 @@ pub(crate) const OPTIONS: &[(&str, &str)] = &[
         "concurrency",
         "parts of one upload in flight, 1 to 64 (default 4)",
     ),
+    (
+        "watch.interval_ms",
+        "how often a watched prefix is listed to find changes, 10 to 3600000 (default 1000)",
+    ),
 ];
 
 /// Whether the server enforces conditional writes, as the binding's option says.
@@ -48,6 +52,8 @@ pub(crate) struct Settings {
     pub(crate) conditional_writes: ConditionalWrites,
     pub(crate) part_size: u64,
     pub(crate) concurrency: usize,
+    /// How often a watched prefix is listed.
+    pub(crate) watch_interval: std::time::Duration,
 }
 
 impl Settings {
@@ -85,6 +91,7 @@ impl Settings {
             conditional_writes: ConditionalWrites::Probe,
             part_size: 8 << 20,
             concurrency: 4,
+            watch_interval: crate::watch::INTERVAL,
         };
         if let Some(region) = o.get("region") {
             s.region = Some(region.to_string());
@@ -111,6 +118,12 @@ impl Settings {
                 return Err(o.invalid("concurrency", &n.to_string(), "a number from 1 to 64"));
             }
             s.concurrency = n;
+        }
+        if let Some(ms) = o.parse::<u64>("watch.interval_ms", "a number of milliseconds")? {
+            if !(10..=3_600_000).contains(&ms) {
+                return Err(o.invalid("watch.interval_ms", &ms.to_string(), "10 to 3600000 milliseconds"));
+            }
+            s.watch_interval = std::time::Duration::from_millis(ms);
         }
         if s.endpoint.is_some() && s.region.is_none() {
             s.region = Some("us-east-1".into());

@@ -7,6 +7,7 @@ use std::time::SystemTime;
 
 use aws_sdk_s3::primitives::{ByteStream as SdkStream, DateTime};
 use aws_sdk_s3::Client;
+use bindery_core::watch::{ChangeStream, OpWatch};
 use bindery_core::{
     async_trait, ByteRange, Bytes, Capability, Conditions, Error, ErrorKind, GetResponse, Instance,
     ListEntry, ListStream, ObjectDriver, ObjectMeta, OpGet, OpList, OpPut, OpStat, PutBody, Result,
@@ -44,6 +45,8 @@ pub(crate) struct Inner {
     capability: Capability,
     /// Whether CompleteMultipartUpload enforces `If-Match` / `If-None-Match`.
     multipart_conditions: bool,
+    /// The watched prefixes.
+    pub(crate) watches: crate::watch::Watches,
 }
 
 /// What the connect-time probe found the server enforces.
@@ -278,8 +281,46 @@ impl S3Store {
                 settings,
                 capability,
                 multipart_conditions: enforced.multipart,
+                watches: crate::watch::Watches::default(),
             }),
         })
+    }
+
+    /// A put of any size: one request, or a multipart upload.
+    async fn put_any(&self, path: &str, mut body: PutBody, op: OpPut) -> Result<ObjectMeta> {
+        if op.conditions.if_none_match.as_deref().is_some_and(|v| v != "*") {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                "S3 takes only '*' for if-none-match on a put (create only)",
+            ));
+        }
+        let headers = PutHeaders::from(&op.metadata)?;
+        let part_size = self.inner.settings.part_size as usize;
+        let mut cutter = Cutter::new(part_size);
+        let mut ended = false;
+        while cutter.held() <= part_size {
+            match body.next_chunk().await {
+                Some(chunk) => cutter.push(chunk?),
+                None => {
+                    ended = true;
+                    break;
+                }
+            }
+        }
+        if ended {
+            let data = cutter.take(true).unwrap_or_default();
+            return self.put_single(path, data, &op, headers).await;
+        }
+        if !op.conditions.is_empty() && !self.inner.multipart_conditions {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!(
+                    "a conditional put larger than one part ({part_size} bytes) needs a server that enforces \
+                     conditions on multipart uploads, and this one does not"
+                ),
+            ));
+        }
+        upload::multipart(&self.inner, path, cutter, body, &op, headers).await
     }
 
     async fn put_single(
@@ -571,40 +612,15 @@ impl ObjectDriver for S3Store {
         })
     }
 
-    async fn put(&self, path: &str, mut body: PutBody, op: OpPut) -> Result<ObjectMeta> {
-        if op.conditions.if_none_match.as_deref().is_some_and(|v| v != "*") {
-            return Err(Error::new(
-                ErrorKind::Unsupported,
-                "S3 takes only '*' for if-none-match on a put (create only)",
-            ));
-        }
-        let headers = PutHeaders::from(&op.metadata)?;
-        let part_size = self.inner.settings.part_size as usize;
-        let mut cutter = Cutter::new(part_size);
-        let mut ended = false;
-        while cutter.held() <= part_size {
-            match body.next_chunk().await {
-                Some(chunk) => cutter.push(chunk?),
-                None => {
-                    ended = true;
-                    break;
-                }
-            }
-        }
-        if ended {
-            let data = cutter.take(true).unwrap_or_default();
-            return self.put_single(path, data, &op, headers).await;
-        }
-        if !op.conditions.is_empty() && !self.inner.multipart_conditions {
-            return Err(Error::new(
-                ErrorKind::Unsupported,
-                format!(
-                    "a conditional put larger than one part ({part_size} bytes) needs a server that enforces \
-                     conditions on multipart uploads, and this one does not"
-                ),
-            ));
-        }
-        upload::multipart(&self.inner, path, cutter, body, &op, headers).await
+    async fn put(&self, path: &str, body: PutBody, op: OpPut) -> Result<ObjectMeta> {
+        let meta = self.put_any(path, body, op).await?;
+        let state = (meta.gen.clone(), meta.size);
+        self.inner.watches.record(path, Some(state)).await;
+        Ok(meta)
+    }
+
+    async fn watch(&self, prefix: &str, op: OpWatch) -> Result<ChangeStream> {
+        crate::watch::watch(&self.inner, prefix, op).await
     }
 
     async fn head(&self, path: &str, op: OpStat) -> Result<ObjectMeta> {
@@ -636,7 +652,10 @@ impl ObjectDriver for S3Store {
             return Err(Error::new(ErrorKind::Unsupported, "del takes if-match only"));
         }
         match req.send().await {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                self.inner.watches.record(path, None).await;
+                Ok(())
+            }
             Err(e) => {
                 let e = map_sdk_error(e, &format!("del '{path}'"));
                 // With if-match, a missing object fails the condition, as for every driver.

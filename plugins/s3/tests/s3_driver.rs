@@ -8,7 +8,7 @@ use std::time::Duration;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use aws_sdk_s3::Client;
-use bindery::{ErrorKind, ListEntry};
+use bindery::{ChangeKind, ErrorKind, ListEntry};
 use bindery_tests::{s3_direct_config, s3_fixture_at, s3_server, S3Instance};
 use bytes::Bytes;
 use futures::StreamExt;
@@ -178,6 +178,79 @@ async fn interop_with_the_sdk_on_garage() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interop_with_the_sdk_on_s3s_fs() {
     interop("s3s-fs").await;
+}
+
+/// The next change within 10 s, or a panic.
+async fn next_change(w: &mut bindery::Watcher) -> bindery::Change {
+    tokio::time::timeout(Duration::from_secs(10), w.next_async())
+        .await
+        .expect("a change within 10 s")
+        .expect("the watch goes on")
+        .unwrap()
+}
+
+/// A watch sees what aws-sdk-s3, used directly, does under the binding's prefix: one listing
+/// every 100 ms (option `watch.interval_ms`), diffed by ETag.
+async fn watched_by_listing(server: &str) {
+    let url = s3_server(server);
+    let (fx, prefix) = s3_fixture_at(&url, "      options:\n        watch.interval_ms: \"100\"\n").await;
+    let (sdk, bucket) = direct(&url);
+    let put = |key: &str, body: &'static [u8]| {
+        sdk.put_object()
+            .bucket(&bucket)
+            .key(format!("{prefix}/{key}"))
+            .body(ByteStream::from_static(body))
+            .send()
+    };
+    put("w/old", b"1").await.unwrap();
+    let mut w = fx.ctx.object().watch("obj://w/").initial(true).load();
+    let (first, synced) = (next_change(&mut w).await, next_change(&mut w).await);
+    assert_eq!(
+        (first.kind, first.path.as_str(), synced.kind),
+        (ChangeKind::Created, "w/old", ChangeKind::Synced)
+    );
+    let etag = put("w/new", b"abc")
+        .await
+        .unwrap()
+        .e_tag()
+        .unwrap()
+        .trim_matches('"')
+        .to_string();
+    let c = next_change(&mut w).await;
+    assert_eq!(
+        (c.kind, c.path.as_str(), c.size),
+        (ChangeKind::Created, "w/new", Some(3))
+    );
+    assert_eq!(c.gen, etag, "the generation is the ETag");
+    put("w/old", b"22").await.unwrap();
+    let c = next_change(&mut w).await;
+    assert_eq!(
+        (c.kind, c.path.as_str(), c.size),
+        (ChangeKind::Updated, "w/old", Some(2))
+    );
+    sdk.delete_object()
+        .bucket(&bucket)
+        .key(format!("{prefix}/w/new"))
+        .send()
+        .await
+        .unwrap();
+    let c = next_change(&mut w).await;
+    assert_eq!((c.kind, c.path.as_str()), (ChangeKind::Deleted, "w/new"));
+    // Outside the watched prefix: not told.
+    put("elsewhere", b"x").await.unwrap();
+    fx.ctx.object().put("obj://w/mine", "own").await.unwrap();
+    let c = next_change(&mut w).await;
+    assert_eq!((c.kind, c.path.as_str()), (ChangeKind::Created, "w/mine"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_sees_the_sdk_writes_on_garage() {
+    watched_by_listing("garage").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_sees_the_sdk_writes_on_s3s_fs() {
+    watched_by_listing("s3s-fs").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
