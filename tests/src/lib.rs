@@ -46,6 +46,16 @@ pub async fn stream_fixture(driver: &str, extra: &str) -> Fixture {
     kind_fixture("ev", "stream", driver, extra).await
 }
 
+/// Creates table `path` with `schema` and primary key `key` on `ctx`.
+pub async fn create_table(ctx: &Context, path: &str, schema: &str, key: &str) {
+    ctx.table()
+        .create(path)
+        .schema(schema)
+        .primary_key(key, None)
+        .await
+        .unwrap_or_else(|e| panic!("create {path}: {e}"));
+}
+
 /// Writes a spec whose only binding, `db`, is a table binding on `driver`.
 pub async fn table_fixture(driver: &str, extra: &str) -> Fixture {
     kind_fixture("db", "table", driver, extra).await
@@ -110,12 +120,17 @@ pub async fn postgres_database() -> String {
 /// A `db` table binding on the `postgres` driver, on a database of its own made for it on
 /// the test run's server; also the database's URL.
 pub async fn postgres_fixture_at() -> (Fixture, String) {
+    postgres_fixture_with("").await
+}
+
+/// [`postgres_fixture_at`] with `extra` binding lines (options).
+pub async fn postgres_fixture_with(extra: &str) -> (Fixture, String) {
     let url = postgres_database().await;
     let fx = kind_fixture(
         "db",
         "table",
         "postgres",
-        &format!("      url: {url}\n      secret: {{ env: BINDERY_PG_PASSWORD }}\n      retries: 0\n"),
+        &format!("      url: {url}\n      secret: {{ env: BINDERY_PG_PASSWORD }}\n      retries: 0\n{extra}"),
     )
     .await;
     (fx, url)

@@ -69,6 +69,55 @@ pub fn until(w: &mut Watcher, within: Duration, mut done: impl FnMut(&[Change]) 
     got
 }
 
+/// Waits for a watch to start over after its table was dropped and made again with one row
+/// `key` (maybe after telling it gone first): asserts it ends with `resync`, that row, and
+/// `synced`.
+pub fn assert_resynced_to(w: &mut Watcher, key: &str) {
+    let got = until(w, WAIT, |g| {
+        g.last().is_some_and(|c| c.kind == ChangeKind::Synced) && g.iter().any(|c| c.path == key)
+    });
+    let resync = got
+        .iter()
+        .rposition(|c| c.kind == ChangeKind::Resync)
+        .expect("a resync");
+    assert_eq!(
+        kinds(&got[resync..]),
+        [
+            (ChangeKind::Resync, ""),
+            (ChangeKind::Created, key),
+            (ChangeKind::Synced, "")
+        ],
+        "all: {:?}",
+        kinds(&got)
+    );
+}
+
+/// The created changes of a watch printed as JSON lines (`bindery … watch --json`, the
+/// `watch-printer`) of rows `{id, v: "r<id>"}`, the first `n` of them: their ids, and the
+/// last one's cursor.
+pub fn created_ids(changes: &mut impl Iterator<Item = serde_json::Value>, n: usize) -> (Vec<u64>, String) {
+    let mut ids = Vec::new();
+    let mut cursor = String::new();
+    for c in changes.take(n) {
+        assert_eq!(c["kind"], "created", "{c}");
+        let id = c["path"].as_str().unwrap();
+        assert_eq!(c["row"]["v"], format!("r{id}"), "{c}");
+        ids.push(id.parse::<u64>().unwrap());
+        cursor = c["cursor"].as_str().unwrap().to_string();
+    }
+    (ids, cursor)
+}
+
+/// Starts watching `table`, writes `item` to it once the watch is in place, and returns the
+/// watcher and the change the write made.
+pub fn watch_a_write(ctx: &Context, table: &str, item: serde_json::Value) -> (Watcher, Change) {
+    let mut w = ctx.table().watch(table).load();
+    w.ready();
+    ctx.table().write(table).with_items([item]).do_().unwrap();
+    let first = until(&mut w, WAIT, |g| !g.is_empty()).remove(0);
+    (w, first)
+}
+
 /// Kind and path of each change.
 pub fn kinds(cs: &[Change]) -> Vec<(ChangeKind, &str)> {
     cs.iter().map(|c| (c.kind, c.path.as_str())).collect()

@@ -2,7 +2,9 @@
 //! capability (built in, and through the plugin ABI) and one without (refused).
 //! Changes made by other programs are each driver's own tests.
 
-use bindery_tests::{cdylib, fixture, s3_fixture, table_fixture, table_watch_suite, watch_suite};
+use bindery_tests::{
+    cdylib, fixture, postgres_fixture, s3_fixture, table_fixture, table_watch_suite, watch_suite,
+};
 
 watch_suite!(memory, || fixture("memory", ""));
 watch_suite!(fs, || fixture("fs", "      url: ./data\n"));
@@ -19,5 +21,6 @@ table_watch_suite!(sqlite_plugin, || async {
     let lib = cdylib("sqlite-plugin");
     table_fixture(&lib.display().to_string(), "      url: ./data.db\n").await
 });
+table_watch_suite!(postgres, postgres_fixture);
 // No watch yet: every case checks the refusal.
 table_watch_suite!(files, || table_fixture("files", "      url: ./tables\n"));

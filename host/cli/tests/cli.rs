@@ -551,23 +551,13 @@ fn table_watch_killed_and_resumed_from_its_cursor_misses_nothing() {
         .arg(d.join("t.db"))
         .spawn()
         .unwrap();
-    let mut seen = Vec::new();
-    let mut cursor = String::new();
-    for c in changes.by_ref().take(100) {
-        assert_eq!(c["kind"], "created", "{c}");
-        assert_eq!(c["row"]["v"], format!("r{}", c["path"].as_str().unwrap()), "{c}");
-        seen.push(c["path"].as_str().unwrap().parse::<u64>().unwrap());
-        cursor = c["cursor"].as_str().unwrap().to_string();
-    }
+    let (mut seen, cursor) = bindery_tests::watch_suite::created_ids(&mut changes, 100);
     // SIGKILL: no chance to clean up.
     first.kill().unwrap();
     first.wait().unwrap();
     assert!(writer.wait().unwrap().success());
-    let (mut second, changes) = watch(&["--from", &cursor]);
-    for c in changes.take(300) {
-        assert_eq!(c["kind"], "created", "{c}");
-        seen.push(c["path"].as_str().unwrap().parse::<u64>().unwrap());
-    }
+    let (mut second, mut changes) = watch(&["--from", &cursor]);
+    seen.extend(bindery_tests::watch_suite::created_ids(&mut changes, 300).0);
     second.kill().unwrap();
     second.wait().unwrap();
     assert_eq!(seen, (1..=400).collect::<Vec<u64>>(), "every row once, in order");

@@ -126,6 +126,88 @@ impl Change {
     }
 }
 
+/// One change as a table's change log holds it (filled by the database's triggers): its
+/// number, `i`, `u` or `d`, the row's key, the row after and before it as the database logged
+/// them (JSON objects of its stored values), and when (milliseconds since the Unix epoch).
+#[derive(Debug, Clone, Default)]
+pub struct Logged {
+    /// The change's number in the log.
+    pub seq: u64,
+    /// `i` (insert), `u` (update) or `d` (delete).
+    pub op: String,
+    /// The row's key.
+    pub key: String,
+    /// The row after the change.
+    pub row: Option<String>,
+    /// The row before the change.
+    pub before: Option<String>,
+    /// When it was logged.
+    pub at_ms: i64,
+}
+
+/// Logged changes as a watcher gets them: rows typed by `schema` (see
+/// [`logged_rows_json`](crate::table::build::logged_rows_json), `bytes` decoding the
+/// database's text for bytes), the number as the generation, cursor `<epoch>-<seq>`.
+pub fn logged_changes(
+    schema: &crate::table::TableSchema,
+    bytes: fn(&str) -> Option<Vec<u8>>,
+    epoch: &str,
+    logged: Vec<Logged>,
+) -> Result<Vec<Change>> {
+    use crate::table::build::logged_rows_json;
+    let after = logged_rows_json(schema, bytes, logged.iter().map(|l| l.row.clone()).collect())?;
+    let before = logged_rows_json(schema, bytes, logged.iter().map(|l| l.before.clone()).collect())?;
+    Ok(logged
+        .into_iter()
+        .zip(after.into_iter().zip(before))
+        .map(|(l, (row, before))| Change {
+            kind: match l.op.as_str() {
+                "i" => ChangeKind::Created,
+                "u" => ChangeKind::Updated,
+                _ => ChangeKind::Deleted,
+            },
+            path: l.key,
+            gen: l.seq.to_string(),
+            size: None,
+            row,
+            before,
+            time: UNIX_EPOCH + std::time::Duration::from_millis(l.at_ms.max(0) as u64),
+            cursor: format!("{epoch}-{}", l.seq),
+        })
+        .collect())
+}
+
+/// A table's rows as a watch begins with them: `resync` first when `resync`, then each row
+/// (its key, and its JSON as the database gives it, typed as in [`logged_changes`]) as
+/// `created`, then `synced`; every one with `cursor`.
+pub fn initial_rows(
+    schema: &crate::table::TableSchema,
+    bytes: fn(&str) -> Option<Vec<u8>>,
+    rows: Vec<(String, Option<String>)>,
+    cursor: &str,
+    resync: bool,
+) -> Result<Vec<Change>> {
+    let (keys, values): (Vec<String>, Vec<Option<String>>) = rows.into_iter().unzip();
+    let values = crate::table::build::logged_rows_json(schema, bytes, values)?;
+    let time = SystemTime::now();
+    let mut out = Vec::with_capacity(keys.len() + 2);
+    if resync {
+        out.push(Change::marker(ChangeKind::Resync, cursor.to_string()));
+    }
+    out.extend(keys.into_iter().zip(values).map(|(key, row)| Change {
+        kind: ChangeKind::Created,
+        path: key,
+        gen: String::new(),
+        size: None,
+        row,
+        before: None,
+        time,
+        cursor: cursor.to_string(),
+    }));
+    out.push(Change::marker(ChangeKind::Synced, cursor.to_string()));
+    Ok(out)
+}
+
 /// Where a watch starts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum WatchFrom {

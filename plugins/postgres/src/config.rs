@@ -16,6 +16,10 @@ pub(crate) const OPTIONS: &[(&str, &str)] = &[
         "tls.ca_file",
         "a PEM file of the CA that must sign the server's certificate (relative to the spec)",
     ),
+    (
+        "watch.retention",
+        "changes the change table of watched tables keeps for resuming watchers (default 100000)",
+    ),
 ];
 
 /// A binding's config.
@@ -24,6 +28,8 @@ pub(crate) struct Config {
     pub(crate) pg: tokio_postgres::Config,
     pub(crate) pool_size: usize,
     pub(crate) ca_file: Option<PathBuf>,
+    /// Changes the change table keeps.
+    pub(crate) watch_retention: u64,
 }
 
 impl Config {
@@ -51,6 +57,10 @@ impl Config {
             pg,
             pool_size,
             ca_file: o.get("tls.ca_file").map(|f| config.base_dir.join(f)),
+            watch_retention: match o.parse::<u64>("watch.retention", "a number of changes above 0")? {
+                Some(0) => return Err(o.invalid("watch.retention", "0", "a number of changes above 0")),
+                n => n.unwrap_or(100_000),
+            },
         })
     }
 }

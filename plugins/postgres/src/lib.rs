@@ -40,6 +40,7 @@ mod read;
 mod sql;
 mod table;
 mod values;
+mod watch;
 mod write;
 
 use std::sync::{Arc, Mutex};
@@ -57,8 +58,12 @@ pub struct Postgres;
 impl Connect for Postgres {
     const NAME: &'static str = "postgres";
     const KINDS: &'static [Kind] = &[Kind::Table];
-    /// What a binding can do: everything SQL does itself (see [`Capability::SQL_TABLE`]).
-    const CAPABILITY: Capability = Capability::SQL_TABLE;
+    /// What a binding can do: everything SQL does itself (see [`Capability::SQL_TABLE`]),
+    /// and watch.
+    const CAPABILITY: Capability = Capability {
+        watch: true,
+        ..Capability::SQL_TABLE
+    };
     const DESCRIPTION: &'static str = "Tables in a PostgreSQL database (tokio-postgres).";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const OPTIONS: &'static [(&'static str, &'static str)] = config::OPTIONS;
@@ -68,6 +73,7 @@ impl Connect for Postgres {
             pg,
             pool_size,
             ca_file,
+            watch_retention,
         } = config::Config::from_binding(&config)?;
         let tls = config::tls_connector(&pg, ca_file.as_deref())?;
         let pool = Arc::new(Pool {
@@ -88,6 +94,7 @@ impl Connect for Postgres {
         Ok(Arc::new(PgTables {
             pool,
             schemas: Arc::default(),
+            hub: Arc::new(watch::Hub::new(watch_retention)),
         }))
     }
 }

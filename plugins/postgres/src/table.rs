@@ -4,6 +4,7 @@ use bindery_core::Connect;
 use std::sync::{Arc, Mutex};
 
 use bindery_core::table::schema::parse_literal;
+use bindery_core::watch::{ChangeStream, OpWatch};
 use bindery_core::{
     async_trait, Capability, Column, Error, ErrorKind, Instance, OpCreateTable, OpRead, OpWrite, Options,
     Result, TableDriver, TableRead, TableSchema,
@@ -104,6 +105,8 @@ impl Pool {
 pub(crate) struct PgTables {
     pub(crate) pool: Arc<Pool>,
     pub(crate) schemas: Arc<SchemaCache>,
+    /// The wake-up of its table watches.
+    pub(crate) hub: Arc<crate::watch::Hub>,
 }
 
 /// Table schemas, each kept with the version of the catalog rows it was read from (the
@@ -158,7 +161,8 @@ impl Instance for PgTables {
 /// The table a path names: one name, not bindery's own.
 pub(crate) fn table_name(path: &str) -> Result<String> {
     bindery_core::table::sql::table_name(path, "postgres", "PostgreSQL", |name| {
-        name == META || name.starts_with("pg_")
+        // `_bindery_tables`, and the watch's `_bindery_changes` and `_bindery_watch`.
+        name.starts_with("_bindery_") || name.starts_with("pg_")
     })
 }
 
@@ -299,6 +303,18 @@ impl TableDriver for PgTables {
             })?;
         record(&tx, &table, None, &what).await?;
         tx.commit().await.map_err(|e| map(e, &what))
+    }
+
+    async fn watch(&self, path: &str, op: OpWatch) -> Result<ChangeStream> {
+        let table = table_name(path)?;
+        crate::watch::watch(
+            self.pool.clone(),
+            self.schemas.clone(),
+            self.hub.clone(),
+            table,
+            op,
+        )
+        .await
     }
 
     async fn add_columns(&self, path: &str, columns: Vec<Column>, _options: Options) -> Result<()> {

@@ -382,3 +382,102 @@ async fn tls_is_used_when_asked_and_the_certificate_checked() {
     };
     assert!(e.to_string().contains("certificate"), "{e}");
 }
+
+/// A watch sees rows `psql` inserts, updates and deletes; a watcher (a process of its own)
+/// killed with SIGKILL while `psql` commits row after row, and started again from the last
+/// cursor it printed, misses nothing and repeats nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn psql_changes_are_watched_and_a_killed_watcher_resumes() {
+    use bindery_tests::watch_suite::created_ids;
+    use std::io::BufRead;
+    let (fx, url) = postgres_fixture_at().await;
+    bindery_tests::create_table(&fx.ctx, "db://ev", "id int64 NOT NULL, v string", "id").await;
+    let spec = fx.dir.path().join("function.yaml");
+    let watcher = move |cursor: Option<&str>| {
+        let mut cmd = Command::new(bindery_tests::test_bin("watch-printer"));
+        cmd.arg(&spec).args(["table", "db://ev"]).args(cursor);
+        let mut child = cmd.stdout(std::process::Stdio::piped()).spawn().unwrap();
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        assert_eq!(lines.next().unwrap().unwrap(), "ready");
+        let changes = lines.map(|l| serde_json::from_str::<serde_json::Value>(&l.unwrap()).unwrap());
+        (child, changes)
+    };
+    let url2 = url.clone();
+    tokio::task::spawn_blocking(move || {
+        let (mut first, mut changes) = watcher(None);
+        // 300 rows, each its own transaction.
+        let writer = std::thread::spawn(move || {
+            psql(
+                &url2,
+                "DO $$ BEGIN FOR i IN 1..300 LOOP INSERT INTO ev VALUES (i, 'r' || i); COMMIT; END LOOP; END $$",
+            )
+        });
+        let (mut seen, cursor) = created_ids(&mut changes, 100);
+        first.kill().unwrap(); // SIGKILL
+        first.wait().unwrap();
+        writer.join().unwrap();
+        let (mut second, mut changes) = watcher(Some(&cursor));
+        seen.extend(created_ids(&mut changes, 200).0);
+        assert_eq!(seen, (1..=300).collect::<Vec<u64>>(), "every row once, in order");
+        psql(&url, "UPDATE ev SET v = 'x' WHERE id = 1; DELETE FROM ev WHERE id = 2");
+        let (updated, deleted) = (changes.next().unwrap(), changes.next().unwrap());
+        assert_eq!(
+            (&updated["kind"], &updated["path"], &updated["row"]["v"], &updated["before"]["v"]),
+            (&json!("updated"), &json!("1"), &json!("x"), &json!("r1"))
+        );
+        assert_eq!(
+            (&deleted["kind"], &deleted["path"], &deleted["before"]["v"]),
+            (&json!("deleted"), &json!("2"), &json!("r2"))
+        );
+        assert!(deleted.get("row").is_none(), "{deleted}");
+        second.kill().unwrap();
+        second.wait().unwrap();
+    })
+    .await
+    .unwrap();
+}
+
+/// The change table keeps `watch.retention` changes: a cursor older than that resyncs. A
+/// table dropped and made again by `psql` resyncs a watcher, which goes on watching it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_change_table_keeps_its_retention_and_a_remade_table_resyncs() {
+    let (fx, url) =
+        bindery_tests::postgres_fixture_with("      options:\n        watch.retention: \"10\"\n").await;
+    let ctx = fx.ctx.clone();
+    bindery_tests::create_table(&ctx, "db://t", "id int64 NOT NULL", "id").await;
+    tokio::task::spawn_blocking(move || {
+        use bindery::ChangeKind;
+        use bindery_tests::watch_suite::{assert_resynced_to, kinds, until, watch_a_write};
+        let wait = std::time::Duration::from_secs(10);
+        let (mut w, first) = watch_a_write(&ctx, "db://t", json!({"id": 0}));
+        psql(
+            &url,
+            "DO $$ BEGIN FOR i IN 1..600 LOOP INSERT INTO t VALUES (i); COMMIT; END LOOP; END $$",
+        );
+        let kept: u64 = psql(&url, "SELECT count(*) FROM _bindery_changes")
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(kept <= 10 + 256, "the change table keeps {kept} changes");
+        let mut old = ctx.table().watch("db://t").from_("cursor", &first.cursor).load();
+        let got = until(&mut old, wait, |g| {
+            g.last().is_some_and(|c| c.kind == ChangeKind::Synced)
+        });
+        assert_eq!(got[0].kind, ChangeKind::Resync);
+        assert_eq!(got.len(), 1 + 601 + 1, "resync, every row, synced");
+        // The first watcher has had all 600 and sees the table made again.
+        assert_eq!(until(&mut w, wait, |g| g.len() == 600).len(), 600);
+        psql(
+            &url,
+            "DROP TABLE t; CREATE TABLE t (id bigint PRIMARY KEY); INSERT INTO t VALUES (7)",
+        );
+        assert_resynced_to(&mut w, "7");
+        psql(&url, "INSERT INTO t VALUES (8)");
+        assert_eq!(
+            kinds(&until(&mut w, wait, |g| !g.is_empty())),
+            [(ChangeKind::Created, "8")]
+        );
+    })
+    .await
+    .unwrap();
+}

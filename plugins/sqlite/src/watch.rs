@@ -17,14 +17,15 @@
 //! on a connection of its own every `watch.interval_ms`: it changes whenever another
 //! connection commits.
 
-use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use bindery_core::table::build::{row_texts, BatchBuilder, Cell};
-use bindery_core::watch::{Change, ChangeKind, ChangeStream, OpWatch, WatchFrom};
-use bindery_core::{blocking, ColumnType, Error, Result, TableSchema};
+use bindery_core::table::build::hex_bytes;
+use bindery_core::watch::{
+    initial_rows, logged_changes, Change, ChangeKind, ChangeStream, Logged, OpWatch, WatchFrom,
+};
+use bindery_core::{blocking, Error, Result, TableSchema};
 use futures::stream::{self, StreamExt};
 use rusqlite::{Connection, OptionalExtension};
 use tokio::sync::watch;
@@ -441,32 +442,20 @@ impl State {
         while let Some(r) = rows.next().map_err(|e| map(e, &what))? {
             let get = |i| r.get_ref(i).map_err(|e| map(e, &what));
             let text = |i| get(i).map(|v| v.as_str().ok().map(str::to_string));
-            let seq = get(0)?.as_i64().unwrap_or(0) as u64;
-            let kind = match get(1)?.as_str().unwrap_or("") {
-                "i" => ChangeKind::Created,
-                "u" => ChangeKind::Updated,
-                _ => ChangeKind::Deleted,
-            };
-            let at = get(5)?.as_i64().unwrap_or(0).max(0) as u64;
-            found.push((seq, kind, text(2)?.unwrap_or_default(), text(3)?, text(4)?, at));
-        }
-        let after = rows_json(&schema, found.iter().map(|f| f.3.clone()).collect())?;
-        let before = rows_json(&schema, found.iter().map(|f| f.4.clone()).collect())?;
-        for ((seq, kind, key, _, _, at), (row, before)) in
-            found.into_iter().zip(after.into_iter().zip(before))
-        {
-            self.last = seq;
-            self.first.push_back(Change {
-                kind,
-                path: key,
-                gen: seq.to_string(),
-                size: None,
-                row,
-                before,
-                time: UNIX_EPOCH + Duration::from_millis(at),
-                cursor: self.cursor(seq),
+            found.push(Logged {
+                seq: get(0)?.as_i64().unwrap_or(0) as u64,
+                op: text(1)?.unwrap_or_default(),
+                key: text(2)?.unwrap_or_default(),
+                row: text(3)?,
+                before: text(4)?,
+                at_ms: get(5)?.as_i64().unwrap_or(0),
             });
         }
+        if let Some(l) = found.last() {
+            self.last = l.seq;
+        }
+        self.first
+            .extend(logged_changes(&schema, hex_bytes, &self.epoch, found)?);
         Ok(Gap::None)
     }
 
@@ -477,10 +466,6 @@ impl State {
         let tx = conn.unchecked_transaction().map_err(|e| map(e, &what))?;
         self.last = newest(&tx)?;
         let cursor = self.cursor(self.last);
-        if resync {
-            self.first
-                .push_back(Change::marker(ChangeKind::Resync, cursor.clone()));
-        }
         let mut stmt = tx
             .prepare(&format!(
                 "SELECT {}, {} FROM {} AS t",
@@ -490,29 +475,13 @@ impl State {
             ))
             .map_err(|e| map(e, &what))?;
         let mut rows = stmt.query([]).map_err(|e| map(e, &what))?;
-        let (mut keys, mut values) = (Vec::new(), Vec::new());
+        let mut found = Vec::new();
         while let Some(r) = rows.next().map_err(|e| map(e, &what))? {
-            keys.push(
-                r.get::<_, Option<String>>(0)
-                    .map_err(|e| map(e, &what))?
-                    .unwrap_or_default(),
-            );
-            values.push(r.get::<_, Option<String>>(1).map_err(|e| map(e, &what))?);
+            let text = |i| r.get::<_, Option<String>>(i).map_err(|e| map(e, &what));
+            found.push((text(0)?.unwrap_or_default(), text(1)?));
         }
-        let time = SystemTime::now();
-        for (key, row) in keys.into_iter().zip(rows_json(schema, values)?) {
-            self.first.push_back(Change {
-                kind: ChangeKind::Created,
-                path: key,
-                gen: String::new(),
-                size: None,
-                row,
-                before: None,
-                time,
-                cursor: cursor.clone(),
-            });
-        }
-        self.first.push_back(Change::marker(ChangeKind::Synced, cursor));
+        self.first
+            .extend(initial_rows(schema, hex_bytes, found, &cursor, resync)?);
         Ok(())
     }
 }
@@ -553,71 +522,4 @@ fn newest(conn: &Connection) -> Result<u64> {
         .optional()
         .map_err(|e| map(e, "read the change log's newest change"))?;
     Ok(n.unwrap_or(0) as u64)
-}
-
-/// Rows recorded as JSON by the triggers (SQLite's stored values) as the JSON of the
-/// table's typed values, the same a read gives; `None` stays `None`.
-fn rows_json(schema: &TableSchema, rows: Vec<Option<String>>) -> Result<Vec<Option<String>>> {
-    if rows.iter().all(Option::is_none) {
-        return Ok(rows);
-    }
-    let mut builder = BatchBuilder::rows_of(schema, rows.len());
-    for text in &rows {
-        let Some(text) = text else {
-            builder.push_nulls();
-            continue;
-        };
-        let object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(text)
-            .map_err(|e| Error::internal(format!("a logged row is not a JSON object: {e}")))?;
-        let null = serde_json::Value::Null;
-        let values: Vec<&serde_json::Value> = schema
-            .columns
-            .iter()
-            .map(|c| object.get(&c.name).unwrap_or(&null))
-            .collect();
-        // A BLOB was logged as its hex digits.
-        let bytes: Vec<Option<Vec<u8>>> = schema
-            .columns
-            .iter()
-            .zip(&values)
-            .map(|(c, v)| match v {
-                serde_json::Value::String(s)
-                    if matches!(c.column_type, ColumnType::Binary | ColumnType::FixedBinary(_)) =>
-                {
-                    hex(s)
-                }
-                _ => None,
-            })
-            .collect();
-        builder.push_row(|i| {
-            Ok(match (values[i], &bytes[i]) {
-                (_, Some(b)) => Cell::Bytes(b),
-                (serde_json::Value::Null, _) => Cell::Null,
-                (serde_json::Value::Bool(b), _) => Cell::Bool(*b),
-                (serde_json::Value::Number(n), _) => match n.as_i64() {
-                    Some(i) => Cell::Int(i),
-                    None => Cell::Float(n.as_f64().unwrap_or(f64::NAN)),
-                },
-                (serde_json::Value::String(s), _) => Cell::Text(Cow::Borrowed(s)),
-                (other, _) => Cell::Text(Cow::Owned(other.to_string())),
-            })
-        })?;
-    }
-    let texts = row_texts(&builder.finish()?)?;
-    Ok(rows
-        .iter()
-        .zip(texts)
-        .map(|(r, t)| r.as_ref().map(|_| t))
-        .collect())
-}
-
-/// Bytes from hex digits (`None` if `s` is not that).
-fn hex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
 }

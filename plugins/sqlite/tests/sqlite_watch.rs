@@ -7,7 +7,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use bindery::{Change, ChangeKind, Context};
-use bindery_tests::watch_suite::until;
+use bindery_tests::watch_suite::{assert_resynced_to, until, watch_a_write};
 use bindery_tests::{table_fixture, Fixture};
 use serde_json::{json, Value};
 
@@ -38,12 +38,7 @@ fn python(file: &Path, script: &str) {
 
 /// Creates table `t`, its key `id` its only column.
 async fn create_ids(ctx: &Context) {
-    ctx.table()
-        .create("db://t")
-        .schema("id int64 NOT NULL")
-        .primary_key("id", None)
-        .await
-        .unwrap();
+    bindery_tests::create_table(ctx, "db://t", "id int64 NOT NULL", "id").await;
 }
 
 fn kinds(cs: &[Change]) -> Vec<(ChangeKind, String)> {
@@ -60,12 +55,13 @@ const WAIT: Duration = Duration::from_secs(10);
 async fn rows_changed_by_python_are_seen_with_their_rows() {
     let (fx, file) = setup("").await;
     let ctx = fx.ctx.clone();
-    ctx.table()
-        .create("db://people")
-        .schema("id int64 NOT NULL, name string, ok bool")
-        .primary_key("id", None)
-        .await
-        .unwrap();
+    bindery_tests::create_table(
+        &ctx,
+        "db://people",
+        "id int64 NOT NULL, name string, ok bool",
+        "id",
+    )
+    .await;
     tokio::task::spawn_blocking(move || {
         let mut w = ctx.table().watch("db://people").load();
         w.ready();
@@ -116,23 +112,7 @@ async fn a_table_made_dropped_and_made_again_elsewhere_is_watched() {
             "db.execute('DROP TABLE ext')\ndb.execute('CREATE TABLE ext (k TEXT PRIMARY KEY, v INTEGER)')\n\
              db.execute(\"INSERT INTO ext VALUES ('b', 2)\")",
         );
-        let got = until(&mut w, WAIT, |g| {
-            g.last().is_some_and(|c| c.kind == ChangeKind::Synced) && g.iter().any(|c| c.path == "b")
-        });
-        let resync = got
-            .iter()
-            .rposition(|c| c.kind == ChangeKind::Resync)
-            .expect("a resync");
-        assert_eq!(
-            kinds(&got[resync..]),
-            [
-                (ChangeKind::Resync, String::new()),
-                (ChangeKind::Created, "b".into()),
-                (ChangeKind::Synced, String::new())
-            ],
-            "all: {:?}",
-            kinds(&got)
-        );
+        assert_resynced_to(&mut w, "b");
         python(&file, "db.execute(\"INSERT INTO ext VALUES ('c', 3)\")");
         let got = until(&mut w, WAIT, |g| !g.is_empty());
         assert_eq!(kinds(&got), [(ChangeKind::Created, "c".into())]);
@@ -148,16 +128,7 @@ async fn the_log_keeps_its_retention_and_an_older_cursor_resyncs() {
     create_ids(&ctx).await;
     let first = tokio::task::spawn_blocking({
         let ctx = ctx.clone();
-        move || {
-            let mut w = ctx.table().watch("db://t").load();
-            w.ready();
-            ctx.table()
-                .write("db://t")
-                .with_items([json!({"id": 0})])
-                .do_()
-                .unwrap();
-            until(&mut w, WAIT, |g| !g.is_empty()).remove(0)
-        }
+        move || watch_a_write(&ctx, "db://t", json!({"id": 0})).1
     })
     .await
     .unwrap();

@@ -101,6 +101,80 @@ pub fn row_texts(batch: &RecordBatch) -> Result<Vec<String>> {
     Ok(text.lines().map(str::to_string).collect())
 }
 
+/// Bytes from hex digits (`None` if `s` is not that): how a database writes bytes into JSON.
+pub fn hex_bytes(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// Rows a database logged as JSON objects of its stored values (a table watch's change log:
+/// numbers, text, booleans, bytes as text `bytes` decodes) as the JSON a read of them gives,
+/// typed by `schema`'s columns (a bool stored as 0/1 is `true`/`false`, a timestamp stored as
+/// a number or text is the read's timestamp, a decimal keeps its digits); `None` stays `None`.
+pub fn logged_rows_json(
+    schema: &crate::table::TableSchema,
+    bytes: fn(&str) -> Option<Vec<u8>>,
+    rows: Vec<Option<String>>,
+) -> Result<Vec<Option<String>>> {
+    use serde_json::Value as Json;
+    if rows.iter().all(Option::is_none) {
+        return Ok(rows);
+    }
+    let mut builder = BatchBuilder::rows_of(schema, rows.len());
+    for text in &rows {
+        let Some(text) = text else {
+            builder.push_nulls();
+            continue;
+        };
+        let object: serde_json::Map<String, Json> = serde_json::from_str(text)
+            .map_err(|e| Error::internal(format!("a logged row is not a JSON object: {e}")))?;
+        let null = Json::Null;
+        let values: Vec<&Json> = schema
+            .columns
+            .iter()
+            .map(|c| object.get(&c.name).unwrap_or(&null))
+            .collect();
+        let decoded: Vec<Option<Vec<u8>>> = schema
+            .columns
+            .iter()
+            .zip(&values)
+            .map(|(c, v)| match (v, &c.column_type) {
+                (Json::String(s), ColumnType::Binary | ColumnType::FixedBinary(_)) => bytes(s),
+                _ => None,
+            })
+            .collect();
+        builder.push_row(|i| {
+            let exact = matches!(
+                schema.columns[i].column_type,
+                ColumnType::Decimal { .. } | ColumnType::UInt64
+            );
+            Ok(match (values[i], &decoded[i]) {
+                (_, Some(b)) => Cell::Bytes(b),
+                (Json::Null, _) => Cell::Null,
+                (Json::Bool(b), _) => Cell::Bool(*b),
+                (Json::Number(n), _) if exact => Cell::Text(Cow::Owned(n.to_string())),
+                (Json::Number(n), _) => match n.as_i64() {
+                    Some(i) => Cell::Int(i),
+                    None => Cell::Float(n.as_f64().unwrap_or(f64::NAN)),
+                },
+                (Json::String(s), _) => Cell::Text(Cow::Borrowed(s)),
+                (other, _) => Cell::Text(Cow::Owned(other.to_string())),
+            })
+        })?;
+    }
+    let texts = row_texts(&builder.finish()?)?;
+    Ok(rows
+        .iter()
+        .zip(texts)
+        .map(|(r, t)| r.as_ref().map(|_| t))
+        .collect())
+}
+
 /// The values of a nested column as JSON text (lists as arrays, structs and maps as
 /// objects), one writer for the whole column; `None` for NULL.
 pub fn json_texts(array: &dyn Array) -> Result<Vec<Option<String>>> {
