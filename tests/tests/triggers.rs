@@ -487,3 +487,94 @@ async fn a_watch_trigger_calls_the_handler_per_change_and_keeps_its_cursor() {
     stop.fire();
     task.await.unwrap().unwrap();
 }
+
+/// The watch trigger on a table: an event per row change (by bindery or by Python's
+/// `sqlite3`), named `db://users/<key>` with the row in its body; stopped and started again,
+/// it goes on after the last change it handled, from the history SQLite keeps (no resync).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_trigger_on_a_table_goes_on_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("function.yaml");
+    std::fs::write(
+        &file,
+        "metadata:\n  name: w\nspec:\n  triggers:\n    users:\n      kind: watch\n      attributes:\n        path: db://users\n        checkpoint: files://state/users\n  dataBindings:\n    db:\n      kind: table\n      driver: sqlite\n      url: ./data.db\n    files:\n      driver: fs\n      url: ./data\n",
+    )
+    .unwrap();
+    {
+        let ctx = Context::connect(&file).await.unwrap();
+        bindery_tests::create_table(&ctx, "db://users", "user string NOT NULL, age int64", "user").await;
+    }
+    type Events = Arc<std::sync::Mutex<Vec<(String, String, serde_json::Value)>>>;
+    let handler = |seen: Events| {
+        move |_ctx: Context, event: Event| {
+            let seen = seen.clone();
+            async move {
+                let body: serde_json::Value = serde_json::from_slice(&event.body).unwrap();
+                let kind = event.header("bindery-change").unwrap_or("").to_string();
+                seen.lock().unwrap().push((kind, event.path.clone(), body));
+                Ok::<_, String>(Response::new("ok"))
+            }
+        }
+    };
+    let wait = |seen: Events, n: usize| async move {
+        for _ in 0..400 {
+            if seen.lock().unwrap().len() >= n {
+                return seen.lock().unwrap().clone();
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("handled {:?}", seen.lock().unwrap());
+    };
+    let names = |got: &[(String, String, serde_json::Value)]| -> Vec<String> {
+        got.iter().map(|(k, p, _)| format!("{k} {p}")).collect()
+    };
+    let seen: Events = Arc::default();
+    let (ctx, stop, task) = start(&file, handler(seen.clone())).await;
+    // The trigger watches from now: wait until it does, by a first row it must see.
+    let mut probe = 0;
+    while seen.lock().unwrap().is_empty() {
+        probe += 1;
+        ctx.table()
+            .write("db://users")
+            .with_items([serde_json::json!({"user": format!("probe{probe}")})])
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let skip = wait(seen.clone(), probe).await.len();
+    ctx.table()
+        .write("db://users")
+        .with_items([serde_json::json!({"user": "ana", "age": 41})])
+        .await
+        .unwrap();
+    let got = wait(seen.clone(), skip + 1).await;
+    assert_eq!(names(&got[skip..]), ["created db://users/ana"]);
+    assert_eq!(got[skip].2["row"], serde_json::json!({"user": "ana", "age": 41}));
+    stop.fire();
+    task.await.unwrap().unwrap();
+    // While the function is down, another program changes a row.
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg("import sqlite3, sys; db = sqlite3.connect(sys.argv[1]); db.execute(\"UPDATE users SET age = 42 WHERE user = 'ana'\"); db.commit()")
+        .arg(dir.path().join("data.db"))
+        .status()
+        .unwrap();
+    assert!(out.success());
+    let seen2: Events = Arc::default();
+    let (_ctx, stop, task) = start(&file, handler(seen2.clone())).await;
+    let got = wait(seen2.clone(), 1).await;
+    assert_eq!(names(&got), ["updated db://users/ana"]);
+    assert_eq!(
+        (&got[0].2["row"]["age"], &got[0].2["before"]["age"]),
+        (&serde_json::json!(42), &serde_json::json!(41))
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        seen2.lock().unwrap().len(),
+        1,
+        "nothing repeated: {:?}",
+        seen2.lock().unwrap()
+    );
+    stop.fire();
+    task.await.unwrap().unwrap();
+}

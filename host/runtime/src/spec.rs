@@ -843,22 +843,26 @@ impl SpecParser {
                 )
             })
         };
-        let binding_of = |attr: &str, path: &str, kind: Kind| -> R<()> {
+        let binding_of = |attr: &str, path: &str, kinds: &[Kind]| -> R<()> {
             let (name, _) = path::split_binding(path);
             let found = match name {
                 Some(n) => bindings.iter().find(|b| b.name == n),
                 None => bindings.first(),
             };
             match found {
-                Some(b) if b.kind == kind => Ok(()),
+                Some(b) if kinds.contains(&b.kind) => Ok(()),
                 Some(b) => Err(self.err(
                     at(attr),
                     format!(
-                        "trigger '{}': `{attr}` names binding '{}' of kind {}; it must be {} {kind} binding",
+                        "trigger '{}': `{attr}` names binding '{}' of kind {}; it must be {} binding",
                         t.name,
                         b.name,
                         b.kind,
-                        if kind == Kind::Object { "an" } else { "a" }
+                        kinds
+                            .iter()
+                            .map(|k| format!("{} {k}", if *k == Kind::Object { "an" } else { "a" }))
+                            .collect::<Vec<_>>()
+                            .join(" or ")
                     ),
                 )),
                 None => Err(self.err(
@@ -898,12 +902,15 @@ impl SpecParser {
             "stream" | "watch" => {
                 if t.kind == "stream" {
                     let p = need("path", "the stream to consume, such as events://orders")?;
-                    binding_of("path", p, Kind::Stream)?;
+                    binding_of("path", p, &[Kind::Stream])?;
                 } else {
-                    let p = need("path", "the object prefix to watch, such as files://incoming/")?;
-                    binding_of("path", p, Kind::Object)?;
+                    let p = need(
+                        "path",
+                        "the object prefix or table to watch, such as files://incoming/ or db://users",
+                    )?;
+                    binding_of("path", p, &[Kind::Object, Kind::Table])?;
                     if let Some(c) = t.attribute("checkpoint") {
-                        binding_of("checkpoint", c, Kind::Object)?;
+                        binding_of("checkpoint", c, &[Kind::Object])?;
                     }
                     if let Some(v) = t.attribute("initial") {
                         if !matches!(v.trim(), "true" | "false") {
@@ -914,7 +921,7 @@ impl SpecParser {
                     }
                 }
                 if let Some(dl) = t.attribute("deadLetter") {
-                    binding_of("deadLetter", dl, Kind::Stream)?;
+                    binding_of("deadLetter", dl, &[Kind::Stream])?;
                 }
                 if let Some(v) = t.attribute("backoff") {
                     crate::schedule::parse_duration(v).map_err(|e| self.err(at("backoff"), e))?;

@@ -1,11 +1,12 @@
-//! The `watch` trigger: every change under an object prefix, one event each, in order; the
-//! watch's cursor is kept (when `attributes.checkpoint` names an object) only after the
-//! handler succeeded, so a restarted function goes on after the last change it handled.
+//! The `watch` trigger: every change under an object prefix, or to a table's rows, one event
+//! each, in order; the watch's cursor is kept (when `attributes.checkpoint` names an object)
+//! only after the handler succeeded, so a restarted function goes on after the last change it
+//! handled.
 //!
 //! The event: `trigger_kind` `watch`, `method` `POST`, `path` the changed object as
-//! `binding://path`, headers `bindery-change` (created, updated, deleted, resync),
-//! `bindery-gen` and `bindery-cursor`, and a JSON body `{"kind", "path", "gen", "size",
-//! "time_ms", "cursor"}`. `synced` markers are not events. A failed change (an error, a panic
+//! `binding://path` (a row as `binding://table/key`), headers `bindery-change` (created,
+//! updated, deleted, resync), `bindery-gen` and `bindery-cursor`, and a JSON body `{"kind",
+//! "path", "gen", "size", "time_ms", "cursor"}` (a row's with `row` and `before`). `synced` markers are not events. A failed change (an error, a panic
 //! or a status of 400 or more) is retried with backoff; once its retries are used up it goes
 //! to the dead-letter stream, if there is one, and counts as handled; otherwise it is retried
 //! until it succeeds.
@@ -24,7 +25,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 pub(super) struct WatchTrigger {
     name: String,
     path: String,
-    /// `binding://` of the watched binding, to name changed objects in events.
+    /// `binding://` of the watched binding, to name changed objects in events (a watched
+    /// table's `binding://table/`, to name its rows by key).
     binding: String,
     initial: bool,
     checkpoint: Option<String>,
@@ -33,9 +35,9 @@ pub(super) struct WatchTrigger {
 
 impl WatchTrigger {
     pub(super) fn new(t: &TriggerSpec) -> Result<WatchTrigger> {
-        let path = t
-            .attribute("path")
-            .ok_or_else(|| Error::invalid_input("needs attributes.path, the object prefix to watch"))?;
+        let path = t.attribute("path").ok_or_else(|| {
+            Error::invalid_input("needs attributes.path, the object prefix or table to watch")
+        })?;
         let flag = |name: &str| -> Result<bool> {
             match t.attribute(name).map(str::trim) {
                 None | Some("false") => Ok(false),
@@ -59,9 +61,24 @@ impl WatchTrigger {
         })
     }
 
+    /// Whether the path names a table (else an object prefix).
+    fn on_table(&self, ctx: &Context) -> bool {
+        let name = bindery_core::path::split_binding(&self.path).0;
+        let bindings = ctx.host().bindings();
+        let binding = match name {
+            Some(n) => bindings.iter().find(|b| b.name() == n),
+            None => bindings.first(),
+        };
+        binding.is_some_and(|b| b.kind() == bindery_core::Kind::Table)
+    }
+
     /// Where to start: after the kept cursor, else the initial state (if asked), else now.
     async fn start(&self, ctx: &Context) -> Result<crate::Watcher> {
-        let mut w = ctx.object().watch(self.path.as_str());
+        let mut w = if self.on_table(ctx) {
+            ctx.table().watch(self.path.as_str())
+        } else {
+            ctx.object().watch(self.path.as_str())
+        };
         let kept = match &self.checkpoint {
             Some(c) => match ctx.object().get(c.as_str()).await {
                 Ok(o) => Some(String::from_utf8_lossy(&o.data).trim().to_string()),
@@ -79,7 +96,16 @@ impl WatchTrigger {
         Ok(watcher)
     }
 
-    pub(super) async fn run(self, ctx: Context, handler: Arc<dyn Handler>, shutdown: Shutdown) -> Result<()> {
+    pub(super) async fn run(
+        mut self,
+        ctx: Context,
+        handler: Arc<dyn Handler>,
+        shutdown: Shutdown,
+    ) -> Result<()> {
+        if self.on_table(&ctx) {
+            // A row is named by its table and key: `db://users/ana`.
+            self.binding = format!("{}/", self.path.trim_end_matches('/'));
+        }
         let mut watcher = self.start(&ctx).await?;
         tracing::info!(trigger = %self.name, path = %self.path, "Watch trigger watching.");
         let mut wait = self.policy.backoff;
