@@ -1,7 +1,12 @@
-//! Watching an `fs` folder (issue 22): how long from a file written by another program to the
-//! change in the watcher's hands, and how fast a burst of files is reported, each against
-//! the backend's own notification in the same run: an inotify watcher (the `notify` crate,
-//! which the driver itself uses) receiving the event for the same file.
+//! Watching (issue 22): how long from a change made by another program to the change in the
+//! watcher's hands, and how fast a burst is reported, each against the backend's own
+//! notification in the same run:
+//! - `fs`: a file written, against an inotify watcher (the `notify` crate, which the driver
+//!   itself uses) receiving the event for the same kind of file;
+//! - `postgres` (on the server `BINDERY_PG_URL` names; `benches/run` starts one): a row
+//!   inserted by another client, against a LISTEN connection of tokio-postgres receiving the
+//!   NOTIFY a plain insert sends in its transaction. The driver's trigger does that too, and
+//!   more: it logs the row (as JSON) in the change table, and the watcher reads it from there.
 //!
 //! The driver waits 20 ms after the first event of a batch before it looks at the files (an
 //! `echo >` is a create, a write and a close: one change, not three), so its latency is at
@@ -148,4 +153,119 @@ fn main() {
         "files/s",
         "inotify via notify",
     );
+    postgres();
+}
+
+/// The `postgres` cases, when `BINDERY_PG_URL` names a server.
+fn postgres() {
+    let (Ok(url), Ok(password)) = (
+        std::env::var("BINDERY_PG_URL"),
+        std::env::var("BINDERY_PG_PASSWORD"),
+    ) else {
+        eprintln!("postgres: skipped (BINDERY_PG_URL is not set; benches/run starts a server)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("function.yaml"),
+        format!(
+            "spec:\n  dataBindings:\n    db:\n      kind: table\n      driver: postgres\n      url: {url}\n      secret: {{ env: BINDERY_PG_PASSWORD }}\n"
+        ),
+    )
+    .unwrap();
+    let ctx = Context::open(dir.path().join("function.yaml")).unwrap();
+    let rt = bindery_benches::runtime(2);
+    let mut config: tokio_postgres::Config = url.parse().unwrap();
+    config.password(password.as_bytes());
+    let (client, _listener, notes) = rt.block_on(async {
+        let (client, connection) = config.connect(tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(connection);
+        let (listener, mut connection) = config.connect(tokio_postgres::NoTls).await.unwrap();
+        let (tx, rx) = flume::unbounded::<String>();
+        tokio::spawn(async move {
+            let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+            while let Some(Ok(m)) = futures::StreamExt::next(&mut messages).await {
+                if let tokio_postgres::AsyncMessage::Notification(n) = m {
+                    let _ = tx.send(n.payload().to_string());
+                }
+            }
+        });
+        listener.batch_execute("LISTEN bench_raw").await.unwrap();
+        (client, listener, rx)
+    });
+    let sql = |q: String| rt.block_on(client.batch_execute(&q)).unwrap();
+    sql(
+        "DROP TABLE IF EXISTS bench_watch; DROP TABLE IF EXISTS bench_raw; \
+         CREATE TABLE bench_raw (id bigint PRIMARY KEY)"
+            .into(),
+    );
+    ctx.table()
+        .create("db://bench_watch")
+        .schema("id int64 NOT NULL")
+        .primary_key("id", None)
+        .do_()
+        .unwrap();
+    table_header("Watch (postgres)");
+    let mut latency = Case::default();
+    let mut burst = Case::default();
+    let mut next_id = 0i64;
+    for _ in 0..ROUNDS {
+        let mut watcher = ctx.table().watch("db://bench_watch").load();
+        watcher.ready();
+        let mut ours = Vec::new();
+        for _ in 0..LATENCY_SAMPLES {
+            next_id += 1;
+            let t = Instant::now();
+            sql(format!("INSERT INTO bench_watch VALUES ({next_id})"));
+            let key = next_id.to_string();
+            while watcher.next().unwrap().unwrap().path != key {}
+            ours.push(t.elapsed());
+        }
+        let mut theirs = Vec::new();
+        for _ in 0..LATENCY_SAMPLES {
+            next_id += 1;
+            let t = Instant::now();
+            sql(format!(
+                "BEGIN; INSERT INTO bench_raw VALUES ({next_id}); SELECT pg_notify('bench_raw', '{next_id}'); COMMIT"
+            ));
+            let key = next_id.to_string();
+            while notes.recv().unwrap() != key {}
+            theirs.push(t.elapsed());
+        }
+        latency.add(
+            1.0 / median(ours).as_secs_f64(),
+            1.0 / median(theirs).as_secs_f64(),
+        );
+        // Burst: BURST rows in one statement, every change reported.
+        let first = next_id + 1;
+        next_id += BURST as i64;
+        let t = Instant::now();
+        sql(format!(
+            "INSERT INTO bench_watch SELECT generate_series({first}, {next_id})"
+        ));
+        let last = next_id.to_string();
+        while watcher.next().unwrap().unwrap().path != last {}
+        let ours = BURST as f64 / t.elapsed().as_secs_f64();
+        watcher.close();
+        let t = Instant::now();
+        sql(format!(
+            "BEGIN; INSERT INTO bench_raw SELECT generate_series({first}, {next_id}); \
+             SELECT pg_notify('bench_raw', g::text) FROM generate_series({first}, {next_id}) g; COMMIT"
+        ));
+        while notes.recv().unwrap() != last {}
+        let theirs = BURST as f64 / t.elapsed().as_secs_f64();
+        burst.add(ours, theirs);
+    }
+    latency.report(
+        "postgres watch: a row inserted by another client → its change (1 / median latency)",
+        "changes/s",
+        "LISTEN/NOTIFY (tokio-postgres)",
+    );
+    burst.report(
+        "postgres watch: 10,000 rows inserted in one statement, all reported",
+        "rows/s",
+        "10,000 NOTIFYs in one transaction",
+    );
+    sql("DROP TABLE IF EXISTS bench_raw".into());
+    let _ = ctx.table().drop("db://bench_watch").do_();
 }

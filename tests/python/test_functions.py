@@ -163,12 +163,24 @@ def test_file_drop_in_python(tmp_path):
     assert http(port, "PUT", "/files/big.txt", b"x" * 65)[0] == 413
     assert http(port, "DELETE", "/files/prices.csv")[0] == 200
     assert http(port, "DELETE", "/files/prices.csv")[0] == 404
-    code, log = f.stop()
-    assert code == 0, log
+    # Another program drops a file in: announced too.
+    (tmp_path / "files" / "dropped.txt").write_bytes(b"by hand")
     os.environ.update(env)
     ctx = bindery.Context(spec)
-    seen = [json.loads(bytes(m.value))["type"] for m in ctx.stream.consume("events://files").follow(False).load()]
-    assert seen == ["created", "updated", "deleted"]
+
+    def announced(n):
+        for _ in range(400):
+            got = [json.loads(bytes(m.value)) for m in ctx.stream.consume("events://files").follow(False).load()]
+            if len(got) >= n:
+                return got
+            time.sleep(0.025)
+        raise AssertionError(f"fewer than {n} announcements: {got}")
+
+    seen = [(e["type"], e["name"]) for e in announced(4)]
+    code, log = f.stop()
+    assert code == 0, log
+    assert seen == [("created", "prices.csv"), ("updated", "prices.csv"), ("deleted", "prices.csv"),
+                    ("created", "dropped.txt")]
 
 
 def test_bindery_invoke_starts_a_python_function(tmp_path):

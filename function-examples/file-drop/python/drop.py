@@ -1,5 +1,6 @@
 """The file-drop broker in Python: PUT /files/<name> checks and stores a file, DELETE removes
-it, GET reads or lists; every change is announced on events://files."""
+it, GET reads or lists; the watch trigger announces every change to the folder (an upload's,
+or any program's) on events://files."""
 
 import json
 import os
@@ -42,11 +43,21 @@ def check(name, body, limit):
     return None
 
 
-def announce(ctx, name, event):
-    ctx.stream.publish("events://files").messages([bindery.Message(json.dumps(event), key=name)]).do()
+def announce(ctx, event):
+    """Announces a change the watch trigger saw (its JSON body: kind, path, gen, size)."""
+    change = json.loads(bytes(event.body))
+    name = change["path"]
+    if change["kind"] == "resync":
+        announcement = {"type": "resync"}
+    else:
+        announcement = {"type": change["kind"], "name": name, "size": change["size"], "gen": change["gen"]}
+    ctx.stream.publish("events://files").messages([bindery.Message(json.dumps(announcement), key=name)]).do()
+    return "announced"
 
 
 def handler(ctx, event):
+    if event.trigger_kind == "watch":
+        return announce(ctx, event)
     if not event.path.startswith("/files/"):
         return bindery.Response("use /files/<name>\n", status=404)
     name = event.path[len("/files/"):]
@@ -79,12 +90,10 @@ def handler(ctx, event):
                     raise
                 meta, created = ctx.object.put(path, event.body).do(), False
             kind = "created" if created else "updated"
-            announce(ctx, name, {"type": kind, "name": name, "size": len(event.body), "gen": meta.gen})
             return bindery.Response({"type": kind, "name": name, "gen": meta.gen}, status=201 if created else 200)
         if event.method == "DELETE":
             meta = ctx.object.head(path).do()
             ctx.object.delete(path).condition("if-match", meta.gen).do()
-            announce(ctx, name, {"type": "deleted", "name": name, "gen": meta.gen})
             return {"type": "deleted", "name": name}
         return bindery.Response(f"method {event.method} is not allowed; use GET, PUT or DELETE\n", status=405)
     except bindery.NotFound:

@@ -1,15 +1,18 @@
 //! A file-drop broker.
 //!
-//! - `PUT /files/<name>` checks the file, stores it as `files://<name>` and announces it on
-//!   `events://files` (keyed by name) as `{"type": "created" | "updated", "name", "size",
-//!   "gen"}`; 201 when created, 200 when updated. A file is refused with 422 (nothing stored,
+//! - Every change to the `files` folder, by an upload or by any other program, is announced
+//!   on `events://files` (keyed by name) as `{"type": "created" | "updated" | "deleted",
+//!   "name", "size", "gen"}` by the `drops` watch trigger, in order, once it has happened
+//!   (after a restart, where the `fs` driver cannot say what changed meanwhile: `{"type":
+//!   "resync"}`, then every file there as `created`).
+//! - `PUT /files/<name>` checks the file and stores it as `files://<name>`; 201 when created,
+//!   200 when updated. A file is refused with 422 (nothing stored,
 //!   nothing announced) when its name does not end in `.csv`, `.json` or `.txt`, when a
 //!   `.json` file is not JSON, when a `.csv` file has no header or a row whose number of
 //!   fields differs from the header's, or when a `.txt` file is not UTF-8; with 413 when it is
 //!   larger than `DROP_MAX_BYTES`. `if-match: <gen>` makes the update conditional (412 when
 //!   the file changed meanwhile).
-//! - `DELETE /files/<name>`: removes it and announces `{"type": "deleted", "name", "gen"}`
-//!   (404 when there is none).
+//! - `DELETE /files/<name>`: removes it (404 when there is none).
 //! - `GET /files/<name>` answers the file; `GET /files/` lists `[{"name", "size", "gen"}]`.
 //!
 //! Run one upload with `bindery invoke function-examples/file-drop/function.yaml --method PUT
@@ -20,6 +23,9 @@ use bindery::{Context, ErrorKind, Message};
 use serde_json::json;
 
 async fn handler(ctx: Context, event: Event) -> bindery::Result<Response> {
+    if event.trigger_kind == "watch" {
+        return announce(&ctx, &event).await;
+    }
     let Some(name) = event.path.strip_prefix("/files/") else {
         return Ok(Response::new("use /files/<name>\n").with_status(404));
     };
@@ -125,12 +131,6 @@ async fn put(ctx: &Context, event: &Event, name: &str) -> bindery::Result<Respon
         other => (other?, created),
     };
     let kind = if created { "created" } else { "updated" };
-    announce(
-        ctx,
-        name,
-        json!({"type": kind, "name": name, "size": event.body.len(), "gen": meta.gen}),
-    )
-    .await?;
     Response::json(&json!({"type": kind, "name": name, "gen": meta.gen}))
         .map(|r| r.with_status(if created { 201 } else { 200 }))
 }
@@ -142,12 +142,6 @@ async fn delete(ctx: &Context, name: &str) -> bindery::Result<Response> {
         .del(path.as_str())
         .condition("if-match", &meta.gen)
         .await?;
-    announce(
-        ctx,
-        name,
-        json!({"type": "deleted", "name": name, "gen": meta.gen}),
-    )
-    .await?;
     Response::json(&json!({"type": "deleted", "name": name}))
 }
 
@@ -163,12 +157,20 @@ async fn list(ctx: &Context) -> bindery::Result<Response> {
     Response::json(&files)
 }
 
-async fn announce(ctx: &Context, name: &str, event: serde_json::Value) -> bindery::Result<()> {
+/// Announces a change the watch trigger saw (its JSON body: kind, path, gen, size).
+async fn announce(ctx: &Context, event: &Event) -> bindery::Result<Response> {
+    let change: serde_json::Value = serde_json::from_slice(&event.body)
+        .map_err(|e| bindery::Error::invalid_input(format!("a watch event that is not JSON: {e}")))?;
+    let name = change["path"].as_str().unwrap_or_default();
+    let announcement = match change["kind"].as_str() {
+        Some("resync") => json!({"type": "resync"}),
+        kind => json!({"type": kind, "name": name, "size": change["size"], "gen": change["gen"]}),
+    };
     ctx.stream()
         .publish("events://files")
-        .messages([Message::new(event.to_string()).with_key(name.to_string())])
-        .await
-        .map(|_| ())
+        .messages([Message::new(announcement.to_string()).with_key(name.to_string())])
+        .await?;
+    Ok(Response::new("announced"))
 }
 
 async fn init(ctx: Context) -> bindery::Result<()> {

@@ -1,5 +1,6 @@
 //! The file-drop broker end to end: uploads over HTTP are checked, stored and announced as
-//! created / updated / deleted events; refused uploads leave nothing behind.
+//! created / updated / deleted events, and so are files other programs put in the folder;
+//! refused uploads leave nothing behind.
 
 use bindery_tests::function::{free_port, http, stream_messages, FunctionProcess};
 
@@ -73,14 +74,29 @@ fn uploads_are_validated_stored_and_announced() {
     assert_eq!(r.status, 404);
     let r = http(port, "GET", "/files/bad.csv", &[], b"").unwrap();
     assert_eq!(r.status, 404);
+    // Another program drops a file in and takes it out again.
+    let folder = data.path().join("files");
+    std::fs::write(folder.join("dropped.txt"), "by hand").unwrap();
+    let ctx = bindery::Context::open(spec()).unwrap();
+    let announced = |n: usize| {
+        for _ in 0..400 {
+            let events: Vec<serde_json::Value> = stream_messages(&ctx, "events://files")
+                .iter()
+                .map(|m| serde_json::from_slice(&m.value).unwrap())
+                .collect();
+            if events.len() >= n {
+                return events;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+        panic!("fewer than {n} announcements; the function's log:\n{}", f.log());
+    };
+    announced(5);
+    std::fs::remove_file(folder.join("dropped.txt")).unwrap();
+    let events = announced(6);
 
     let (ok, log) = f.stop();
     assert!(ok, "{log}");
-    let ctx = bindery::Context::open(spec()).unwrap();
-    let events: Vec<serde_json::Value> = stream_messages(&ctx, "events://files")
-        .iter()
-        .map(|m| serde_json::from_slice(&m.value).unwrap())
-        .collect();
     let seen: Vec<(&str, &str)> = events
         .iter()
         .map(|e| (e["type"].as_str().unwrap(), e["name"].as_str().unwrap()))
@@ -91,8 +107,11 @@ fn uploads_are_validated_stored_and_announced() {
             ("created", "prices.csv"),
             ("updated", "prices.csv"),
             ("created", "notes.txt"),
-            ("deleted", "prices.csv")
+            ("deleted", "prices.csv"),
+            ("created", "dropped.txt"),
+            ("deleted", "dropped.txt"),
         ]
     );
+    assert_eq!(events[4]["size"], 7);
     assert_eq!(events[1]["gen"].as_str(), Some(gen2.as_str()));
 }
