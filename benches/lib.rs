@@ -95,3 +95,28 @@ pub fn human(x: f64) -> String {
         format!("{x:.0}")
     }
 }
+
+/// A `db` table binding on the `postgres` driver on the server `BINDERY_PG_URL` names
+/// (`benches/run` starts one), and that server's config for direct clients (the baselines);
+/// `None`, saying so, when no server is named. Keep the folder while the context is used.
+pub fn postgres_binding() -> Option<(bindery::Context, tempfile::TempDir, tokio_postgres::Config)> {
+    let (Ok(url), Ok(password)) = (
+        std::env::var("BINDERY_PG_URL"),
+        std::env::var("BINDERY_PG_PASSWORD"),
+    ) else {
+        eprintln!("postgres: skipped (BINDERY_PG_URL is not set; benches/run starts a server)");
+        return None;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("function.yaml"),
+        format!(
+            "spec:\n  dataBindings:\n    db:\n      kind: table\n      driver: postgres\n      url: {url}\n      secret: {{ env: BINDERY_PG_PASSWORD }}\n"
+        ),
+    )
+    .unwrap();
+    let ctx = bindery::Context::open(dir.path().join("function.yaml")).unwrap();
+    let mut config: tokio_postgres::Config = url.parse().unwrap();
+    config.password(password.as_bytes());
+    Some((ctx, dir, config))
+}

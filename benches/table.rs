@@ -453,25 +453,8 @@ fn postgres_writes(
 
 /// The `postgres` driver on the server `BINDERY_PG_URL` names (benches/run starts one).
 fn postgres(n: u64) -> Option<String> {
-    let (Ok(url), Ok(password)) = (
-        std::env::var("BINDERY_PG_URL"),
-        std::env::var("BINDERY_PG_PASSWORD"),
-    ) else {
-        eprintln!("postgres: skipped (BINDERY_PG_URL is not set; benches/run starts a server)");
-        return None;
-    };
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("function.yaml"),
-        format!(
-            "spec:\n  dataBindings:\n    db:\n      kind: table\n      driver: postgres\n      url: {url}\n      secret: {{ env: BINDERY_PG_PASSWORD }}\n"
-        ),
-    )
-    .unwrap();
-    let ctx = Context::open(dir.path().join("function.yaml")).unwrap();
+    let (ctx, dir, config) = bindery_benches::postgres_binding()?;
     let rt = bindery_benches::runtime(2);
-    let mut config: tokio_postgres::Config = url.parse().unwrap();
-    config.password(password.as_bytes());
     let client = rt.block_on(async {
         let (client, connection) = config.connect(tokio_postgres::NoTls).await.unwrap();
         tokio::spawn(connection);
@@ -499,6 +482,8 @@ fn postgres(n: u64) -> Option<String> {
         filled.elapsed().as_secs_f64()
     );
     let uri = {
+        let url = std::env::var("BINDERY_PG_URL").unwrap();
+        let password = std::env::var("BINDERY_PG_PASSWORD").unwrap();
         let (scheme, rest) = url.split_once("://").unwrap();
         let (user, host) = rest.split_once('@').unwrap();
         format!("{scheme}://{user}:{password}@{host}")

@@ -158,25 +158,10 @@ fn main() {
 
 /// The `postgres` cases, when `BINDERY_PG_URL` names a server.
 fn postgres() {
-    let (Ok(url), Ok(password)) = (
-        std::env::var("BINDERY_PG_URL"),
-        std::env::var("BINDERY_PG_PASSWORD"),
-    ) else {
-        eprintln!("postgres: skipped (BINDERY_PG_URL is not set; benches/run starts a server)");
+    let Some((ctx, _dir, config)) = bindery_benches::postgres_binding() else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("function.yaml"),
-        format!(
-            "spec:\n  dataBindings:\n    db:\n      kind: table\n      driver: postgres\n      url: {url}\n      secret: {{ env: BINDERY_PG_PASSWORD }}\n"
-        ),
-    )
-    .unwrap();
-    let ctx = Context::open(dir.path().join("function.yaml")).unwrap();
     let rt = bindery_benches::runtime(2);
-    let mut config: tokio_postgres::Config = url.parse().unwrap();
-    config.password(password.as_bytes());
     let (client, _listener, notes) = rt.block_on(async {
         let (client, connection) = config.connect(tokio_postgres::NoTls).await.unwrap();
         tokio::spawn(connection);
