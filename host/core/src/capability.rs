@@ -161,6 +161,11 @@ capability! {
 }
 
 impl Capability {
+    /// This capability with `watch`: `Capability::FULL_OBJECT.watched()`.
+    pub const fn watched(self) -> Capability {
+        Capability { watch: true, ..self }
+    }
+
     /// Every object operation and option, as a driver that implements them all reports.
     pub const FULL_OBJECT: Capability = Capability {
         get: true,

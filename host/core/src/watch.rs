@@ -145,6 +145,15 @@ pub struct Logged {
     pub at_ms: i64,
 }
 
+/// The change number in `cursor` (`<epoch>-<seq>`) when it is of `epoch`, else `None` (a
+/// cursor of another log, or of one made again, or not a cursor).
+pub fn cursor_seq(cursor: &str, epoch: &str) -> Option<u64> {
+    cursor
+        .rsplit_once('-')
+        .filter(|(e, _)| *e == epoch)
+        .and_then(|(_, seq)| seq.parse().ok())
+}
+
 /// Logged changes as a watcher gets them: rows typed by `schema` (see
 /// [`logged_rows_json`](crate::table::build::logged_rows_json), `bytes` decoding the
 /// database's text for bytes), the number as the generation, cursor `<epoch>-<seq>`.
@@ -394,11 +403,7 @@ impl ChangeLog {
 
     /// The changes after cursor `c` under `prefix`, if the history still holds them all.
     fn replay(&self, st: &LogState, c: &str, prefix: &str) -> Option<Vec<Change>> {
-        let (epoch, seq) = c.rsplit_once('-')?;
-        let seq: u64 = seq.parse().ok()?;
-        if epoch != self.epoch || seq > st.last {
-            return None;
-        }
+        let seq = cursor_seq(c, &self.epoch).filter(|seq| *seq <= st.last)?;
         let oldest = st.history.front().map_or(st.last + 1, |(s, _)| *s);
         // Every change after `seq` must still be there.
         if seq + 1 < oldest {

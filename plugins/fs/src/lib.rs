@@ -62,10 +62,7 @@ impl Connect for FsDriver {
     const NAME: &'static str = "fs";
     const KINDS: &'static [Kind] = &[Kind::Object];
     /// What a binding can do: every object operation and condition.
-    const CAPABILITY: Capability = Capability {
-        watch: true,
-        ..Capability::FULL_OBJECT
-    };
+    const CAPABILITY: Capability = Capability::FULL_OBJECT.watched();
     const DESCRIPTION: &'static str = "Objects as files in a directory; atomic, durable writes.";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const LOCAL_URL: bool = true;

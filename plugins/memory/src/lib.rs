@@ -31,10 +31,7 @@ impl Connect for MemoryDriver {
     const NAME: &'static str = "memory";
     const KINDS: &'static [Kind] = &[Kind::Object];
     /// What a binding can do: every object operation and condition, and watch.
-    const CAPABILITY: Capability = Capability {
-        watch: true,
-        ..Capability::FULL_OBJECT
-    };
+    const CAPABILITY: Capability = Capability::FULL_OBJECT.watched();
     const DESCRIPTION: &'static str = "Objects in memory, per binding; lost when the host stops.";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
 

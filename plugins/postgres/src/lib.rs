@@ -60,10 +60,7 @@ impl Connect for Postgres {
     const KINDS: &'static [Kind] = &[Kind::Table];
     /// What a binding can do: everything SQL does itself (see [`Capability::SQL_TABLE`]),
     /// and watch.
-    const CAPABILITY: Capability = Capability {
-        watch: true,
-        ..Capability::SQL_TABLE
-    };
+    const CAPABILITY: Capability = Capability::SQL_TABLE.watched();
     const DESCRIPTION: &'static str = "Tables in a PostgreSQL database (tokio-postgres).";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const OPTIONS: &'static [(&'static str, &'static str)] = config::OPTIONS;

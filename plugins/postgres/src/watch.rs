@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use bindery_core::table::build::hex_bytes;
 use bindery_core::watch::{
-    initial_rows, logged_changes, Change, ChangeKind, ChangeStream, Logged, OpWatch, WatchFrom,
+    cursor_seq, initial_rows, logged_changes, Change, ChangeKind, ChangeStream, Logged, OpWatch, WatchFrom,
 };
 use bindery_core::{ErrorKind, Result, TableSchema};
 use futures::stream::{self, StreamExt};
@@ -302,16 +302,10 @@ impl Follow {
                     self.snapshot(conn.client_mut(), &schema, false).await?;
                 }
             }
-            WatchFrom::Cursor(c) => {
-                let seq = c
-                    .rsplit_once('-')
-                    .filter(|(epoch, _)| *epoch == marks.epoch)
-                    .and_then(|(_, seq)| seq.parse::<i64>().ok());
-                match seq {
-                    Some(seq) if seq >= marks.pruned && seq <= marks.newest => self.last = seq,
-                    _ => self.snapshot(conn.client_mut(), &schema, true).await?,
-                }
-            }
+            WatchFrom::Cursor(c) => match cursor_seq(c, &marks.epoch).map(|seq| seq as i64) {
+                Some(seq) if seq >= marks.pruned && seq <= marks.newest => self.last = seq,
+                _ => self.snapshot(conn.client_mut(), &schema, true).await?,
+            },
         }
         Ok(())
     }

@@ -82,10 +82,7 @@ impl Connect for S3Driver {
     const KINDS: &'static [Kind] = &[Kind::Object];
     /// What a binding can do at most (the conditions of writes depend on the server: a
     /// binding reports those its server enforces).
-    const CAPABILITY: Capability = Capability {
-        watch: true,
-        ..Capability::FULL_OBJECT
-    };
+    const CAPABILITY: Capability = Capability::FULL_OBJECT.watched();
     const DESCRIPTION: &'static str =
         "Objects in an S3 bucket, on AWS or any S3-compatible server (aws-sdk-s3).";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");

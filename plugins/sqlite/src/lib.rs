@@ -53,10 +53,7 @@ impl Connect for Sqlite {
     const KINDS: &'static [Kind] = &[Kind::Table];
     /// What a binding can do: everything SQL does itself (see [`Capability::SQL_TABLE`]),
     /// and watch.
-    const CAPABILITY: Capability = Capability {
-        watch: true,
-        ..Capability::SQL_TABLE
-    };
+    const CAPABILITY: Capability = Capability::SQL_TABLE.watched();
     const DESCRIPTION: &'static str = "Tables in one SQLite database file (bundled SQLite).";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const LOCAL_URL: bool = true;

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use bindery_core::table::build::hex_bytes;
 use bindery_core::watch::{
-    initial_rows, logged_changes, Change, ChangeKind, ChangeStream, Logged, OpWatch, WatchFrom,
+    cursor_seq, initial_rows, logged_changes, Change, ChangeKind, ChangeStream, Logged, OpWatch, WatchFrom,
 };
 use bindery_core::{blocking, Error, Result, TableSchema};
 use futures::stream::{self, StreamExt};
@@ -350,16 +350,10 @@ impl State {
                     state.snapshot(conn, &schema, false)?;
                 }
             }
-            WatchFrom::Cursor(c) => {
-                let seq = c
-                    .rsplit_once('-')
-                    .filter(|(epoch, _)| *epoch == state.epoch)
-                    .and_then(|(_, seq)| seq.parse::<u64>().ok());
-                match seq {
-                    Some(seq) if seq <= newest(conn)? && seq + 1 >= oldest(conn)? => state.last = seq,
-                    _ => state.snapshot(conn, &schema, true)?,
-                }
-            }
+            WatchFrom::Cursor(c) => match cursor_seq(c, &state.epoch) {
+                Some(seq) if seq <= newest(conn)? && seq + 1 >= oldest(conn)? => state.last = seq,
+                _ => state.snapshot(conn, &schema, true)?,
+            },
         }
         Ok(state)
     }
