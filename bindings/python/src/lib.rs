@@ -324,7 +324,22 @@ impl Consumer {
 #[pyclass(module = "bindery")]
 pub struct Watcher {
     inner: Slot<bindery::Watcher>,
+    /// While an `await` waits for the next change (the watcher is then on the async runtime,
+    /// out of the slot): what tells it to stop, for `close()`.
+    awaiting: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
 }
+
+/// The runtime `await`s wait on: one thread for every awaited watch in the process (no
+/// thread per await, no executor pool), resolving asyncio futures on their loop with
+/// `call_soon_threadsafe`.
+static ASYNC: std::sync::LazyLock<tokio::runtime::Runtime> = std::sync::LazyLock::new(|| {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("bindery-python-async")
+        .enable_all()
+        .build()
+        .expect("the async runtime")
+});
 
 /// A change as `(kind, path, gen, size, time, cursor, row, before)` (time: seconds since the
 /// Unix epoch; row and before: JSON text or None), which `bindery.Change` wraps.
@@ -389,9 +404,63 @@ impl Watcher {
 
     /// Stops watching.
     fn close(&self, py: Python<'_>) {
+        if let Some(stop) = self.awaiting.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = stop.send(());
+        }
         if let Some(w) = self.inner.take(py) {
             py.detach(move || w.close());
         }
+    }
+
+    /// Waits for the next change without blocking: `resolve(True, change)` (a change tuple,
+    /// or None when the watch ended) or `resolve(False, exception)` is called on `event_loop`
+    /// once it is there. The watcher waits on the async runtime meanwhile and comes back after.
+    fn next_into(slf: Py<Self>, py: Python<'_>, event_loop: Py<PyAny>, resolve: Py<PyAny>) -> PyResult<()> {
+        let me = slf.borrow(py);
+        let Some(mut watcher) = me.inner.take(py) else {
+            return Err(PyValueError::new_err(
+                "the watcher is closed, or another await is waiting on it",
+            ));
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        *me.awaiting.lock().unwrap_or_else(|p| p.into_inner()) = Some(stop);
+        drop(me);
+        ASYNC.spawn(async move {
+            let got = tokio::select! {
+                got = watcher.next_async() => Some(got),
+                _ = stopped => None,
+            };
+            Python::attach(|py| {
+                let me = slf.borrow(py);
+                me.awaiting.lock().unwrap_or_else(|p| p.into_inner()).take();
+                let (ok, value) = match got {
+                    // Closed while waiting.
+                    None => {
+                        py.detach(move || watcher.close());
+                        (true, py.None())
+                    }
+                    Some(got) => {
+                        *me.inner.lock() = Some(watcher);
+                        match got {
+                            Some(Ok(c)) => (
+                                true,
+                                change_tuple(c)
+                                    .into_pyobject(py)
+                                    .map(|t| t.into_any().unbind())
+                                    .unwrap_or_else(|_| py.None()),
+                            ),
+                            Some(Err(e)) => (false, to_py(py, &e).into_value(py).into_any()),
+                            None => (true, py.None()),
+                        }
+                    }
+                };
+                if let Err(e) = event_loop.call_method1(py, "call_soon_threadsafe", (resolve, ok, value)) {
+                    // The loop is closed: nobody waits any more.
+                    e.print(py);
+                }
+            });
+        });
+        Ok(())
     }
 }
 
@@ -881,6 +950,7 @@ impl Native {
         each!(req, options, option);
         Watcher {
             inner: Slot::new(req.load(), "watcher"),
+            awaiting: Mutex::new(None),
         }
     }
 

@@ -389,11 +389,47 @@ class Watch(_Request):
 
 class Watcher:
     """A watch's changes, in order per path: iterate it (blocking, the GIL released;
-    Ctrl-C raises within 100 ms), or ``poll(timeout)``; ``ready()`` waits until the driver
-    watches; ``close()`` (also from another thread) ends it."""
+    Ctrl-C raises within 100 ms), or ``async for`` / ``await w.next_async()`` in asyncio
+    (waiting on bindery's runtime, not on a thread of the executor); ``poll(timeout)``;
+    ``ready()`` waits until the driver watches; ``close()`` (also from another thread) ends
+    it."""
 
     def __init__(self, native) -> None:
         self._n = native
+        # The native wait in flight (an await cancelled meanwhile leaves it for the next one).
+        self._inflight: Optional[asyncio.Future] = None
+
+    async def next_async(self) -> Optional[Change]:
+        """The next change, or None once the watch ended; a cancelled await (``wait_for``
+        with a timeout) loses nothing: the next await gets the change it was waiting for."""
+        if self._inflight is None:
+            loop = asyncio.get_running_loop()
+            fut = loop.create_future()
+
+            def resolve(ok, value):
+                if not fut.done():
+                    (fut.set_result if ok else fut.set_exception)(value)
+
+            self._n.next_into(loop, resolve)
+            self._inflight = fut
+        try:
+            got = await asyncio.shield(self._inflight)
+        except asyncio.CancelledError:
+            raise
+        except BaseException:
+            self._inflight = None
+            raise
+        self._inflight = None
+        return None if got is None else Change._of(got)
+
+    def __aiter__(self) -> "Watcher":
+        return self
+
+    async def __anext__(self) -> Change:
+        change = await self.next_async()
+        if change is None:
+            raise StopAsyncIteration
+        return change
 
     def __iter__(self) -> "Watcher":
         return self
