@@ -166,14 +166,15 @@ def test_file_drop_in_python(tmp_path):
     # Another program drops a file in: announced too.
     (tmp_path / "files" / "dropped.txt").write_bytes(b"by hand")
     os.environ.update(env)
-    ctx = bindery.Context(spec)
 
     def announced(n):
-        for _ in range(400):
+        # A reader in another process sees the log as it was when it connected: connect anew.
+        for _ in range(200):
+            ctx = bindery.Context(spec)
             got = [json.loads(bytes(m.value)) for m in ctx.stream.consume("events://files").follow(False).load()]
             if len(got) >= n:
                 return got
-            time.sleep(0.025)
+            time.sleep(0.05)
         raise AssertionError(f"fewer than {n} announcements: {got}")
 
     seen = [(e["type"], e["name"]) for e in announced(4)]

@@ -22,5 +22,8 @@ table_watch_suite!(sqlite_plugin, || async {
     table_fixture(&lib.display().to_string(), "      url: ./data.db\n").await
 });
 table_watch_suite!(postgres, postgres_fixture);
-// No watch yet: every case checks the refusal.
 table_watch_suite!(files, || table_fixture("files", "      url: ./tables\n"));
+table_watch_suite!(files_jsonl, || table_fixture(
+    "files",
+    "      url: ./tables\n      options:\n        format: jsonl\n"
+));

@@ -77,9 +77,10 @@ fn uploads_are_validated_stored_and_announced() {
     // Another program drops a file in and takes it out again.
     let folder = data.path().join("files");
     std::fs::write(folder.join("dropped.txt"), "by hand").unwrap();
-    let ctx = bindery::Context::open(spec()).unwrap();
+    // A reader in another process sees the log as it was when it connected: connect anew.
     let announced = |n: usize| {
-        for _ in 0..400 {
+        for _ in 0..200 {
+            let ctx = bindery::Context::open(spec()).unwrap();
             let events: Vec<serde_json::Value> = stream_messages(&ctx, "events://files")
                 .iter()
                 .map(|m| serde_json::from_slice(&m.value).unwrap())
@@ -87,7 +88,7 @@ fn uploads_are_validated_stored_and_announced() {
             if events.len() >= n {
                 return events;
             }
-            std::thread::sleep(std::time::Duration::from_millis(25));
+            std::thread::sleep(std::time::Duration::from_millis(50));
         }
         panic!("fewer than {n} announcements; the function's log:\n{}", f.log());
     };

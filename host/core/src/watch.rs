@@ -275,6 +275,8 @@ struct LogState {
     last: u64,
     /// The current objects: path → (generation, size).
     objects: BTreeMap<String, (String, u64)>,
+    /// For a log of table rows (`record_row`): key → the row, as JSON.
+    rows: BTreeMap<String, String>,
     /// The last changes, oldest first.
     history: VecDeque<(u64, Change)>,
     capacity: usize,
@@ -300,6 +302,7 @@ impl ChangeLog {
             state: Mutex::new(LogState {
                 last: 0,
                 objects,
+                rows: BTreeMap::new(),
                 history: VecDeque::new(),
                 capacity: history.max(1),
             }),
@@ -319,6 +322,19 @@ impl ChangeLog {
     /// Records that `path` now has `gen` and `size` (`None`: it is gone). Whether that is a
     /// creation, an update or nothing new follows from the state; returns the change, if any.
     pub fn record(&self, path: &str, now: Option<(String, u64)>) -> Option<Change> {
+        self.record_with(path, now, None)
+    }
+
+    /// Records that the row of `key` now is `row` (JSON) of generation `gen` (`None`: it is
+    /// gone): a log of a table's rows, whose changes carry the row and the row before.
+    pub fn record_row(&self, key: &str, now: Option<(String, String)>) -> Option<Change> {
+        match now {
+            Some((gen, row)) => self.record_with(key, Some((gen, 0)), Some(row)),
+            None => self.record_with(key, None, None),
+        }
+    }
+
+    fn record_with(&self, path: &str, now: Option<(String, u64)>, row: Option<String>) -> Option<Change> {
         let mut st = self.lock();
         let kind = match (st.objects.get(path), &now) {
             (None, None) => return None,
@@ -327,10 +343,14 @@ impl ChangeLog {
             (Some(_), Some(_)) => ChangeKind::Updated,
             (Some(_), None) => ChangeKind::Deleted,
         };
+        let before = st.rows.remove(path);
+        if let Some(row) = &row {
+            st.rows.insert(path.to_string(), row.clone());
+        }
         let (gen, size) = match now {
             Some((gen, size)) => {
                 st.objects.insert(path.to_string(), (gen.clone(), size));
-                (gen, Some(size))
+                (gen, Some(size).filter(|_| row.is_none()))
             }
             None => {
                 st.objects.remove(path);
@@ -344,8 +364,8 @@ impl ChangeLog {
             path: path.to_string(),
             gen,
             size,
-            row: None,
-            before: None,
+            row,
+            before,
             time: SystemTime::now(),
             cursor: self.cursor(seq),
         };
@@ -356,6 +376,11 @@ impl ChangeLog {
         // No receiver is fine: nobody watches.
         let _ = self.live.send((seq, change.clone()));
         Some(change)
+    }
+
+    /// The row of `key` now, in a log of a table's rows.
+    pub fn row(&self, key: &str) -> Option<String> {
+        self.lock().rows.get(key).cloned()
     }
 
     /// How many watchers follow the log now (a driver that polls its backend for changes
@@ -435,8 +460,8 @@ impl ChangeLog {
                 kind: ChangeKind::Created,
                 path: path.clone(),
                 gen: gen.clone(),
-                size: Some(*size),
-                row: None,
+                size: (!st.rows.contains_key(path)).then_some(*size),
+                row: st.rows.get(path).cloned(),
                 before: None,
                 time,
                 cursor: cursor.clone(),

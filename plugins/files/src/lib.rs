@@ -43,6 +43,7 @@ mod format;
 mod prune;
 mod read;
 mod table;
+mod watch;
 
 use std::sync::Arc;
 
@@ -60,8 +61,9 @@ impl Connect for Files {
     const NAME: &'static str = "files";
     const KINDS: &'static [Kind] = &[Kind::Table];
     /// What a binding can do: reads with filters, projection, limits and partitions pushed
-    /// down; appending writes; no upsert, expression or condition.
+    /// down; appending writes; no upsert, expression or condition; watch.
     const CAPABILITY: Capability = Capability {
+        watch: true,
         table_read: true,
         table_write: true,
         table_admin: true,

@@ -214,6 +214,19 @@ impl Plan {
         self.out_schema.clone()
     }
 
+    /// Reads every unit, handing each answer batch to `f`; the first error of either ends it.
+    pub fn each(self, mut f: impl FnMut(RecordBatch) -> Result<()>) -> Result<()> {
+        let mut failed = None;
+        self.run(|batch| match f(batch) {
+            Ok(()) => true,
+            Err(e) => {
+                failed = Some(e);
+                false
+            }
+        })?;
+        failed.map_or(Ok(()), Err)
+    }
+
     /// Reads every unit, handing each answer batch to `sink` until it returns `false`.
     pub fn run(self, mut sink: impl FnMut(RecordBatch) -> bool) -> Result<()> {
         let mut left = self.limit;

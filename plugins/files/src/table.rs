@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use arrow::array::{ArrayRef, RecordBatch};
 use arrow::row::{OwnedRow, RowConverter, SortField};
 use bindery_core::table::compute::default_array;
+use bindery_core::watch::{ChangeStream, OpWatch};
 use bindery_core::{
     async_trait, blocking, Capability, Column, Error, ErrorKind, Instance, Items, OpCreateTable, OpRead,
     OpWrite, Options, Result, TableDriver, TableRead, TableSchema,
@@ -116,6 +117,8 @@ pub(crate) struct FileTables {
     /// One lock per table: writes, alters and drops of a table take turns. It holds the
     /// table's key index.
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<KeyIndex>>>>>,
+    /// The watched tables.
+    watches: Arc<crate::watch::Watches>,
 }
 
 impl FileTables {
@@ -124,6 +127,7 @@ impl FileTables {
             root,
             format,
             locks: Mutex::new(HashMap::new()),
+            watches: Arc::default(),
         }
     }
 }
@@ -245,8 +249,9 @@ impl TableDriver for FileTables {
                 table.name
             )));
         };
+        let name = table.name.clone();
         let mut index = self.lock(&table).lock_owned().await;
-        blocking(move || {
+        let written = blocking(move || {
             let index = &mut *index;
             let (schema, format) = table.describe()?;
             if table.path.is_file() {
@@ -280,7 +285,16 @@ impl TableDriver for FileTables {
             }
             Ok(batch.num_rows() as u64)
         })
-        .await
+        .await?;
+        self.watches.wrote(&name).await;
+        Ok(written)
+    }
+
+    async fn watch(&self, path: &str, op: OpWatch) -> Result<ChangeStream> {
+        let table = self.table(path)?;
+        let (name, folder) = (table.name.clone(), table.path.clone());
+        let schema = blocking(move || Ok(table.describe()?.0)).await?;
+        self.watches.watch(&name, folder, schema, op).await
     }
 
     async fn create(&self, path: &str, op: OpCreateTable) -> Result<()> {
@@ -487,20 +501,11 @@ impl KeyIndex {
             select: self.key.clone(),
             ..OpRead::default()
         };
-        let mut failed = None;
-        Plan::new(&table.name, schema.clone(), new, &op)?.run(|existing| match self.rows(&existing) {
-            Ok(rows) => {
-                self.keys.extend(rows.iter().map(|r| r.owned()));
-                true
-            }
-            Err(e) => {
-                failed = Some(e);
-                false
-            }
+        Plan::new(&table.name, schema.clone(), new, &op)?.each(|existing| {
+            let rows = self.rows(&existing)?;
+            self.keys.extend(rows.iter().map(|r| r.owned()));
+            Ok(())
         })?;
-        if let Some(e) = failed {
-            return Err(e);
-        }
         self.files.extend(paths);
         Ok(())
     }

@@ -248,3 +248,47 @@ async fn tables_cannot_nest_in_each_other() {
         "the other table was harmed"
     );
 }
+
+/// A watch sees the rows of files other tools put in the table's folder (written under a
+/// hidden name and renamed in, as tools that write atomically do) and of files they remove.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_sees_the_rows_of_files_other_tools_add_and_remove() {
+    use bindery::ChangeKind;
+    use bindery_tests::watch_suite::{kinds, until};
+    let fx = lake().await;
+    bindery_tests::create_table(&fx.ctx, "db://t", "id int64 NOT NULL, v string", "id").await;
+    let folder = fx.dir.path().join("lake/t");
+    let ctx = fx.ctx.clone();
+    tokio::task::spawn_blocking(move || {
+        let wait = std::time::Duration::from_secs(10);
+        let mut w = ctx.table().watch("db://t").load();
+        w.ready();
+        std::fs::write(folder.join(".part.csv"), "id,v\n7,x\n8,y\n").unwrap();
+        std::fs::rename(folder.join(".part.csv"), folder.join("extra.csv")).unwrap();
+        let got = until(&mut w, wait, |g| g.len() == 2);
+        assert_eq!(
+            kinds(&got),
+            [(ChangeKind::Created, "7"), (ChangeKind::Created, "8")]
+        );
+        let row: serde_json::Value = serde_json::from_str(got[0].row.as_deref().unwrap()).unwrap();
+        assert_eq!(row, json!({"id": 7, "v": "x"}));
+        std::fs::remove_file(folder.join("extra.csv")).unwrap();
+        let got = until(&mut w, wait, |g| g.len() == 2);
+        assert_eq!(
+            kinds(&got),
+            [(ChangeKind::Deleted, "7"), (ChangeKind::Deleted, "8")]
+        );
+        // Written by bindery: seen at once.
+        ctx.table()
+            .write("db://t")
+            .with_items([json!({"id": 9})])
+            .do_()
+            .unwrap();
+        assert_eq!(
+            kinds(&until(&mut w, wait, |g| !g.is_empty())),
+            [(ChangeKind::Created, "9")]
+        );
+    })
+    .await
+    .unwrap();
+}
