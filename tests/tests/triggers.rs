@@ -370,6 +370,36 @@ async fn a_nuclio_kafka_cluster_trigger_consumes_its_topics_in_one_group() {
     assert_eq!(values, ["eu-1", "eu-2", "us-1", "us-2"]);
 }
 
+/// The watch events a handler got: (change kind, event path, JSON body).
+type Events = Arc<std::sync::Mutex<Vec<(String, String, serde_json::Value)>>>;
+
+/// A handler keeping each watch event in `seen`, failing those whose path ends in `bad`.
+fn watch_recorder(seen: Events) -> impl Handler {
+    move |_ctx: Context, event: Event| {
+        let seen = seen.clone();
+        async move {
+            let body: serde_json::Value = serde_json::from_slice(&event.body).unwrap();
+            if event.path.ends_with("bad") {
+                return Err("cannot handle it".to_string());
+            }
+            let kind = event.header("bindery-change").unwrap_or("").to_string();
+            seen.lock().unwrap().push((kind, event.path.clone(), body));
+            Ok(Response::new("ok"))
+        }
+    }
+}
+
+/// The events handled once there are `n` (within 10 s, or a panic naming them).
+async fn handled(seen: Events, n: usize) -> Vec<(String, String, serde_json::Value)> {
+    for _ in 0..400 {
+        if seen.lock().unwrap().len() >= n {
+            return seen.lock().unwrap().clone();
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("handled {:?}", seen.lock().unwrap());
+}
+
 /// The watch trigger: an event per change under the prefix, from bindery and from other
 /// programs; a failing change dead-lettered; the cursor kept after each handled change; a
 /// restart on `fs` (which keeps no history across processes) begins with a resync.
@@ -387,39 +417,15 @@ async fn a_watch_trigger_calls_the_handler_per_change_and_keeps_its_cursor() {
         let ctx = Context::connect(&file).await.unwrap();
         ctx.stream().create("ev://dead", "", 1).await.unwrap();
     }
-    type Events = Arc<std::sync::Mutex<Vec<(String, String, serde_json::Value)>>>;
-    let handler = |seen: Events| {
-        move |_ctx: Context, event: Event| {
-            let seen = seen.clone();
-            async move {
-                let body: serde_json::Value = serde_json::from_slice(&event.body).unwrap();
-                if event.path.ends_with("bad") {
-                    return Err("cannot handle it".to_string());
-                }
-                let kind = event.header("bindery-change").unwrap_or("").to_string();
-                seen.lock().unwrap().push((kind, event.path.clone(), body));
-                Ok(Response::new("ok"))
-            }
-        }
-    };
-    let wait = |seen: Events, n: usize| async move {
-        for _ in 0..400 {
-            if seen.lock().unwrap().len() >= n {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("handled {:?}", seen.lock().unwrap());
-    };
     let seen: Events = Arc::default();
-    let (ctx, stop, task) = start(&file, handler(seen.clone())).await;
+    let (ctx, stop, task) = start(&file, watch_recorder(seen.clone())).await;
     // With `initial`, what is there when the watch begins comes as created too: whether
     // the trigger started watching before these writes or after, each is one event.
     ctx.object().put("files://in/a", "1").await.unwrap();
     std::fs::write(dir.path().join("data/in/b"), "by hand").unwrap();
     ctx.object().put("files://in/bad", "x").await.unwrap();
     ctx.object().put("files://elsewhere", "x").await.unwrap();
-    wait(seen.clone(), 2).await;
+    handled(seen.clone(), 2).await;
     let got = seen.lock().unwrap().clone();
     assert_eq!(
         got.iter()
@@ -471,8 +477,8 @@ async fn a_watch_trigger_calls_the_handler_per_change_and_keeps_its_cursor() {
     // Restarted: the fs driver's history was the old process's, so the kept cursor resyncs:
     // a resync event, then the objects there now.
     let seen2: Events = Arc::default();
-    let (_ctx, stop, task) = start(&file, handler(seen2.clone())).await;
-    wait(seen2.clone(), 3).await;
+    let (_ctx, stop, task) = start(&file, watch_recorder(seen2.clone())).await;
+    handled(seen2.clone(), 3).await;
     let got = seen2.lock().unwrap().clone();
     assert_eq!(
         got.iter()
@@ -504,32 +510,11 @@ async fn a_watch_trigger_on_a_table_goes_on_after_a_restart() {
         let ctx = Context::connect(&file).await.unwrap();
         bindery_tests::create_table(&ctx, "db://users", "user string NOT NULL, age int64", "user").await;
     }
-    type Events = Arc<std::sync::Mutex<Vec<(String, String, serde_json::Value)>>>;
-    let handler = |seen: Events| {
-        move |_ctx: Context, event: Event| {
-            let seen = seen.clone();
-            async move {
-                let body: serde_json::Value = serde_json::from_slice(&event.body).unwrap();
-                let kind = event.header("bindery-change").unwrap_or("").to_string();
-                seen.lock().unwrap().push((kind, event.path.clone(), body));
-                Ok::<_, String>(Response::new("ok"))
-            }
-        }
-    };
-    let wait = |seen: Events, n: usize| async move {
-        for _ in 0..400 {
-            if seen.lock().unwrap().len() >= n {
-                return seen.lock().unwrap().clone();
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("handled {:?}", seen.lock().unwrap());
-    };
     let names = |got: &[(String, String, serde_json::Value)]| -> Vec<String> {
         got.iter().map(|(k, p, _)| format!("{k} {p}")).collect()
     };
     let seen: Events = Arc::default();
-    let (ctx, stop, task) = start(&file, handler(seen.clone())).await;
+    let (ctx, stop, task) = start(&file, watch_recorder(seen.clone())).await;
     // With `initial`, a row written before the trigger watches comes as created too: either
     // way it is one event.
     ctx.table()
@@ -537,7 +522,7 @@ async fn a_watch_trigger_on_a_table_goes_on_after_a_restart() {
         .with_items([serde_json::json!({"user": "ana", "age": 41})])
         .await
         .unwrap();
-    let got = wait(seen.clone(), 1).await;
+    let got = handled(seen.clone(), 1).await;
     assert_eq!(names(&got), ["created db://users/ana"]);
     assert_eq!(got[0].2["row"], serde_json::json!({"user": "ana", "age": 41}));
     stop.fire();
@@ -551,8 +536,8 @@ async fn a_watch_trigger_on_a_table_goes_on_after_a_restart() {
         .unwrap();
     assert!(out.success());
     let seen2: Events = Arc::default();
-    let (_ctx, stop, task) = start(&file, handler(seen2.clone())).await;
-    let got = wait(seen2.clone(), 1).await;
+    let (_ctx, stop, task) = start(&file, watch_recorder(seen2.clone())).await;
+    let got = handled(seen2.clone(), 1).await;
     assert_eq!(names(&got), ["updated db://users/ana"]);
     assert_eq!(
         (&got[0].2["row"]["age"], &got[0].2["before"]["age"]),

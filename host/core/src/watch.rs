@@ -326,7 +326,8 @@ impl ChangeLog {
     }
 
     /// Records that the row of `key` now is `row` (JSON) of generation `gen` (`None`: it is
-    /// gone): a log of a table's rows, whose changes carry the row and the row before.
+    /// gone): a log of a table's rows, whose changes carry the row and the row before. The
+    /// same row again is no change, whatever its generation.
     pub fn record_row(&self, key: &str, now: Option<(String, String)>) -> Option<Change> {
         match now {
             Some((gen, row)) => self.record_with(key, Some((gen, 0)), Some(row)),
@@ -339,6 +340,8 @@ impl ChangeLog {
         let kind = match (st.objects.get(path), &now) {
             (None, None) => return None,
             (Some((g, _)), Some((gen, _))) if g == gen => return None,
+            // A row read again as it was (its file rewritten around it) is no change.
+            (Some(_), Some(_)) if row.is_some() && st.rows.get(path) == row.as_ref() => return None,
             (None, Some(_)) => ChangeKind::Created,
             (Some(_), Some(_)) => ChangeKind::Updated,
             (Some(_), None) => ChangeKind::Deleted,
@@ -376,11 +379,6 @@ impl ChangeLog {
         // No receiver is fine: nobody watches.
         let _ = self.live.send((seq, change.clone()));
         Some(change)
-    }
-
-    /// The row of `key` now, in a log of a table's rows.
-    pub fn row(&self, key: &str) -> Option<String> {
-        self.lock().rows.get(key).cloned()
     }
 
     /// How many watchers follow the log now (a driver that polls its backend for changes

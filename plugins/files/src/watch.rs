@@ -120,8 +120,8 @@ async fn refresh(w: &Arc<Watched>) -> Result<()> {
     let mut files = w.files.lock().await;
     let schema = w.schema.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let (name, path) = (w.name.clone(), w.path.clone());
-    let seen: Vec<(PathBuf, u64, Option<SystemTime>)> =
-        files.iter().map(|(p, (s, m, _))| (p.clone(), *s, *m)).collect();
+    let seen: HashMap<PathBuf, (u64, Option<SystemTime>)> =
+        files.iter().map(|(p, (s, m, _))| (p.clone(), (*s, *m))).collect();
     let (listed, read) = blocking(move || {
         let listed: Vec<(PathBuf, Format, u64, Option<SystemTime>)> = match data_files(&path, &name) {
             Ok(list) => list
@@ -137,7 +137,7 @@ async fn refresh(w: &Arc<Watched>) -> Result<()> {
         };
         let mut read = Vec::new();
         for (p, f, size, modified) in &listed {
-            if seen.iter().any(|(q, s, m)| q == p && s == size && m == modified) {
+            if seen.get(p) == Some(&(*size, *modified)) {
                 continue;
             }
             read.push((p.clone(), *size, *modified, rows_of(&name, &schema, p, *f)?));
@@ -166,17 +166,16 @@ async fn refresh(w: &Arc<Watched>) -> Result<()> {
                 .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
                 .map_or(0, |d| d.as_nanos())
         );
-        let old = files.remove(&p).map(|(_, _, keys)| keys).unwrap_or_default();
         let keys: Vec<String> = rows.iter().map(|(k, _)| k.clone()).collect();
-        for k in old.iter().filter(|k| !keys.contains(k)) {
-            w.log.record_row(k, None);
-        }
-        for (k, row) in rows {
-            // A row that did not change keeps its generation: no change is told.
-            let unchanged = old.contains(&k) && w.log.row(&k).as_deref() == Some(row.as_str());
-            if !unchanged {
-                w.log.record_row(&k, Some((gen.clone(), row)));
+        if let Some((_, _, old)) = files.remove(&p) {
+            let kept: std::collections::HashSet<&String> = keys.iter().collect();
+            for k in old.iter().filter(|k| !kept.contains(k)) {
+                w.log.record_row(k, None);
             }
+        }
+        // (A row read again unchanged is no change: the log compares rows.)
+        for (k, row) in rows {
+            w.log.record_row(&k, Some((gen.clone(), row)));
         }
         files.insert(p, (size, modified, keys));
     }

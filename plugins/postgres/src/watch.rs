@@ -287,10 +287,9 @@ impl Follow {
     async fn start(&mut self, op: &OpWatch) -> Result<()> {
         let mut conn = self.pool.get().await?;
         let schema = self.schemas.get(conn.client(), &self.table).await?;
-        let schema = match self.trigger(conn.client(), &schema).await {
-            Ok(Some(true)) => schema,
-            // Before the first watch of the database, `trigger` may fail only for lack of the
-            // change table: installing makes it.
+        // (The trigger is looked up in the catalog: no change table is needed for that.)
+        let schema = match self.trigger(conn.client(), &schema).await? {
+            Some(true) => schema,
             _ => self.install(conn.client_mut()).await?,
         };
         let marks = self.marks(conn.client()).await?;
