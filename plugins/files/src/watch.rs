@@ -1,8 +1,10 @@
 //! Table watch: the rows of files added to or removed from a table's folder, by bindery or by
 //! any other tool.
 //!
-//! A watched table's data files are listed (and stat'ed) every 200 ms while anybody watches
-//! it, and after each write of this binding. A file that appears is read, and each of its rows
+//! A watched table's data files are listed (and stat'ed) whenever inotify (the `notify`
+//! crate) tells of a change in its folder, 20 ms after the first event of a batch, and at
+//! least every 200 ms while anybody watches it (so a folder inotify cannot watch, or an event
+//! lost, costs at most that), and after each write of this binding. A file that appears is read, and each of its rows
 //! is `created` (its key: the key columns joined by `/`; without a key, `file#row`); a file
 //! that disappears deletes its rows; a file rewritten in place (its size or time changed)
 //! is read again, its rows compared by key (`updated` where the row differs). The history is
@@ -20,8 +22,12 @@ use bindery_core::{blocking, OpRead, Result, TableSchema};
 use crate::format::Format;
 use crate::read::{data_files, Plan};
 
-/// How often a watched table's folder is looked at.
+/// How often a watched table's folder is looked at without an event.
 const INTERVAL: Duration = Duration::from_millis(200);
+
+/// How long after the first event of a batch the folder is looked at (a file written is a
+/// create, writes and a close: one change, not several).
+const SETTLE: Duration = Duration::from_millis(20);
 
 /// One watched table.
 struct Watched {
@@ -98,10 +104,16 @@ impl Watches {
     }
 }
 
-/// Looks at a watched table every interval while it has watchers, until the binding is gone.
+/// Looks at a watched table when inotify tells of a change in its folder, and every interval,
+/// while it has watchers, until the binding is gone.
 async fn poll(watches: Weak<Watches>, watched: Weak<Watched>) {
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let _inotify = watched.upgrade().and_then(|w| inotify(&w, wake.clone()));
     loop {
-        tokio::time::sleep(INTERVAL).await;
+        tokio::select! {
+            _ = tokio::time::sleep(INTERVAL) => {}
+            _ = wake.notified() => tokio::time::sleep(SETTLE).await,
+        }
         let (Some(_watches), Some(w)) = (watches.upgrade(), watched.upgrade()) else {
             return;
         };
@@ -111,6 +123,32 @@ async fn poll(watches: Weak<Watches>, watched: Weak<Watched>) {
         if let Err(e) = refresh(&w).await {
             // Nothing is lost: the next look tells what changed meanwhile.
             tracing::warn!(table = %w.name, error = %e, "files watch: looking at the folder failed");
+        }
+    }
+}
+
+/// An inotify watch on the table's folder that wakes `wake` on any change (not on reads:
+/// looking at the folder opens it). `None` where the folder cannot be watched: the interval
+/// alone then finds the changes.
+fn inotify(w: &Watched, wake: Arc<tokio::sync::Notify>) -> Option<notify::RecommendedWatcher> {
+    use notify::Watcher;
+    let mut watcher = notify::recommended_watcher(move |e: notify::Result<notify::Event>| {
+        if !matches!(
+            e,
+            Ok(notify::Event {
+                kind: notify::EventKind::Access(_),
+                ..
+            })
+        ) {
+            wake.notify_one();
+        }
+    })
+    .ok()?;
+    match watcher.watch(&w.path, notify::RecursiveMode::Recursive) {
+        Ok(()) => Some(watcher),
+        Err(e) => {
+            tracing::debug!(table = %w.name, error = %e, "files watch: no inotify; the folder is looked at every 200 ms");
+            None
         }
     }
 }
