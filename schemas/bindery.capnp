@@ -112,6 +112,10 @@ enum Command {
   genericCall @18;
   objectWatch @19;
   tableWatch @20;
+  objectVersions @21;
+  objectTags @22;
+  objectRevert @23;
+  objectDiff @24;
 }
 
 struct Conditions {
@@ -168,6 +172,81 @@ struct DataRequest {
     genericCall @21 :GenericCall;
     objectWatch @22 :Watch;
     tableWatch @23 :Watch;
+    objectVersions @25 :Versions;
+    objectTags @26 :TagRequest;
+    objectRevert @27 :Text;         # the revision or tag
+    objectDiff @28 :DiffRequest;
+  }
+  # get, head and list: the revision or tag to read at; absent: now.
+  version @24 :Text;
+}
+
+# A page of an object's revisions.
+struct Versions {
+  hasLimit @0 :Bool;
+  limit @1 :UInt64;
+  startAfter @2 :Text;  # a revision id; absent: from the newest
+}
+
+# One revision of an object.
+struct Revision {
+  id @0 :Text;
+  hasTime @1 :Bool;
+  timeNanos @2 :Int64;  # since the Unix epoch
+  author @3 :Text;
+  message @4 :Text;
+  size @5 :UInt64;
+  gen @6 :Text;
+  deleted @7 :Bool;
+}
+
+# A name for a revision.
+struct Tag {
+  name @0 :Text;
+  revision @1 :Text;
+  description @2 :Text;
+  author @3 :Text;
+  hasTime @4 :Bool;
+  timeNanos @5 :Int64;
+}
+
+# What a tags request does.
+struct TagRequest {
+  union {
+    create @0 :Tag;
+    get @1 :Text;
+    update @2 :TagUpdate;
+    delete @3 :Text;
+    list @4 :Void;
+  }
+}
+
+struct TagUpdate {
+  name @0 :Text;
+  rename @1 :Text;       # absent: unchanged
+  description @2 :Text;  # absent: unchanged
+}
+
+struct DiffRequest {
+  from @0 :Text;
+  to @1 :Text;           # absent: the object as it is now
+}
+
+# The difference of two revisions of an object.
+struct Diff {
+  format @0 :Format;
+  patch @1 :Text;
+  hasFrom @2 :Bool;      # false: the object did not exist at the older revision
+  fromSize @3 :UInt64;
+  fromGen @4 :Text;
+  hasTo @5 :Bool;
+  toSize @6 :UInt64;
+  toGen @7 :Text;
+
+  enum Format {
+    jsonPatch @0;
+    unified @1;
+    sizes @2;
   }
 }
 
@@ -367,5 +446,8 @@ struct ResponseMessage {
     count @14 :UInt64;
     reply @15 :CallReply;
     changes @16 :List(Change);
+    revisions @17 :List(Revision);
+    tags @18 :List(Tag);
+    diff @19 :Diff;
   }
 }

@@ -170,3 +170,55 @@ def test_watch_refusals_are_clear(ctx):
         next(iter(ctx.object.watch("mem://").from_("earliest")))
     with pytest.raises(TypeError, match="use load"):
         ctx.object.watch("mem://").do()
+
+
+def test_versions_tags_revert_and_diff(ctx):
+    o = ctx.object
+    o.put("mem://doc.json", b'{"name": "a", "n": 1}').option("author", "Ada <ada@example.com>").do()
+    o.put("mem://doc.json", b'{"name": "b", "n": 1}').option("message", "rename").do()
+    revs = o.versions("mem://doc.json").do()
+    assert [r["message"] for r in revs] == ["rename", "put doc.json"]
+    assert revs[1]["author"] == "Ada <ada@example.com>" and not revs[0]["deleted"]
+    assert isinstance(revs[0]["time"], float)
+    assert o.versions("mem://doc.json").limit(1).do() == revs[:1]
+    assert o.versions("mem://doc.json").start_after(revs[0]["id"]).do() == revs[1:]
+    old = revs[1]["id"]
+    assert bytes(o.get("mem://doc.json").version(old).do().data) == b'{"name": "a", "n": 1}'
+    assert o.head("mem://doc.json").version(old).do().gen == revs[1]["gen"]
+    assert [e.path for e in o.list("mem://").version(old).do()] == ["doc.json"]
+    with o.get("mem://doc.json").version(old).open() as f:
+        assert f.read() == b'{"name": "a", "n": 1}'
+    d = o.diff("mem://doc.json", old).do()
+    assert d["format"] == "json-patch"
+    assert d["patch"] == [{"op": "replace", "path": "/name", "value": "b"}]
+    assert d["from"] == {"size": revs[1]["size"], "gen": revs[1]["gen"]}
+    assert o.diff("mem://doc.json", revs[0]["id"]).to(old).do()["patch"][0]["value"] == "a"
+    tag = o.tag_create("mem://", "v1").revision(old).description("first").do()
+    assert (tag["name"], tag["revision"], tag["description"]) == ("v1", old, "first")
+    assert o.tag_get("mem://", "v1").do() == tag
+    assert o.tag_update("mem://", "v1").rename("v1.0").do()["name"] == "v1.0"
+    assert [t["name"] for t in o.tags("mem://").do()] == ["v1.0"]
+    with pytest.raises(bindery.InvalidInput, match="revision"):
+        o.tag_update("mem://", "v1.0").revision(old).do()
+    with pytest.raises(bindery.AlreadyExists):
+        o.tag_create("mem://", "v1.0").do()
+    meta = o.revert("mem://doc.json", "v1.0").do()
+    assert bytes(o.get("mem://doc.json").do().data) == b'{"name": "a", "n": 1}'
+    assert o.get("mem://doc.json").do().meta.gen == meta.gen
+    assert len(o.versions("mem://doc.json").do()) == 3
+    assert o.tag_delete("mem://", "v1.0").do()["name"] == "v1.0"
+    with pytest.raises(bindery.NotFound, match="v1.0"):
+        o.tag_get("mem://", "v1.0").do()
+    with pytest.raises(bindery.InvalidInput, match="nope"):
+        o.get("mem://doc.json").version("nope").do()
+    # Collected with a wait group like any request.
+    wg = bindery.WaitGroup()
+    o.versions("mem://doc.json").do_async(wg)
+    o.tags("mem://").do_async(wg)
+    o.diff("mem://doc.json", old).do_async(wg)
+    got = ctx.wait(wg)
+    assert got.first_error is None
+    assert len(got.results[0]) == 3 and got.results[1] == [] and got.results[2]["format"] == "json-patch"
+    # fs keeps no versions: refused, naming the driver.
+    with pytest.raises(bindery.Unsupported, match="driver 'fs'"):
+        o.versions("files://x").do()

@@ -15,6 +15,7 @@ pub mod object_suite;
 pub mod stream_suite;
 pub mod table_suite;
 pub mod table_watch_suite;
+pub mod versions_suite;
 pub mod watch_suite;
 
 use std::path::{Path, PathBuf};

@@ -12,7 +12,7 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 
 use crate::Buffer;
 
-fn seconds(t: Option<SystemTime>) -> Option<f64> {
+pub fn seconds(t: Option<SystemTime>) -> Option<f64> {
     t.and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         .map(|d| d.as_secs_f64())
 }
@@ -258,6 +258,10 @@ pub fn done_to_py(py: Python<'_>, done: Done) -> PyResult<Bound<'_, PyAny>> {
         }
         Done::Schema(s) => schema_to_py(py, &s),
         Done::Called(o) => call_to_py(py, o),
+        Done::Revisions(r) => crate::version::revisions_to_py(py, &r),
+        Done::Tag(t) => crate::version::tag_to_py(py, &t),
+        Done::Tags(t) => crate::version::tags_to_py(py, &t),
+        Done::Diff(d) => crate::version::diff_to_py(py, &d),
     }
 }
 

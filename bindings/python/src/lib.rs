@@ -9,6 +9,7 @@
 mod convert;
 mod errors;
 mod function;
+mod version;
 
 use std::collections::BTreeMap;
 use std::ffi::{c_int, c_void};
@@ -598,30 +599,36 @@ impl Native {
 
     // ---- objects ----
 
-    #[pyo3(signature = (path, range, conditions, options, wg=None))]
+    #[pyo3(signature = (path, range, version, conditions, options, wg=None))]
+    #[allow(clippy::too_many_arguments)]
     fn object_get<'py>(
         &self,
         py: Python<'py>,
         path: String,
         range: Option<(u64, Option<u64>)>,
+        version: Option<String>,
         conditions: Pairs,
         options: Opts,
         wg: Option<Bound<'py, WaitGroupNative>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let req = self.get(path, range, conditions, options);
+        let req = self.get(path, range, version, conditions, options);
         run!(py, req, wg, |o: bindery::ObjectData| convert::object_to_py(py, o))
     }
 
-    #[pyo3(signature = (path, range, conditions, options))]
+    #[pyo3(signature = (path, range, version, conditions, options))]
     fn object_load(
         &self,
         path: String,
         range: Option<(u64, Option<u64>)>,
+        version: Option<String>,
         conditions: Pairs,
         options: Opts,
     ) -> ObjectReader {
         ObjectReader {
-            inner: Slot::new(self.get(path, range, conditions, options).load(), "reader"),
+            inner: Slot::new(
+                self.get(path, range, version, conditions, options).load(),
+                "reader",
+            ),
         }
     }
 
@@ -647,16 +654,20 @@ impl Native {
         run!(py, req, wg, |m: bindery::ObjectMeta| meta_to_py(py, &m))
     }
 
-    #[pyo3(signature = (path, conditions, options, wg=None))]
+    #[pyo3(signature = (path, version, conditions, options, wg=None))]
     fn object_head<'py>(
         &self,
         py: Python<'py>,
         path: String,
+        version: Option<String>,
         conditions: Pairs,
         options: Opts,
         wg: Option<Bound<'py, WaitGroupNative>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let mut req = self.ctx.object().head(path);
+        if let Some(v) = version {
+            req = req.version(v);
+        }
         each!(req, conditions, condition);
         each!(req, options, option);
         run!(py, req, wg, |m: bindery::ObjectMeta| meta_to_py(py, &m))
@@ -677,7 +688,7 @@ impl Native {
         run!(py, req, wg, |()| Ok(py.None().into_bound(py)))
     }
 
-    #[pyo3(signature = (path, limit, delimiter, start_after, options, wg=None))]
+    #[pyo3(signature = (path, limit, delimiter, start_after, version, options, wg=None))]
     #[allow(clippy::too_many_arguments)]
     fn object_list<'py>(
         &self,
@@ -686,10 +697,14 @@ impl Native {
         limit: Option<u64>,
         delimiter: Option<String>,
         start_after: Option<String>,
+        version: Option<String>,
         options: Opts,
         wg: Option<Bound<'py, WaitGroupNative>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let mut req = self.ctx.object().list(path);
+        if let Some(v) = version {
+            req = req.version(v);
+        }
         if let Some(n) = limit {
             req = req.limit(n);
         }
@@ -707,6 +722,106 @@ impl Native {
             }
             Ok(out.into_any())
         })
+    }
+
+    #[pyo3(signature = (path, limit, start_after, options, wg=None))]
+    fn object_versions<'py>(
+        &self,
+        py: Python<'py>,
+        path: String,
+        limit: Option<u64>,
+        start_after: Option<String>,
+        options: Opts,
+        wg: Option<Bound<'py, WaitGroupNative>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let mut req = self.ctx.object().versions(path);
+        if let Some(n) = limit {
+            req = req.limit(n);
+        }
+        if let Some(s) = start_after {
+            req = req.start_after(s);
+        }
+        each!(req, options, option);
+        run!(py, req, wg, |r: Vec<bindery::Revision>| version::revisions_to_py(
+            py, &r
+        ))
+    }
+
+    #[pyo3(signature = (path, revision, options, wg=None))]
+    fn object_revert<'py>(
+        &self,
+        py: Python<'py>,
+        path: String,
+        revision: String,
+        options: Opts,
+        wg: Option<Bound<'py, WaitGroupNative>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let mut req = self.ctx.object().revert(path, revision);
+        each!(req, options, option);
+        run!(py, req, wg, |m: bindery::ObjectMeta| meta_to_py(py, &m))
+    }
+
+    #[pyo3(signature = (path, from, to, options, wg=None))]
+    fn object_diff<'py>(
+        &self,
+        py: Python<'py>,
+        path: String,
+        from: String,
+        to: Option<String>,
+        options: Opts,
+        wg: Option<Bound<'py, WaitGroupNative>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let mut req = self.ctx.object().diff(path, from);
+        if let Some(to) = to {
+            req = req.to(to);
+        }
+        each!(req, options, option);
+        run!(py, req, wg, |d: bindery::Diff| version::diff_to_py(py, &d))
+    }
+
+    /// A tags request: `action` is create, get, update, delete or list; `fields` the tag's
+    /// revision, description, author (create) or rename, description (update).
+    #[pyo3(signature = (binding, action, name, fields, options, wg=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn object_tags<'py>(
+        &self,
+        py: Python<'py>,
+        binding: String,
+        action: &str,
+        name: String,
+        fields: Opts,
+        options: Opts,
+        wg: Option<Bound<'py, WaitGroupNative>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let o = self.ctx.object();
+        let mut req = match action {
+            "list" if !fields.is_empty() => {
+                return Err(PyValueError::new_err(
+                    "tags() lists every tag: it takes no revision, description, author or rename",
+                ))
+            }
+            "list" => {
+                let mut req = o.tags(binding);
+                each!(req, options, option);
+                return run!(py, req, wg, |t: Vec<bindery::Tag>| version::tags_to_py(py, &t));
+            }
+            "create" => o.tag_create(binding, name),
+            "get" => o.tag_get(binding, name),
+            "update" => o.tag_update(binding, name),
+            "delete" => o.tag_delete(binding, name),
+            other => return Err(PyValueError::new_err(format!("unknown tags action {other:?}"))),
+        };
+        for (k, v) in fields {
+            req = match k.as_str() {
+                "revision" => req.revision(v),
+                "description" => req.description(v),
+                "author" => req.author(v),
+                "rename" => req.rename(v),
+                _ => req,
+            };
+        }
+        each!(req, options, option);
+        run!(py, req, wg, |t: bindery::Tag| version::tag_to_py(py, &t))
     }
 
     // ---- tables ----
@@ -1016,12 +1131,16 @@ impl Native {
         &self,
         path: String,
         range: Option<(u64, Option<u64>)>,
+        version: Option<String>,
         conditions: Pairs,
         options: Opts,
     ) -> bindery::Get {
         let mut req = self.ctx.object().get(path);
         if let Some((offset, len)) = range {
             req = req.range(offset, len);
+        }
+        if let Some(v) = version {
+            req = req.version(v);
         }
         each!(req, conditions, condition);
         each!(req, options, option);

@@ -48,6 +48,7 @@ mod generic;
 mod object;
 mod stream;
 mod table;
+mod version;
 mod wait;
 mod watch;
 
@@ -59,6 +60,7 @@ pub use bindery_core::filter::Value;
 pub use bindery_core::{Bytes, Error, ErrorKind, ListEntry, ObjectMeta, Result};
 pub use bindery_core::{Change, ChangeKind};
 pub use bindery_core::{Column, ColumnType, TableSchema};
+pub use bindery_core::{Diff, DiffFormat, Revision, Tag};
 pub use bindery_core::{Message, ShardInfo};
 use bindery_runtime::{Host, Registry, Spec};
 pub use function::{Event, Json, Response};
@@ -67,6 +69,7 @@ pub use object::{Del, Get, Head_, List, Lister, ObjectData, ObjectReader, Object
 pub use stream::{Consume, Consumer, ListShards, Publish, StreamAdmin, Streams};
 pub use table::{scan_batch, Alter, Create, Read, SchemaOf, TableAdmin, TableReader, Tables, Write};
 pub use tracing;
+pub use version::{DiffOf, Revert, TagOne, Tags, Versions};
 pub use wait::{Done, WaitGroup, Waited};
 pub use watch::{Watch, Watcher};
 

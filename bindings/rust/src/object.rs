@@ -33,6 +33,10 @@ impl Objects {
         Objects { ctx }
     }
 
+    pub(crate) fn ctx(&self) -> &Context {
+        &self.ctx
+    }
+
     /// Reads an object (`name://path`), or a byte range of it with [`Get::range`].
     pub fn get(&self, path: impl Into<String>) -> Get {
         Get {
@@ -82,7 +86,7 @@ impl Objects {
     }
 }
 
-fn head_meta(frames: Vec<ResponseMessage>) -> Result<ObjectMeta> {
+pub(crate) fn head_meta(frames: Vec<ResponseMessage>) -> Result<ObjectMeta> {
     match frames.into_iter().next().map(|f| f.head) {
         Some(Head::Object(m)) => Ok(m),
         _ => Err(Error::internal(
@@ -91,7 +95,7 @@ fn head_meta(frames: Vec<ResponseMessage>) -> Result<ObjectMeta> {
     }
 }
 
-fn finish_meta(frames: Vec<ResponseMessage>) -> Result<Done> {
+pub(crate) fn finish_meta(frames: Vec<ResponseMessage>) -> Result<Done> {
     head_meta(frames).map(Done::Meta)
 }
 
@@ -182,6 +186,13 @@ common_setters!(Get, op.conditions);
 impl Get {
     fn options(&mut self) -> &mut Options {
         &mut self.op.options
+    }
+
+    /// Reads the object as it was at this revision (an id from `versions`, or a tag), on a
+    /// binding with versions.
+    pub fn version(mut self, revision: impl Into<String>) -> Self {
+        self.op.version = Some(revision.into());
+        self
     }
 
     /// Reads `length` bytes from `offset` (to the end when `length` is `None`).
@@ -285,6 +296,12 @@ impl Head_ {
         &mut self.op.options
     }
 
+    /// The object's metadata as it was at this revision (or tag).
+    pub fn version(mut self, revision: impl Into<String>) -> Self {
+        self.op.version = Some(revision.into());
+        self
+    }
+
     fn send(self) -> Result<Frames> {
         let Head_ { req, op } = self;
         req.send(Kind::Object, "head", false, || Details::ObjectHead(op))
@@ -331,6 +348,12 @@ impl List {
     /// level of a hierarchy).
     pub fn delimiter(mut self, delimiter: impl Into<String>) -> Self {
         self.op.delimiter = Some(delimiter.into());
+        self
+    }
+
+    /// Lists what existed at this revision (or tag), on a binding with versions.
+    pub fn version(mut self, revision: impl Into<String>) -> Self {
+        self.op.version = Some(revision.into());
         self
     }
 

@@ -32,6 +32,14 @@ pub enum Done {
     Schema(bindery_core::TableSchema),
     /// A generic call's answer.
     Called(crate::generic::CallOutput),
+    /// An object's revisions.
+    Revisions(Vec<bindery_core::Revision>),
+    /// A tag (`tag_create`, `tag_get`, `tag_update`, `tag_delete`).
+    Tag(bindery_core::Tag),
+    /// Tags (`tags`).
+    Tags(Vec<bindery_core::Tag>),
+    /// A diff.
+    Diff(bindery_core::Diff),
 }
 
 pub(crate) type Finish = fn(Vec<ResponseMessage>) -> Result<Done>;

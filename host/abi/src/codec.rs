@@ -20,6 +20,8 @@ use capnp::serialize;
 
 use crate::schema as s;
 
+mod versions;
+
 /// Turns any error met while decoding an envelope into an `Internal` error.
 trait Ctx<T> {
     fn c(self) -> Result<T>;
@@ -393,8 +395,15 @@ pub fn encode_request(req: &DataRequest) -> Result<Vec<u8>> {
         b.reborrow().init_options(options.len() as u32),
         options.clone().into_iter(),
     );
+    if let Some(v) = versions::version_of(&req.details) {
+        b.set_version(v);
+    }
     let mut d = b.init_details();
     match &req.details {
+        details @ (Details::ObjectVersions(_)
+        | Details::ObjectTags(_)
+        | Details::ObjectRevert(_)
+        | Details::ObjectDiff(_)) => versions::put_details(d, details),
         Details::ObjectGet(op) => {
             let mut g = d.init_object_get();
             put_conditions(g.reborrow().init_conditions(), &op.conditions);
@@ -721,6 +730,7 @@ pub fn decode_request(bytes: &[u8], body: Option<PutBody>) -> Result<DataRequest
     let msg = reader(bytes)?;
     let r = msg.get_root::<s::data_request::Reader>().c()?;
     let options: Options = get_map(r.get_options())?;
+    let version = versions::get_version(&r)?;
     let details = match r.get_details().which().c()? {
         Which::ObjectGet(g) => {
             let g = g.c()?;
@@ -732,6 +742,7 @@ pub fn decode_request(bytes: &[u8], body: Option<PutBody>) -> Result<DataRequest
                 range,
                 conditions: get_conditions(g.get_conditions().c()?)?,
                 whole: g.get_whole(),
+                version,
                 options,
             })
         }
@@ -747,12 +758,18 @@ pub fn decode_request(bytes: &[u8], body: Option<PutBody>) -> Result<DataRequest
         }
         Which::ObjectHead(c) => Details::ObjectHead(OpStat {
             conditions: get_conditions(c.c()?)?,
+            version,
             options,
         }),
         Which::ObjectDelete(c) => Details::ObjectDelete(OpStat {
             conditions: get_conditions(c.c()?)?,
+            version: None,
             options,
         }),
+        Which::ObjectVersions(v) => versions::get_versions(v, options)?,
+        Which::ObjectTags(t) => versions::get_tag_request(t, options)?,
+        Which::ObjectRevert(r) => versions::get_revert(r, options)?,
+        Which::ObjectDiff(d) => versions::get_diff_request(d, options)?,
         Which::ObjectList(l) => {
             let l = l.c()?;
             Details::ObjectList(OpList {
@@ -767,6 +784,7 @@ pub fn decode_request(bytes: &[u8], body: Option<PutBody>) -> Result<DataRequest
                 } else {
                     None
                 },
+                version,
                 options,
             })
         }
@@ -1008,6 +1026,9 @@ pub fn encode_frame(frame: &Result<ResponseMessage>) -> Vec<u8> {
                 }
                 Head::Messages(msgs) => put_messages(h.init_messages(msgs.len() as u32), msgs),
                 Head::Changes(changes) => put_changes(h.init_changes(changes.len() as u32), changes),
+                Head::Revisions(list) => versions::put_revisions(h.init_revisions(list.len() as u32), list),
+                Head::Tags(list) => versions::put_tags(h.init_tags(list.len() as u32), list),
+                Head::Diff(d) => versions::put_diff(h.init_diff(), d),
                 Head::Positions(p) => put_positions(h.init_positions(p.len() as u32), p),
                 // The batch itself crosses beside the envelope.
                 Head::Batch(_) => h.set_batch(()),
@@ -1056,6 +1077,9 @@ pub fn decode_frame(bytes: &[u8], buffer: Bytes, batch: Option<RecordBatch>) -> 
         }
         Which::Messages(list) => Head::Messages(get_messages(list)?),
         Which::Changes(list) => Head::Changes(get_changes(list)?),
+        Which::Revisions(list) => Head::Revisions(versions::get_revisions(list)?),
+        Which::Tags(list) => Head::Tags(versions::get_tags(list)?),
+        Which::Diff(d) => Head::Diff(versions::get_diff(d)?),
         Which::Positions(list) => Head::Positions(get_positions(list)?),
         Which::Batch(()) => {
             Head::Batch(batch.ok_or_else(|| Error::internal("a batch frame came without its batch"))?)

@@ -108,6 +108,9 @@ capability! {
         /// Object `watch`: changes under a prefix, also those made outside bindery, with
         /// cursors, `initial` and `resync` (see `bindery_core::watch`).
         watch,
+        /// Object revisions: `versions`, `get` / `head` / `list` at a version, `tags`,
+        /// `revert`, `diff` (see `bindery_core::version`).
+        versioning,
         /// Stream `create`, `update`, `delete` and `list_shards`.
         stream_admin,
         /// Stream `update`: adding shards to a stream (with `stream_admin`).
@@ -164,6 +167,14 @@ impl Capability {
     /// This capability with `watch`: `Capability::FULL_OBJECT.watched()`.
     pub const fn watched(self) -> Capability {
         Capability { watch: true, ..self }
+    }
+
+    /// This capability with `versioning`.
+    pub const fn versioned(self) -> Capability {
+        Capability {
+            versioning: true,
+            ..self
+        }
     }
 
     /// Every object operation and option, as a driver that implements them all reports.

@@ -51,6 +51,7 @@ pub mod path;
 pub mod request;
 pub mod stream;
 pub mod table;
+pub mod version;
 pub mod watch;
 
 pub use arrow;
@@ -76,5 +77,8 @@ pub use stream::{
 pub use table::{
     BatchStream, Column, ColumnType, Items, Key, OpAlter, OpCreateTable, OpRead, OpWrite, TableDriver,
     TableRead, TableSchema,
+};
+pub use version::{
+    Diff, DiffFormat, OpDiff, OpRevert, OpTag, OpVersions, Revision, Signature, Tag, TagAction,
 };
 pub use watch::{Change, ChangeKind, ChangeLog, ChangeStream, OpWatch, WatchFrom};

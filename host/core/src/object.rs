@@ -10,6 +10,7 @@ use futures::StreamExt;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::request::Options;
+use crate::version::{Diff, OpDiff, OpRevert, OpTag, OpVersions, Revision, Tag};
 
 /// A stream of byte chunks; each chunk is reference-counted and never copied on its way.
 pub type ByteStream = BoxStream<'static, Result<Bytes>>;
@@ -164,6 +165,9 @@ pub struct OpGet {
     /// as a stream), so the driver may answer in one buffer instead of bounded chunks, saving
     /// the copy that joins them.
     pub whole: bool,
+    /// Read the object as it was at this revision or tag (see [`crate::version`]); as it is
+    /// now when `None`.
+    pub version: Option<String>,
     /// Options given with `.option(k, v)`.
     pub options: Options,
 }
@@ -184,6 +188,8 @@ pub struct OpPut {
 pub struct OpStat {
     /// Preconditions.
     pub conditions: Conditions,
+    /// `head` only: the object as it was at this revision or tag; as it is now when `None`.
+    pub version: Option<String>,
     /// Options given with `.option(k, v)`.
     pub options: Options,
 }
@@ -197,6 +203,8 @@ pub struct OpList {
     pub limit: Option<u64>,
     /// Start after this path (the continuation of an earlier listing).
     pub start_after: Option<String>,
+    /// List what existed at this revision or tag; what exists now when `None`.
+    pub version: Option<String>,
     /// Options given with `.option(k, v)`.
     pub options: Options,
 }
@@ -361,6 +369,99 @@ pub trait ObjectDriver: Send + Sync {
     async fn watch(&self, prefix: &str, op: crate::watch::OpWatch) -> Result<crate::watch::ChangeStream> {
         let _ = (prefix, op);
         Err(Error::unsupported("watch"))
+    }
+
+    /// The revisions that changed the object at `path`, newest first (see
+    /// [`crate::version`]).
+    ///
+    /// # Behavior
+    /// - `get`, `head` and `list` with a `version` MUST answer `InvalidInput` naming it when
+    ///   no revision or tag is called that (so a diff or revert never takes an unknown
+    ///   revision for one where the object did not exist), and `NotFound` when the object did
+    ///   not exist at that revision.
+    /// - MUST list deletions too (`deleted`), and nothing for a path never written.
+    /// - `start_after` goes on after that revision id; `limit` caps the page.
+    async fn versions(&self, path: &str, op: OpVersions) -> Result<Vec<Revision>> {
+        let _ = (path, op);
+        Err(Error::unsupported("versions"))
+    }
+
+    /// Creates, reads, updates, deletes or lists the binding's tags.
+    async fn tags(&self, op: OpTag) -> Result<Vec<Tag>> {
+        let _ = op;
+        Err(Error::unsupported("tags"))
+    }
+
+    /// Writes a new revision of `path` whose data and metadata are those it had at
+    /// `op.revision`, or deletes it when it did not exist then. The default reads the object
+    /// at that revision and puts it (or deletes it) with the request's options, whose
+    /// `message` defaults to `revert PATH to REV`; a driver that can do it in one step (a
+    /// server-side copy) overrides it.
+    async fn revert(&self, path: &str, op: OpRevert) -> Result<ObjectMeta> {
+        let mut options = op.options;
+        options
+            .entry("message".into())
+            .or_insert_with(|| format!("revert {path} to {}", op.revision));
+        let old = self
+            .get(
+                path,
+                OpGet {
+                    whole: true,
+                    version: Some(op.revision.clone()),
+                    ..OpGet::default()
+                },
+            )
+            .await;
+        match old {
+            Ok(old) => {
+                let put = OpPut {
+                    metadata: old.meta.metadata,
+                    options,
+                    ..OpPut::default()
+                };
+                self.put(path, PutBody::from_stream(old.body), put).await
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                self.delete(
+                    path,
+                    OpStat {
+                        options,
+                        ..OpStat::default()
+                    },
+                )
+                .await?;
+                Ok(ObjectMeta {
+                    path: path.to_string(),
+                    ..ObjectMeta::default()
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The difference of the object at `path` between two revisions (see
+    /// [`crate::version::diff`]). The default reads both sides whole.
+    async fn diff(&self, path: &str, op: OpDiff) -> Result<Diff> {
+        let mut sides = Vec::with_capacity(2);
+        for version in [Some(op.from), op.to] {
+            let get = OpGet {
+                whole: true,
+                version,
+                ..OpGet::default()
+            };
+            sides.push(match self.get(path, get).await {
+                Ok(r) => {
+                    let data = PutBody::from_stream(r.body).collect().await?;
+                    Some((r.meta, data))
+                }
+                Err(e) if e.kind() == ErrorKind::NotFound => None,
+                Err(e) => return Err(e),
+            });
+        }
+        fn side(s: &Option<(ObjectMeta, Bytes)>) -> Option<(&ObjectMeta, &[u8])> {
+            s.as_ref().map(|(m, d)| (m, &d[..]))
+        }
+        Ok(crate::version::diff(path, side(&sides[0]), side(&sides[1])))
     }
 }
 

@@ -19,6 +19,7 @@ use crate::generic::{CallReply, OpCall};
 use crate::object::{ListEntry, ObjectMeta, OpGet, OpList, OpPut, OpStat, PutBody};
 use crate::stream::{Message, OpCheckpoint, OpConsume, OpCreateStream, OpPublish, ShardInfo};
 use crate::table::{OpAlter, OpCreateTable, OpRead, OpWrite};
+use crate::version::{Diff, OpDiff, OpRevert, OpTag, OpVersions, Revision, Tag};
 use crate::watch::OpWatch;
 use arrow::array::RecordBatch;
 
@@ -136,6 +137,7 @@ operations! {
         repeat: true,
         needs: |cap| [
             (cap.get, "get"),
+            (o.version.is_none() || cap.versioning, "get at a version"),
             (o.conditions.if_match.is_none() || cap.get_with_if_match, "get with if-match"),
             (o.conditions.if_none_match.is_none() || cap.get_with_if_none_match, "get with if-none-match"),
         ],
@@ -162,6 +164,7 @@ operations! {
         repeat: true,
         needs: |cap| [
             (cap.head, "head"),
+            (o.version.is_none() || cap.versioning, "head at a version"),
             (o.conditions.if_match.is_none() || cap.get_with_if_match, "head with if-match"),
             (o.conditions.if_none_match.is_none() || cap.get_with_if_none_match, "head with if-none-match"),
         ],
@@ -185,6 +188,7 @@ operations! {
         repeat: true,
         needs: |cap| [
             (cap.list, "list"),
+            (o.version.is_none() || cap.versioning, "list at a version"),
         ],
     }
     /// Stream create.
@@ -333,6 +337,38 @@ operations! {
         repeat: true,
         needs: |cap| [(cap.watch, "watch")],
     }
+    /// An object's revisions.
+    ObjectVersions(OpVersions) as (o) {
+        name: "versions",
+        kind: Object,
+        options: &o.options,
+        repeat: true,
+        needs: |cap| [(cap.versioning, "versions")],
+    }
+    /// The binding's tags: create, read, update, delete, list.
+    ObjectTags(OpTag) as (o) {
+        name: "tags",
+        kind: Object,
+        options: &o.options,
+        repeat: matches!(o.action, crate::version::TagAction::Get(_) | crate::version::TagAction::List),
+        needs: |cap| [(cap.versioning, "tags")],
+    }
+    /// A new revision of an object with the state it had at an older one.
+    ObjectRevert(OpRevert) as (o) {
+        name: "revert",
+        kind: Object,
+        options: &o.options,
+        repeat: false,
+        needs: |cap| [(cap.versioning, "revert")],
+    }
+    /// The difference of an object between two revisions.
+    ObjectDiff(OpDiff) as (o) {
+        name: "diff",
+        kind: Object,
+        options: &o.options,
+        repeat: true,
+        needs: |cap| [(cap.versioning, "diff")],
+    }
 }
 
 /// A size against a limit of the capability: allowed when either is unknown or it fits;
@@ -368,6 +404,10 @@ impl DataRequest {
             Details::ObjectList(o) => Details::ObjectList(o.clone()),
             Details::ObjectWatch(o) => Details::ObjectWatch(o.clone()),
             Details::TableWatch(o) => Details::TableWatch(o.clone()),
+            Details::ObjectVersions(o) => Details::ObjectVersions(o.clone()),
+            Details::ObjectTags(o) => Details::ObjectTags(o.clone()),
+            Details::ObjectRevert(o) => Details::ObjectRevert(o.clone()),
+            Details::ObjectDiff(o) => Details::ObjectDiff(o.clone()),
             Details::StreamCreate(o) => Details::StreamCreate(o.clone()),
             Details::StreamUpdate(n, o) => Details::StreamUpdate(*n, o.clone()),
             Details::StreamDelete(o) => Details::StreamDelete(o.clone()),
@@ -425,6 +465,12 @@ pub enum Head {
     Count(u64),
     /// The head of a generic answer (its first frame).
     Reply(CallReply),
+    /// An object's revisions.
+    Revisions(Vec<Revision>),
+    /// Tags.
+    Tags(Vec<Tag>),
+    /// The difference of two revisions.
+    Diff(Diff),
 }
 
 /// One frame of a response. Errors travel as the `Err` of a frame result.
@@ -541,6 +587,10 @@ pub async fn serve(instance: &dyn Instance, request: DataRequest) -> Result<Fram
             Ok(list_frames(entries))
         }
         Details::ObjectWatch(op) => Ok(array_frames(object.watch(&path, op).await?, Head::Changes)),
+        Details::ObjectVersions(op) => Ok(one_frame(Head::Revisions(object.versions(&path, op).await?))),
+        Details::ObjectTags(op) => Ok(one_frame(Head::Tags(object.tags(op).await?))),
+        Details::ObjectRevert(op) => Ok(one_frame(Head::Object(object.revert(&path, op).await?))),
+        Details::ObjectDiff(op) => Ok(one_frame(Head::Diff(object.diff(&path, op).await?))),
         _ => Err(Error::unsupported(command.as_str())),
     }
 }

@@ -8,31 +8,76 @@ use std::time::SystemTime;
 
 use bindery_core::watch::HISTORY;
 use bindery_core::{
-    async_trait, shape_listing, Bytes, Capability, ChangeLog, ChangeStream, GetResponse, Instance, ListEntry,
-    ListStream, ObjectDriver, ObjectMeta, OpGet, OpList, OpPut, OpStat, OpWatch, PutBody, Result,
+    async_trait, shape_listing, Bytes, Capability, ChangeLog, ChangeStream, Error, GetResponse, Instance,
+    ListEntry, ListStream, ObjectDriver, ObjectMeta, OpGet, OpList, OpPut, OpStat, OpTag, OpVersions,
+    OpWatch, Options, PutBody, Result, Revision, Tag,
 };
 use futures::stream::{self, StreamExt};
 
 use crate::error::no_such_object;
+use crate::versions::Versions;
 use crate::MemoryDriver;
 
+/// An object: its data and what is known of it.
 #[derive(Clone)]
-struct Stored {
-    data: Bytes,
-    meta: ObjectMeta,
+pub(crate) struct Stored {
+    pub(crate) data: Bytes,
+    pub(crate) meta: ObjectMeta,
 }
 
 /// One connected binding's objects.
-#[derive(Default)]
 pub struct MemoryStore {
     objects: RwLock<BTreeMap<String, Stored>>,
+    /// The binding's writes so far: each put's generation, and each write's revision.
     generation: AtomicU64,
     /// The changes, from the first watch on (recorded under the objects' write lock, so in
     /// the order they happen).
     changes: OnceLock<Arc<ChangeLog>>,
+    /// The revisions kept and the tags (`None`: the option `versions` is 0).
+    versions: Option<Versions>,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        MemoryStore::new(0, Options::new())
+    }
 }
 
 impl MemoryStore {
+    /// A store keeping `keep` revisions of each object (0: none, and no versioning), whose
+    /// revisions' author defaults to `defaults["author"]`.
+    pub fn new(keep: usize, defaults: Options) -> MemoryStore {
+        MemoryStore {
+            objects: RwLock::default(),
+            generation: AtomicU64::new(0),
+            changes: OnceLock::new(),
+            versions: (keep > 0).then(|| Versions::new(keep, defaults)),
+        }
+    }
+
+    /// The binding's versions, or `Unsupported` (the router refuses first; this is for a
+    /// caller of the store itself).
+    fn versioned(&self) -> Result<&Versions> {
+        self.versions
+            .as_ref()
+            .ok_or_else(|| Error::unsupported("versions (the binding's option `versions` is 0)"))
+    }
+
+    /// `path` at revision (or tag) `version`, if it existed then.
+    fn at(&self, path: &str, version: &str) -> Result<Option<Stored>> {
+        let v = self.versioned()?;
+        let rev = v.resolve(version, self.generation.load(Ordering::Acquire))?;
+        v.at(path, rev)
+    }
+
+    /// The object a get or head reads: the current one, or the one at `version`.
+    fn stored(&self, path: &str, version: Option<&str>) -> Result<Option<Stored>> {
+        match version {
+            None => Ok(self.read().get(path).cloned()),
+            Some(v) => self.at(path, v),
+        }
+    }
+
     fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Stored>> {
         // A panic while holding the lock cannot leave a map half-changed: every change is
         // one insert or remove, so a poisoned lock is still consistent.
@@ -44,16 +89,18 @@ impl MemoryStore {
     }
 
     fn stat(&self, path: &str, op: &OpStat) -> Result<ObjectMeta> {
-        let objects = self.read();
-        let found = objects.get(path);
-        op.conditions.check(found.map(|s| s.meta.gen.as_str()))?;
-        found.map(|s| s.meta.clone()).ok_or_else(no_such_object)
+        let found = self.stored(path, op.version.as_deref())?;
+        op.conditions.check(found.as_ref().map(|s| s.meta.gen.as_str()))?;
+        found.map(|s| s.meta).ok_or_else(no_such_object)
     }
 }
 
 impl Instance for MemoryStore {
     fn capability(&self) -> Capability {
-        MemoryDriver::CAPABILITY
+        Capability {
+            versioning: self.versions.is_some(),
+            ..MemoryDriver::CAPABILITY
+        }
     }
 
     fn answers_in_place(&self) -> bool {
@@ -69,13 +116,12 @@ impl Instance for MemoryStore {
 impl ObjectDriver for MemoryStore {
     async fn get(&self, path: &str, op: OpGet) -> Result<GetResponse> {
         let stored = {
-            let objects = self.read();
-            let found = objects.get(path);
+            let found = self.stored(path, op.version.as_deref())?;
             if found.is_none() && op.conditions.if_match.is_none() {
                 return Err(no_such_object());
             }
-            op.conditions.check(found.map(|s| s.meta.gen.as_str()))?;
-            found.cloned().ok_or_else(no_such_object)?
+            op.conditions.check(found.as_ref().map(|s| s.meta.gen.as_str()))?;
+            found.ok_or_else(no_such_object)?
         };
         let data = match op.range {
             Some(r) => {
@@ -91,11 +137,15 @@ impl ObjectDriver for MemoryStore {
     }
 
     async fn put(&self, path: &str, body: PutBody, op: OpPut) -> Result<ObjectMeta> {
+        let signature = match &self.versions {
+            Some(v) => Some(v.signature(&op.options, || format!("put {path}"))?),
+            None => None,
+        };
         let data = body.collect().await?;
         let mut objects = self.write();
         op.conditions
             .check(objects.get(path).map(|s| s.meta.gen.as_str()))?;
-        let gen = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
+        let gen = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
         let meta = ObjectMeta {
             path: path.to_string(),
             size: data.len() as u64,
@@ -103,13 +153,14 @@ impl ObjectDriver for MemoryStore {
             modified: Some(SystemTime::now()),
             metadata: op.metadata,
         };
-        objects.insert(
-            path.to_string(),
-            Stored {
-                data,
-                meta: meta.clone(),
-            },
-        );
+        let stored = Stored {
+            data,
+            meta: meta.clone(),
+        };
+        if let (Some(v), Some(signature)) = (&self.versions, signature) {
+            v.record(path, gen, Some(stored.clone()), signature);
+        }
+        objects.insert(path.to_string(), stored);
         if let Some(log) = self.changes.get() {
             log.record(path, Some((meta.gen.clone(), meta.size)));
         }
@@ -121,10 +172,19 @@ impl ObjectDriver for MemoryStore {
     }
 
     async fn delete(&self, path: &str, op: OpStat) -> Result<()> {
+        let signature = match &self.versions {
+            Some(v) => Some(v.signature(&op.options, || format!("delete {path}"))?),
+            None => None,
+        };
         let mut objects = self.write();
         op.conditions
             .check(objects.get(path).map(|s| s.meta.gen.as_str()))?;
-        objects.remove(path);
+        if objects.remove(path).is_some() {
+            if let (Some(v), Some(signature)) = (&self.versions, signature) {
+                let rev = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
+                v.record(path, rev, None, signature);
+            }
+        }
         if let Some(log) = self.changes.get() {
             log.record(path, None);
         }
@@ -132,6 +192,16 @@ impl ObjectDriver for MemoryStore {
     }
 
     async fn list(&self, prefix: &str, op: OpList) -> Result<ListStream> {
+        if let Some(version) = &op.version {
+            let v = self.versioned()?;
+            let rev = v.resolve(version, self.generation.load(Ordering::Acquire))?;
+            let entries: Vec<Result<ListEntry>> = v
+                .list_at(prefix, rev)?
+                .into_iter()
+                .map(|m| Ok(ListEntry::Object(m)))
+                .collect();
+            return Ok(shape_listing(stream::iter(entries).boxed(), prefix, &op));
+        }
         let from = match &op.start_after {
             Some(s) if s.as_str() > prefix => s.clone(),
             _ => prefix.to_string(),
@@ -161,5 +231,14 @@ impl ObjectDriver for MemoryStore {
             ChangeLog::new(state, HISTORY)
         });
         Ok(log.watch(prefix, &op))
+    }
+
+    async fn versions(&self, path: &str, op: OpVersions) -> Result<Vec<Revision>> {
+        self.versioned()?.versions(path, &op)
+    }
+
+    async fn tags(&self, op: OpTag) -> Result<Vec<Tag>> {
+        self.versioned()?
+            .tags(op, self.generation.load(Ordering::Acquire))
     }
 }

@@ -361,6 +361,7 @@ impl S3Store {
                 path,
                 OpStat {
                     conditions: op.conditions,
+                    version: op.version,
                     options: op.options,
                 },
             )

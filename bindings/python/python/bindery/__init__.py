@@ -160,8 +160,19 @@ class _Conditional(_Request):
         return self
 
 
-class Get(_Conditional):
-    """``get(path)``: ``range()``, ``condition()``, then ``load()`` to stream, or ``do()``."""
+class _AtVersion:
+    _version: Optional[str] = None
+
+    def version(self, revision: str):
+        """Reads as it was at this revision (an id from ``versions()``, or a tag), on a
+        binding that keeps versions (``git``, ``memory``)."""
+        self._version = str(revision)
+        return self
+
+
+class Get(_AtVersion, _Conditional):
+    """``get(path)``: ``range()``, ``version()``, ``condition()``, then ``load()`` to stream,
+    or ``do()``."""
 
     def __init__(self, ctx, path):
         super().__init__(ctx, path)
@@ -173,12 +184,12 @@ class Get(_Conditional):
         return self
 
     def _run(self, wg) -> ObjectData:
-        return self._ctx._n.object_get(self._path, self._range, self._conditions, self._options, wg)
+        return self._ctx._n.object_get(self._path, self._range, self._version, self._conditions, self._options, wg)
 
     def load(self) -> ObjectReader:
         """Returns a reader at once; chunks (zero-copy :class:`Buffer`) are prefetched in the
         background. ``read_all()`` gives the rest as one buffer; ``meta()`` the metadata."""
-        return self._ctx._n.object_load(self._path, self._range, self._conditions, self._options)
+        return self._ctx._n.object_load(self._path, self._range, self._version, self._conditions, self._options)
 
     def open(self) -> io.BufferedReader:
         """The object as a read-only binary file (``read``, ``readinto``, ``readline``,
@@ -239,11 +250,11 @@ class Put(_Conditional):
         return self._ctx._n.object_put(self._path, self._chunks, self._metadata, self._conditions, self._options, wg)
 
 
-class Head(_Conditional):
-    """``head(path)``: the object's metadata."""
+class Head(_AtVersion, _Conditional):
+    """``head(path)``: the object's metadata (``version()``: as it was then)."""
 
     def _run(self, wg) -> ObjectMeta:
-        return self._ctx._n.object_head(self._path, self._conditions, self._options, wg)
+        return self._ctx._n.object_head(self._path, self._version, self._conditions, self._options, wg)
 
 
 class Delete(_Conditional):
@@ -253,8 +264,9 @@ class Delete(_Conditional):
         return self._ctx._n.object_delete(self._path, self._conditions, self._options, wg)
 
 
-class List(_Request):
-    """``list(prefix)``: ``limit()``, ``delimiter()``, ``start_after()``, then ``do()`` or ``load()``."""
+class List(_AtVersion, _Request):
+    """``list(prefix)``: ``limit()``, ``delimiter()``, ``start_after()``, ``version()``, then
+    ``do()`` or ``load()``."""
 
     def __init__(self, ctx, path):
         super().__init__(ctx, path)
@@ -275,7 +287,9 @@ class List(_Request):
         return self
 
     def _run(self, wg) -> list:
-        return self._ctx._n.object_list(self._path, self._limit, self._delimiter, self._start_after, self._options, wg)
+        return self._ctx._n.object_list(
+            self._path, self._limit, self._delimiter, self._start_after, self._version, self._options, wg
+        )
 
     def load(self) -> "Lister":
         """The entries as a ``Lister``."""
@@ -460,9 +474,97 @@ class Watcher:
         return "Watcher()"
 
 
+class Versions(_Request):
+    """``versions(path)``: the object's revisions, newest first, as dicts (``id``, ``time``,
+    ``author``, ``message``, ``size``, ``gen``, ``deleted``); ``limit()``, ``start_after()``."""
+
+    def __init__(self, ctx, path):
+        super().__init__(ctx, path)
+        self._limit: Optional[int] = None
+        self._start_after: Optional[str] = None
+
+    def limit(self, n: int) -> "Versions":
+        self._limit = n
+        return self
+
+    def start_after(self, revision: str) -> "Versions":
+        """Goes on after this revision id (the last of an earlier page)."""
+        self._start_after = str(revision)
+        return self
+
+    def _run(self, wg) -> list[dict[str, Any]]:
+        return self._ctx._n.object_versions(self._path, self._limit, self._start_after, self._options, wg)
+
+
+class Revert(_Request):
+    """``revert(path, revision)``: a new revision with the data and metadata the object had
+    at ``revision`` (deleted, if it did not exist then); answers the new metadata."""
+
+    def __init__(self, ctx, path, revision):
+        super().__init__(ctx, path)
+        self._revision = str(revision)
+
+    def _run(self, wg) -> ObjectMeta:
+        return self._ctx._n.object_revert(self._path, self._revision, self._options, wg)
+
+
+class Diff(_Request):
+    """``diff(path, from_)``: a dict with ``format`` (``json-patch``, ``unified`` or
+    ``sizes``), ``patch`` (a list of RFC 6902 operations, a unified diff, or None), and
+    ``from`` / ``to`` (``{"size", "gen"}``, None where the object did not exist); ``to()``
+    compares with another revision than the object now."""
+
+    def __init__(self, ctx, path, from_):
+        super().__init__(ctx, path)
+        self._from = str(from_)
+        self._to: Optional[str] = None
+
+    def to(self, revision: str) -> "Diff":
+        self._to = str(revision)
+        return self
+
+    def _run(self, wg) -> dict[str, Any]:
+        return self._ctx._n.object_diff(self._path, self._from, self._to, self._options, wg)
+
+
+class TagRequest(_Request):
+    """One tag request (``tag_create``, ``tag_get``, ``tag_update``, ``tag_delete``,
+    ``tags``); a tag is a dict: ``name``, ``revision``, ``description``, ``author``,
+    ``time``."""
+
+    def __init__(self, ctx, binding, action, name=""):
+        super().__init__(ctx, binding)
+        self._action = action
+        self._name = str(name)
+        self._fields: dict[str, str] = {}
+
+    def revision(self, revision: str) -> "TagRequest":
+        """``tag_create``: the revision (id or tag) it names; the newest otherwise."""
+        self._fields["revision"] = str(revision)
+        return self
+
+    def description(self, description: str) -> "TagRequest":
+        self._fields["description"] = str(description)
+        return self
+
+    def author(self, author: str) -> "TagRequest":
+        """``tag_create``: ``Name <email>``; the binding's author otherwise."""
+        self._fields["author"] = str(author)
+        return self
+
+    def rename(self, name: str) -> "TagRequest":
+        """``tag_update``: the tag's new name."""
+        self._fields["rename"] = str(name)
+        return self
+
+    def _run(self, wg):
+        # A setter the action does not take (a revision on tag_update) fails as InvalidInput.
+        return self._ctx._n.object_tags(self._path, self._action, self._name, self._fields, self._options, wg)
+
+
 class Objects:
     """Object requests: ``ctx.object.get(path)``, ``put``, ``head``, ``delete``, ``list``,
-    ``watch``."""
+    ``watch``; on a binding that keeps versions, ``versions``, ``revert``, ``diff`` and tags."""
 
     def __init__(self, ctx: "Context") -> None:
         self._ctx = ctx
@@ -485,6 +587,36 @@ class Objects:
     def watch(self, prefix: str = "") -> Watch:
         """Changes to the objects under ``prefix``, also those made outside bindery."""
         return Watch(self._ctx, prefix)
+
+    def versions(self, path: str) -> Versions:
+        """The revisions that changed an object, newest first."""
+        return Versions(self._ctx, path)
+
+    def revert(self, path: str, revision: str) -> Revert:
+        """A new revision of ``path`` with its state at ``revision`` (history is kept)."""
+        return Revert(self._ctx, path, revision)
+
+    def diff(self, path: str, from_: str) -> Diff:
+        """The difference of ``path`` from revision ``from_`` to now (or ``.to(rev)``)."""
+        return Diff(self._ctx, path, from_)
+
+    def tag_create(self, binding: str, name: str) -> TagRequest:
+        """Names the binding's newest revision (or ``.revision(rev)``) ``name``."""
+        return TagRequest(self._ctx, binding, "create", name)
+
+    def tag_get(self, binding: str, name: str) -> TagRequest:
+        return TagRequest(self._ctx, binding, "get", name)
+
+    def tag_update(self, binding: str, name: str) -> TagRequest:
+        """Renames a tag (``.rename(new)``) or changes its description."""
+        return TagRequest(self._ctx, binding, "update", name)
+
+    def tag_delete(self, binding: str, name: str) -> TagRequest:
+        return TagRequest(self._ctx, binding, "delete", name)
+
+    def tags(self, binding: str) -> TagRequest:
+        """Every tag of the binding, by name."""
+        return TagRequest(self._ctx, binding, "list")
 
 
 class TableReader:

@@ -215,6 +215,7 @@ fn split_listing(mut op: OpList, cap: &Capability) -> (OpList, Option<OpList>) {
             op.start_after.clone()
         },
         limit: if fill_limit { op.limit.take() } else { None },
+        version: None,
         options: Default::default(),
     };
     (op, Some(host))
@@ -309,7 +310,7 @@ mod tests {
             delimiter: Some("/".into()),
             limit: Some(3),
             start_after: Some("p/a".into()),
-            options: Default::default(),
+            ..OpList::default()
         };
         let (driver, host) = split_listing(op.clone(), &Capability::FULL_OBJECT);
         assert_eq!(driver, op);
