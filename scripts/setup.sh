@@ -13,6 +13,9 @@ command -v cc >/dev/null 2>&1 || missing+=(build-essential)
 pkg-config --exists openssl 2>/dev/null || missing+=(libssl-dev pkg-config)
 # zlib for librdkafka (the kafka driver builds it from the rdkafka crate's bundled source).
 pkg-config --exists zlib 2>/dev/null || missing+=(zlib1g-dev)
+# The git command line, for the git driver's tests (it reads what bindery commits, and commits
+# what bindery reads).
+command -v git >/dev/null 2>&1 || missing+=(git)
 if ((${#missing[@]})); then
     sudo=""
     if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi

@@ -425,6 +425,7 @@ pub fn target_dir() -> PathBuf {
 /// before the tests and sets `BINDERY_PLUGINS_BUILT`, so no test waits on cargo's lock.
 pub const PLUGIN_PACKAGES: &[&str] = &[
     "memory-plugin",
+    "git-plugin",
     "log-plugin",
     "sqlite-plugin",
     "http-plugin",

@@ -13,6 +13,7 @@ object_suite!(memory_bare, || bare_fixture(
     "      path: suite\n"
 ));
 object_suite!(fs, || fixture("fs", "      url: ./data\n"));
+object_suite!(git, || fixture("git", "      url: ./repo\n"));
 object_suite!(memory_plugin, || async {
     let lib = cdylib("memory-plugin");
     fixture(&lib.display().to_string(), "").await

@@ -10,6 +10,11 @@ versions_suite!(memory_plugin, || async {
     let lib = cdylib("memory-plugin");
     fixture(&lib.display().to_string(), "").await
 });
+versions_suite!(git, || fixture("git", "      url: ./repo\n"));
+versions_suite!(git_plugin, || async {
+    let lib = cdylib("git-plugin");
+    fixture(&lib.display().to_string(), "      url: ./repo\n").await
+});
 
 /// A binding without versions refuses every versions request before its driver sees it,
 /// naming the driver and what it lacks.

@@ -16,6 +16,7 @@ mod function;
 mod object;
 mod stream;
 mod table;
+mod version;
 mod watch;
 
 use std::path::PathBuf;

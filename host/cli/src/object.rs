@@ -1,4 +1,5 @@
-//! `bindery object`: get, put, head, ls, rm and watch on an object binding.
+//! `bindery object`: get, put, head, ls, rm and watch on an object binding; on one that keeps
+//! versions, `--version` on reads, and versions, tag, revert and diff (`version.rs`).
 
 use std::fs::File;
 use std::io::{self, IsTerminal, Read, Write};
@@ -30,6 +31,9 @@ enum Op {
         /// Only these bytes: OFFSET or OFFSET:LENGTH.
         #[arg(long)]
         range: Option<String>,
+        /// As it was at this revision (or tag).
+        #[arg(long)]
+        version: Option<String>,
     },
     /// Writes an object from LOCAL, or from standard input (no LOCAL, or -).
     Put {
@@ -43,11 +47,16 @@ enum Op {
         /// A condition KEY=VALUE: if-match=GEN, if-none-match=* (repeatable).
         #[arg(long = "condition", value_name = "KEY=VALUE")]
         conditions: Vec<String>,
+        #[command(flatten)]
+        sign: crate::version::SignArgs,
     },
     /// Prints an object's metadata as JSON.
     Head {
         /// `binding://path`.
         path: String,
+        /// As it was at this revision (or tag).
+        #[arg(long)]
+        version: Option<String>,
     },
     /// Lists objects under a prefix.
     Ls {
@@ -63,6 +72,9 @@ enum Op {
         /// Print JSON lines.
         #[arg(long)]
         json: bool,
+        /// What existed at this revision (or tag).
+        #[arg(long)]
+        version: Option<String>,
     },
     /// Prints every change under a prefix as it happens, a line each (like `kubectl get
     /// -w`), until interrupted: also changes made outside bindery.
@@ -80,7 +92,11 @@ enum Op {
         /// A condition KEY=VALUE: if-match=GEN.
         #[arg(long = "condition", value_name = "KEY=VALUE")]
         conditions: Vec<String>,
+        #[command(flatten)]
+        sign: crate::version::SignArgs,
     },
+    #[command(flatten)]
+    Versions(crate::version::VersionOp),
 }
 
 fn pair(s: &str, what: &str) -> Result<(String, String), String> {
@@ -89,7 +105,7 @@ fn pair(s: &str, what: &str) -> Result<(String, String), String> {
         .ok_or_else(|| format!("{what} '{s}' must be KEY=VALUE"))
 }
 
-fn meta_json(m: &ObjectMeta) -> serde_json::Value {
+pub(crate) fn meta_json(m: &ObjectMeta) -> serde_json::Value {
     let modified = m
         .modified
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
@@ -120,8 +136,16 @@ pub fn run(args: ObjectArgs) -> Result<(), String> {
     let objects = ctx.object();
     let fail = |e: bindery::Error| e.to_string();
     match args.op {
-        Op::Get { path, local, range } => {
+        Op::Get {
+            path,
+            local,
+            range,
+            version,
+        } => {
             let mut req = objects.get(&path);
+            if let Some(v) = version {
+                req = req.version(v);
+            }
             if let Some(r) = range {
                 let (offset, length) = match r.split_once(':') {
                     Some((o, l)) => (o, Some(l)),
@@ -175,6 +199,7 @@ pub fn run(args: ObjectArgs) -> Result<(), String> {
             local,
             meta,
             conditions,
+            sign,
         } => {
             let (mut input, total): (Box<dyn Read + Send>, Option<u64>) =
                 match local.as_deref().filter(|l| *l != "-") {
@@ -224,14 +249,21 @@ pub fn run(args: ObjectArgs) -> Result<(), String> {
                 let (k, v) = pair(c, "--condition")?;
                 req = req.condition(&k, v);
             }
+            for (k, v) in sign.options() {
+                req = req.option(k, v);
+            }
             let result = req.do_();
             let _ = reader.join();
             bar.finish_and_clear();
             let meta = result.map_err(fail)?;
             println!("{}", meta_json(&meta));
         }
-        Op::Head { path } => {
-            let meta = objects.head(&path).do_().map_err(fail)?;
+        Op::Head { path, version } => {
+            let mut req = objects.head(&path);
+            if let Some(v) = version {
+                req = req.version(v);
+            }
+            let meta = req.do_().map_err(fail)?;
             println!(
                 "{}",
                 serde_json::to_string_pretty(&meta_json(&meta)).map_err(|e| e.to_string())?
@@ -242,8 +274,12 @@ pub fn run(args: ObjectArgs) -> Result<(), String> {
             delimiter,
             limit,
             json,
+            version,
         } => {
             let mut req = objects.list(&prefix);
+            if let Some(v) = version {
+                req = req.version(v);
+            }
             if let Some(d) = delimiter {
                 req = req.delimiter(d);
             }
@@ -265,14 +301,22 @@ pub fn run(args: ObjectArgs) -> Result<(), String> {
             }
         }
         Op::Watch { prefix, how } => crate::watch::print(objects.watch(&prefix), how)?,
-        Op::Rm { path, conditions } => {
+        Op::Rm {
+            path,
+            conditions,
+            sign,
+        } => {
             let mut req = objects.del(&path);
             for c in &conditions {
                 let (k, v) = pair(c, "--condition")?;
                 req = req.condition(&k, v);
             }
+            for (k, v) in sign.options() {
+                req = req.option(k, v);
+            }
             req.do_().map_err(fail)?;
         }
+        Op::Versions(op) => crate::version::run(&objects, op)?,
     }
     Ok(())
 }

@@ -278,6 +278,88 @@ fn object_commands_round_trip_files_and_pipes() {
 const STREAM_SPEC: &str =
     "metadata:\n  name: cli\nspec:\n  dataBindings:\n    ev:\n      kind: stream\n      driver: log\n      url: ./streams\n";
 
+/// Versions from the command line on a `git` binding: puts with author and message, the
+/// revisions, a tag, reads at it, diff, revert; an unknown revision is refused by name.
+#[test]
+fn object_versions_tags_diff_and_revert() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("function.yaml"),
+        "spec:\n  dataBindings:\n    docs:\n      kind: object\n      driver: git\n      url: ./repo\n",
+    )
+    .unwrap();
+    let d = dir.path();
+    ok(bindery_stdin(
+        d,
+        &[
+            "object",
+            "put",
+            "docs://d.json",
+            "--author",
+            "Ada <ada@example.com>",
+            "--message",
+            "first",
+        ],
+        br#"{"a":1}"#,
+    ));
+    ok(bindery_stdin(
+        d,
+        &["object", "put", "docs://d.json"],
+        br#"{"a":2}"#,
+    ));
+    let listed = ok(bindery(d, &["object", "versions", "docs://d.json", "--json"]));
+    let revs: Vec<serde_json::Value> = listed.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(revs.len(), 2, "{listed}");
+    assert_eq!(
+        (revs[1]["author"].as_str(), revs[1]["message"].as_str()),
+        (Some("Ada <ada@example.com>"), Some("first"))
+    );
+    let first = revs[1]["id"].as_str().unwrap();
+    let plain = ok(bindery(d, &["object", "versions", "docs://d.json"]));
+    assert!(
+        plain.lines().nth(1).unwrap().starts_with(first) && plain.contains("first"),
+        "{plain}"
+    );
+    let diff = ok(bindery(d, &["object", "diff", "docs://d.json", first]));
+    let patch: serde_json::Value = serde_json::from_str(&diff).unwrap();
+    assert_eq!(
+        patch,
+        serde_json::json!([{"op": "replace", "path": "/a", "value": 2}])
+    );
+    let tag = ok(bindery(
+        d,
+        &[
+            "object",
+            "tag",
+            "create",
+            "docs://",
+            "v1",
+            "--revision",
+            first,
+            "--description",
+            "one",
+        ],
+    ));
+    assert!(tag.contains(r#""name":"v1""#) && tag.contains(first), "{tag}");
+    assert!(ok(bindery(d, &["object", "tag", "ls", "docs://"])).contains(r#""description":"one""#));
+    assert_eq!(
+        ok(bindery(d, &["object", "get", "docs://d.json", "--version", "v1"])),
+        r#"{"a":1}"#
+    );
+    ok(bindery(
+        d,
+        &["object", "revert", "docs://d.json", "v1", "--message", "back"],
+    ));
+    assert_eq!(ok(bindery(d, &["object", "get", "docs://d.json"])), r#"{"a":1}"#);
+    let bad = bindery(d, &["object", "get", "docs://d.json", "--version", "nope"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        text(&bad.stderr).contains("no revision or tag 'nope'"),
+        "{}",
+        text(&bad.stderr)
+    );
+}
+
 fn bindery_stdin(dir: &Path, args: &[&str], input: &[u8]) -> Output {
     use std::io::Write;
     let mut child = Command::new(env!("CARGO_BIN_EXE_bindery"))

@@ -230,6 +230,17 @@ impl Signature {
         })
     }
 
+    /// A binding's defaults from its option `author` (checked): what [`Signature::of`] takes
+    /// as `defaults`.
+    pub fn defaults(author: Option<&str>) -> Result<Options> {
+        let mut defaults = Options::new();
+        if let Some(author) = author {
+            split_author(author)?;
+            defaults.insert("author".into(), author.to_string());
+        }
+        Ok(defaults)
+    }
+
     /// The author's name and email.
     pub fn name_email(&self) -> (&str, &str) {
         split_author(&self.author).unwrap_or((self.author.as_str(), ""))

@@ -13,9 +13,10 @@ pub use bindery_driver_log::check as check_log_stream;
 
 /// Every built-in driver, and the cargo feature of `bindery-runtime` (and of `bindery`, the
 /// SDK) that compiles it in: the embedded ones by default, the others opt-in.
-pub const DRIVER_FEATURES: [(&str, &str); 9] = [
+pub const DRIVER_FEATURES: [(&str, &str); 10] = [
     ("memory", "memory"),
     ("fs", "fs"),
+    ("git", "git"),
     ("log", "log"),
     ("sqlite", "sqlite"),
     ("files", "files"),
@@ -73,6 +74,8 @@ impl Registry {
                 Arc::new(bindery_driver_memory::MemoryDriver),
                 #[cfg(feature = "fs")]
                 Arc::new(bindery_driver_fs::FsDriver),
+                #[cfg(feature = "git")]
+                Arc::new(bindery_driver_git::GitDriver),
                 #[cfg(feature = "log")]
                 Arc::new(bindery_driver_log::LogDriver),
                 #[cfg(feature = "sqlite")]

@@ -1,7 +1,7 @@
 //! The memory driver's config: it takes no `url`; options say how many revisions of each
 //! object it keeps and who writes them.
 
-use bindery_core::{BindingConfig, DriverOptions, Options, Result};
+use bindery_core::{BindingConfig, DriverOptions, Options, Result, Signature};
 
 use crate::MemoryDriver;
 
@@ -36,12 +36,10 @@ impl Config {
         let versions = o
             .parse::<usize>("versions", "a number of revisions")?
             .unwrap_or(DEFAULT_VERSIONS);
-        let mut defaults = Options::new();
-        if let Some(author) = o.get("author") {
-            bindery_core::version::split_author(author)?;
-            defaults.insert("author".into(), author.to_string());
-        }
-        Ok(Config { versions, defaults })
+        Ok(Config {
+            versions,
+            defaults: Signature::defaults(o.get("author"))?,
+        })
     }
 }
 
