@@ -184,6 +184,9 @@ struct Follow {
     news: watch::Receiver<u64>,
     /// Whether the table was gone at the last read (and the watcher told so).
     gone: bool,
+    /// The table's oid when the watch began or last started over: a different one means it
+    /// was dropped and made again between two reads (whoever put the trigger back on it).
+    oid: Option<u32>,
     failed: bool,
 }
 
@@ -206,6 +209,7 @@ pub(crate) async fn watch(
         first: VecDeque::new(),
         news,
         gone: false,
+        oid: None,
         failed: false,
     };
     follow.start(&op).await?;
@@ -241,27 +245,32 @@ impl Follow {
         Ok(schema)
     }
 
-    /// The table's trigger: `None` when it has none (never watched, or dropped and made
-    /// again), else whether its key arguments are the ones `schema` needs.
-    async fn trigger(&self, client: &Client, schema: &TableSchema) -> Result<Option<bool>> {
+    /// The table's oid, and its trigger: `None` when it has none (never watched, or dropped
+    /// and made again), else whether its key arguments are the ones `schema` needs.
+    async fn trigger(&self, client: &Client, schema: &TableSchema) -> Result<(Option<u32>, Option<bool>)> {
         let what = format!("read the watch trigger of table '{}'", self.table);
         let row = client
-            .query_opt(
-                "SELECT pg_get_triggerdef(t.oid) FROM pg_trigger t \
-                 WHERE t.tgrelid = to_regclass(quote_ident($1)) AND t.tgname = $2",
+            .query_one(
+                "SELECT to_regclass(quote_ident($1))::oid, \
+                 (SELECT pg_get_triggerdef(t.oid) FROM pg_trigger t \
+                  WHERE t.tgrelid = to_regclass(quote_ident($1)) AND t.tgname = $2)",
                 &[&self.table, &TRIGGER],
             )
             .await
             .map_err(|e| map(e, &what))?;
-        Ok(row.map(|r| {
-            let def: String = r.get(0);
-            let wanted = trigger_sql(&self.table, schema);
-            let args = |s: &str| {
-                s.rsplit_once("_record(")
-                    .map(|(_, a)| a.trim_end_matches(')').to_string())
-            };
-            args(&def) == args(&wanted)
-        }))
+        let oid: Option<u32> = row.get(0);
+        let def: Option<String> = row.get(1);
+        Ok((
+            oid,
+            def.map(|def| {
+                let wanted = trigger_sql(&self.table, schema);
+                let args = |s: &str| {
+                    s.rsplit_once("_record(")
+                        .map(|(_, a)| a.trim_end_matches(')').to_string())
+                };
+                args(&def) == args(&wanted)
+            }),
+        ))
     }
 
     async fn marks(&self, client: &Client) -> Result<Marks> {
@@ -288,7 +297,9 @@ impl Follow {
         let mut conn = self.pool.get().await?;
         let schema = self.schemas.get(conn.client(), &self.table).await?;
         // (The trigger is looked up in the catalog: no change table is needed for that.)
-        let schema = match self.trigger(conn.client(), &schema).await? {
+        let (oid, trigger) = self.trigger(conn.client(), &schema).await?;
+        self.oid = oid;
+        let schema = match trigger {
             Some(true) => schema,
             _ => self.install(conn.client_mut()).await?,
         };
@@ -374,15 +385,23 @@ impl Follow {
             }
             Err(e) => return Err(e),
         };
-        match self.trigger(conn.client(), &schema).await? {
-            Some(true) => {}
-            Some(false) => {
+        let (oid, trigger) = self.trigger(conn.client(), &schema).await?;
+        // Made again since the last read: whether this watcher or another one (another
+        // process's) put the trigger back, what happened before that is not in the log.
+        let remade = self.gone || oid != self.oid;
+        match trigger {
+            Some(true) if !remade => {}
+            Some(false) if !remade => {
                 // Its key changed: the trigger again, nothing missed.
                 self.install(conn.client_mut()).await?;
             }
-            None => {
-                let schema = self.install(conn.client_mut()).await?;
+            _ => {
+                let schema = match trigger {
+                    Some(true) => schema,
+                    _ => self.install(conn.client_mut()).await?,
+                };
                 self.gone = false;
+                self.oid = oid;
                 self.snapshot(conn.client_mut(), &schema, true).await?;
                 return Ok(true);
             }

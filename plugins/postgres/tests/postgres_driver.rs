@@ -481,3 +481,29 @@ async fn the_change_table_keeps_its_retention_and_a_remade_table_resyncs() {
     .await
     .unwrap();
 }
+
+/// A table dropped and made again is a `resync` for every watcher of it, also for those that
+/// find the watch trigger already back (another watcher, here or in another process, put it
+/// there first), since what happened before that is not in the change table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_watcher_of_a_table_made_again_resyncs() {
+    let (fx, url) = bindery_tests::postgres_fixture_with("").await;
+    let ctx = fx.ctx.clone();
+    bindery_tests::create_table(&ctx, "db://remade", "id int64 NOT NULL", "id").await;
+    tokio::task::spawn_blocking(move || {
+        use bindery_tests::watch_suite::assert_resynced_to;
+        let mut watchers: Vec<_> = (0..3).map(|_| ctx.table().watch("db://remade").load()).collect();
+        for w in &mut watchers {
+            w.ready();
+        }
+        psql(
+            &url,
+            "DROP TABLE remade; CREATE TABLE remade (id bigint PRIMARY KEY); INSERT INTO remade VALUES (7)",
+        );
+        for w in &mut watchers {
+            assert_resynced_to(w, "7");
+        }
+    })
+    .await
+    .unwrap();
+}

@@ -223,13 +223,21 @@ fn installed(conn: &Connection, table: &str, schema: &TableSchema) -> Result<Opt
     Ok(Some(current))
 }
 
-/// Makes the change log and `table`'s triggers as `schema` needs them, in one transaction.
+/// The log entry `install` writes when it puts a table's triggers back (after the table was
+/// dropped, and perhaps made again): every watcher of the table that reads it starts over,
+/// also one that finds the triggers there (another watcher, here or in another process, put
+/// them back first), since what happened before is not in the log.
+const REINSTALLED: &str = "r";
+
+/// Makes the change log and `table`'s triggers as `schema` needs them, in one transaction;
+/// logs [`REINSTALLED`] when a trigger was missing.
 fn install(db: &Db, table: &str, schema: &TableSchema, retention: u64) -> Result<()> {
     let what = format!("install the watch triggers of table '{table}'");
     db.write(|conn| {
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(|e| map(e, &what))?;
+        let missing = installed(&tx, table, schema)?.is_none();
         let mut sql = format!(
             "CREATE TABLE IF NOT EXISTS {CHANGES} (seq INTEGER PRIMARY KEY AUTOINCREMENT, tbl TEXT NOT NULL, \
              op TEXT NOT NULL, key TEXT NOT NULL, row TEXT, before TEXT, at INTEGER NOT NULL);
@@ -244,6 +252,16 @@ fn install(db: &Db, table: &str, schema: &TableSchema, retention: u64) -> Result
             sql.push_str(&format!("\nDROP TRIGGER IF EXISTS {};\n{create};", ident(&name)));
         }
         tx.execute_batch(&sql).map_err(|e| map(e, &what))?;
+        if missing {
+            tx.execute(
+                &format!(
+                    "INSERT INTO {CHANGES} (tbl, op, key, at) VALUES (?1, '{REINSTALLED}', '', \
+                     CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))"
+                ),
+                [table],
+            )
+            .map_err(|e| map(e, &what))?;
+        }
         tx.commit().map_err(|e| map(e, &what))
     })
 }
@@ -433,6 +451,7 @@ impl State {
             .query(rusqlite::params![self.table, self.last as i64])
             .map_err(|e| map(e, &what))?;
         let mut found = Vec::new();
+        let mut reinstalled = false;
         while let Some(r) = rows.next().map_err(|e| map(e, &what))? {
             let get = |i| r.get_ref(i).map_err(|e| map(e, &what));
             let text = |i| get(i).map(|v| v.as_str().ok().map(str::to_string));
@@ -444,6 +463,14 @@ impl State {
                 before: text(4)?,
                 at_ms: get(5)?.as_i64().unwrap_or(0),
             });
+            if found.last().is_some_and(|l| l.op == REINSTALLED) {
+                reinstalled = true;
+                break;
+            }
+        }
+        if reinstalled {
+            // The table was made again (its triggers put back): start over from its rows.
+            return Ok(Gap::Resync);
         }
         if let Some(l) = found.last() {
             self.last = l.seq;

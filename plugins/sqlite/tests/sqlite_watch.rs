@@ -121,6 +121,39 @@ async fn a_table_made_dropped_and_made_again_elsewhere_is_watched() {
     .unwrap();
 }
 
+/// Every watcher of a table dropped and made again starts over, also those that find the
+/// triggers already back (another watcher, of this context or of another one, put them back
+/// first).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_watcher_of_a_table_made_again_resyncs() {
+    let (fx, file) = setup("").await;
+    python(&file, "db.execute('CREATE TABLE ext (k TEXT PRIMARY KEY)')");
+    let other = fx.reopen().await;
+    let ctx = fx.ctx.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut watchers: Vec<_> = (0..3).map(|_| ctx.table().watch("db://ext").load()).collect();
+        watchers.push(other.table().watch("db://ext").load());
+        for w in &mut watchers {
+            w.ready();
+        }
+        python(
+            &file,
+            "db.execute('DROP TABLE ext')\ndb.execute('CREATE TABLE ext (k TEXT PRIMARY KEY)')\n\
+             db.execute(\"INSERT INTO ext VALUES ('b')\")",
+        );
+        for w in &mut watchers {
+            assert_resynced_to(w, "b");
+        }
+        python(&file, "db.execute(\"INSERT INTO ext VALUES ('c')\")");
+        for w in &mut watchers {
+            let got = until(w, WAIT, |g| !g.is_empty());
+            assert_eq!(kinds(&got), [(ChangeKind::Created, "c".into())]);
+        }
+    })
+    .await
+    .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_log_keeps_its_retention_and_an_older_cursor_resyncs() {
     let (fx, file) = setup("      options:\n        watch.retention: \"10\"\n").await;
