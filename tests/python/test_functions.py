@@ -39,7 +39,7 @@ def wait_port(proc, port, log):
 
 
 def http(port, method, path, body=b"", headers=None):
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body if method in ("PUT", "POST") else None,
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body if method in ("PUT", "POST", "PATCH") else None,
                                  method=method, headers=headers or {})
     try:
         with urllib.request.urlopen(req, timeout=60) as r:
@@ -61,6 +61,16 @@ class Function:
         return code, self.log.read_text()
 
 
+def serve_example(example, prefix, tmp_path, **extra):
+    """Runs an example's Python version on a free port (``{prefix}_PORT``) with its data in
+    ``tmp_path`` (``{prefix}_DATA``); the function, its port and its environment."""
+    port = free_port()
+    env = {f"{prefix}_PORT": str(port), f"{prefix}_DATA": str(tmp_path), **extra}
+    f = Function(EXAMPLES / example / "python/function.yaml", env, tmp_path)
+    wait_port(f.proc, port, f.log)
+    return f, port, env
+
+
 def invoke(spec, env, *args):
     out = subprocess.run([sys.executable, "-m", "bindery", "invoke", str(spec), *args],
                          env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
@@ -69,10 +79,7 @@ def invoke(spec, env, *args):
 
 def test_http_ingest_in_python(tmp_path):
     spec = EXAMPLES / "http-ingest/python/function.yaml"
-    port = free_port()
-    env = {"INGEST_PORT": str(port), "INGEST_DATA": str(tmp_path)}
-    f = Function(spec, env, tmp_path)
-    wait_port(f.proc, port, f.log)
+    f, port, env = serve_example("http-ingest", "INGEST", tmp_path)
     status, body, _ = http(port, "PUT", "/notes/a.txt", b"hello", {"content-type": "text/plain"})
     assert status == 201, body
     j = json.loads(body)
@@ -91,6 +98,43 @@ def test_http_ingest_in_python(tmp_path):
     assert [(r["key"], r["size"]) for r in rows] == [("notes/a.txt", 5)]
     events = list(ctx.stream.consume("events://ingested").follow(False).load())
     assert [json.loads(bytes(m.value))["key"] for m in events] == ["notes/a.txt"]
+
+
+def test_metastore_in_python(tmp_path):
+    f, port, _ = serve_example("metastore", "METASTORE", tmp_path)
+
+    def call(method, path, body=b"", headers=None):
+        status, raw, hdrs = http(port, method, path, body, headers)
+        return status, (json.loads(raw) if raw else None), hdrs
+
+    status, j, hdrs = call("PUT", "/datasets/iris", b'{"name": "iris"}', {"x-author": "Ada <ada@example.com>"})
+    assert status == 201, j
+    first, etag = j["revision"], hdrs["etag"]
+    status, j, _ = call("PUT", "/datasets/iris", b'{"name": "iris", "title": "Iris"}', {"if-match": etag})
+    assert status == 200, j
+    assert call("PUT", "/datasets/iris", b'{"name": "x"}', {"if-match": etag})[0] == 412
+    assert call("PUT", "/datasets/iris", b"[1]")[0] == 400
+    assert call("GET", "/datasets")[1] == ["iris"]
+    revs = call("GET", "/datasets/iris/revisions")[1]
+    assert [r["message"] for r in revs] == ["update dataset iris", "create dataset iris"]
+    assert revs[1]["author"] == "Ada <ada@example.com>" and revs[1]["revision"] == first
+    status, tag, _ = call("PUT", "/tags/v1", json.dumps({"revision": first, "description": "first"}).encode())
+    assert (status, tag["revision"]) == (201, first)
+    assert call("PUT", "/tags/v1", b"{}")[0] == 409
+    assert call("GET", "/datasets/iris?version=v1")[1] == {"name": "iris"}
+    assert call("GET", "/datasets/iris/diff?from=v1")[1] == [{"op": "add", "path": "/title", "value": "Iris"}]
+    assert call("PATCH", "/tags/v1", b'{"name": "release-1"}')[1]["name"] == "release-1"
+    assert call("POST", "/datasets/iris/revert?to=release-1")[0] == 200
+    assert call("GET", "/datasets/iris")[1] == {"name": "iris"}
+    assert call("GET", "/datasets/iris?version=nope")[0] == 400
+    assert call("DELETE", "/datasets/iris")[0] == 204
+    assert call("GET", "/datasets/iris")[0] == 404
+    assert len(call("GET", "/datasets/iris/revisions")[1]) == 4
+    code, log = f.stop()
+    assert code == 0, log
+    out = subprocess.run(["git", "-C", str(tmp_path / "repo"), "log", "--format=%s", "main"],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.splitlines()[0] == "delete dataset iris"
 
 
 def test_an_async_python_handler_and_its_errors(tmp_path):
@@ -150,10 +194,7 @@ def test_stream_enrich_in_python(tmp_path):
 
 def test_file_drop_in_python(tmp_path):
     spec = EXAMPLES / "file-drop/python/function.yaml"
-    port = free_port()
-    env = {"DROP_PORT": str(port), "DROP_DATA": str(tmp_path), "DROP_MAX_BYTES": "64"}
-    f = Function(spec, env, tmp_path)
-    wait_port(f.proc, port, f.log)
+    f, port, env = serve_example("file-drop", "DROP", tmp_path, DROP_MAX_BYTES="64")
     status, body, _ = http(port, "PUT", "/files/prices.csv", b"item,price\npen,2\n")
     assert (status, json.loads(body)["type"]) == (201, "created")
     status, body, _ = http(port, "PUT", "/files/prices.csv", b"item,price\npen,3\n")
