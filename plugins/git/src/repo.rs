@@ -315,11 +315,20 @@ impl Repo {
                     editor
                         .upsert(path, EntryKind::Blob, entry.blob)
                         .map_err(|e| refuse_path(e, path))?;
+                    let had_meta = current.is_some_and(|e| e.meta.is_some());
                     match entry.meta {
-                        Some(meta) => editor.upsert(sidecar(path).as_str(), EntryKind::Blob, meta),
-                        None => editor.remove(sidecar(path).as_str()),
+                        Some(meta) => {
+                            editor
+                                .upsert(sidecar(path).as_str(), EntryKind::Blob, meta)
+                                .map_err(|e| refuse_path(e, path))?;
+                        }
+                        None if had_meta => {
+                            editor
+                                .remove(sidecar(path).as_str())
+                                .map_err(|e| refuse_path(e, path))?;
+                        }
+                        None => {}
                     }
-                    .map_err(|e| refuse_path(e, path))?;
                     editor.write().map_err(|e| map(e, "write a tree"))?.detach()
                 }
                 None => {
@@ -328,9 +337,11 @@ impl Repo {
                     }
                     let mut editor = repo.edit_tree(tree).map_err(|e| map(e, "edit a tree"))?;
                     editor.remove(path).map_err(|e| refuse_path(e, path))?;
-                    editor
-                        .remove(sidecar(path).as_str())
-                        .map_err(|e| refuse_path(e, path))?;
+                    if current.is_some_and(|e| e.meta.is_some()) {
+                        editor
+                            .remove(sidecar(path).as_str())
+                            .map_err(|e| refuse_path(e, path))?;
+                    }
                     editor.write().map_err(|e| map(e, "write a tree"))?.detach()
                 }
             };
