@@ -19,6 +19,10 @@ pub(crate) const OPTIONS: &[(&str, &str)] = &[
         "the author (and committer) of commits whose request names none, `Name <email>` \
          (default `bindery <bindery@localhost>`)",
     ),
+    (
+        "watch.interval_ms",
+        "how often a watched branch is looked at for commits made by others (default 500)",
+    ),
 ];
 
 /// A binding's config.
@@ -30,6 +34,8 @@ pub(crate) struct Config {
     pub(crate) branch: String,
     /// The defaults of a commit's signature (`author`).
     pub(crate) defaults: Options,
+    /// How often a watched branch is looked at.
+    pub(crate) watch_interval: std::time::Duration,
 }
 
 impl Config {
@@ -41,10 +47,17 @@ impl Config {
             return Err(Error::invalid_input("the git driver's `url` is empty"));
         }
         let branch = o.get("branch").unwrap_or("main").trim().to_string();
+        let ms = o
+            .parse::<u64>("watch.interval_ms", "a number of milliseconds")?
+            .unwrap_or(500);
+        if !(10..=3_600_000).contains(&ms) {
+            return Err(o.invalid("watch.interval_ms", &ms.to_string(), "10 to 3600000 milliseconds"));
+        }
         Ok(Config {
             dir: config.base_dir.join(PathBuf::from(dir)),
             branch,
             defaults: Signature::defaults(o.get("author"))?,
+            watch_interval: std::time::Duration::from_millis(ms),
         })
     }
 }

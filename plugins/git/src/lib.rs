@@ -18,12 +18,14 @@
 //! through a work tree or index: a non-bare repository's checked-out files do not change
 //! (as after a push to a checked-out branch); commit to a branch that is not checked out, or
 //! use a bare repository. See `repo.rs` for the layout, generations and how concurrent
-//! writers (another process, `git commit`) are never lost.
+//! writers (another process, `git commit`) are never lost, and `watch.rs` for how commits made
+//! by anyone are watched.
 
 mod config;
 mod error;
 mod object;
 mod repo;
+mod watch;
 
 use std::sync::Arc;
 
@@ -39,8 +41,8 @@ pub struct GitDriver;
 impl Connect for GitDriver {
     const NAME: &'static str = "git";
     const KINDS: &'static [Kind] = &[Kind::Object];
-    /// What a binding can do: every object operation and condition, and versions.
-    const CAPABILITY: Capability = Capability::FULL_OBJECT.versioned();
+    /// What a binding can do: every object operation and condition, versions and watch.
+    const CAPABILITY: Capability = Capability::FULL_OBJECT.versioned().watched();
     const DESCRIPTION: &'static str =
         "Objects in a git repository: every write a commit; revisions, tags, reads at a revision.";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
@@ -49,9 +51,10 @@ impl Connect for GitDriver {
 
     async fn connect(&self, config: BindingConfig) -> Result<Arc<dyn Instance>> {
         let config = config::Config::from_binding(&config)?;
+        let interval = config.watch_interval;
         let repo =
             blocking(move || repo::Repo::open(&config.dir, &config.branch).map(|r| (r, config.defaults)))
                 .await?;
-        Ok(Arc::new(GitStore::new(repo.0, repo.1)))
+        Ok(Arc::new(GitStore::new(repo.0, repo.1, interval)))
     }
 }

@@ -11,20 +11,28 @@ use bindery_core::{
 use futures::stream::{self, StreamExt};
 
 use crate::repo::Repo;
+use crate::watch::Watches;
 use crate::GitDriver;
+use bindery_core::watch::{ChangeStream, OpWatch};
 use bindery_core::Connect;
+use std::time::Duration;
 
-/// One connected binding: its repository, branch and default author.
+/// One connected binding: its repository, branch and default author, and its watch.
 pub struct GitStore {
     repo: Arc<Repo>,
     defaults: Options,
+    watches: Arc<Watches>,
+    /// How often a watched branch is looked at.
+    interval: Duration,
 }
 
 impl GitStore {
-    pub(crate) fn new(repo: Repo, defaults: Options) -> GitStore {
+    pub(crate) fn new(repo: Repo, defaults: Options, interval: Duration) -> GitStore {
         GitStore {
             repo: Arc::new(repo),
             defaults,
+            watches: Arc::default(),
+            interval,
         }
     }
 
@@ -73,17 +81,20 @@ impl ObjectDriver for GitStore {
         let signature = self.signature(&op.options, || format!("put {path}"))?;
         let data = body.collect().await?;
         let path = path.to_string();
-        self.run(move |r| {
-            let blob = r.write(&path, Some((&data, &op.metadata)), &op.conditions, &signature)?;
-            Ok(ObjectMeta {
-                size: data.len() as u64,
-                gen: blob.map(|b| b.to_string()).unwrap_or_default(),
-                metadata: op.metadata,
-                path,
-                modified: None,
+        let meta = self
+            .run(move |r| {
+                let blob = r.write(&path, Some((&data, &op.metadata)), &op.conditions, &signature)?;
+                Ok(ObjectMeta {
+                    size: data.len() as u64,
+                    gen: blob.map(|b| b.to_string()).unwrap_or_default(),
+                    metadata: op.metadata,
+                    path,
+                    modified: None,
+                })
             })
-        })
-        .await
+            .await?;
+        self.watches.wrote(&self.repo).await;
+        Ok(meta)
     }
 
     async fn head(&self, path: &str, op: OpStat) -> Result<ObjectMeta> {
@@ -99,7 +110,9 @@ impl ObjectDriver for GitStore {
         let signature = self.signature(&op.options, || format!("delete {path}"))?;
         let path = path.to_string();
         self.run(move |r| r.write(&path, None, &op.conditions, &signature).map(|_| ()))
-            .await
+            .await?;
+        self.watches.wrote(&self.repo).await;
+        Ok(())
     }
 
     async fn list(&self, prefix: &str, op: OpList) -> Result<ListStream> {
@@ -114,6 +127,10 @@ impl ObjectDriver for GitStore {
         let path = path.to_string();
         self.run(move |r| r.versions(&path, op.start_after.as_deref(), op.limit))
             .await
+    }
+
+    async fn watch(&self, prefix: &str, op: OpWatch) -> Result<ChangeStream> {
+        self.watches.watch(&self.repo, prefix, op, self.interval).await
     }
 
     async fn tags(&self, op: OpTag) -> Result<Vec<Tag>> {

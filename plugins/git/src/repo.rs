@@ -103,6 +103,11 @@ impl Repo {
         }
     }
 
+    /// The branch's tip as a commit id, if it has commits.
+    pub(crate) fn tip_id(&self) -> Result<Option<String>> {
+        Ok(self.tip(&self.local())?.map(|id| id.to_string()))
+    }
+
     /// The commit a read is at: the tip, or the commit `version` names.
     fn commit_at(&self, repo: &gix::Repository, version: Option<&str>) -> Result<Option<ObjectId>> {
         match version {

@@ -1,11 +1,14 @@
 //! The git driver with the git command line: what bindery commits, git reads (`git log`,
 //! `git show REV:path`, `git tag -n`, `git fsck`); what git commits, bindery reads; and writers
-//! in several processes (bindery and git's plumbing) committing at once lose nothing.
+//! in several processes (bindery and git's plumbing) committing at once lose nothing; a watch
+//! reports the objects each git commit changed.
 
 use std::path::Path;
 use std::process::Command;
 
-use bindery::{Context, ErrorKind};
+use std::time::Duration;
+
+use bindery::{ChangeKind, Context, ErrorKind};
 use bindery_tests::test_bin;
 
 /// `git ARGS` in `repo`, which must succeed; its standard output.
@@ -337,4 +340,87 @@ fn paths_git_cannot_hold_are_refused_before_anything_is_written() {
         e.to_string().contains("is not a git repository, and not empty"),
         "{e}"
     );
+}
+
+/// The changes a watch reports, as (kind, path, generation), until `n` came.
+fn changes(w: &mut bindery::Watcher, n: usize) -> Vec<(ChangeKind, String, String)> {
+    let mut got = Vec::new();
+    while got.len() < n {
+        match w.poll(Duration::from_secs(10)) {
+            Some(Ok(c)) => got.push((c.kind, c.path, c.gen)),
+            Some(Err(e)) => panic!("the watch failed after {got:?}: {e}"),
+            None => panic!("only {got:?} of {n} changes within 10 s"),
+        }
+    }
+    got
+}
+
+#[test]
+fn commits_made_by_the_git_command_line_are_watched() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("work");
+    std::fs::create_dir(&repo).unwrap();
+    git(&repo, &["init", "-q", "-b", "main"]);
+    std::fs::write(repo.join("a.txt"), "a\n").unwrap();
+    std::fs::write(repo.join("b.txt"), "b\n").unwrap();
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-q", "-m", "first"]);
+
+    let ctx = context(
+        dir.path(),
+        "./work",
+        "      options:\n        watch.interval_ms: 50\n",
+    );
+    // The current state first, then the commits git makes: one that changes a, adds c and
+    // removes b; then two commits between two looks, reported as their net change.
+    let mut w = ctx.object().watch("docs://").initial(true).load();
+    let blob = |rev: &str| git(&repo, &["rev-parse", rev]).trim().to_string();
+    let first = changes(&mut w, 3);
+    assert_eq!(
+        first,
+        [
+            (ChangeKind::Created, "a.txt".into(), blob("main:a.txt")),
+            (ChangeKind::Created, "b.txt".into(), blob("main:b.txt")),
+            (ChangeKind::Synced, String::new(), String::new()),
+        ]
+    );
+    std::fs::write(repo.join("a.txt"), "a, again\n").unwrap();
+    std::fs::write(repo.join("c.txt"), "c\n").unwrap();
+    git(&repo, &["rm", "-q", "b.txt"]);
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-q", "-m", "second"]);
+    let mut second = changes(&mut w, 3);
+    second.sort_by(|x, y| x.1.cmp(&y.1));
+    assert_eq!(
+        second,
+        [
+            (ChangeKind::Updated, "a.txt".into(), blob("main:a.txt")),
+            (ChangeKind::Deleted, "b.txt".into(), String::new()),
+            (ChangeKind::Created, "c.txt".into(), blob("main:c.txt")),
+        ]
+    );
+    // bindery's own write is reported as soon as it is acknowledged, with its generation.
+    let put = ctx.object().put("docs://d.txt", "d").do_().unwrap();
+    assert_eq!(
+        changes(&mut w, 1),
+        [(ChangeKind::Created, "d.txt".into(), put.gen.clone())]
+    );
+    // A watch resumes after a cursor: what git committed while nobody watched.
+    let cursor = {
+        let mut again = ctx.object().watch("docs://").load();
+        again.ready();
+        ctx.object().put("docs://e.txt", "e").do_().unwrap();
+        let c = again.poll(Duration::from_secs(10)).unwrap().unwrap();
+        assert_eq!((c.kind, c.path.as_str()), (ChangeKind::Created, "e.txt"));
+        c.cursor
+    };
+    git(&repo, &["reset", "-q", "--hard", "main"]);
+    std::fs::remove_file(repo.join("c.txt")).unwrap();
+    git(&repo, &["commit", "-q", "-am", "third"]);
+    let mut resumed = ctx.object().watch("docs://").from_("cursor", &cursor).load();
+    assert_eq!(
+        changes(&mut resumed, 1),
+        [(ChangeKind::Deleted, "c.txt".into(), String::new())]
+    );
+    assert!(resumed.poll(Duration::from_millis(300)).is_none());
 }
