@@ -177,7 +177,8 @@ struct DataRequest {
     objectRevert @27 :Text;         # the revision or tag
     objectDiff @28 :DiffRequest;
   }
-  # get, head and list: the revision or tag to read at; absent: now.
+  # get, head and list: the revision or tag to read at; a table schema: its version number;
+  # absent: now (the current one).
   version @24 :Text;
 }
 

@@ -41,6 +41,13 @@ def test_expressions_conditions_and_alter(ctx):
     schema = ctx.table.schema("db://users").do()
     assert "level int64 NOT NULL DEFAULT 1" in schema["text"]
     assert schema["key"] == ["user"]
+    # Every create and alter is a version of the schema; older ones read back as they were.
+    assert schema["version"] == 2 and isinstance(schema["time"], float)
+    first = ctx.table.schema("db://users").version(1).do()
+    assert first["version"] == 1 and "level" not in first["text"]
+    assert first["text"] == "user string NOT NULL, age int64, addr string, version int64 NOT NULL DEFAULT 0"
+    with pytest.raises(bindery.InvalidInput, match="has no schema version 3: its versions are 1 to 2"):
+        ctx.table.schema("db://users").version(3).do()
 
 
 def test_pyarrow_batches_written_to_a_parquet_table(ctx):

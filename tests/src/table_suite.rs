@@ -33,6 +33,7 @@ macro_rules! table_suite {
                 concurrent_writers_lose_nothing,
                 acknowledged_writes_survive_a_restart,
                 every_type_round_trips,
+                schema_versions_are_kept,
             );
         }
     };
@@ -1022,4 +1023,80 @@ async fn type_round_trip(t: &bindery::Tables, path: &str, case: &TypeCase) -> Re
     }
     t.drop(path).await.map_err(|e| e.to_string())?;
     Ok(true)
+}
+
+/// Every `create` and `alter` is a version of the table's schema (capability `versioning`):
+/// the current schema says its number and when it was made, an older one reads back as it
+/// was, a version the table does not have is refused naming those it has, and a dropped
+/// table's versions go with it.
+pub async fn schema_versions_are_kept(fx: &crate::Fixture) {
+    let Some(ctx) = ready(fx, &[], "sv").await else {
+        return;
+    };
+    let t = ctx.table();
+    if skip(ctx, &["versioning"]) {
+        let e = t.schema("db://sv").version(1).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+        assert!(
+            e.to_string().contains("does not support schema at a version"),
+            "{e}"
+        );
+        return;
+    }
+    let first = t.schema("db://sv").await.unwrap();
+    let v1 = first
+        .version
+        .expect("the schema of a table bindery made has a version");
+    assert_eq!(v1.number, 1);
+    let made = v1.time.expect("and the time it was made");
+    let off = std::time::SystemTime::now()
+        .duration_since(made)
+        .unwrap_or_else(|e| e.duration());
+    assert!(
+        off < std::time::Duration::from_secs(60),
+        "made {made:?}, {off:?} from now"
+    );
+    t.alter("db://sv")
+        .add_column("level int64 NOT NULL DEFAULT 3")
+        .await
+        .unwrap();
+    t.alter("db://sv").add_column("note string").await.unwrap();
+    // A refused change makes no version.
+    let e = t.alter("db://sv").add_column("age int64").await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::AlreadyExists, "{e}");
+    let third = t.schema("db://sv").await.unwrap();
+    assert_eq!(third.version.map(|v| v.number), Some(3));
+    assert_eq!(third.columns.len(), first.columns.len() + 2);
+    // Each version as it was, key included; the current one also by its number.
+    let one = t.schema("db://sv").version(1).await.unwrap();
+    assert_eq!(one, first);
+    let two = t.schema("db://sv").version(2).await.unwrap();
+    assert_eq!(two.version.map(|v| v.number), Some(2));
+    assert_eq!(two.key, ["user"]);
+    let names: Vec<&str> = two.columns.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names.len(), first.columns.len() + 1);
+    assert_eq!(names.last(), Some(&"level"));
+    assert_eq!(t.schema("db://sv").version(3).await.unwrap(), third);
+    for n in [0, 4] {
+        let e = t.schema("db://sv").version(n).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+        assert!(
+            e.to_string().contains(&format!(
+                "table 'sv' has no schema version {n}: its versions are 1 to 3"
+            )),
+            "{e}"
+        );
+    }
+    // Dropped, its versions are gone; made again, it starts over.
+    t.drop("db://sv").await.unwrap();
+    let e = t.schema("db://sv").version(1).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+    t.create("db://sv")
+        .schema("k string NOT NULL")
+        .primary_key("k", None)
+        .await
+        .unwrap();
+    let again = t.schema("db://sv").await.unwrap();
+    assert_eq!(again.version.map(|v| v.number), Some(1));
+    assert_eq!(t.schema("db://sv").version(1).await.unwrap(), again);
 }

@@ -230,6 +230,10 @@ pub fn schema_to_py<'py>(py: Python<'py>, s: &bindery::TableSchema) -> PyResult<
     }
     d.set_item("columns", cols)?;
     d.set_item("arrow", s.to_arrow().as_ref().to_pyarrow(py)?)?;
+    if let Some(v) = &s.version {
+        d.set_item("version", v.number)?;
+        d.set_item("time", v.time_ms().map(|ms| ms as f64 / 1000.0))?;
+    }
     Ok(d.into_any())
 }
 

@@ -977,9 +977,19 @@ impl Native {
         run!(py, req, wg, |()| Ok(py.None().into_bound(py)))
     }
 
-    /// A table's schema as its text (`user string NOT NULL, …`) and key.
-    fn table_schema<'py>(&self, py: Python<'py>, path: String) -> PyResult<Bound<'py, PyAny>> {
-        let req = self.ctx.table().schema(path);
+    /// A table's schema as its text (`user string NOT NULL, …`) and key, and its version
+    /// where the driver keeps them; `version`: an older one.
+    #[pyo3(signature = (path, version=None))]
+    fn table_schema<'py>(
+        &self,
+        py: Python<'py>,
+        path: String,
+        version: Option<u64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let mut req = self.ctx.table().schema(path);
+        if let Some(n) = version {
+            req = req.version(n);
+        }
         let none: Option<Bound<'py, WaitGroupNative>> = None;
         run!(py, req, none, |s: bindery::TableSchema| convert::schema_to_py(
             py, &s

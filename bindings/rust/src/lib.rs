@@ -59,7 +59,7 @@ pub use bindery_core::arrow;
 pub use bindery_core::filter::Value;
 pub use bindery_core::{Bytes, Error, ErrorKind, ListEntry, ObjectMeta, Result};
 pub use bindery_core::{Change, ChangeKind};
-pub use bindery_core::{Column, ColumnType, TableSchema};
+pub use bindery_core::{Column, ColumnType, SchemaVersion, TableSchema};
 pub use bindery_core::{Diff, DiffFormat, Revision, Tag};
 pub use bindery_core::{Message, ShardInfo};
 use bindery_runtime::{Host, Registry, Spec};

@@ -23,8 +23,8 @@ use bindery_core::arrow::array::RecordBatch;
 use bindery_core::arrow::datatypes::SchemaRef;
 use bindery_core::filter::{Assignments, Filter, Params, Value};
 use bindery_core::{
-    Details, Error, Head, Items, Kind, OpAlter, OpCreateTable, OpRead, OpWrite, Options, ResponseMessage,
-    Result, TableSchema,
+    Details, Error, Head, Items, Kind, OpAlter, OpCreateTable, OpRead, OpSchema, OpWrite, Options,
+    ResponseMessage, Result, TableSchema,
 };
 use futures::stream::{self, Stream};
 use serde::de::DeserializeOwned;
@@ -93,10 +93,13 @@ impl Tables {
         }
     }
 
-    /// A table's schema.
+    /// A table's schema: the current one, or with [`SchemaOf::version`] an older one. On a
+    /// driver that keeps their history (`versioning`: sqlite, postgres, files) the schema says
+    /// which version it is and when it was made ([`TableSchema::version`]).
     pub fn schema(&self, path: impl Into<String>) -> SchemaOf {
         SchemaOf {
             req: Req::new(&self.ctx, path),
+            version: None,
         }
     }
 
@@ -646,12 +649,25 @@ runnable!(TableAdmin, (), applied, finish_applied);
 #[must_use = "a request does nothing until it is awaited or done"]
 pub struct SchemaOf {
     req: Req,
+    version: Option<u64>,
 }
 
 impl SchemaOf {
+    /// The schema as version `n` had it: 1 is what `create` made, each `alter` adds one
+    /// (needs the `versioning` capability; a version the table does not have is
+    /// `InvalidInput`).
+    pub fn version(mut self, n: u64) -> Self {
+        self.version = Some(n);
+        self
+    }
+
     fn send(self) -> Result<Frames> {
+        let version = self.version;
         self.req.send(Kind::Table, "schema", false, || {
-            Details::TableSchema(Options::new())
+            Details::TableSchema(OpSchema {
+                version,
+                options: Options::new(),
+            })
         })
     }
 }

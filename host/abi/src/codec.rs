@@ -6,7 +6,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use bindery_core::arrow::array::RecordBatch;
 use bindery_core::filter::{Assignments, Filter, Params, Value};
-use bindery_core::table::{Items, Key, OpAlter, OpCreateTable, OpRead, OpWrite, TableSchema};
+use bindery_core::table::{Items, Key, OpAlter, OpCreateTable, OpRead, OpSchema, OpWrite, TableSchema};
 use bindery_core::watch::{Change, ChangeKind, OpWatch, WatchFrom};
 use bindery_core::{
     BindingConfig, ByteRange, CallReply, Capability, Conditions, DataRequest, Details, DriverInfo, Encoding,
@@ -396,7 +396,7 @@ pub fn encode_request(req: &DataRequest) -> Result<Vec<u8>> {
         options.clone().into_iter(),
     );
     if let Some(v) = versions::version_of(&req.details) {
-        b.set_version(v);
+        b.set_version(v.as_str());
     }
     let mut d = b.init_details();
     match &req.details {
@@ -914,7 +914,15 @@ pub fn decode_request(bytes: &[u8], body: Option<PutBody>) -> Result<DataRequest
                 options,
             })
         }
-        Which::TableSchema(()) => Details::TableSchema(options),
+        Which::TableSchema(()) => Details::TableSchema(OpSchema {
+            version: version
+                .map(|v| {
+                    v.parse()
+                        .map_err(|_| Error::invalid_input(format!("schema version '{v}' is not a number")))
+                })
+                .transpose()?,
+            options,
+        }),
         Which::GenericCall(c) => {
             let c = c.c()?;
             Details::GenericCall(OpCall {

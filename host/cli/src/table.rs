@@ -119,10 +119,14 @@ enum Op {
         #[arg(long, conflicts_with = "add")]
         schema: Option<String>,
     },
-    /// Prints a table's schema and key.
+    /// Prints a table's schema and key, after a line naming its version and when it was made
+    /// where the driver keeps them (`-- version 2, made 2026-12-03 16:20:01.123 UTC`).
     Schema {
         /// `binding://table`.
         path: String,
+        /// An older version of the schema: 1 is what `create` made, each `alter` adds one.
+        #[arg(long, value_name = "N")]
+        version: Option<u64>,
     },
     /// Prints every change to a table's rows as it happens, a line each (`KIND KEY ROW`),
     /// until interrupted: also changes made by other programs.
@@ -262,8 +266,19 @@ pub fn run(args: TableArgs) -> Result<(), String> {
             alter.do_().map_err(fail)?;
             eprintln!("altered {path}");
         }
-        Op::Schema { path } => {
-            let schema = tables.schema(&path).do_().map_err(fail)?;
+        Op::Schema { path, version } => {
+            let mut req = tables.schema(&path);
+            if let Some(n) = version {
+                req = req.version(n);
+            }
+            let schema = req.do_().map_err(fail)?;
+            if let Some(v) = &schema.version {
+                let made = v
+                    .time_ms()
+                    .and_then(arrow::array::temporal_conversions::timestamp_ms_to_datetime)
+                    .map_or_else(|| "at a time not known".to_string(), |t| format!("{t} UTC"));
+                println!("-- version {}, made {made}", v.number);
+            }
             for c in &schema.columns {
                 println!("{c}");
             }

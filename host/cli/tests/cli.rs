@@ -830,9 +830,21 @@ fn table_commands_create_write_read_alter_and_pipe_between_drivers() {
     ));
     assert_eq!(csv, "user,age,addr,version,level\nana,41,NY,2,3\n");
     let schema_out = ok(bindery(d, &["table", "schema", "db://users"]));
+    assert!(schema_out.starts_with("-- version 1, made 20"), "{schema_out}");
     assert!(
         schema_out.ends_with("version int64 NOT NULL DEFAULT 0\nPRIMARY KEY (user)\n"),
         "{schema_out}"
+    );
+    // The copy's versions: what create made, and the alter.
+    let now = ok(bindery(d, &["table", "schema", "lake://users"]));
+    assert!(
+        now.starts_with("-- version 2, made ") && now.contains("level int64"),
+        "{now}"
+    );
+    let old = ok(bindery(d, &["table", "schema", "lake://users", "--version", "1"]));
+    assert!(
+        old.starts_with("-- version 1, made ") && !old.contains("level"),
+        "{old}"
     );
     // Bad input: named, exit 1.
     let bad = bindery(d, &["table", "read", "lake://users", "--where", "nope = 1"]);

@@ -109,7 +109,8 @@ capability! {
         /// cursors, `initial` and `resync` (see `bindery_core::watch`).
         watch,
         /// Object revisions: `versions`, `get` / `head` / `list` at a version, `tags`,
-        /// `revert`, `diff` (see `bindery_core::version`).
+        /// `revert`, `diff` (see `bindery_core::version`); on tables, the history of each
+        /// table's schema: `schema(path).version(n)`.
         versioning,
         /// Stream `create`, `update`, `delete` and `list_shards`.
         stream_admin,

@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::generic::{CallReply, OpCall};
 use crate::object::{ListEntry, ObjectMeta, OpGet, OpList, OpPut, OpStat, PutBody};
 use crate::stream::{Message, OpCheckpoint, OpConsume, OpCreateStream, OpPublish, ShardInfo};
-use crate::table::{OpAlter, OpCreateTable, OpRead, OpWrite};
+use crate::table::{OpAlter, OpCreateTable, OpRead, OpSchema, OpWrite};
 use crate::version::{Diff, OpDiff, OpRevert, OpTag, OpVersions, Revision, Tag};
 use crate::watch::OpWatch;
 use arrow::array::RecordBatch;
@@ -306,12 +306,15 @@ operations! {
         needs: |cap| [(cap.table_admin, "alter")],
     }
     /// A table's schema.
-    TableSchema(Options) as (o) {
+    TableSchema(OpSchema) as (o) {
         name: "schema",
         kind: Table,
-        options: o,
+        options: &o.options,
         repeat: true,
-        needs: |cap| [(cap.table_admin || cap.table_read, "schema")],
+        needs: |cap| [
+            (cap.table_admin || cap.table_read, "schema"),
+            (o.version.is_none() || cap.versioning, "schema at a version"),
+        ],
     }
     /// A generic call (repeated only when the caller says it is idempotent).
     GenericCall(OpCall) as (o) {

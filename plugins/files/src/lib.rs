@@ -15,7 +15,8 @@
 //!   name order: `.parquet`/`.pq`, `.csv` (with a header row) and `.jsonl`/`.ndjson`/`.json`
 //!   (one object per line). A table may also be a single file (`lake://export.csv`), read only.
 //! - **The schema** of a table bindery created is kept in the folder's `_bindery.json` (types,
-//!   defaults, read-only columns, key, format). A folder without one (files made by other
+//!   defaults, read-only columns, key, format), with every version of it (what `create` made
+//!   is version 1, each `alter` adds one, with its time). A folder without one (files made by other
 //!   tools) has the schema of its first file: Parquet's own, or inferred from every
 //!   row of a CSV or JSON-lines file (quoted CSV values are text). Other files are read with it: a column a file lacks
 //!   reads as the column's default, one of another type is cast.
@@ -61,9 +62,11 @@ impl Connect for Files {
     const NAME: &'static str = "files";
     const KINDS: &'static [Kind] = &[Kind::Table];
     /// What a binding can do: reads with filters, projection, limits and partitions pushed
-    /// down; appending writes; no upsert, expression or condition; watch.
+    /// down; appending writes; no upsert, expression or condition; watch; the history of each
+    /// table's schema (`versioning`).
     const CAPABILITY: Capability = Capability {
         watch: true,
+        versioning: true,
         table_read: true,
         table_write: true,
         table_admin: true,

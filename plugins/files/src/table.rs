@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use arrow::array::{ArrayRef, RecordBatch};
 use arrow::row::{OwnedRow, RowConverter, SortField};
 use bindery_core::table::compute::default_array;
+use bindery_core::table::{no_such_schema_version, now_ms, SchemaVersion};
 use bindery_core::watch::{ChangeStream, OpWatch};
 use bindery_core::{
     async_trait, blocking, Capability, Column, Error, ErrorKind, Instance, Items, OpCreateTable, OpRead,
@@ -37,6 +38,31 @@ struct Meta {
     key: Vec<String>,
     /// The format new files are written in.
     format: String,
+    /// Every version of the schema, oldest first: what `create` made is version 1, each
+    /// `alter` adds one (empty in a file written before they were kept).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    versions: Vec<MetaVersion>,
+}
+
+/// A version of a table's schema, in `_bindery.json`.
+#[derive(Serialize, Deserialize)]
+struct MetaVersion {
+    version: u64,
+    /// When it was made, in milliseconds since the Unix epoch (absent: not known).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    time_ms: Option<i64>,
+    columns: String,
+    #[serde(default)]
+    key: Vec<String>,
+}
+
+impl MetaVersion {
+    fn schema(&self) -> Result<TableSchema> {
+        let mut schema = TableSchema::parse(&self.columns)?;
+        schema.key = self.key.clone();
+        schema.version = Some(SchemaVersion::at(self.version, self.time_ms));
+        Ok(schema)
+    }
 }
 
 /// A table's place.
@@ -51,25 +77,36 @@ impl Table {
         self.path.join(META)
     }
 
-    /// The schema and write format: `_bindery.json`'s, or the first file's (in its format).
-    fn describe(&self) -> Result<(TableSchema, Format)> {
+    /// `_bindery.json`, if the table has one.
+    fn meta(&self) -> Result<Option<Meta>> {
         let meta_path = self.meta_path();
         match std::fs::read(&meta_path) {
-            Ok(bytes) => {
-                let meta: Meta = serde_json::from_slice(&bytes).map_err(|e| {
-                    Error::internal(format!(
-                        "the schema file '{}' is damaged: {e}",
-                        meta_path.display()
-                    ))
-                })?;
-                let mut schema = TableSchema::parse(&meta.columns)?;
-                schema.key = meta.key;
-                return Ok((schema, Format::parse(&meta.format)?));
-            }
+            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+                Error::internal(format!(
+                    "the schema file '{}' is damaged: {e}",
+                    meta_path.display()
+                ))
+            }),
             Err(e)
                 if e.kind() == std::io::ErrorKind::NotFound
-                    || e.kind() == std::io::ErrorKind::NotADirectory => {}
-            Err(e) => return Err(Error::io(e, &format!("read '{}'", meta_path.display()))),
+                    || e.kind() == std::io::ErrorKind::NotADirectory =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(Error::io(e, &format!("read '{}'", meta_path.display()))),
+        }
+    }
+
+    /// The schema and write format: `_bindery.json`'s, or the first file's (in its format).
+    fn describe(&self) -> Result<(TableSchema, Format)> {
+        if let Some(meta) = self.meta()? {
+            let mut schema = TableSchema::parse(&meta.columns)?;
+            schema.key = meta.key;
+            schema.version = meta
+                .versions
+                .last()
+                .map(|v| SchemaVersion::at(v.version, v.time_ms));
+            return Ok((schema, Format::parse(&meta.format)?));
         }
         let files = self.files()?;
         let Some((first, format)) = files.first() else {
@@ -171,10 +208,29 @@ fn write_durably(dir: &Path, name: &str, write: impl FnOnce(File, &Path) -> Resu
 
 fn save_meta(table: &Table, schema: &TableSchema, format: Format) -> Result<()> {
     format.check_schema(schema)?;
+    // The versions so far (a table described before they were kept: its schema then is
+    // version 1, time unknown), and this one.
+    let mut versions = match table.meta()? {
+        Some(old) if old.versions.is_empty() => vec![MetaVersion {
+            version: 1,
+            time_ms: None,
+            columns: old.columns,
+            key: old.key,
+        }],
+        Some(old) => old.versions,
+        None => Vec::new(),
+    };
+    versions.push(MetaVersion {
+        version: versions.last().map_or(1, |v| v.version + 1),
+        time_ms: Some(now_ms()),
+        columns: schema.to_string(),
+        key: schema.key.clone(),
+    });
     let meta = Meta {
         columns: schema.to_string(),
         key: schema.key.clone(),
         format: format.name().to_string(),
+        versions,
     };
     let bytes = serde_json::to_vec_pretty(&meta).map_err(|e| Error::internal(e.to_string()))?;
     write_durably(&table.path, META, |mut f, path| {
@@ -226,6 +282,26 @@ impl TableDriver for FileTables {
     async fn schema(&self, path: &str, _options: Options) -> Result<TableSchema> {
         let table = self.table(path)?;
         blocking(move || Ok(table.describe()?.0)).await
+    }
+
+    async fn schema_version(&self, path: &str, version: u64, _options: Options) -> Result<TableSchema> {
+        let table = self.table(path)?;
+        blocking(move || {
+            let current = table.describe()?.0;
+            let meta = table.meta()?;
+            let found = meta
+                .as_ref()
+                .and_then(|m| m.versions.iter().find(|v| v.version == version));
+            match found {
+                Some(v) => v.schema(),
+                None => Err(no_such_schema_version(
+                    &table.name,
+                    version,
+                    current.version.map(|v| v.number),
+                )),
+            }
+        })
+        .await
     }
 
     async fn read(&self, path: &str, op: OpRead) -> Result<TableRead> {

@@ -19,8 +19,10 @@
 //!
 //! - **One PostgreSQL table per bindery table** in the connection's schema, with the primary
 //!   key as PostgreSQL's. Bindery's schema (defaults, read-only columns, the exact types) is
-//!   kept in `_bindery_tables`; a table made by other tools is read with the types
-//!   `information_schema` gives. Types: `bool` boolean, `int32` integer, `int64` bigint,
+//!   kept in `_bindery_tables`, and every version of it (what `create` made is version 1,
+//!   each `alter` adds one, a drop forgets them) in `_bindery_schemas`; a table made by other
+//!   tools is read with the types `information_schema` gives, and has no versions until
+//!   bindery alters it. Types: `bool` boolean, `int32` integer, `int64` bigint,
 //!   `float32` real, `float64` double precision, `string` text, `binary` bytea, `timestamp`
 //!   timestamptz, `date` date, `json` json (kept as written; jsonb would reorder keys).
 //! - **Pushed down**: filters (every literal a bound parameter, sent as text and cast to the
@@ -48,7 +50,7 @@ use std::sync::{Arc, Mutex};
 use bindery_core::{async_trait, BindingConfig, Capability, Connect, Instance, Kind, Result};
 
 use crate::error::map;
-use crate::table::{PgTables, Pool, META};
+use crate::table::{PgTables, Pool, HISTORY, META};
 
 /// The `postgres` driver.
 #[derive(Debug, Default, Clone, Copy)]
@@ -59,8 +61,8 @@ impl Connect for Postgres {
     const NAME: &'static str = "postgres";
     const KINDS: &'static [Kind] = &[Kind::Table];
     /// What a binding can do: everything SQL does itself (see [`Capability::SQL_TABLE`]),
-    /// and watch.
-    const CAPABILITY: Capability = Capability::SQL_TABLE.watched();
+    /// watch, and the history of each table's schema (`versioning`).
+    const CAPABILITY: Capability = Capability::SQL_TABLE.watched().versioned();
     const DESCRIPTION: &'static str = "Tables in a PostgreSQL database (tokio-postgres).";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const OPTIONS: &'static [(&'static str, &'static str)] = config::OPTIONS;
@@ -83,7 +85,9 @@ impl Connect for Postgres {
         let conn = pool.get().await?;
         conn.client()
             .batch_execute(&format!(
-                "CREATE TABLE IF NOT EXISTS {META} (name text PRIMARY KEY, columns text NOT NULL, key text NOT NULL)"
+                "CREATE TABLE IF NOT EXISTS {META} (name text PRIMARY KEY, columns text NOT NULL, key text NOT NULL);
+                 CREATE TABLE IF NOT EXISTS {HISTORY} (name text NOT NULL, version int8 NOT NULL, \
+                 time_ms int8, columns text NOT NULL, key text NOT NULL, PRIMARY KEY (name, version))"
             ))
             .await
             .map_err(|e| map(e, "set up the database"))?;

@@ -4,6 +4,7 @@ use bindery_core::Connect;
 use std::sync::{Arc, Mutex};
 
 use bindery_core::table::schema::parse_literal;
+use bindery_core::table::{no_such_schema_version, now_ms, SchemaVersion};
 use bindery_core::watch::{ChangeStream, OpWatch};
 use bindery_core::{
     async_trait, Capability, Column, Error, ErrorKind, Instance, OpCreateTable, OpRead, OpWrite, Options,
@@ -19,6 +20,9 @@ use crate::{read, write, Postgres};
 
 /// The table holding bindery's schema of each table it created.
 pub(crate) const META: &str = "_bindery_tables";
+/// Every version of each table's schema bindery made: what `create` made is version 1, each
+/// `alter` adds one; a drop forgets them.
+pub(crate) const HISTORY: &str = "_bindery_schemas";
 
 /// Connections to the database, at most `permits` at once.
 pub(crate) struct Pool {
@@ -193,7 +197,18 @@ pub(crate) async fn load_schema(
         .map_err(|e| map(e, &what))?;
     if let Some(row) = stored {
         let (columns, key): (String, String) = (row.get(0), row.get(1));
-        return TableSchema::from_stored(&columns, &key);
+        let mut schema = TableSchema::from_stored(&columns, &key)?;
+        schema.version = client
+            .query_opt(
+                &format!(
+                    "SELECT version, time_ms FROM {HISTORY} WHERE name = $1 ORDER BY version DESC LIMIT 1"
+                ),
+                &[&table],
+            )
+            .await
+            .map_err(|e| map(e, &what))?
+            .map(|r| SchemaVersion::at(r.get::<_, i64>(0).unsigned_abs(), r.get(1)));
+        return Ok(schema);
     }
     // A table bindery did not create: information_schema says what it holds.
     let mut columns = Vec::new();
@@ -217,7 +232,11 @@ pub(crate) async fn load_schema(
         .iter()
         .map(|r| r.get(0))
         .collect();
-    Ok(TableSchema { columns, key })
+    Ok(TableSchema {
+        columns,
+        key,
+        version: None,
+    })
 }
 
 fn column_sql(c: &Column) -> Result<String> {
@@ -248,6 +267,32 @@ impl TableDriver for PgTables {
         let table = table_name(path)?;
         let conn = self.pool.get().await?;
         self.schemas.get(conn.client(), &table).await
+    }
+
+    async fn schema_version(&self, path: &str, version: u64, _options: Options) -> Result<TableSchema> {
+        let table = table_name(path)?;
+        let conn = self.pool.get().await?;
+        let current = self.schemas.get(conn.client(), &table).await?;
+        let what = format!("read version {version} of the schema of table '{table}'");
+        let n = i64::try_from(version).unwrap_or(i64::MAX);
+        let found = conn
+            .client()
+            .query_opt(
+                &format!("SELECT columns, key, time_ms FROM {HISTORY} WHERE name = $1 AND version = $2"),
+                &[&table, &n],
+            )
+            .await
+            .map_err(|e| map(e, &what))?;
+        let Some(row) = found else {
+            return Err(no_such_schema_version(
+                &table,
+                version,
+                current.version.map(|v| v.number),
+            ));
+        };
+        let mut schema = TableSchema::from_stored(row.get(0), row.get(1))?;
+        schema.version = Some(SchemaVersion::at(version, row.get(2)));
+        Ok(schema)
     }
 
     async fn read(&self, path: &str, op: OpRead) -> Result<TableRead> {
@@ -342,20 +387,44 @@ async fn record(
     schema: Option<&TableSchema>,
     what: &str,
 ) -> Result<()> {
-    let done = match schema {
-        Some(s) => {
-            let sql = format!(
-                "INSERT INTO {META} (name, columns, key) VALUES ($1, $2, $3) \
-                 ON CONFLICT (name) DO UPDATE SET columns = excluded.columns, key = excluded.key"
-            );
-            let (columns, key) = (s.to_string(), s.stored_key());
-            tx.execute(&sql, &[&table, &columns, &key]).await
-        }
-        None => {
-            let sql = format!("DELETE FROM {META} WHERE name = $1");
-            tx.execute(&sql, &[&table]).await
-        }
+    let (columns, key) = schema
+        .map(|s| (s.to_string(), s.stored_key()))
+        .unwrap_or_default();
+    let now = now_ms();
+    type Params<'a> = Vec<&'a (dyn tokio_postgres::types::ToSql + Sync)>;
+    let statements: Vec<(String, Params<'_>)> = match schema {
+        // A table made before the history was kept gets its old schema as version 1 (time
+        // unknown) first; ALTER's lock keeps two changes of one table from taking one number.
+        Some(_) => vec![
+            (
+                format!(
+                    "INSERT INTO {HISTORY} SELECT name, 1, NULL, columns, key FROM {META} \
+                     WHERE name = $1 AND NOT EXISTS (SELECT 1 FROM {HISTORY} WHERE name = $1)"
+                ),
+                vec![&table],
+            ),
+            (
+                format!(
+                    "INSERT INTO {META} (name, columns, key) VALUES ($1, $2, $3) \
+                     ON CONFLICT (name) DO UPDATE SET columns = excluded.columns, key = excluded.key"
+                ),
+                vec![&table, &columns, &key],
+            ),
+            (
+                format!(
+                    "INSERT INTO {HISTORY} SELECT $1::text, coalesce(max(version), 0) + 1, $4::int8, \
+                     $2::text, $3::text FROM {HISTORY} WHERE name = $1::text"
+                ),
+                vec![&table, &columns, &key, &now],
+            ),
+        ],
+        None => vec![
+            (format!("DELETE FROM {META} WHERE name = $1"), vec![&table]),
+            (format!("DELETE FROM {HISTORY} WHERE name = $1"), vec![&table]),
+        ],
     };
-    done.map_err(|e| map(e, what))?;
+    for (sql, params) in statements {
+        tx.execute(&sql, &params).await.map_err(|e| map(e, what))?;
+    }
     Ok(())
 }

@@ -11,8 +11,10 @@
 //!
 //! - **One SQL table per bindery table**, with the primary key as the SQL primary key. The
 //!   bindery schema (types SQLite does not have, defaults, read-only columns) is kept in the
-//!   table `_bindery_tables`; a table made by other tools is read with types from its
-//!   declared column types (and written to, checked against them).
+//!   table `_bindery_tables`, and every version of it (what `create` made is version 1, each
+//!   `alter` adds one, a drop forgets them) in `_bindery_schemas`; a table made by other tools
+//!   is read with types from its declared column types (and written to, checked against
+//!   them), and has no versions until bindery alters it.
 //! - **Pushed down**: filters (rendered as SQL, every literal a bound parameter), projection,
 //!   limits, key lookups and `partition(part, parts)` (`rowid % parts = part`); `sql` runs a
 //!   read-only query (a statement that would write is refused) on a read-only connection.
@@ -52,8 +54,8 @@ impl Connect for Sqlite {
     const NAME: &'static str = "sqlite";
     const KINDS: &'static [Kind] = &[Kind::Table];
     /// What a binding can do: everything SQL does itself (see [`Capability::SQL_TABLE`]),
-    /// and watch.
-    const CAPABILITY: Capability = Capability::SQL_TABLE.watched();
+    /// watch, and the history of each table's schema (`versioning`).
+    const CAPABILITY: Capability = Capability::SQL_TABLE.watched().versioned();
     const DESCRIPTION: &'static str = "Tables in one SQLite database file (bundled SQLite).";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const LOCAL_URL: bool = true;

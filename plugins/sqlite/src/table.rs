@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use bindery_core::table::schema::parse_literal;
+use bindery_core::table::{no_such_schema_version, now_ms, SchemaVersion};
 use bindery_core::watch::{ChangeStream, OpWatch};
 use bindery_core::{
     async_trait, blocking, Capability, Column, Error, Instance, OpCreateTable, OpRead, OpWrite, Options,
@@ -21,6 +22,9 @@ use crate::{read, sql, values, write};
 
 /// The table holding bindery's schema of each table it created.
 const META: &str = "_bindery_tables";
+/// Every version of each table's schema bindery made: what `create` made is version 1, each
+/// `alter` adds one; a drop forgets them.
+const HISTORY: &str = "_bindery_schemas";
 
 /// The SQLite database: a writer connection, a pool of read-only ones, the schemas, and the
 /// wake-up of its watchers.
@@ -58,7 +62,9 @@ impl Db {
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(|e| map(e, &what))?;
         conn.execute_batch(&format!(
-            "CREATE TABLE IF NOT EXISTS {META} (name TEXT PRIMARY KEY, columns TEXT NOT NULL, key TEXT NOT NULL)"
+            "CREATE TABLE IF NOT EXISTS {META} (name TEXT PRIMARY KEY, columns TEXT NOT NULL, key TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS {HISTORY} (name TEXT NOT NULL, version INTEGER NOT NULL, \
+             time_ms INTEGER, columns TEXT NOT NULL, key TEXT NOT NULL, PRIMARY KEY (name, version))"
         ))
         .map_err(|e| map(e, &what))?;
         Ok(Db {
@@ -156,7 +162,18 @@ fn load_schema(conn: &Connection, table: &str, file: &Path) -> Result<TableSchem
         .optional()
         .map_err(|e| map(e, &what))?;
     if let Some((columns, key)) = stored {
-        return TableSchema::from_stored(&columns, &key);
+        let mut schema = TableSchema::from_stored(&columns, &key)?;
+        schema.version = conn
+            .query_row(
+                &format!(
+                    "SELECT version, time_ms FROM {HISTORY} WHERE name = ?1 ORDER BY version DESC LIMIT 1"
+                ),
+                [table],
+                |r| Ok(SchemaVersion::at(r.get::<_, i64>(0)?.unsigned_abs(), r.get(1)?)),
+            )
+            .optional()
+            .map_err(|e| map(e, &what))?;
+        return Ok(schema);
     }
     // A table bindery did not create: its declared types say what it holds.
     let mut stmt = conn
@@ -189,7 +206,32 @@ fn load_schema(conn: &Connection, table: &str, file: &Path) -> Result<TableSchem
     Ok(TableSchema {
         columns,
         key: key.into_iter().map(|(_, k)| k).collect(),
+        version: None,
     })
+}
+
+/// Version `n` of a table's schema, from the history (`conn` sees the table exist).
+fn schema_at(conn: &Connection, table: &str, n: u64, file: &Path) -> Result<TableSchema> {
+    let current = load_schema(conn, table, file)?;
+    let what = format!("read version {n} of the schema of table '{table}'");
+    let found: Option<(String, String, Option<i64>)> = conn
+        .query_row(
+            &format!("SELECT columns, key, time_ms FROM {HISTORY} WHERE name = ?1 AND version = ?2"),
+            rusqlite::params![table, i64::try_from(n).unwrap_or(i64::MAX)],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()
+        .map_err(|e| map(e, &what))?;
+    let Some((columns, key, time)) = found else {
+        return Err(no_such_schema_version(
+            table,
+            n,
+            current.version.map(|v| v.number),
+        ));
+    };
+    let mut schema = TableSchema::from_stored(&columns, &key)?;
+    schema.version = Some(SchemaVersion::at(n, time));
+    Ok(schema)
 }
 
 /// The table a path names: one name, not one of SQLite's or bindery's own.
@@ -248,6 +290,18 @@ impl TableDriver for SqliteTables {
         blocking(move || {
             let conn = db.reader()?;
             let s = db.schema(&conn, &table);
+            db.give_back(conn);
+            s
+        })
+        .await
+    }
+
+    async fn schema_version(&self, path: &str, version: u64, _options: Options) -> Result<TableSchema> {
+        let table = table_name(path)?;
+        let db = self.db.clone();
+        blocking(move || {
+            let conn = db.reader()?;
+            let s = schema_at(&conn, &table, version, &db.file);
             db.give_back(conn);
             s
         })
@@ -344,14 +398,37 @@ impl SqliteTables {
                 let tx = conn
                     .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                     .map_err(|e| map(e, &what))?;
-                match f(&tx, &table, &what)? {
-                    Some(schema) => tx.execute(
-                        &format!("INSERT OR REPLACE INTO {META} (name, columns, key) VALUES (?1, ?2, ?3)"),
-                        [&table, &schema.to_string(), &schema.stored_key()],
-                    ),
-                    None => tx.execute(&format!("DELETE FROM {META} WHERE name = ?1"), [&table]),
-                }
-                .map_err(|e| map(e, &what))?;
+                let record = match f(&tx, &table, &what)? {
+                    // A table made before the history was kept gets its old schema as
+                    // version 1 (time unknown) first.
+                    Some(schema) => tx
+                        .execute(
+                            &format!(
+                                "INSERT INTO {HISTORY} SELECT name, 1, NULL, columns, key FROM {META} \
+                                 WHERE name = ?1 AND NOT EXISTS (SELECT 1 FROM {HISTORY} WHERE name = ?1)"
+                            ),
+                            [&table],
+                        )
+                        .and_then(|_| {
+                            tx.execute(
+                                &format!("INSERT OR REPLACE INTO {META} (name, columns, key) VALUES (?1, ?2, ?3)"),
+                                [&table, &schema.to_string(), &schema.stored_key()],
+                            )
+                        })
+                        .and_then(|_| {
+                            tx.execute(
+                                &format!(
+                                    "INSERT INTO {HISTORY} SELECT ?1, coalesce(max(version), 0) + 1, ?2, ?3, ?4 \
+                                     FROM {HISTORY} WHERE name = ?1"
+                                ),
+                                rusqlite::params![table, now_ms(), schema.to_string(), schema.stored_key()],
+                            )
+                        }),
+                    None => tx
+                        .execute(&format!("DELETE FROM {META} WHERE name = ?1"), [&table])
+                        .and_then(|_| tx.execute(&format!("DELETE FROM {HISTORY} WHERE name = ?1"), [&table])),
+                };
+                record.map_err(|e| map(e, &what))?;
                 tx.commit().map_err(|e| map(e, &what))
             })?;
             db.forget(&table);

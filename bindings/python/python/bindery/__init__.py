@@ -873,6 +873,25 @@ class _Call(_Request):
         return self._fn(self._path, wg)
 
 
+class Schema(_Request):
+    """``schema(path)``: the table's schema as a dict with ``text``, ``key``, ``columns``,
+    ``arrow``, and on a driver that keeps the history of a table's schemas (sqlite,
+    postgres, files) ``version`` (1 is what ``create`` made, each ``alter`` adds one) and
+    ``time`` (seconds since the epoch, or None when not known); ``version(n)`` asks for an
+    older one."""
+
+    def __init__(self, ctx, path):
+        super().__init__(ctx, path)
+        self._version: Optional[int] = None
+
+    def version(self, n: int) -> "Schema":
+        self._version = int(n)
+        return self
+
+    def _run(self, wg) -> dict[str, Any]:
+        return self._ctx._n.table_schema(self._path, self._version)
+
+
 class Tables:
     """Table requests: ``ctx.table.read(path)``, ``write``, ``create``, ``drop``, ``alter``,
     ``schema``, ``watch``."""
@@ -895,9 +914,9 @@ class Tables:
     def alter(self, path: str) -> Alter:
         return Alter(self._ctx, path)
 
-    def schema(self, path: str) -> _Request:
-        """The table's schema: a dict with ``text``, ``key``, ``columns`` and ``arrow``."""
-        return _Call(self._ctx, path, lambda p, wg: self._ctx._n.table_schema(p))
+    def schema(self, path: str) -> Schema:
+        """The table's schema (see :class:`Schema`); ``.version(n)`` for an older one."""
+        return Schema(self._ctx, path)
 
     def watch(self, path: str) -> Watch:
         """Every insert, update and delete of the table's rows, also by other programs."""

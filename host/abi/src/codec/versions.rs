@@ -9,12 +9,13 @@ use bindery_core::{Details, Options, Result};
 use super::{from_nanos, text, to_nanos, Ctx};
 use crate::schema as s;
 
-/// The revision a get, head or list reads at.
-pub(super) fn version_of(details: &Details) -> Option<&str> {
+/// The revision a get, head or list reads at, or the version of a table schema asked for.
+pub(super) fn version_of(details: &Details) -> Option<String> {
     match details {
-        Details::ObjectGet(o) => o.version.as_deref(),
-        Details::ObjectHead(o) => o.version.as_deref(),
-        Details::ObjectList(o) => o.version.as_deref(),
+        Details::ObjectGet(o) => o.version.clone(),
+        Details::ObjectHead(o) => o.version.clone(),
+        Details::ObjectList(o) => o.version.clone(),
+        Details::TableSchema(o) => o.version.map(|n| n.to_string()),
         _ => None,
     }
 }

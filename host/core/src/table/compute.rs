@@ -876,6 +876,7 @@ mod tests {
                 Column::new("l", ColumnType::List(Box::new(ColumnType::Int64))),
             ],
             key: vec![],
+            version: None,
         };
         let items = [
             serde_json::json!({"d": "0.10", "u": 18446744073709551615u64, "f": 0.1, "l": [1]}),

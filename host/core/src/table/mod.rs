@@ -21,7 +21,9 @@ use crate::error::{Error, Result};
 use crate::filter::{Assignments, Filter, Value};
 use crate::request::Options;
 
-pub use schema::{plan_alter, Column, ColumnType, TableSchema};
+pub use schema::{
+    no_such_schema_version, now_ms, plan_alter, Column, ColumnType, SchemaVersion, TableSchema,
+};
 
 /// Batches of a read, in order.
 pub type BatchStream = BoxStream<'static, Result<RecordBatch>>;
@@ -111,6 +113,16 @@ pub struct OpWrite {
     pub options: Options,
 }
 
+/// `schema(path)`: the current schema, or the version asked for.
+#[derive(Debug, Clone, Default)]
+pub struct OpSchema {
+    /// The schema version wanted (1 is the `create`'s; needs `versioning`); `None`: the
+    /// current one.
+    pub version: Option<u64>,
+    /// Options for the driver.
+    pub options: Options,
+}
+
 /// `create(path)`.
 #[derive(Debug, Clone, Default)]
 pub struct OpCreateTable {
@@ -141,10 +153,20 @@ pub struct OpAlter {
 /// select, limit, keys) the host does on the batches it answers.
 #[async_trait]
 pub trait TableDriver: Send + Sync {
-    /// A table's schema; `NotFound` naming it when there is no such table.
+    /// A table's schema; `NotFound` naming it when there is no such table. A driver that
+    /// keeps the history of a table's schemas (capability `versioning`) says which version it
+    /// is.
     async fn schema(&self, path: &str, options: Options) -> Result<TableSchema> {
         let _ = (path, options);
         Err(Error::unsupported("schema"))
+    }
+
+    /// Version `version` of a table's schema (capability `versioning`): what its `create`
+    /// (1) or an `alter` made, with its version and time; `InvalidInput` for a version the
+    /// table does not have ([`no_such_schema_version`]).
+    async fn schema_version(&self, path: &str, version: u64, options: Options) -> Result<TableSchema> {
+        let _ = (path, version, options);
+        Err(Error::unsupported("schema at a version"))
     }
 
     /// Reads rows.

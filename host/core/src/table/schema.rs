@@ -27,6 +27,8 @@ const DEFAULT: &str = "bindery.default";
 const READ_ONLY: &str = "bindery.read_only";
 const JSON: &str = "bindery.json";
 const KEY: &str = "bindery.key";
+const SCHEMA_VERSION: &str = "bindery.schema_version";
+const SCHEMA_TIME: &str = "bindery.schema_time_ms";
 /// On a field of an unsupported column: the Arrow type it has (its data type is `Null`).
 const UNSUPPORTED: &str = "bindery.unsupported";
 
@@ -756,6 +758,54 @@ pub struct TableSchema {
     /// The primary key: the partition key, then the sorting key if there is one. Empty for a
     /// table without a key (files), which can only be appended to.
     pub key: Vec<String>,
+    /// Which version of the table's schema this is, from a driver that keeps their history
+    /// (`None`: the driver keeps none, or bindery did not make the table).
+    pub version: Option<SchemaVersion>,
+}
+
+/// A version of a table's schema: its `create` is version 1, each `alter` adds one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SchemaVersion {
+    /// 1, 2, …
+    pub number: u64,
+    /// When the `create` or `alter` that made it was committed (`None`: not known).
+    pub time: Option<std::time::SystemTime>,
+}
+
+impl SchemaVersion {
+    /// Version `number`, made at `time_ms` (milliseconds since the Unix epoch) where known.
+    pub fn at(number: u64, time_ms: Option<i64>) -> SchemaVersion {
+        let time = time_ms
+            .and_then(|ms| u64::try_from(ms).ok())
+            .map(|ms| std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms));
+        SchemaVersion { number, time }
+    }
+
+    /// The time in milliseconds since the Unix epoch, where known.
+    pub fn time_ms(&self) -> Option<i64> {
+        let d = self.time?.duration_since(std::time::UNIX_EPOCH).ok()?;
+        i64::try_from(d.as_millis()).ok()
+    }
+}
+
+/// The milliseconds since the Unix epoch now: when a driver records a schema version.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The message of asking for a schema version a table does not have (`InvalidInput`).
+pub fn no_such_schema_version(table: &str, asked: u64, current: Option<u64>) -> Error {
+    match current {
+        Some(n) => Error::invalid_input(format!(
+            "table '{table}' has no schema version {asked}: its versions are 1 to {n}"
+        )),
+        None => Error::invalid_input(format!(
+            "table '{table}' has no schema history (bindery did not make it, or made it before \
+             it kept one): ask for its schema without a version"
+        )),
+    }
 }
 
 impl TableSchema {
@@ -804,6 +854,7 @@ impl TableSchema {
         Ok(TableSchema {
             columns,
             key: Vec::new(),
+            version: None,
         })
     }
 
@@ -873,6 +924,12 @@ impl TableSchema {
         if !self.key.is_empty() {
             meta.insert(KEY.to_string(), self.key.join(","));
         }
+        if let Some(v) = &self.version {
+            meta.insert(SCHEMA_VERSION.to_string(), v.number.to_string());
+            if let Some(ms) = v.time_ms() {
+                meta.insert(SCHEMA_TIME.to_string(), ms.to_string());
+            }
+        }
         Arc::new(Schema::new_with_metadata(fields, meta))
     }
 
@@ -888,7 +945,16 @@ impl TableSchema {
             .get(KEY)
             .map(|k| k.split(',').map(str::to_string).collect())
             .unwrap_or_default();
-        Ok(TableSchema { columns, key })
+        let meta = schema.metadata();
+        let version = meta
+            .get(SCHEMA_VERSION)
+            .and_then(|n| n.parse().ok())
+            .map(|n| SchemaVersion::at(n, meta.get(SCHEMA_TIME).and_then(|t| t.parse().ok())));
+        Ok(TableSchema {
+            columns,
+            key,
+            version,
+        })
     }
 }
 

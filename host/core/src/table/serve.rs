@@ -13,8 +13,11 @@ use crate::table::{plan_alter, BatchStream, TableDriver};
 /// Runs a table request on a driver and turns its answer into frames.
 pub async fn serve_table(table: &dyn TableDriver, path: &str, details: Details) -> Result<FrameStream> {
     Ok(match details {
-        Details::TableSchema(options) => {
-            let schema = table.schema(path, options).await?;
+        Details::TableSchema(op) => {
+            let schema = match op.version {
+                Some(n) => table.schema_version(path, n, op.options).await?,
+                None => table.schema(path, op.options).await?,
+            };
             one_frame(Head::Batch(RecordBatch::new_empty(schema.to_arrow())))
         }
         Details::TableCreate(op) => {

@@ -24,7 +24,7 @@ use bindery_core::table::items::{check_read, key_filter};
 use bindery_core::table::serve::batch_frames;
 use bindery_core::{
     filter_message, list_frames, shape_listing, BatchStream, ByteRange, Capability, DataRequest, Details,
-    Error, FrameStream, Head, OpList, OpRead, Result, TableSchema,
+    Error, FrameStream, Head, OpList, OpRead, OpSchema, Result, TableSchema,
 };
 use futures::stream::{self, StreamExt, TryStreamExt};
 
@@ -171,7 +171,10 @@ impl<L: Layer> Fill<L> {
     async fn schema(&self, path: &str, op: &OpRead) -> Result<TableSchema> {
         let request = DataRequest {
             path: path.to_string(),
-            details: Details::TableSchema(op.options.clone()),
+            details: Details::TableSchema(OpSchema {
+                version: None,
+                options: op.options.clone(),
+            }),
         };
         let mut frames = self.inner.call(request).await?;
         match frames.next().await {
