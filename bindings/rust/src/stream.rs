@@ -392,10 +392,13 @@ impl Consumer {
         crate::request::run_blocking(self.send_checkpoint(at), applied)
     }
 
-    /// Like [`checkpoint`](Consumer::checkpoint), async.
-    pub async fn checkpoint_async(&self, message: &Message) -> Result<()> {
-        let at = vec![(message.shard, message.position + 1)];
-        crate::request::run_async(self.send_checkpoint(at), applied).await
+    /// Like [`checkpoint`](Consumer::checkpoint), async. The future holds no reference to
+    /// the consumer (which is not `Sync`), so a task may await it while it keeps consuming.
+    pub fn checkpoint_async(
+        &self,
+        message: &Message,
+    ) -> impl std::future::Future<Output = Result<()>> + Send + 'static {
+        self.checkpoint_at_async(vec![(message.shard, message.position + 1)])
     }
 
     /// Records, durably and in one request, these positions (per shard, the next position to

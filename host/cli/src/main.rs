@@ -9,6 +9,8 @@
 //!   any stream binding; `consume --follow` tails a stream like `kcat -C`.
 //! - `bindery table --spec FILE read|write|create|drop|alter|schema|watch PATH` works on any table
 //!   binding: an aligned table on a terminal, or `--format csv|json|arrow` for pipes.
+//! - `bindery serve FILE [--listen ADDR]` serves the spec's bindings over HTTP (REST and
+//!   Server-Sent Events, scoped tokens, OpenAPI at `/v1/openapi.json`).
 //! - `bindery run FILE` runs the spec's function (its triggers call the handler per event);
 //!   `bindery invoke FILE --body …` runs one event and prints the response.
 
@@ -73,6 +75,16 @@ enum Command {
         #[arg(long)]
         release: bool,
     },
+    /// Serves the spec's bindings over HTTP (objects, tables, streams, watches and calls; its
+    /// `gateway` section says who may do what), until SIGINT or SIGTERM.
+    Serve {
+        /// The spec (function.yaml).
+        #[arg(default_value = "function.yaml")]
+        file: PathBuf,
+        /// The address to listen on (default: the spec's `gateway.listen`, else 127.0.0.1:8080).
+        #[arg(long, value_name = "IP:PORT")]
+        listen: Option<String>,
+    },
     /// Runs one event through the spec's function and prints the response's body (exit 1
     /// when its status is 400 or more).
     Invoke {
@@ -122,6 +134,7 @@ fn main() -> ExitCode {
         Command::Stream(args) => stream::run(args),
         Command::Table(args) => table::run(args),
         Command::Run { file, release } => function::exec(&file, release, "run", None),
+        Command::Serve { file, listen } => serve(&file, listen.as_deref()),
         Command::Invoke { file, release, event } => function::exec(&file, release, "invoke", Some(&event)),
     };
     match result {
@@ -131,6 +144,32 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `bindery serve`: connects the bindings, serves them until SIGINT or SIGTERM, then lets the
+/// requests in flight finish.
+fn serve(file: &std::path::Path, listen: Option<&str>) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(async {
+        let ctx = bindery::Context::connect(file).await.map_err(|e| e.to_string())?;
+        let count = ctx.host().spec().bindings.len();
+        let (router, settings) = bindery_gateway::build(ctx, listen)?;
+        let shutdown = async {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+            }
+            eprintln!("bindery: stopping (the requests in flight finish first)");
+        };
+        bindery_gateway::serve(router, settings, shutdown, |addr| {
+            eprintln!("bindery: serving {count} binding(s) on http://{addr} (OpenAPI: http://{addr}/v1/openapi.json)");
+        })
+        .await
+    })
 }
 
 fn validate(file: &PathBuf, verbose: bool) -> Result<(), String> {

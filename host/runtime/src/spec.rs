@@ -40,6 +40,9 @@ use bindery_core::{path, DriverInfo, Error, Kind, Options, Secret};
 
 use crate::yaml::{self, Loc, Marked, Node};
 
+mod gateway;
+pub use gateway::{GatewaySpec, JwtSpec, Scope, TokenSpec, OPERATIONS};
+
 /// Frames fetched ahead of the caller unless the binding says otherwise.
 pub const DEFAULT_PREFETCH: usize = 8;
 /// Time allowed per attempt until a response starts, unless the binding says otherwise.
@@ -216,6 +219,8 @@ pub struct Spec {
     /// Keys bindery reads nothing from (nuclio's `build`, `resources`, `minReplicas`, a
     /// trigger's `url`, …): accepted and ignored; each with where it is, in file order.
     pub ignored: Vec<(Loc, String)>,
+    /// `spec.gateway`: how `bindery serve` exposes the bindings over HTTP.
+    pub gateway: Option<GatewaySpec>,
 }
 
 impl Spec {
@@ -521,6 +526,10 @@ impl SpecParser {
         }
         let triggers = expanded;
         self.check_overlaps(&bindings, drivers)?;
+        let names: Vec<String> = bindings.iter().map(|b| b.name.clone()).collect();
+        let gateway = get(spec, "gateway")
+            .map(|g| self.gateway(g, &names))
+            .transpose()?;
         for t in &triggers {
             self.check_trigger(t, &bindings)?;
         }
@@ -540,7 +549,7 @@ impl SpecParser {
         note(
             spec,
             "spec.",
-            &["runtime", "handler", "env", "triggers", "dataBindings"],
+            &["runtime", "handler", "env", "triggers", "dataBindings", "gateway"],
         );
         if let Some(t) = get(spec, "triggers") {
             for (k, v) in entries(t) {
@@ -581,6 +590,7 @@ impl SpecParser {
             triggers,
             bindings,
             ignored,
+            gateway,
         })
     }
 
@@ -1271,6 +1281,26 @@ fn names(drivers: &[DriverInfo]) -> String {
         .join(", ")
 }
 
+impl SecretRef {
+    /// The secret's value: the variable's, or the file's without a final newline; the error
+    /// names the variable or the file, never the value.
+    pub fn resolve(&self) -> Result<Secret, String> {
+        match self {
+            SecretRef::Value(s) => Ok(s.clone()),
+            SecretRef::Env(var) => std::env::var(var)
+                .map(Secret::new)
+                .map_err(|_| format!("environment variable {var} is not set")),
+            SecretRef::File(p) => {
+                let mut s = read_bounded(p, MAX_SECRET_BYTES, "the file")?;
+                if s.ends_with('\n') {
+                    s.pop();
+                }
+                Ok(Secret::new(s))
+            }
+        }
+    }
+}
+
 impl BindingSpec {
     /// Checks that every secret the binding reads from a file can be read (a regular file of
     /// at most [`MAX_SECRET_BYTES`]), without keeping the values: `bindery validate` runs it,
@@ -1297,23 +1327,9 @@ impl BindingSpec {
                 loc: *loc,
                 message: m,
             };
-            let value = match r {
-                SecretRef::Value(s) => s.clone(),
-                SecretRef::Env(var) => Secret::new(std::env::var(var).map_err(|_| {
-                    err(format!(
-                        "secret '{key}' of binding '{}': environment variable {var} is not set",
-                        self.name
-                    ))
-                })?),
-                SecretRef::File(p) => {
-                    let mut s = read_bounded(p, MAX_SECRET_BYTES, "the file")
-                        .map_err(|e| err(format!("secret '{key}' of binding '{}': {e}", self.name)))?;
-                    if s.ends_with('\n') {
-                        s.pop();
-                    }
-                    Secret::new(s)
-                }
-            };
+            let value = r
+                .resolve()
+                .map_err(|e| err(format!("secret '{key}' of binding '{}': {e}", self.name)))?;
             out.insert(key.clone(), value);
         }
         Ok(out)
@@ -1334,6 +1350,34 @@ mod tests {
 
     fn err(text: &str) -> String {
         parse(text).expect_err("the spec must be refused").to_string()
+    }
+
+    #[test]
+    fn a_gateway_section_is_read_and_its_mistakes_located() {
+        let base =
+            "spec:\n  dataBindings:\n    files:\n      kind: object\n      driver: memory\n  gateway:\n";
+        let ok = parse(&format!(
+            "{base}    listen: 0.0.0.0:9000\n    auth:\n      anonymous: [\"files:read\"]\n      tokens:\n        - name: ci\n          sha256: {}\n          scopes: [\"*:write\"]\n      jwt:\n        secret: {{env: JWT}}\n        leeway: 5s\n    limits:\n      bodyBytes: 1000\n",
+            "ab".repeat(32)
+        ))
+        .unwrap();
+        let g = ok.gateway.unwrap();
+        assert_eq!(g.listen.as_deref(), Some("0.0.0.0:9000"));
+        assert_eq!(g.anonymous[0].to_string(), "files:read");
+        assert_eq!((g.tokens[0].name.as_str(), g.tokens[0].sha256[0]), ("ci", 0xab));
+        assert_eq!(g.jwt.unwrap().leeway, Duration::from_secs(5));
+        assert_eq!((g.body_bytes, g.json_bytes), (1000, 16 << 20));
+        for (text, want) in [
+            ("    auth:\n      anonymous: [\"files:rwx\"]\n", "fn/function.yaml:8:19: spec.gateway.auth.anonymous: scope 'files:rwx': unknown operation 'rwx'"),
+            ("    auth:\n      anonymous: [\"db:read\"]\n", "names binding 'db', which the spec does not have (bindings: files)"),
+            ("    bindings: [nope]\n", "spec.gateway.bindings names 'nope', which is not a binding of the spec"),
+            ("    lisen: x\n", "fn/function.yaml:7:5: spec.gateway has no key 'lisen' (keys: listen, bindings, auth, limits, cors)"),
+            ("    auth:\n      tokens:\n        - name: ci\n          sha256: abc\n          scopes: []\n", "token 'ci': sha256 must be 64 hex digits"),
+            ("    auth:\n      jwt:\n        issuer: x\n", "needs one of `secret` (HS256) and `publicKey`"),
+        ] {
+            let e = err(&format!("{base}{text}"));
+            assert!(e.contains(want), "{e}\nwanted: {want}");
+        }
     }
 
     #[test]

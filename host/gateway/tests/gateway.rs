@@ -1,0 +1,718 @@
+//! `bindery serve` end to end: a gateway on loopback, driven by a real HTTP client (hyper),
+//! on the embedded drivers (fs objects, sqlite tables, a log stream); and every refusal of
+//! the auth (tokens, JWTs of each algorithm and each way to be wrong), checked to leave the
+//! backend unchanged.
+
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use bindery::Context;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{HeaderMap, Method, StatusCode};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+
+/// A gateway serving `spec` (written into `dir`), and its address; stops when dropped.
+struct Served {
+    base: String,
+    ctx: Context,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    done: Option<tokio::task::JoinHandle<Result<(), String>>>,
+}
+
+impl Served {
+    async fn start(dir: &Path, spec: &str) -> Served {
+        let file = dir.join("function.yaml");
+        std::fs::write(&file, spec).unwrap();
+        let ctx = Context::connect(&file).await.unwrap();
+        let (router, mut settings) = bindery_gateway::build(ctx.clone(), Some("127.0.0.1:0")).unwrap();
+        settings.header_timeout = Duration::from_secs(2);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let done = tokio::spawn(bindery_gateway::serve(
+            router,
+            settings,
+            async move {
+                let _ = stopped.await;
+            },
+            move |addr| {
+                let _ = tx.send(addr);
+            },
+        ));
+        let addr = rx.await.unwrap();
+        Served {
+            base: format!("http://{addr}"),
+            ctx,
+            stop: Some(stop),
+            done: Some(done),
+        }
+    }
+
+    async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        self.done.take().unwrap().await.unwrap().unwrap();
+    }
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Answer {
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
+    }
+
+    fn header(&self, name: &str) -> &str {
+        self.headers.get(name).map(|v| v.to_str().unwrap()).unwrap_or("")
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+async fn send(method: Method, url: &str, headers: &[(&str, &str)], body: impl Into<Bytes>) -> Answer {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let mut req = hyper::Request::builder().method(method).uri(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = client
+        .request(req.body(Full::new(body.into())).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+async fn get(url: &str, headers: &[(&str, &str)]) -> Answer {
+    send(Method::GET, url, headers, Bytes::new()).await
+}
+
+/// The first `n` Server-Sent Events of `url` as (event, id, data), after `then` runs once the
+/// response has started.
+async fn events(
+    url: &str,
+    headers: &[(&str, &str)],
+    n: usize,
+    then: impl std::future::Future<Output = ()>,
+) -> Vec<(String, String, String)> {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let mut req = hyper::Request::builder().uri(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = client
+        .request(req.body(Full::new(Bytes::new())).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["content-type"], "text/event-stream");
+    then.await;
+    let mut body = resp.into_body();
+    let mut text = String::new();
+    let mut out = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while out.len() < n {
+        let frame = tokio::time::timeout_at(deadline, body.frame())
+            .await
+            .unwrap_or_else(|_| panic!("only {out:?} within 20 s"))
+            .unwrap()
+            .unwrap();
+        if let Ok(data) = frame.into_data() {
+            text.push_str(std::str::from_utf8(&data).unwrap());
+        }
+        while let Some(end) = text.find("\n\n") {
+            let block: String = text.drain(..end + 2).collect();
+            let (mut event, mut id, mut data) = (String::new(), String::new(), String::new());
+            for line in block.lines() {
+                if let Some(v) = line.strip_prefix("event:") {
+                    event = v.trim().to_string();
+                } else if let Some(v) = line.strip_prefix("id:") {
+                    id = v.trim().to_string();
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    data.push_str(v.trim_start());
+                }
+            }
+            if !event.is_empty() || !data.is_empty() {
+                out.push((event, id, data));
+            }
+        }
+    }
+    out.truncate(n);
+    out
+}
+
+const BINDINGS: &str = "apiVersion: nuclio.io/v1
+kind: NuclioFunction
+metadata:
+  name: served
+spec:
+  dataBindings:
+    files:
+      kind: object
+      driver: fs
+      url: ./objects
+    db:
+      kind: table
+      driver: sqlite
+      url: ./tables.db
+    ev:
+      kind: stream
+      driver: log
+      url: ./streams
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_stream_both_ways_with_etags_ranges_and_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Served::start(dir.path(), BINDINGS).await;
+    let url = |p: &str| format!("{}/v1/objects/files/{p}", s.base);
+    // Put: the ETag is the generation; the content type and user metadata come back.
+    let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    let put = send(
+        Method::PUT,
+        &url("a/big.bin"),
+        &[
+            ("content-type", "application/x-demo"),
+            ("x-bindery-meta-owner", "ana"),
+        ],
+        data.clone(),
+    )
+    .await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.text());
+    let etag = put.header("etag").to_string();
+    assert_eq!(etag, format!("\"{}\"", put.json()["gen"].as_str().unwrap()));
+    let got = get(&url("a/big.bin"), &[]).await;
+    assert_eq!(got.status, StatusCode::OK);
+    assert_eq!(&got.body[..], &data[..]);
+    assert_eq!(got.header("etag"), etag);
+    assert_eq!(got.header("content-type"), "application/x-demo");
+    assert_eq!(got.header("x-bindery-meta-owner"), "ana");
+    assert_eq!(got.header("content-length"), "100000");
+    let head = send(Method::HEAD, &url("a/big.bin"), &[], Bytes::new()).await;
+    assert_eq!(
+        (head.status, head.header("etag")),
+        (StatusCode::OK, etag.as_str())
+    );
+    // Ranges: 206 with Content-Range; a suffix; one past the end is 416.
+    let part = get(&url("a/big.bin"), &[("range", "bytes=10-19")]).await;
+    assert_eq!(part.status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(&part.body[..], &data[10..20]);
+    assert_eq!(part.header("content-range"), "bytes 10-19/100000");
+    let tail = get(&url("a/big.bin"), &[("range", "bytes=-5")]).await;
+    assert_eq!(&tail.body[..], &data[99_995..]);
+    let past = get(&url("a/big.bin"), &[("range", "bytes=100000-")]).await;
+    assert_eq!(past.status, StatusCode::RANGE_NOT_SATISFIABLE);
+    assert_eq!(past.header("content-range"), "bytes */100000");
+    // Conditions: 304 on a matching If-None-Match, 412 on a stale If-Match (nothing written).
+    let same = get(&url("a/big.bin"), &[("if-none-match", &etag)]).await;
+    assert_eq!(same.status, StatusCode::NOT_MODIFIED);
+    let stale = send(Method::PUT, &url("a/big.bin"), &[("if-match", "\"nope\"")], "x").await;
+    assert_eq!(stale.status, StatusCode::PRECONDITION_FAILED, "{}", stale.text());
+    assert_eq!(stale.header("content-type"), "application/problem+json");
+    assert_eq!(stale.json()["kind"], "ConditionFailed");
+    let create_only = send(Method::PUT, &url("a/big.bin"), &[("if-none-match", "*")], "x").await;
+    assert_eq!(create_only.status, StatusCode::PRECONDITION_FAILED);
+    assert_eq!(get(&url("a/big.bin"), &[]).await.body.len(), 100_000);
+    let ok = send(Method::PUT, &url("a/big.bin"), &[("if-match", &etag)], "small").await;
+    assert_eq!(ok.status, StatusCode::OK);
+    // Pages: limit and the next page's token; prefixes with a delimiter.
+    for i in 0..5 {
+        send(Method::PUT, &url(&format!("list/{i}")), &[], "x").await;
+    }
+    let page = get(&format!("{}/v1/objects/files?prefix=list/&limit=2", s.base), &[])
+        .await
+        .json();
+    let paths = |p: &serde_json::Value| -> Vec<String> {
+        p["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["path"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(paths(&page), ["list/0", "list/1"]);
+    let token = page["next_page_token"].as_str().unwrap();
+    let next = get(
+        &format!(
+            "{}/v1/objects/files?prefix=list/&limit=2&page_token={token}",
+            s.base
+        ),
+        &[],
+    )
+    .await
+    .json();
+    assert_eq!(paths(&next), ["list/2", "list/3"]);
+    let last = get(
+        &format!(
+            "{}/v1/objects/files?prefix=list/&limit=2&page_token=list/3",
+            s.base
+        ),
+        &[],
+    )
+    .await
+    .json();
+    assert_eq!(
+        (paths(&last), &last["next_page_token"]),
+        (vec!["list/4".to_string()], &serde_json::Value::Null)
+    );
+    let top = get(&format!("{}/v1/objects/files?delimiter=/", s.base), &[])
+        .await
+        .json();
+    assert_eq!(top["prefixes"], serde_json::json!(["a/", "list/"]));
+    // Delete: 204, then 404 as a problem naming the kind.
+    assert_eq!(
+        send(Method::DELETE, &url("list/0"), &[], Bytes::new())
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    let gone = get(&url("list/0"), &[]).await;
+    assert_eq!(
+        (gone.status, gone.json()["kind"].as_str()),
+        (StatusCode::NOT_FOUND, Some("NotFound"))
+    );
+    // Paths that leave the binding, in any encoding, are refused and write nothing.
+    for bad in ["..%2fescape", "%2e%2e/escape", "a/%2E%2E/%2E%2E/escape"] {
+        let r = send(Method::PUT, &url(bad), &[], "x").await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.text());
+    }
+    assert!(!dir.path().join("escape").exists());
+    // A table binding on the objects endpoint says where to go.
+    let wrong = get(&format!("{}/v1/objects/db/x", s.base), &[]).await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+    assert!(
+        wrong.json()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("/v1/tables/db/"),
+        "{}",
+        wrong.text()
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tables_read_in_four_formats_and_take_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Served::start(dir.path(), BINDINGS).await;
+    s.ctx
+        .table()
+        .create("db://users")
+        .schema("user string NOT NULL, age int64, addr string")
+        .primary_key("user", None)
+        .await
+        .unwrap();
+    let url = format!("{}/v1/tables/db/users", s.base);
+    let w = send(
+        Method::POST,
+        &url,
+        &[("content-type", "application/json")],
+        r#"[{"user": "ana", "age": 41, "addr": "NY"}, {"user": "bob", "age": 17, "addr": "SF"}]"#,
+    )
+    .await;
+    assert_eq!(
+        (w.status, w.json()["written"].as_u64()),
+        (StatusCode::OK, Some(2)),
+        "{}",
+        w.text()
+    );
+    let nd = send(
+        Method::POST,
+        &url,
+        &[("content-type", "application/x-ndjson")],
+        "{\"user\": \"cy\", \"age\": 35}\n",
+    )
+    .await;
+    assert_eq!(nd.status, StatusCode::OK, "{}", nd.text());
+    let rows = get(&format!("{url}?where=age%20%3E%2030&select=user,age"), &[]).await;
+    assert_eq!(rows.header("content-type"), "application/json");
+    assert_eq!(
+        rows.json(),
+        serde_json::json!([{"user": "ana", "age": 41}, {"user": "cy", "age": 35}])
+    );
+    let lines = get(
+        &format!("{url}?select=user&limit=2"),
+        &[("accept", "application/x-ndjson")],
+    )
+    .await;
+    assert_eq!(lines.text(), "{\"user\":\"ana\"}\n{\"user\":\"bob\"}\n");
+    let csv = get(&format!("{url}?select=user,addr"), &[("accept", "text/csv")]).await;
+    assert_eq!(csv.text(), "user,addr\nana,NY\nbob,SF\ncy,\n");
+    let arrow = get(&format!("{url}?format=arrow"), &[]).await;
+    let batches: Vec<_> =
+        arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(arrow.body.to_vec()), None)
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+    assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 3);
+    // No rows: an empty array.
+    assert_eq!(
+        get(&format!("{url}?where=age%20%3E%20100"), &[]).await.json(),
+        serde_json::json!([])
+    );
+    // Bad input, named; a bad row writes nothing.
+    let bad = get(&format!("{url}?where=nope%20%3E%201"), &[]).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad.json()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no column 'nope'"),
+        "{}",
+        bad.text()
+    );
+    let refused = send(
+        Method::POST,
+        &url,
+        &[("content-type", "application/json")],
+        r#"[{"user": "di"}, {"age": 3}]"#,
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.text());
+    assert_eq!(get(&url, &[]).await.json().as_array().unwrap().len(), 3);
+    // The schema, with its version.
+    let schema = get(&format!("{url}/_schema"), &[]).await.json();
+    assert_eq!(schema["key"], serde_json::json!(["user"]));
+    assert_eq!(schema["version"], 1);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_publish_and_consume_as_server_sent_events_and_watches_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Served::start(dir.path(), BINDINGS).await;
+    s.ctx.stream().create("ev://", "clicks", 1).await.unwrap();
+    let url = format!("{}/v1/streams/ev/clicks", s.base);
+    let p = send(
+        Method::POST,
+        &url,
+        &[("content-type", "application/json")],
+        r#"[{"key": "u1", "value": {"n": 1}}, {"value": "two", "headers": {"h": "v"}}]"#,
+    )
+    .await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.text());
+    assert_eq!(p.json()["positions"], serde_json::json!(["0:0", "0:1"]));
+    let got = events(&format!("{url}?from=earliest"), &[], 2, async {}).await;
+    assert_eq!(got[0].0, "message");
+    let first: serde_json::Value = serde_json::from_str(&got[0].2).unwrap();
+    assert_eq!(
+        (first["value"].as_str(), first["key"].as_str()),
+        (Some("{\"n\":1}"), Some("u1"))
+    );
+    let second: serde_json::Value = serde_json::from_str(&got[1].2).unwrap();
+    assert_eq!(
+        (second["value"].as_str(), second["headers"]["h"].as_str()),
+        (Some("two"), Some("v"))
+    );
+    // Last-Event-ID resumes after the first: the second and one published later.
+    let resumed = events(&url, &[("last-event-id", &got[0].1)], 2, async {
+        send(Method::POST, &url, &[("content-type", "text/plain")], "three").await;
+    })
+    .await;
+    let values: Vec<String> = resumed
+        .iter()
+        .map(|e| {
+            serde_json::from_str::<serde_json::Value>(&e.2).unwrap()["value"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(values, ["two", "three"]);
+    // A watch: the current state, synced, then a change made through the gateway.
+    send(Method::PUT, &format!("{}/v1/objects/files/w/a", s.base), &[], "a").await;
+    let put_url = format!("{}/v1/objects/files/w/b", s.base);
+    let changes = events(
+        &format!("{}/v1/watch/files/w/?initial=true", s.base),
+        &[],
+        3,
+        async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            send(Method::PUT, &put_url, &[], "b").await;
+        },
+    )
+    .await;
+    let kinds: Vec<(&str, &str)> = changes.iter().map(|c| (c.0.as_str(), c.2.as_str())).collect();
+    assert_eq!(kinds[0].0, "created");
+    assert!(kinds[0].1.contains("\"path\":\"w/a\""), "{kinds:?}");
+    assert_eq!(kinds[1].0, "synced");
+    assert_eq!(kinds[2].0, "created");
+    assert!(kinds[2].1.contains("\"path\":\"w/b\""), "{kinds:?}");
+    assert!(!changes[2].1.is_empty(), "the event id is the cursor");
+    s.stop().await;
+}
+
+const SECRET: &str = "a-test-secret-of-some-length-0123456789";
+
+fn spec_with_auth(extra: &str) -> String {
+    // The token `t0ken-read` (its SHA-256 below) may read `files`; anyone may read `db`.
+    format!(
+        "{BINDINGS}  gateway:
+    auth:
+      anonymous: [\"db:read\"]
+      tokens:
+        - name: reader
+          sha256: {}
+          scopes: [\"files:read\"]
+{extra}",
+        sha256_hex("t0ken-read")
+    )
+}
+
+fn sha256_hex(s: &str) -> String {
+    ring::digest::digest(&ring::digest::SHA256, s.as_bytes())
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+}
+
+fn claims(scope: &str, exp_in: i64) -> serde_json::Value {
+    serde_json::json!({
+        "sub": "ana", "scope": scope, "iss": "https://issuer.test", "aud": "bindery",
+        "exp": (now() as i64 + exp_in), "nbf": now() - 5,
+    })
+}
+
+fn hs256(c: &serde_json::Value) -> String {
+    encode(
+        &Header::new(Algorithm::HS256),
+        c,
+        &EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_and_scopes_decide_and_refusals_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let jwt = format!(
+        "      jwt:\n        secret: {SECRET}\n        issuer: https://issuer.test\n        audience: bindery\n        leeway: 1s\n"
+    );
+    let s = Served::start(dir.path(), &spec_with_auth(&jwt)).await;
+    s.ctx.object().put("files://doc", "original").await.unwrap();
+    let url = format!("{}/v1/objects/files/doc", s.base);
+    // No token: the anonymous scopes only; 401 with a challenge.
+    let anon = get(&url, &[]).await;
+    assert_eq!(anon.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        anon.header("www-authenticate").starts_with("Bearer"),
+        "{:?}",
+        anon.headers
+    );
+    assert!(anon.json()["detail"].as_str().unwrap().contains("'files:read'"));
+    // The static token reads, and may not write (403, nothing written).
+    let read = get(&url, &[("authorization", "Bearer t0ken-read")]).await;
+    assert_eq!((read.status, &read.body[..]), (StatusCode::OK, &b"original"[..]));
+    let write = send(
+        Method::PUT,
+        &url,
+        &[("authorization", "Bearer t0ken-read")],
+        "changed",
+    )
+    .await;
+    assert_eq!(write.status, StatusCode::FORBIDDEN, "{}", write.text());
+    assert!(write.json()["detail"]
+        .as_str()
+        .unwrap()
+        .contains("token 'reader' lacks the scope 'files:write'"));
+    // A JWT with the scope writes; one whose scope names another binding may not.
+    let good = hs256(&claims("files:read files:write", 60));
+    let w = send(
+        Method::PUT,
+        &url,
+        &[("authorization", &format!("Bearer {good}"))],
+        "by jwt",
+    )
+    .await;
+    assert_eq!(w.status, StatusCode::OK, "{}", w.text());
+    let other = hs256(&claims("db:write", 60));
+    let r = send(
+        Method::PUT,
+        &url,
+        &[("authorization", &format!("Bearer {other}"))],
+        "no",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    // Every bad token is 401 `invalid_token`, and the object is unchanged.
+    let mut wrong_aud = claims("files:*", 60);
+    wrong_aud["aud"] = "someone-else".into();
+    let mut wrong_iss = claims("files:*", 60);
+    wrong_iss["iss"] = "https://evil.test".into();
+    let mut not_yet = claims("files:*", 600);
+    not_yet["nbf"] = (now() + 300).into();
+    let mut no_exp = claims("files:*", 60);
+    no_exp.as_object_mut().unwrap().remove("exp");
+    let tampered = {
+        let t = hs256(&claims("files:read", 60));
+        let mut parts: Vec<String> = t.split('.').map(str::to_string).collect();
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let mut c: serde_json::Value = serde_json::from_slice(&b64.decode(&parts[1]).unwrap()).unwrap();
+        c["scope"] = "files:*".into();
+        parts[1] = b64.encode(c.to_string());
+        parts.join(".")
+    };
+    let none_alg = {
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        format!(
+            "{}.{}.",
+            b64.encode(r#"{"alg":"none","typ":"JWT"}"#),
+            b64.encode(claims("files:*", 60).to_string())
+        )
+    };
+    let cases = [
+        ("expired", hs256(&claims("files:*", -120))),
+        ("wrong audience", hs256(&wrong_aud)),
+        ("wrong issuer", hs256(&wrong_iss)),
+        ("not yet valid", hs256(&not_yet)),
+        ("no exp", hs256(&no_exp)),
+        ("tampered", tampered),
+        ("alg none", none_alg),
+        (
+            "another key",
+            encode(
+                &Header::new(Algorithm::HS256),
+                &claims("files:*", 60),
+                &EncodingKey::from_secret(b"other"),
+            )
+            .unwrap(),
+        ),
+        ("not a token", "garbage".to_string()),
+    ];
+    for (what, token) in cases {
+        let r = send(
+            Method::PUT,
+            &url,
+            &[("authorization", &format!("Bearer {token}"))],
+            "evil",
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{what}: {}", r.text());
+        assert!(r.header("www-authenticate").contains("invalid_token"), "{what}");
+    }
+    let basic = get(&url, &[("authorization", "Basic dXNlcjpwYXNz")]).await;
+    assert_eq!(basic.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        &s.ctx.object().get("files://doc").await.unwrap().data[..],
+        b"by jwt"
+    );
+    // Anonymous may read `db` (its scope), so a missing table there is 404, not 401.
+    let table = get(&format!("{}/v1/tables/db/none", s.base), &[]).await;
+    assert_eq!(table.status, StatusCode::NOT_FOUND, "{}", table.text());
+    // The description is there for anyone.
+    let doc = get(&format!("{}/v1/openapi.json", s.base), &[]).await.json();
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert!(doc["paths"]["/v1/objects/files/{path}"]["put"].is_object());
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn public_keys_verify_rs256_and_es256_and_refuse_an_hs256_forgery() {
+    let keys = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/keys");
+    for (public, private, alg) in [
+        ("rsa.pub", "rsa.key", Algorithm::RS256),
+        ("ec.pub", "ec.key", Algorithm::ES256),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let jwt = format!(
+            "      jwt:\n        publicKey: {}\n        audience: bindery\n",
+            keys.join(public).display()
+        );
+        let s = Served::start(dir.path(), &spec_with_auth(&jwt)).await;
+        let url = format!("{}/v1/objects/files/k", s.base);
+        let pem = std::fs::read(keys.join(private)).unwrap();
+        let key = match alg {
+            Algorithm::RS256 => EncodingKey::from_rsa_pem(&pem).unwrap(),
+            _ => EncodingKey::from_ec_pem(&pem).unwrap(),
+        };
+        let token = encode(&Header::new(alg), &claims("files:write", 60), &key).unwrap();
+        let ok = send(
+            Method::PUT,
+            &url,
+            &[("authorization", &format!("Bearer {token}"))],
+            "signed",
+        )
+        .await;
+        assert_eq!(ok.status, StatusCode::OK, "{alg:?}: {}", ok.text());
+        // HS256 signed with the public key's bytes as the secret: the classic confusion.
+        let public_bytes = std::fs::read(keys.join(public)).unwrap();
+        let forged = encode(
+            &Header::new(Algorithm::HS256),
+            &claims("files:write", 60),
+            &EncodingKey::from_secret(&public_bytes),
+        )
+        .unwrap();
+        let r = send(
+            Method::PUT,
+            &url,
+            &[("authorization", &format!("Bearer {forged}"))],
+            "forged",
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{alg:?}: {}", r.text());
+        assert_eq!(
+            &s.ctx.object().get("files://k").await.unwrap().data[..],
+            b"signed"
+        );
+        s.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_over_the_limit_are_413_and_leave_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = format!("{BINDINGS}  gateway:\n    limits:\n      bodyBytes: 1000\n      jsonBytes: 100\n");
+    let s = Served::start(dir.path(), &spec).await;
+    let url = format!("{}/v1/objects/files/too-big", s.base);
+    let r = send(Method::PUT, &url, &[], vec![7u8; 1001]).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.text());
+    let missing = s.ctx.object().head("files://too-big").await.unwrap_err();
+    assert_eq!(missing.kind(), bindery::ErrorKind::NotFound);
+    assert_eq!(
+        send(Method::PUT, &url, &[], vec![7u8; 1000]).await.status,
+        StatusCode::OK
+    );
+    let big_json = format!("[{{\"value\": \"{}\"}}]", "x".repeat(200));
+    s.ctx.stream().create("ev://", "s", 1).await.unwrap();
+    let p = send(
+        Method::POST,
+        &format!("{}/v1/streams/ev/s", s.base),
+        &[("content-type", "application/json")],
+        big_json,
+    )
+    .await;
+    assert_eq!(p.status, StatusCode::PAYLOAD_TOO_LARGE);
+    s.stop().await;
+}
+
+#[test]
+fn a_gateway_beyond_loopback_needs_auth() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("function.yaml");
+        std::fs::write(&file, BINDINGS).unwrap();
+        let ctx = Context::connect(&file).await.unwrap();
+        let e = bindery_gateway::build(ctx, Some("0.0.0.0:0")).err().unwrap();
+        assert!(e.contains("needs spec.gateway.auth"), "{e}");
+    });
+}
