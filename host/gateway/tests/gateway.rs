@@ -716,3 +716,33 @@ fn a_gateway_beyond_loopback_needs_auth() {
         assert!(e.contains("needs spec.gateway.auth"), "{e}");
     });
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_too_slow_with_its_headers_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let s = Served::start(dir.path(), BINDINGS).await;
+    let addr = s.base.trim_start_matches("http://").to_string();
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    // Half a request, then nothing: the server's 2 s header timeout ends the connection.
+    slow.write_all(b"GET /v1/objects/files/x HTTP/1.1\r\nhost: x\r\n")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(20), slow.read_to_end(&mut buf)).await;
+    assert!(read.is_ok(), "the connection was still open after 20 s");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "cut before the timeout: {:?}",
+        started.elapsed()
+    );
+    // Others are served meanwhile and after.
+    assert_eq!(
+        get(&format!("{}/v1/objects/files?limit=1", s.base), &[])
+            .await
+            .status,
+        StatusCode::OK
+    );
+    s.stop().await;
+}
