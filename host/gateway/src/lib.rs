@@ -52,6 +52,8 @@ pub(crate) struct Gateway {
     auth: Auth,
     /// The exposed bindings: name → its spec.
     bindings: Vec<BindingSpec>,
+    /// The operations a binding is exposed for, where the spec limits them.
+    operations: std::collections::BTreeMap<String, Vec<String>>,
     body_bytes: u64,
     json_bytes: u64,
 }
@@ -69,6 +71,26 @@ impl Gateway {
         kind: Kind,
         operation: &str,
     ) -> Result<&BindingSpec, Problem> {
+        let b = self.exposed(grant, name, operation)?;
+        if b.kind != kind {
+            return Err(Problem::bad_request(format!(
+                "binding '{name}' is a {} binding; this is the {} endpoint (use /v1/{}/{name}/…)",
+                b.kind,
+                kind,
+                endpoint(b.kind)
+            )));
+        }
+        Ok(b)
+    }
+
+    /// The exposed binding `name`, after checking that `grant` may do `operation` on it and
+    /// that the spec exposes it for that.
+    pub(crate) fn exposed(
+        &self,
+        grant: &Grant,
+        name: &str,
+        operation: &str,
+    ) -> Result<&BindingSpec, Problem> {
         grant.require(name, operation)?;
         let Some(b) = self.bindings.iter().find(|b| b.name == name) else {
             return Err(Problem::not_found(format!(
@@ -80,13 +102,16 @@ impl Gateway {
                     .join(", ")
             )));
         };
-        if b.kind != kind {
-            return Err(Problem::bad_request(format!(
-                "binding '{name}' is a {} binding; this is the {} endpoint (use /v1/{}/{name}/…)",
-                b.kind,
-                kind,
-                endpoint(b.kind)
-            )));
+        if let Some(ops) = self.operations.get(name) {
+            if !ops.iter().any(|o| o == operation) {
+                return Err(Problem::new(
+                    axum::http::StatusCode::FORBIDDEN,
+                    format!(
+                        "binding '{name}' is exposed for {} only, not {operation} (spec.gateway.bindings)",
+                        ops.join(", ")
+                    ),
+                ));
+            }
         }
         Ok(b)
     }
@@ -133,6 +158,7 @@ pub fn build(ctx: Context, listen: Option<&str>) -> Result<(Router, Settings), S
         ctx,
         auth,
         bindings,
+        operations: g.operations.clone(),
         body_bytes: g.body_bytes,
         json_bytes: g.json_bytes,
     });

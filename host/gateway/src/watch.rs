@@ -41,13 +41,7 @@ pub(crate) async fn watch(
     Query(q): Query<WatchQuery>,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
-    grant.require(&binding, "read")?;
-    let kind = g
-        .bindings
-        .iter()
-        .find(|b| b.name == binding)
-        .map(|b| b.kind)
-        .ok_or_else(|| Problem::not_found(format!("no exposed binding '{binding}'")))?;
+    let kind = g.exposed(&grant, &binding, "read")?.kind;
     let full = format!("{binding}://{path}");
     let mut req = match kind {
         Kind::Object => g.ctx.object().watch(full),

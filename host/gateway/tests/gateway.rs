@@ -746,3 +746,28 @@ async fn a_client_too_slow_with_its_headers_is_cut_off() {
     );
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_bindings_and_operations_the_spec_exposes_are_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = format!("{BINDINGS}  gateway:\n    bindings:\n      files: [read]\n      db: [read, write]\n");
+    let s = Served::start(dir.path(), &spec).await;
+    s.ctx.object().put("files://a", "a").await.unwrap();
+    let url = format!("{}/v1/objects/files/a", s.base);
+    assert_eq!(get(&url, &[]).await.status, StatusCode::OK);
+    let put = send(Method::PUT, &url, &[], "changed").await;
+    assert_eq!(put.status, StatusCode::FORBIDDEN, "{}", put.text());
+    assert!(put.json()["detail"]
+        .as_str()
+        .unwrap()
+        .contains("exposed for read only, not write"));
+    let del = send(Method::DELETE, &url, &[], Bytes::new()).await;
+    assert_eq!(del.status, StatusCode::FORBIDDEN);
+    assert_eq!(&s.ctx.object().get("files://a").await.unwrap().data[..], b"a");
+    // A binding the spec does not list is not there.
+    let ev = get(&format!("{}/v1/streams/ev/x", s.base), &[]).await;
+    assert_eq!(ev.status, StatusCode::NOT_FOUND, "{}", ev.text());
+    let doc = get(&format!("{}/v1/openapi.json", s.base), &[]).await.json();
+    assert!(doc["paths"].get("/v1/streams/ev/{stream}").is_none());
+    s.stop().await;
+}

@@ -5,7 +5,9 @@
 //! spec:
 //!   gateway:
 //!     listen: 127.0.0.1:8080
-//!     bindings: [files, db0]            # exposed; default: every binding
+//!     bindings: [files, db0]            # exposed; default: every binding; or, with the
+//!                                        # operations each is exposed for:
+//!                                        # bindings: {files: [read], db0: [read, write]}
 //!     auth:
 //!       anonymous: ["files:read"]       # scopes granted without a token; default: none
 //!       tokens:                          # static API tokens, stored hashed
@@ -45,6 +47,9 @@ pub struct GatewaySpec {
     pub listen: Option<String>,
     /// `bindings`: the names exposed (`None`: every binding).
     pub bindings: Option<Vec<String>>,
+    /// `bindings` as a mapping: the operations each binding is exposed for (a binding not in
+    /// it: every operation).
+    pub operations: std::collections::BTreeMap<String, Vec<String>>,
     /// `auth.anonymous`: scopes granted to a request without a token.
     pub anonymous: Vec<Scope>,
     /// `auth.tokens`: static API tokens.
@@ -70,6 +75,7 @@ impl Default for GatewaySpec {
             loc: Loc::default(),
             listen: None,
             bindings: None,
+            operations: Default::default(),
             anonymous: Vec::new(),
             tokens: Vec::new(),
             jwt: None,
@@ -167,9 +173,32 @@ impl SpecParser {
         let listen = get(node, "listen")
             .map(|n| self.string(n, "spec.gateway.listen"))
             .transpose()?;
+        let mut operations = std::collections::BTreeMap::new();
         let exposed = get(node, "bindings")
             .map(|n| {
-                let names = self.strings(n, "spec.gateway.bindings")?;
+                let names = match &n.node {
+                    Node::Map(entries) => {
+                        let mut names = Vec::new();
+                        for (k, v) in entries {
+                            let name = self.string(k, "a binding's name")?;
+                            let what = format!("spec.gateway.bindings.{name}");
+                            let mut ops = Vec::new();
+                            for (op, loc) in self.strings(v, &what)? {
+                                if !OPERATIONS.contains(&op.as_str()) {
+                                    return Err(self.err(
+                                        loc,
+                                        format!("{what}: unknown operation '{op}' (operations: {})", OPERATIONS.join(", ")),
+                                    ));
+                                }
+                                ops.push(op);
+                            }
+                            operations.insert(name.clone(), ops);
+                            names.push((name, k.loc));
+                        }
+                        names
+                    }
+                    _ => self.strings(n, "spec.gateway.bindings")?,
+                };
                 for (name, loc) in &names {
                     if !bindings.contains(name) {
                         return Err(self.err(
@@ -188,6 +217,7 @@ impl SpecParser {
             loc: node.loc,
             listen,
             bindings: exposed,
+            operations,
             ..GatewaySpec::default()
         };
         if let Some(auth) = get(node, "auth") {
