@@ -182,12 +182,14 @@ pub(crate) async fn consume(
         req = req.where_(w);
     }
     let mut consumer = req.load();
-    // The first message (or the consumer's first error, answered as a problem) before the
-    // events start.
-    let first = consumer.next_async().await;
-    if let Some(Err(e)) = first {
-        return Err(e.into());
-    }
+    // A request the driver refuses (an unknown stream, a bad start) fails at once: answered
+    // as a problem. Otherwise the events start without waiting for a first message (the
+    // wait is cancel-safe: a message arriving meanwhile stays in the consumer).
+    let first = match tokio::time::timeout(FIRST_WAIT, consumer.next_async()).await {
+        Ok(Some(Err(e))) => return Err(e.into()),
+        Ok(first) => first,
+        Err(_) => None,
+    };
     let grouped = q.group.is_some();
     let events = futures::stream::unfold(
         (consumer, first, seen),
@@ -219,6 +221,9 @@ pub(crate) async fn consume(
     );
     Ok(sse(events))
 }
+
+/// How long a consume waits for a refusal before its events start.
+const FIRST_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
 
 pub(crate) fn sse(events: impl Stream<Item = Result<Event, Infallible>> + Send + 'static) -> Response {
     Sse::new(events).keep_alive(KeepAlive::default()).into_response()

@@ -114,10 +114,14 @@ async fn events(
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
-    let resp = client
-        .request(req.body(Full::new(Bytes::new())).unwrap())
-        .await
-        .unwrap();
+    // The response starts without waiting for a first event (bounded: a regression fails).
+    let resp = tokio::time::timeout(
+        Duration::from_secs(20),
+        client.request(req.body(Full::new(Bytes::new())).unwrap()),
+    )
+    .await
+    .expect("the event stream's response did not start within 20 s")
+    .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(resp.headers()["content-type"], "text/event-stream");
     then.await;
@@ -433,6 +437,18 @@ async fn streams_publish_and_consume_as_server_sent_events_and_watches_too() {
         })
         .collect();
     assert_eq!(values, ["two", "three"]);
+    // On a quiet stream the events start at once (no message needed first): one published
+    // after the response began comes through.
+    s.ctx.stream().create("ev://", "quiet", 1).await.unwrap();
+    let quiet = format!("{}/v1/streams/ev/quiet", s.base);
+    let late = events(&quiet, &[], 1, async {
+        send(Method::POST, &quiet, &[("content-type", "text/plain")], "late").await;
+    })
+    .await;
+    assert!(late[0].2.contains("\"value\":\"late\""), "{late:?}");
+    // A stream that does not exist is a problem, not an empty event stream.
+    let none = get(&format!("{}/v1/streams/ev/none", s.base), &[]).await;
+    assert_eq!(none.status, StatusCode::NOT_FOUND, "{}", none.text());
     // A watch: the current state, synced, then a change made through the gateway.
     send(Method::PUT, &format!("{}/v1/objects/files/w/a", s.base), &[], "a").await;
     let put_url = format!("{}/v1/objects/files/w/b", s.base);
