@@ -787,3 +787,42 @@ async fn only_the_bindings_and_operations_the_spec_exposes_are_served() {
     assert!(doc["paths"].get("/v1/streams/ev/{stream}").is_none());
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_allows_the_spec_origins_only_and_answers_their_preflights() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = format!("{BINDINGS}  gateway:\n    cors:\n      origins: [\"https://app.test\"]\n");
+    let s = Served::start(dir.path(), &spec).await;
+    s.ctx.object().put("files://c", "c").await.unwrap();
+    let url = format!("{}/v1/objects/files/c", s.base);
+    let pre = send(
+        Method::OPTIONS,
+        &url,
+        &[
+            ("origin", "https://app.test"),
+            ("access-control-request-method", "PUT"),
+        ],
+        Bytes::new(),
+    )
+    .await;
+    assert_eq!(pre.status, StatusCode::NO_CONTENT);
+    assert_eq!(pre.header("access-control-allow-origin"), "https://app.test");
+    assert!(pre.header("access-control-allow-methods").contains("PUT"));
+    assert!(pre.header("access-control-allow-headers").contains("if-match"));
+    let ok = get(&url, &[("origin", "https://app.test")]).await;
+    assert_eq!(ok.header("access-control-allow-origin"), "https://app.test");
+    assert!(ok.header("access-control-expose-headers").contains("etag"));
+    // Another origin gets no CORS headers (its browser refuses the answer).
+    let other = get(&url, &[("origin", "https://evil.test")]).await;
+    assert_eq!(other.status, StatusCode::OK);
+    assert!(other.headers.get("access-control-allow-origin").is_none());
+    let pre = send(
+        Method::OPTIONS,
+        &url,
+        &[("origin", "https://evil.test")],
+        Bytes::new(),
+    )
+    .await;
+    assert!(pre.headers.get("access-control-allow-origin").is_none());
+    s.stop().await;
+}
