@@ -116,6 +116,7 @@ enum Command {
   objectTags @22;
   objectRevert @23;
   objectDiff @24;
+  tableDelete @25;
 }
 
 struct Conditions {
@@ -176,6 +177,7 @@ struct DataRequest {
     objectTags @26 :TagRequest;
     objectRevert @27 :Text;         # the revision or tag
     objectDiff @28 :DiffRequest;
+    tableDelete @29 :TableDelete;
   }
   # get, head and list: the revision or tag to read at; a table schema: its version number;
   # absent: now (the current one).
@@ -321,6 +323,13 @@ struct TableRead {
   hasLimit @7 :Bool;
   limit @8 :UInt64;
   schema @9 :Text;          # absent: the table's own; else the schema's text form
+}
+
+# Rows removed: those of the keys (if any) passing the filter (if any); at least one is given.
+struct TableDelete {
+  keys @0 :List(Key);
+  filter @1 :Text;          # absent: none
+  condition @2 :Text;       # absent: none
 }
 
 struct TableWrite {

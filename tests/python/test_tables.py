@@ -50,6 +50,19 @@ def test_expressions_conditions_and_alter(ctx):
         ctx.table.schema("db://users").version(3).do()
 
 
+def test_delete_by_keys_and_filter_with_a_condition(ctx):
+    make_users(ctx)
+    with pytest.raises(bindery.InvalidInput, match="names no rows"):
+        ctx.table.delete("db://users").do()
+    assert ctx.table.delete("db://users").keys(["bob", "nobody"]).do() == 1
+    with pytest.raises(bindery.ConditionFailed, match="chen"):
+        ctx.table.delete("db://users").where_("age > 30").condition("addr = 'NY'").do()
+    assert sorted(r["user"] for r in ctx.table.read("db://users").load().scan()) == ["ana", "chen"]
+    assert ctx.table.delete("db://users").key("ana").where_("age > 40").do() == 1
+    assert ctx.table.delete("db://users").where_("true").do() == 1
+    assert ctx.table.read("db://users").do().num_rows == 0
+
+
 def test_pyarrow_batches_written_to_a_parquet_table(ctx):
     ctx.table.create("lake://visits").schema("user string NOT NULL, page string, n int64").do()
     batch = pa.record_batch({"user": ["ana", "bob"], "page": ["/ny", "/sf"], "n": [1, 2]})

@@ -24,6 +24,7 @@ macro_rules! table_suite {
                 upserts_keep_absent_columns,
                 expressions_update_rows_atomically,
                 conditions_are_checked_atomically,
+                deletes_remove_rows_atomically,
                 read_only_columns_cannot_change,
                 alter_adds_columns_only,
                 bad_input_is_refused_clearly,
@@ -504,6 +505,95 @@ pub async fn conditions_are_checked_atomically(fx: &crate::Fixture) {
         .await
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::ConditionFailed);
+}
+
+/// A delete removes the rows of its keys, or those passing its filter (with bindery's meaning
+/// of the filter, also where the backend cannot evaluate it), or the rows of its keys that
+/// pass it; a condition failing for any row removes none.
+pub async fn deletes_remove_rows_atomically(fx: &crate::Fixture) {
+    let Some(ctx) = ready(fx, &["table_delete"], "dl").await else {
+        return;
+    };
+    let t = ctx.table();
+    people(ctx, "dl").await;
+    let all = || users_where(ctx, "dl", "true");
+    let e = t.delete("db://dl").await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    assert!(e.to_string().contains("names no rows"), "{e}");
+    let e = t.delete("db://dl").where_("nope = 1").await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    let e = t.delete("db://dl").key([1, 2]).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    assert_eq!(all().await, ["ana", "bob", "cy", "di"]);
+    // By key; a key without a row removes nothing.
+    assert_eq!(t.delete("db://dl").keys(["bob", "nobody"]).await.unwrap(), 1);
+    assert_eq!(all().await, ["ana", "cy", "di"]);
+    // A condition failing for one row removes none, and names that row.
+    let e = t
+        .delete("db://dl")
+        .where_("addr = 'NY'")
+        .condition("age > 36")
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ConditionFailed, "{e}");
+    assert!(e.to_string().contains("cy"), "{e}");
+    assert_eq!(all().await, ["ana", "cy", "di"]);
+    // Optimistic: only at the version read.
+    let e = t
+        .delete("db://dl")
+        .keys(["ana"])
+        .condition("version = 7")
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ConditionFailed, "{e}");
+    assert_eq!(
+        t.delete("db://dl")
+            .keys(["ana"])
+            .condition("version = 0")
+            .await
+            .unwrap(),
+        1
+    );
+    // Keys and a filter: the rows of the keys that pass it.
+    assert_eq!(
+        t.delete("db://dl")
+            .keys(["cy", "di"])
+            .where_("addr = 'LA'")
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(all().await, ["cy"]);
+    // A filter a SQL backend would evaluate otherwise (arithmetic, NULLs): bindery's meaning.
+    people(ctx, "dl").await;
+    assert_eq!(t.delete("db://dl").where_("age * 2 > 70").await.unwrap(), 1);
+    assert_eq!(all().await, ["bob", "cy", "di"]);
+    assert_eq!(t.delete("db://dl").where_("NOT (age < 20)").await.unwrap(), 1);
+    assert_eq!(
+        all().await,
+        ["bob", "di"],
+        "di's NULL age passes neither the filter nor its negation"
+    );
+    assert_eq!(t.delete("db://dl").where_("true").await.unwrap(), 2);
+    assert!(all().await.is_empty());
+    // A table without a key: rows by filter only.
+    t.create("db://dk").schema("n int64").await.unwrap();
+    t.write("db://dk")
+        .with_items([json!({"n": 1}), json!({"n": 2}), json!({"n": 3}), json!({"n": 3})])
+        .await
+        .unwrap();
+    let e = t.delete("db://dk").keys([1]).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    assert_eq!(
+        t.delete("db://dk")
+            .where_("n >= 2")
+            .condition("n > 1")
+            .await
+            .unwrap(),
+        3
+    );
+    let left = t.read("db://dk").await.unwrap();
+    assert_eq!(rows(&left), 1);
 }
 
 /// A read-only column is set when the row is created and never changes after.

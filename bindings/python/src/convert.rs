@@ -289,6 +289,11 @@ pub fn py_to_bytes(o: &Bound<'_, PyAny>) -> PyResult<Bytes> {
     )))
 }
 
+/// Keys of rows: each a list of the key columns' values.
+pub fn py_keys(keys: &[Vec<Bound<'_, PyAny>>]) -> PyResult<Vec<Vec<Value>>> {
+    keys.iter().map(|k| k.iter().map(py_to_value).collect()).collect()
+}
+
 /// A literal of the filter language from a Python value (None, bool, int, float, str).
 pub fn py_to_value(o: &Bound<'_, PyAny>) -> PyResult<Value> {
     if o.is_none() {

@@ -22,7 +22,7 @@ use pyo3::exceptions::{PyBufferError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 
-use crate::convert::{done_to_py, entry_to_py, meta_to_py, py_to_value, shards_to_py};
+use crate::convert::{done_to_py, entry_to_py, meta_to_py, py_keys, py_to_value, shards_to_py};
 use crate::errors::to_py;
 
 type Pairs = Vec<(String, String)>;
@@ -905,11 +905,7 @@ impl Native {
             req = req.with_batches(convert::py_to_batches(&b)?);
         }
         if !keys.is_empty() {
-            let mut all = Vec::new();
-            for k in keys {
-                all.push(k.iter().map(py_to_value).collect::<PyResult<Vec<_>>>()?);
-            }
-            req = req.to_keys(all);
+            req = req.to_keys(py_keys(&keys)?);
         }
         if let Some(e) = expression {
             let values = params
@@ -954,6 +950,32 @@ impl Native {
     ) -> PyResult<Bound<'py, PyAny>> {
         let req = self.ctx.table().drop(path);
         run!(py, req, wg, |()| Ok(py.None().into_bound(py)))
+    }
+
+    /// A delete of rows by keys and/or a filter, with a condition.
+    #[pyo3(signature = (path, keys, filter, condition, options, wg=None))]
+    fn table_delete<'py>(
+        &self,
+        py: Python<'py>,
+        path: String,
+        keys: Vec<Vec<Bound<'py, PyAny>>>,
+        filter: Option<String>,
+        condition: Option<String>,
+        options: Opts,
+        wg: Option<Bound<'py, WaitGroupNative>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let mut req = self.ctx.table().delete(path);
+        for k in py_keys(&keys)? {
+            req = req.key(k);
+        }
+        if let Some(f) = filter {
+            req = req.where_(&f);
+        }
+        if let Some(c) = condition {
+            req = req.condition(&c);
+        }
+        each!(req, options, option);
+        run!(py, req, wg, |n: u64| Ok(n.into_pyobject(py)?.into_any()))
     }
 
     #[pyo3(signature = (path, add_columns, schema, options, wg=None))]

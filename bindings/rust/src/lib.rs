@@ -67,7 +67,7 @@ pub use function::{Event, Json, Response};
 pub use generic::{Call, CallOutput, Generics};
 pub use object::{Del, Get, Head_, List, Lister, ObjectData, ObjectReader, Objects, Put};
 pub use stream::{Consume, Consumer, ListShards, Publish, StreamAdmin, Streams};
-pub use table::{scan_batch, Alter, Create, Read, SchemaOf, TableAdmin, TableReader, Tables, Write};
+pub use table::{scan_batch, Alter, Create, Delete, Read, SchemaOf, TableAdmin, TableReader, Tables, Write};
 pub use tracing;
 pub use version::{DiffOf, Revert, TagOne, Tags, Versions};
 pub use wait::{Done, WaitGroup, Waited};

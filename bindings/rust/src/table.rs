@@ -23,8 +23,8 @@ use bindery_core::arrow::array::RecordBatch;
 use bindery_core::arrow::datatypes::SchemaRef;
 use bindery_core::filter::{Assignments, Filter, Params, Value};
 use bindery_core::{
-    Details, Error, Head, Items, Kind, OpAlter, OpCreateTable, OpRead, OpSchema, OpWrite, Options,
-    ResponseMessage, Result, TableSchema,
+    Details, Error, Head, Items, Kind, OpAlter, OpCreateTable, OpDeleteRows, OpRead, OpSchema, OpWrite,
+    Options, ResponseMessage, Result, TableSchema,
 };
 use futures::stream::{self, Stream};
 use serde::de::DeserializeOwned;
@@ -61,6 +61,17 @@ impl Tables {
         Write {
             req: Req::new(&self.ctx, path),
             op: OpWrite::default(),
+        }
+    }
+
+    /// Removes rows, atomically: those of [`Delete::key`] / [`Delete::keys`], or those passing
+    /// [`Delete::where_`], or the rows of the keys that pass the filter; awaiting it answers how
+    /// many were removed (a key without a row removes nothing). [`Delete::condition`] must
+    /// hold for every row removed, or nothing is. Needs `table_delete` (sqlite, postgres).
+    pub fn delete(&self, path: impl Into<String>) -> Delete {
+        Delete {
+            req: Req::new(&self.ctx, path),
+            op: OpDeleteRows::default(),
         }
     }
 
@@ -502,6 +513,60 @@ impl Write {
 }
 
 runnable!(Write, u64, count, finish_count);
+
+/// `delete(path)`.
+#[must_use = "a request does nothing until it is awaited or done"]
+pub struct Delete {
+    req: Req,
+    op: OpDeleteRows,
+}
+
+impl Delete {
+    /// The row of this key (the partition key's value, then the sorting key's), as
+    /// [`Read::key`].
+    pub fn key<V: Into<Value>>(mut self, key: impl IntoIterator<Item = V>) -> Self {
+        self.op.keys.push(key.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// The rows of these single-column keys, as [`Read::keys`].
+    pub fn keys<V: Into<Value>>(mut self, keys: impl IntoIterator<Item = V>) -> Self {
+        self.op.keys.extend(keys.into_iter().map(|k| vec![k.into()]));
+        self
+    }
+
+    /// Only the rows passing a filter: `"age > 30"`; `"true"` removes every row.
+    pub fn where_(mut self, filter: &str) -> Self {
+        match Filter::parse(filter) {
+            Ok(f) => self.op.filter = Some(f),
+            Err(e) => self.req.fail(e),
+        }
+        self
+    }
+
+    /// A condition on each row removed, as it is before the delete: `"version = 3"`. When it
+    /// fails for any, nothing is removed and the error is `ConditionFailed`.
+    pub fn condition(mut self, condition: &str) -> Self {
+        match Filter::parse(condition) {
+            Ok(f) => self.op.condition = Some(f),
+            Err(e) => self.req.fail(e),
+        }
+        self
+    }
+
+    /// Adds an option, passed to the driver.
+    pub fn option(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.op.options.insert(key.into(), value.into());
+        self
+    }
+
+    fn send(self) -> Result<Frames> {
+        let Delete { req, op } = self;
+        req.send(Kind::Table, "delete", false, || Details::TableDelete(op))
+    }
+}
+
+runnable!(Delete, u64, count, finish_count);
 
 /// `create(path)`.
 #[must_use = "a request does nothing until it is awaited or done"]

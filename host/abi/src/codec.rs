@@ -6,7 +6,9 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use bindery_core::arrow::array::RecordBatch;
 use bindery_core::filter::{Assignments, Filter, Params, Value};
-use bindery_core::table::{Items, Key, OpAlter, OpCreateTable, OpRead, OpSchema, OpWrite, TableSchema};
+use bindery_core::table::{
+    Items, Key, OpAlter, OpCreateTable, OpDeleteRows, OpRead, OpSchema, OpWrite, TableSchema,
+};
 use bindery_core::watch::{Change, ChangeKind, OpWatch, WatchFrom};
 use bindery_core::{
     BindingConfig, ByteRange, CallReply, Capability, Conditions, DataRequest, Details, DriverInfo, Encoding,
@@ -553,6 +555,16 @@ pub fn encode_request(req: &DataRequest) -> Result<Vec<u8>> {
         }
         Details::ObjectWatch(op) => put_watch(d.init_object_watch(), op),
         Details::TableWatch(op) => put_watch(d.init_table_watch(), op),
+        Details::TableDelete(op) => {
+            let mut t = d.init_table_delete();
+            put_keys(t.reborrow().init_keys(op.keys.len() as u32), &op.keys);
+            if let Some(f) = &op.filter {
+                t.set_filter(f.text.as_str());
+            }
+            if let Some(c) = &op.condition {
+                t.set_condition(c.text.as_str());
+            }
+        }
     }
     Ok(words(&m))
 }
@@ -934,6 +946,21 @@ pub fn decode_request(bytes: &[u8], body: Option<PutBody>) -> Result<DataRequest
         }
         Which::ObjectWatch(w) => Details::ObjectWatch(get_watch(w, options)?),
         Which::TableWatch(w) => Details::TableWatch(get_watch(w, options)?),
+        Which::TableDelete(t) => {
+            let t = t.c()?;
+            Details::TableDelete(OpDeleteRows {
+                keys: get_keys(t.get_keys())?,
+                filter: match t.has_filter() {
+                    true => Some(Filter::parse(&text(t.get_filter())?)?),
+                    false => None,
+                },
+                condition: match t.has_condition() {
+                    true => Some(Filter::parse(&text(t.get_condition())?)?),
+                    false => None,
+                },
+                options,
+            })
+        }
     };
     Ok(DataRequest {
         path: text(r.get_path())?,
@@ -1219,6 +1246,26 @@ mod tests {
         assert_eq!(back.expression, write.expression);
         assert_eq!(back.condition, write.condition);
         assert!(matches!(back.items, Items::Json(rows) if rows[0]["n"].is_null()));
+        let delete = OpDeleteRows {
+            keys: vec![vec![Value::Str("a".into())]],
+            filter: Some(Filter::parse("n > 2").unwrap()),
+            condition: Some(Filter::parse("n IS NOT NULL").unwrap()),
+            options: Options::from([("o".to_string(), "1".to_string())]),
+        };
+        let req = DataRequest {
+            path: "t".into(),
+            details: Details::TableDelete(delete.clone()),
+        };
+        let Details::TableDelete(back) = decode_request(&encode_request(&req).unwrap(), None)
+            .unwrap()
+            .details
+        else {
+            panic!("not a delete")
+        };
+        assert_eq!(
+            (back.keys, back.filter, back.condition, back.options),
+            (delete.keys, delete.filter, delete.condition, delete.options)
+        );
         let req = DataRequest {
             path: "t".into(),
             details: Details::TableCreate(OpCreateTable {

@@ -153,6 +153,8 @@ capability! {
         write_with_expression,
         /// `write` with a condition applied atomically (`condition`).
         write_with_condition,
+        /// Table `delete` of rows by keys or a filter, with a condition, atomically.
+        table_delete,
         /// Generic `call` (the driver defines the operations).
         call,
     }
@@ -226,6 +228,7 @@ impl Capability {
         write_upsert: true,
         write_with_expression: true,
         write_with_condition: true,
+        table_delete: true,
         ..Capability::NONE
     };
 }

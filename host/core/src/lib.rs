@@ -75,8 +75,8 @@ pub use stream::{
     StartAt, StreamDriver,
 };
 pub use table::{
-    BatchStream, Column, ColumnType, Items, Key, OpAlter, OpCreateTable, OpRead, OpSchema, OpWrite,
-    SchemaVersion, TableDriver, TableRead, TableSchema,
+    BatchStream, Column, ColumnType, Items, Key, OpAlter, OpCreateTable, OpDeleteRows, OpRead, OpSchema,
+    OpWrite, SchemaVersion, TableDriver, TableRead, TableSchema,
 };
 pub use version::{
     Diff, DiffFormat, OpDiff, OpRevert, OpTag, OpVersions, Revision, Signature, Tag, TagAction,

@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::generic::{CallReply, OpCall};
 use crate::object::{ListEntry, ObjectMeta, OpGet, OpList, OpPut, OpStat, PutBody};
 use crate::stream::{Message, OpCheckpoint, OpConsume, OpCreateStream, OpPublish, ShardInfo};
-use crate::table::{OpAlter, OpCreateTable, OpRead, OpSchema, OpWrite};
+use crate::table::{OpAlter, OpCreateTable, OpDeleteRows, OpRead, OpSchema, OpWrite};
 use crate::version::{Diff, OpDiff, OpRevert, OpTag, OpVersions, Revision, Tag};
 use crate::watch::OpWatch;
 use arrow::array::RecordBatch;
@@ -372,6 +372,14 @@ operations! {
         repeat: true,
         needs: |cap| [(cap.versioning, "diff")],
     }
+    /// Table delete: rows by keys or a filter.
+    TableDelete(OpDeleteRows) as (o) {
+        name: "delete",
+        kind: Table,
+        options: &o.options,
+        repeat: false,
+        needs: |cap| [(cap.table_delete, "delete rows")],
+    }
 }
 
 /// A size against a limit of the capability: allowed when either is unknown or it fits;
@@ -424,6 +432,7 @@ impl DataRequest {
             Details::TableDrop(o) => Details::TableDrop(o.clone()),
             Details::TableAlter(o) => Details::TableAlter(o.clone()),
             Details::TableSchema(o) => Details::TableSchema(o.clone()),
+            Details::TableDelete(o) => Details::TableDelete(o.clone()),
             Details::GenericCall(o) => Details::GenericCall(o.clone()),
         };
         Some(DataRequest {

@@ -7,8 +7,8 @@ use bindery_core::table::schema::parse_literal;
 use bindery_core::table::{no_such_schema_version, now_ms, SchemaVersion};
 use bindery_core::watch::{ChangeStream, OpWatch};
 use bindery_core::{
-    async_trait, Capability, Column, Error, ErrorKind, Instance, OpCreateTable, OpRead, OpWrite, Options,
-    Result, TableDriver, TableRead, TableSchema,
+    async_trait, Capability, Column, Error, ErrorKind, Instance, OpCreateTable, OpDeleteRows, OpRead,
+    OpWrite, Options, Result, TableDriver, TableRead, TableSchema,
 };
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls};
@@ -304,6 +304,12 @@ impl TableDriver for PgTables {
         let table = table_name(path)?;
         let mut conn = self.pool.get().await?;
         write::write(conn.client_mut(), &table, op).await
+    }
+
+    async fn delete_rows(&self, path: &str, op: OpDeleteRows) -> Result<u64> {
+        let table = table_name(path)?;
+        let mut conn = self.pool.get().await?;
+        write::delete(conn.client_mut(), &table, op).await
     }
 
     async fn create(&self, path: &str, op: OpCreateTable) -> Result<()> {

@@ -8,8 +8,8 @@ use bindery_core::arrow::array::RecordBatch;
 use bindery_core::arrow::row::{RowConverter, Rows, SortField};
 use bindery_core::filter::Filter;
 use bindery_core::table::build::BatchBuilder;
-use bindery_core::table::items::{check_condition, check_read_only, check_update, typed_key};
-use bindery_core::{Column, Error, Items, OpWrite, Result, TableSchema};
+use bindery_core::table::items::{check_condition, check_read_only, check_update, rows_to_delete, typed_key};
+use bindery_core::{Column, Error, Items, Key, OpDeleteRows, OpWrite, Result, TableSchema};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Transaction};
 
@@ -84,6 +84,20 @@ fn key_match(schema: &TableSchema, first: usize) -> Result<String> {
         })
         .collect::<Result<Vec<_>>>()?
         .join(" AND "))
+}
+
+/// Keys as text, cast by the statements to the key columns' types.
+fn typed_keys(schema: &TableSchema, keys: &[Key], table: &str) -> Result<Vec<KeyText>> {
+    let key_cols = key_columns(schema);
+    keys.iter()
+        .map(|k| {
+            typed_key(schema, k, table)?
+                .iter()
+                .zip(&key_cols)
+                .map(|(a, c)| text_cell(a.as_ref(), 0, &c.column_type))
+                .collect()
+        })
+        .collect()
 }
 
 /// The rows of `keys` as they are now (locked until the transaction ends), one per key,
@@ -340,18 +354,7 @@ async fn update(tx: &Transaction<'_>, schema: &TableSchema, table: &str, op: &Op
         .expression
         .as_ref()
         .ok_or_else(|| Error::internal("a write without items or expression reached the postgres driver"))?;
-    let key_cols = key_columns(schema);
-    let mut keys: Vec<KeyText> = Vec::with_capacity(op.keys.len());
-    for k in &op.keys {
-        let arrays = typed_key(schema, k, table)?;
-        keys.push(
-            arrays
-                .iter()
-                .zip(&key_cols)
-                .map(|(a, c)| text_cell(a.as_ref(), 0, &c.column_type))
-                .collect::<Result<_>>()?,
-        );
-    }
+    let keys = typed_keys(schema, &op.keys, table)?;
     let (now, exists) = rows_now(tx, schema, table, &keys).await?;
     check_update(op.condition.as_ref(), &now, &exists, table, |i| {
         key_text(&keys[i])
@@ -382,4 +385,73 @@ async fn update(tx: &Transaction<'_>, schema: &TableSchema, table: &str, op: &Op
             .map_err(|e| map(e, &what))?;
     }
     Ok(keys.len() as u64)
+}
+
+/// Removes the rows of a checked delete in one transaction: the rows of its keys (or those
+/// passing the part of its filter PostgreSQL evaluates as bindery does) are read and locked,
+/// the whole filter and the condition are applied to them, and the rows chosen are removed by
+/// `ctid` (stable while they are locked); any refusal removes nothing.
+pub async fn delete(client: &mut Client, table: &str, op: OpDeleteRows) -> Result<u64> {
+    let what = format!("delete from table '{table}'");
+    let tx = client.transaction().await.map_err(|e| map(e, &what))?;
+    let schema = load_schema(&tx, table).await?;
+    let mut render = render(&schema);
+    let mut clauses = Vec::new();
+    if let Some(f) = op.filter.as_ref().filter(|f| render.pushable(&f.expr)) {
+        clauses.push(format!("({})", render.expr(&f.expr)?));
+    }
+    let keys = typed_keys(&schema, &op.keys, table)?;
+    if !keys.is_empty() {
+        clauses.push(key_match(&schema, render.dialect.params.len() + 1)?);
+    }
+    let columns: Vec<String> = schema
+        .columns
+        .iter()
+        .map(|c| crate::sql::Pg::default().select_column(&c.name, &c.column_type))
+        .collect();
+    let sql = format!(
+        "SELECT {}, ctid::text FROM {}{} FOR UPDATE",
+        columns.join(", "),
+        ident(table),
+        if clauses.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", clauses.join(" AND "))
+        }
+    );
+    let stmt = tx.prepare(&sql).await.map_err(|e| map(e, &what))?;
+    let mut builder = BatchBuilder::rows_of(&schema, keys.len());
+    let mut ctids: Vec<String> = Vec::new();
+    let n = schema.columns.len();
+    let runs: Vec<Vec<Option<String>>> = match keys.is_empty() {
+        true => vec![render.dialect.params.clone()],
+        false => keys
+            .iter()
+            .map(|k| render.dialect.params.iter().chain(k).cloned().collect())
+            .collect(),
+    };
+    for values in &runs {
+        for row in tx
+            .query(&stmt, &params(values))
+            .await
+            .map_err(|e| map(e, &what))?
+        {
+            push_row(&mut builder, &row)?;
+            ctids.push(row.try_get(n).map_err(|e| map(e, &what))?);
+        }
+    }
+    let found = builder.finish()?;
+    let chosen: Vec<String> = rows_to_delete(&schema, &op, &found, table)?
+        .into_iter()
+        .map(|i| ctids[i].clone())
+        .collect();
+    let removed = tx
+        .execute(
+            &format!("DELETE FROM {} WHERE ctid = ANY($1::text[]::tid[])", ident(table)),
+            &[&chosen],
+        )
+        .await
+        .map_err(|e| map(e, &what))?;
+    tx.commit().await.map_err(|e| map(e, &what))?;
+    Ok(removed)
 }

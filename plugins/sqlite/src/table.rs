@@ -9,8 +9,8 @@ use bindery_core::table::schema::parse_literal;
 use bindery_core::table::{no_such_schema_version, now_ms, SchemaVersion};
 use bindery_core::watch::{ChangeStream, OpWatch};
 use bindery_core::{
-    async_trait, blocking, Capability, Column, Error, Instance, OpCreateTable, OpRead, OpWrite, Options,
-    Result, TableDriver, TableRead, TableSchema,
+    async_trait, blocking, Capability, Column, Error, Instance, OpCreateTable, OpDeleteRows, OpRead, OpWrite,
+    Options, Result, TableDriver, TableRead, TableSchema,
 };
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
@@ -317,6 +317,12 @@ impl TableDriver for SqliteTables {
         let table = table_name(path)?;
         let db = self.db.clone();
         blocking(move || write::write(&db, &table, op)).await
+    }
+
+    async fn delete_rows(&self, path: &str, op: OpDeleteRows) -> Result<u64> {
+        let table = table_name(path)?;
+        let db = self.db.clone();
+        blocking(move || write::delete(&db, &table, op)).await
     }
 
     async fn create(&self, path: &str, op: OpCreateTable) -> Result<()> {

@@ -3,9 +3,9 @@
 
 use bindery_core::arrow::array::{ArrayRef, RecordBatch};
 use bindery_core::filter::Filter;
-use bindery_core::table::items::{check_condition, check_read_only, check_update, typed_key};
+use bindery_core::table::items::{check_condition, check_read_only, check_update, rows_to_delete, typed_key};
 use bindery_core::table::sql::{item_columns, upsert_clause};
-use bindery_core::{ColumnType, Error, Items, OpWrite, Result, TableSchema};
+use bindery_core::{ColumnType, Error, Items, Key, OpDeleteRows, OpWrite, Result, TableSchema};
 use rusqlite::types::Value as Sql;
 use rusqlite::{params_from_iter, Transaction};
 
@@ -208,6 +208,20 @@ fn key_cells(schema: &TableSchema, batch: &RecordBatch, key_index: &[usize]) -> 
         .collect()
 }
 
+/// Keys as SQLite values of the key columns' types.
+fn typed_keys(schema: &TableSchema, keys: &[Key], table: &str) -> Result<Vec<Vec<Sql>>> {
+    let types = key_types(schema);
+    keys.iter()
+        .map(|k| {
+            Ok(typed_key(schema, k, table)?
+                .iter()
+                .zip(&types)
+                .map(|(a, ty)| cell(a.as_ref(), 0, ty))
+                .collect())
+        })
+        .collect()
+}
+
 /// Updates the rows of `op.keys` by the update expression.
 fn update(tx: &Transaction<'_>, schema: &TableSchema, table: &str, op: &OpWrite) -> Result<u64> {
     let what = format!("update table '{table}'");
@@ -215,18 +229,7 @@ fn update(tx: &Transaction<'_>, schema: &TableSchema, table: &str, op: &OpWrite)
         .expression
         .as_ref()
         .ok_or_else(|| Error::internal("a write without items or expression reached the sqlite driver"))?;
-    let types = key_types(schema);
-    let mut keys = Vec::with_capacity(op.keys.len());
-    for k in &op.keys {
-        let arrays = typed_key(schema, k, table)?;
-        keys.push(
-            arrays
-                .iter()
-                .zip(&types)
-                .map(|(a, ty)| cell(a.as_ref(), 0, ty))
-                .collect::<Vec<Sql>>(),
-        );
-    }
+    let keys = typed_keys(schema, &op.keys, table)?;
     let (now, exists) = rows_now(tx, schema, table, &keys)?;
     check_update(op.condition.as_ref(), &now, &exists, table, |i| {
         key_text(&keys[i])
@@ -250,4 +253,70 @@ fn update(tx: &Transaction<'_>, schema: &TableSchema, table: &str, op: &OpWrite)
             .map_err(|e| map(e, &what))?;
     }
     Ok(keys.len() as u64)
+}
+
+/// Removes the rows of a checked delete in one `BEGIN IMMEDIATE` transaction: the rows of its
+/// keys (or those passing the part of its filter SQLite evaluates as bindery does) are read,
+/// the whole filter and the condition are applied to them, and the rows chosen are removed by
+/// `rowid`; any refusal removes nothing.
+pub fn delete(db: &Db, table: &str, op: OpDeleteRows) -> Result<u64> {
+    let what = format!("delete from table '{table}'");
+    db.write(|conn| {
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| map(e, &what))?;
+        let schema = db.schema(&tx, table)?;
+        let mut render = render(&schema);
+        let mut clauses = Vec::new();
+        if let Some(f) = op.filter.as_ref().filter(|f| render.pushable(&f.expr)) {
+            clauses.push(format!("({})", render.expr(&f.expr)?));
+        }
+        let keys = typed_keys(&schema, &op.keys, table)?;
+        if !keys.is_empty() {
+            clauses.extend(schema.key.iter().map(|k| format!("{} = ?", ident(k))));
+        }
+        let columns: Vec<String> = schema.columns.iter().map(|c| ident(&c.name)).collect();
+        let sql = format!(
+            "SELECT {}, rowid FROM {}{}",
+            columns.join(", "),
+            ident(table),
+            if clauses.is_empty() {
+                String::new()
+            } else {
+                format!(" WHERE {}", clauses.join(" AND "))
+            }
+        );
+        let mut builder = BatchBuilder::rows_of(&schema, keys.len());
+        let mut rowids: Vec<i64> = Vec::new();
+        {
+            let mut stmt = tx.prepare_cached(&sql).map_err(|e| map(e, &what))?;
+            let n = schema.columns.len();
+            let mut found = |params: Vec<&Sql>| -> Result<()> {
+                let mut rows = stmt.query(params_from_iter(params)).map_err(|e| map(e, &what))?;
+                while let Some(row) = rows.next().map_err(|e| map(e, &what))? {
+                    push_row(&mut builder, row)?;
+                    rowids.push(row.get(n).map_err(|e| map(e, &what))?);
+                }
+                Ok(())
+            };
+            if keys.is_empty() {
+                found(render.dialect.params.iter().collect())?;
+            } else {
+                for key in &keys {
+                    found(render.dialect.params.iter().chain(key.iter()).collect())?;
+                }
+            }
+        }
+        let found = builder.finish()?;
+        let chosen = rows_to_delete(&schema, &op, &found, table)?;
+        let mut stmt = tx
+            .prepare_cached(&format!("DELETE FROM {} WHERE rowid = ?", ident(table)))
+            .map_err(|e| map(e, &what))?;
+        for i in &chosen {
+            stmt.execute([rowids[*i]]).map_err(|e| map(e, &what))?;
+        }
+        drop(stmt);
+        tx.commit().map_err(|e| map(e, &what))?;
+        Ok(chosen.len() as u64)
+    })
 }

@@ -824,6 +824,41 @@ class Write(_Request):
         )
 
 
+class Delete(_Request):
+    """``delete(path)``: ``key()`` / ``keys()``, ``where_()`` (``"true"`` for every row), ``condition()``,
+    then ``do()`` (rows removed). Atomic: a condition that fails for any row removes none."""
+
+    def __init__(self, ctx, path):
+        super().__init__(ctx, path)
+        self._keys: list[list] = []
+        self._filter = None
+        self._condition = None
+
+    def key(self, *values) -> "Delete":
+        """One row by primary key (partition key, then sorting key)."""
+        self._keys.append(list(values))
+        return self
+
+    def keys(self, keys: Iterable) -> "Delete":
+        """Several rows by key; each key a value or a sequence of values."""
+        for k in keys:
+            self._keys.append(list(k) if isinstance(k, (list, tuple)) else [k])
+        return self
+
+    def where_(self, filter: str) -> "Delete":
+        self._filter = filter
+        return self
+
+    def condition(self, condition: str) -> "Delete":
+        self._condition = condition
+        return self
+
+    def _run(self, wg) -> int:
+        return self._ctx._n.table_delete(
+            self._path, self._keys, self._filter, self._condition, self._options, wg
+        )
+
+
 class Create(_Request):
     """``create(path)``: ``schema(text)``, ``primary_key()``, then ``do()``."""
 
@@ -893,8 +928,8 @@ class Schema(_Request):
 
 
 class Tables:
-    """Table requests: ``ctx.table.read(path)``, ``write``, ``create``, ``drop``, ``alter``,
-    ``schema``, ``watch``."""
+    """Table requests: ``ctx.table.read(path)``, ``write``, ``delete``, ``create``, ``drop``,
+    ``alter``, ``schema``, ``watch``."""
 
     def __init__(self, ctx: "Context") -> None:
         self._ctx = ctx
@@ -904,6 +939,10 @@ class Tables:
 
     def write(self, path: str) -> Write:
         return Write(self._ctx, path)
+
+    def delete(self, path: str) -> Delete:
+        """Removes rows by ``keys()`` or ``where_()``, atomically; ``do()`` answers how many."""
+        return Delete(self._ctx, path)
 
     def create(self, path: str) -> Create:
         return Create(self._ctx, path)

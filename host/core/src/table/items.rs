@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::filter::{BinOp, Expr, Value};
 use crate::table::compute::{self, literal_array};
 use crate::table::schema::{self, Column, ColumnType, TableSchema};
-use crate::table::{Items, Key, OpRead, OpWrite};
+use crate::table::{Items, Key, OpDeleteRows, OpRead, OpWrite};
 
 type Row = Map<String, Json>;
 
@@ -245,6 +245,85 @@ pub fn key_filter(schema: &TableSchema, keys: &[Key], table: &str) -> Result<Exp
         }
     }
     any.ok_or_else(|| Error::invalid_input("no keys given"))
+}
+
+/// Checks a delete against the schema: keys of the key's types, a filter and a condition over
+/// known columns, and at least keys or a filter.
+pub fn check_delete(schema: &TableSchema, op: &OpDeleteRows, table: &str) -> Result<()> {
+    if op.keys.is_empty() && op.filter.is_none() {
+        return Err(Error::invalid_input(format!(
+            "the delete from table '{table}' names no rows: give keys, a filter (where_), or where_(\"true\") to remove every row"
+        )));
+    }
+    for k in &op.keys {
+        typed_key(schema, k, table)?;
+    }
+    let arrow_schema = schema.to_arrow();
+    for f in op.filter.iter().chain(&op.condition) {
+        for name in f.expr.columns() {
+            if let Some(c) = schema.column(&name) {
+                c.column_type.check_supported(&name)?;
+            }
+        }
+        compute::check_filter(f, &arrow_schema, table)?;
+    }
+    Ok(())
+}
+
+/// Which of the rows a delete found it removes. `found` holds every column of the rows of
+/// its keys, or of the rows passing the part of its filter the backend evaluated; the rows
+/// removed are those passing the whole filter (evaluated here, as bindery defines it). The
+/// condition must hold for each of them: `ConditionFailed` naming the first that fails (by
+/// its key) otherwise.
+pub fn rows_to_delete(
+    schema: &TableSchema,
+    op: &OpDeleteRows,
+    found: &RecordBatch,
+    table: &str,
+) -> Result<Vec<usize>> {
+    let rows: Vec<usize> = match &op.filter {
+        None => (0..found.num_rows()).collect(),
+        Some(f) => {
+            let pass = compute::mask(&f.expr, found, table)?;
+            (0..pass.len()).filter(|i| pass.value(*i)).collect()
+        }
+    };
+    if let Some(cond) = &op.condition {
+        let holds = compute::mask(&cond.expr, found, table)?;
+        if let Some(i) = rows.iter().find(|i| !holds.value(**i)) {
+            return Err(Error::condition_failed(format!(
+                "the condition '{}' does not hold for the row of table '{table}' {}; nothing was removed",
+                cond.text,
+                row_named(schema, found, *i)
+            )));
+        }
+    }
+    Ok(rows)
+}
+
+/// Row `i` of `batch` (every column of `schema`) for a message: `with key ('a', 2)`, or its
+/// values on a table without a key.
+fn row_named(schema: &TableSchema, batch: &RecordBatch, i: usize) -> String {
+    let text = |name: &str| {
+        batch
+            .column_by_name(name)
+            .and_then(|a| arrow::util::display::array_value_to_string(a, i).ok())
+            .unwrap_or_default()
+    };
+    match schema.key.is_empty() {
+        true => {
+            let values: Vec<String> = schema
+                .columns
+                .iter()
+                .map(|c| format!("{} = {}", c.name, text(&c.name)))
+                .collect();
+            format!("({})", values.join(", "))
+        }
+        false => {
+            let values: Vec<String> = schema.key.iter().map(|k| text(k)).collect();
+            format!("with key ({})", values.join(", "))
+        }
+    }
 }
 
 /// Checks a read's filter, select and keys against the schema.

@@ -113,6 +113,25 @@ pub struct OpWrite {
     pub options: Options,
 }
 
+/// `delete(path)`: removes rows, atomically.
+///
+/// The rows removed are those of `keys` (a key without a row removes nothing) that pass
+/// `filter`, or, without keys, every row passing `filter`; one of the two must be given (a
+/// delete of every row says so: `where_("true")`). With a condition: it must hold for every
+/// row that would be removed, as it is before the delete; if it fails for any, the error is
+/// `ConditionFailed` and nothing is removed. Answers how many rows were removed.
+#[derive(Debug, Clone, Default)]
+pub struct OpDeleteRows {
+    /// The rows of these keys.
+    pub keys: Vec<Key>,
+    /// Only the rows passing this filter.
+    pub filter: Option<Filter>,
+    /// A condition on each row removed.
+    pub condition: Option<Filter>,
+    /// Options for the driver.
+    pub options: Options,
+}
+
 /// `schema(path)`: the current schema, or the version asked for.
 #[derive(Debug, Clone, Default)]
 pub struct OpSchema {
@@ -179,6 +198,13 @@ pub trait TableDriver: Send + Sync {
     async fn write(&self, path: &str, op: OpWrite) -> Result<u64> {
         let _ = (path, op);
         Err(Error::unsupported("write"))
+    }
+
+    /// Removes rows (capability `table_delete`); the request is checked against the schema
+    /// first (see [`OpDeleteRows`]). Returns how many rows were removed. Atomic.
+    async fn delete_rows(&self, path: &str, op: OpDeleteRows) -> Result<u64> {
+        let _ = (path, op);
+        Err(Error::unsupported("delete rows"))
     }
 
     /// Creates a table; `AlreadyExists` if there is one.

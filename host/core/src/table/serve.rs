@@ -7,7 +7,7 @@ use futures::stream::{self, StreamExt};
 
 use crate::error::{Error, Result};
 use crate::request::{one_frame, Details, FrameStream, Head, ResponseMessage};
-use crate::table::items::check_write;
+use crate::table::items::{check_delete, check_write};
 use crate::table::{plan_alter, BatchStream, TableDriver};
 
 /// Runs a table request on a driver and turns its answer into frames.
@@ -52,6 +52,12 @@ pub async fn serve_table(table: &dyn TableDriver, path: &str, details: Details) 
             check_write(&schema, &mut op, path)?;
             let written = table.write(path, op).await?;
             one_frame(Head::Count(written))
+        }
+        Details::TableDelete(op) => {
+            let schema = table.schema(path, op.options.clone()).await?;
+            check_delete(&schema, &op, path)?;
+            let removed = table.delete_rows(path, op).await?;
+            one_frame(Head::Count(removed))
         }
         Details::TableRead(op) => {
             // Filter, projection, limit and key lookup the driver lacks are the host's fill
