@@ -21,9 +21,11 @@
 //! - **OpenAPI 3.1** at `/v1/openapi.json`, made from the spec.
 
 pub mod auth;
+mod events;
 mod objects;
 mod openapi;
 pub mod problem;
+mod rows;
 mod streams;
 mod tables;
 mod watch;
@@ -175,7 +177,10 @@ pub fn build(ctx: Context, listen: Option<&str>) -> Result<(Router, Settings), S
         )
         .route(
             "/v1/tables/{binding}/{*table}",
-            get(tables::read).post(tables::write),
+            get(tables::read)
+                .post(tables::write)
+                .patch(tables::patch)
+                .delete(tables::delete),
         )
         .route(
             "/v1/streams/{binding}/{*stream}",
@@ -245,8 +250,11 @@ async fn cors(
     resp
 }
 
+/// How long a shutdown waits for the requests in flight.
+const DRAIN: Duration = Duration::from_secs(10);
+
 /// Serves `router` on `settings.listen` until `shutdown` completes, then lets the requests
-/// in flight finish (graceful shutdown). `ready` is told the address bound (port 0 picks
+/// in flight finish, for up to 10 s (graceful shutdown). `ready` is told the address bound (port 0 picks
 /// one).
 pub async fn serve(
     router: Router,
@@ -255,7 +263,6 @@ pub async fn serve(
     ready: impl FnOnce(SocketAddr),
 ) -> Result<(), String> {
     use hyper_util::rt::{TokioIo, TokioTimer};
-    use hyper_util::server::graceful::GracefulShutdown;
     use hyper_util::service::TowerToHyperService;
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
@@ -264,7 +271,11 @@ pub async fn serve(
         .local_addr()
         .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
     ready(bound);
-    let graceful = GracefulShutdown::new();
+    // Graceful shutdown by hand: hyper-util's `GracefulShutdown` does not take connections
+    // that can be upgraded (WebSockets). Each connection is told to finish its request in
+    // flight and close; an upgraded one has left hyper and ends with its socket.
+    let (stopping, stop) = tokio::sync::watch::channel(false);
+    let mut connections = tokio::task::JoinSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, _peer) = tokio::select! {
@@ -279,19 +290,40 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        while connections.try_join_next().is_some() {}
         let service = TowerToHyperService::new(router.clone());
         let conn = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(settings.header_timeout)
-            .serve_connection(TokioIo::new(stream), service);
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            .serve_connection(TokioIo::new(stream), service)
+            .with_upgrades();
+        let mut stop = stop.clone();
+        connections.spawn(async move {
+            let mut conn = std::pin::pin!(conn);
+            let ended = tokio::select! {
+                ended = conn.as_mut() => Some(ended),
+                _ = stop.changed() => None,
+            };
+            let ended = match ended {
+                Some(ended) => ended,
+                None => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = ended {
                 tracing::debug!(error = %e, "gateway: connection ended with an error");
             }
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    let _ = stopping.send(true);
+    // Up to DRAIN for the requests in flight (an event stream never ends by itself).
+    let drained =
+        tokio::time::timeout(DRAIN, async { while connections.join_next().await.is_some() {} }).await;
+    if drained.is_err() {
+        tracing::info!("gateway: closing the connections still open after {DRAIN:?}");
+        connections.shutdown().await;
+    }
     Ok(())
 }

@@ -29,6 +29,8 @@ fn errors() -> Value {
         "403": problem("The token lacks the scope."),
         "404": problem("No such binding, object or table."),
         "412": problem("A condition does not hold."),
+        "415": problem("The body's content type is not one this endpoint takes."),
+        "422": problem("The request is well formed but cannot be applied."),
         "413": problem("The body is over the gateway's limit."),
         "501": problem("The driver cannot do this."),
         "503": problem("The backend is unavailable (Retry-After)."),
@@ -152,6 +154,52 @@ pub(crate) fn document(g: &Gateway, title: &str) -> Value {
                             "text/csv": {"schema": {"type": "string"}},
                             "application/vnd.apache.arrow.stream": {"schema": {"type": "string", "format": "binary"}}}}})),
                         "post": write,
+                    }),
+                );
+                let row_params = |extra: Vec<Value>| {
+                    let mut p = vec![
+                        param("table", "path", "The table.", string.clone()),
+                        param("key", "path", "The row's key: one segment per key column (partition key first), each percent-encoded.", string.clone()),
+                    ];
+                    p.extend(extra);
+                    p
+                };
+                let row_etag =
+                    json!({"ETag": {"schema": {"type": "string"}, "description": "A digest of the row."}});
+                let row_ok = |what: &str| json!({"200": {"description": what, "headers": row_etag, "content": {"application/json": {"schema": {"type": "object"}}}}});
+                let if_match = || {
+                    param(
+                        "If-Match",
+                        "header",
+                        "Only if the row's ETag is this (412 otherwise).",
+                        string.clone(),
+                    )
+                };
+                let mut patch = op(
+                    "Change one row by a JSON merge patch (RFC 7396)",
+                    &format!("{n}:write"),
+                    row_params(vec![if_match()]),
+                    row_ok("The row after the change."),
+                );
+                patch["requestBody"] = body(&["application/merge-patch+json"], json!({"type": "object"}));
+                let mut get_row = op(
+                    "Read one row by key",
+                    &format!("{n}:read"),
+                    row_params(vec![param(
+                        "If-None-Match",
+                        "header",
+                        "304 when the row's ETag is this.",
+                        string.clone(),
+                    )]),
+                    row_ok("The row."),
+                );
+                get_row["responses"]["304"] = json!({"description": "Not modified."});
+                paths.insert(
+                    format!("/v1/tables/{n}/{{table}}/_rows/{{key}}"),
+                    json!({
+                        "get": get_row,
+                        "patch": patch,
+                        "delete": op("Delete one row by key", &format!("{n}:delete"), row_params(vec![if_match()]), json!({"204": {"description": "Deleted."}})),
                     }),
                 );
                 paths.insert(

@@ -51,6 +51,11 @@ impl Problem {
         }))
     }
 
+    /// The detail.
+    pub fn detail(&self) -> &str {
+        &self.0.detail
+    }
+
     /// 404.
     pub fn not_found(detail: impl Into<String>) -> Problem {
         Problem::new(StatusCode::NOT_FOUND, detail)

@@ -1,21 +1,21 @@
 //! `/v1/streams/{binding}/{stream}`: publish (`POST`), consume as Server-Sent Events
-//! (`GET`); and `/v1/call/{binding}/{path}`.
+//! (`GET`), both over a WebSocket (`GET` with `Upgrade: websocket`); and
+//! `/v1/call/{binding}/{path}`.
 
 use std::collections::BTreeMap;
-use std::convert::Infallible;
 use std::time::UNIX_EPOCH;
 
 use axum::body::Body;
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
-use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use bindery::{Bytes, Message};
 use bindery_core::Kind;
-use futures::{Stream, StreamExt};
+use futures::StreamExt;
 use serde::Deserialize;
 
 use crate::auth::Grant;
+use crate::events::{self, MaybeSocket, Out};
 use crate::objects::{json, META_PREFIX};
 use crate::problem::Problem;
 use crate::Shared;
@@ -79,24 +79,15 @@ pub(crate) async fn publish(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/octet-stream");
-    let messages = if content_type.starts_with("application/json") || content_type.contains("ndjson") {
-        json_items(&bytes, content_type)?
-            .into_iter()
-            .enumerate()
-            .map(|(i, item)| message(i, item))
-            .collect::<Result<Vec<_>, _>>()?
+    let path = format!("{binding}://{stream}");
+    let positions = if content_type.starts_with("application/json") || content_type.contains("ndjson") {
+        publish_items(&g, &path, &bytes, content_type).await?
     } else {
         let mut m = Message::new(bytes);
         m.key = q.key.map(Bytes::from);
-        vec![m]
+        let positions = g.ctx.stream().publish(path).messages(vec![m]).await?;
+        positions.iter().map(|(s, p)| format!("{s}:{p}")).collect()
     };
-    let positions = g
-        .ctx
-        .stream()
-        .publish(format!("{binding}://{stream}"))
-        .messages(messages)
-        .await?;
-    let positions: Vec<String> = positions.iter().map(|(s, p)| format!("{s}:{p}")).collect();
     Ok(json(
         StatusCode::OK,
         &serde_json::json!({ "positions": positions }),
@@ -140,14 +131,84 @@ pub(crate) struct ConsumeQuery {
 /// where to resume (every shard's next position seen so far), so a reconnecting
 /// `EventSource` resumes through `Last-Event-ID`. With a group, the gateway checkpoints a
 /// message once it has handed it to the connection.
+///
+/// With `Upgrade: websocket`: a socket that sends the same events (when the token may
+/// consume) and publishes the frames its client sends (when it may publish); see
+/// [`crate::events`].
 pub(crate) async fn consume(
     State(g): State<Shared>,
     Extension(grant): Extension<Grant>,
     Path((binding, stream)): Path<(String, String)>,
     Query(q): Query<ConsumeQuery>,
+    MaybeSocket(ws): MaybeSocket,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
-    g.binding(&grant, &binding, Kind::Stream, "consume")?;
+    let consuming = g.binding(&grant, &binding, Kind::Stream, "consume");
+    let Some(ws) = ws else {
+        consuming?;
+        return Ok(events::sse(messages(&g, &binding, &stream, q, &headers).await?));
+    };
+    let publishing = g.binding(&grant, &binding, Kind::Stream, "publish").map(|_| ());
+    if let (Err(e), Err(_)) = (&consuming, &publishing) {
+        return Err(Problem::new(e.status(), e.detail().to_string()));
+    }
+    let events = match consuming {
+        Ok(_) => Some(messages(&g, &binding, &stream, q, &headers).await?),
+        Err(_) => None,
+    };
+    let path = format!("{binding}://{stream}");
+    let on_frame: events::OnFrame = Box::new(move |data| {
+        let (g, path, allowed) = (
+            g.clone(),
+            path.clone(),
+            publishing.as_ref().map_err(|p| p.detail().to_string()).cloned(),
+        );
+        Box::pin(async move {
+            if let Err(why) = allowed {
+                return events::refused(StatusCode::FORBIDDEN, why);
+            }
+            match publish_items(&g, &path, &data, "application/json").await {
+                Ok(positions) => Out {
+                    name: "published".into(),
+                    id: None,
+                    data: serde_json::json!({ "positions": positions }),
+                },
+                Err(p) => events::problem_event(p),
+            }
+        })
+    });
+    Ok(events::socket(ws, events, Some(on_frame)))
+}
+
+/// Publishes JSON items (an array, one object, or NDJSON): each message's position.
+async fn publish_items(
+    g: &Shared,
+    path: &str,
+    bytes: &[u8],
+    content_type: &str,
+) -> Result<Vec<String>, Problem> {
+    let messages = json_items(bytes, content_type)?
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| message(i, item))
+        .collect::<Result<Vec<_>, _>>()?;
+    let positions = g
+        .ctx
+        .stream()
+        .publish(path.to_string())
+        .messages(messages)
+        .await?;
+    Ok(positions.iter().map(|(s, p)| format!("{s}:{p}")).collect())
+}
+
+/// The messages of a consume as events, following the stream.
+async fn messages(
+    g: &Shared,
+    binding: &str,
+    stream: &str,
+    q: ConsumeQuery,
+    headers: &HeaderMap,
+) -> Result<events::Events, Problem> {
     let mut req = g
         .ctx
         .stream()
@@ -207,27 +268,22 @@ pub(crate) async fn consume(
                         }
                     }
                     let id: Vec<String> = seen.iter().map(|(s, p)| format!("{s}:{p}")).collect();
-                    Event::default()
-                        .event("message")
-                        .id(id.join(","))
-                        .data(message_json(&m).to_string())
+                    Out {
+                        name: "message".into(),
+                        id: Some(id.join(",")),
+                        data: message_json(&m),
+                    }
                 }
-                Err(e) => Event::default()
-                    .event("error")
-                    .data(serde_json::json!({"kind": e.kind().as_str(), "detail": e.message()}).to_string()),
+                Err(e) => Out::error(&e),
             };
-            Some((Ok::<_, Infallible>(event), (consumer, None, seen)))
+            Some((event, (consumer, None, seen)))
         },
     );
-    Ok(sse(events))
+    Ok(events::boxed(events))
 }
 
 /// How long a consume waits for a refusal before its events start.
 const FIRST_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
-
-pub(crate) fn sse(events: impl Stream<Item = Result<Event, Infallible>> + Send + 'static) -> Response {
-    Sse::new(events).keep_alive(KeepAlive::default()).into_response()
-}
 
 fn message_json(m: &Message) -> serde_json::Value {
     let mut out = serde_json::json!({

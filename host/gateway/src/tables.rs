@@ -1,11 +1,12 @@
 //! `/v1/tables/{binding}/{table}`: reads streamed batch by batch in the format `Accept` asks
-//! for, writes of JSON, NDJSON or Arrow IPC items, and `…/_schema`.
+//! for, writes of JSON, NDJSON or Arrow IPC items, `…/_schema`, and one row by key under
+//! `…/_rows/{key}` (see [`crate::rows`]).
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use axum::body::Body;
 use axum::extract::{Extension, Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::Response;
 use bindery::{Bytes, Error};
 use bindery_core::Kind;
@@ -15,6 +16,7 @@ use serde::Deserialize;
 use crate::auth::Grant;
 use crate::objects::json;
 use crate::problem::Problem;
+use crate::rows::{self, RowAt};
 use crate::Shared;
 
 const NDJSON: &str = "application/x-ndjson";
@@ -86,8 +88,14 @@ pub(crate) async fn read(
     Extension(grant): Extension<Grant>,
     Path((binding, table)): Path<(String, String)>,
     Query(q): Query<ReadQuery>,
+    uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
+    if table.contains(rows::ROWS) {
+        g.binding(&grant, &binding, Kind::Table, "read")?;
+        let at = RowAt::parse(&g, &binding, uri.path()).await?;
+        return rows::get(&g, at, &headers).await;
+    }
     if let Some(table) = table.strip_suffix("/_schema") {
         g.binding(&grant, &binding, Kind::Table, "read")?;
         let mut req = g.ctx.table().schema(format!("{binding}://{table}"));
@@ -146,6 +154,34 @@ pub(crate) async fn write(
     };
     let n = req.await?;
     Ok(json(StatusCode::OK, &serde_json::json!({ "written": n })))
+}
+
+/// `DELETE …/_rows/{key}`: one row.
+pub(crate) async fn delete(
+    State(g): State<Shared>,
+    Extension(grant): Extension<Grant>,
+    Path((binding, _)): Path<(String, String)>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    g.binding(&grant, &binding, Kind::Table, "delete")?;
+    let at = RowAt::parse(&g, &binding, uri.path()).await?;
+    rows::delete(&g, at, &headers).await
+}
+
+/// `PATCH …/_rows/{key}`: one row, by a JSON merge patch.
+pub(crate) async fn patch(
+    State(g): State<Shared>,
+    Extension(grant): Extension<Grant>,
+    Path((binding, _)): Path<(String, String)>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, Problem> {
+    g.binding(&grant, &binding, Kind::Table, "write")?;
+    let bytes = crate::streams::take_body(body, g.json_bytes, "a row patch").await?;
+    let at = RowAt::parse(&g, &binding, uri.path()).await?;
+    rows::patch(&g, at, &headers, &bytes).await
 }
 
 fn schema_json(s: &bindery::TableSchema) -> serde_json::Value {

@@ -1,18 +1,16 @@
 //! `/v1/watch/{binding}/{path}`: the changes of an object prefix or of a table as
-//! Server-Sent Events. The event's name is the change's kind (`created`, `updated`,
+//! Server-Sent Events, or over a WebSocket (`Upgrade: websocket`; see [`crate::events`]). The event's name is the change's kind (`created`, `updated`,
 //! `deleted`, `synced`, `resync`), its id the change's cursor (so a reconnecting
 //! `EventSource` resumes through `Last-Event-ID`), its data the change as JSON.
 
-use std::convert::Infallible;
-
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::HeaderMap;
-use axum::response::sse::Event;
 use axum::response::Response;
 use bindery_core::Kind;
 use serde::Deserialize;
 
 use crate::auth::Grant;
+use crate::events::{self, MaybeSocket, Out};
 use crate::problem::Problem;
 use crate::Shared;
 
@@ -29,9 +27,10 @@ pub(crate) async fn watch_root(
     grant: Extension<Grant>,
     Path(binding): Path<String>,
     query: Query<WatchQuery>,
+    ws: MaybeSocket,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
-    watch(state, grant, Path((binding, String::new())), query, headers).await
+    watch(state, grant, Path((binding, String::new())), query, ws, headers).await
 }
 
 pub(crate) async fn watch(
@@ -39,6 +38,7 @@ pub(crate) async fn watch(
     Extension(grant): Extension<Grant>,
     Path((binding, path)): Path<(String, String)>,
     Query(q): Query<WatchQuery>,
+    MaybeSocket(ws): MaybeSocket,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
     let kind = g.exposed(&grant, &binding, "read")?.kind;
@@ -69,20 +69,22 @@ pub(crate) async fn watch(
     watcher.ready_async().await;
     let events = futures::stream::unfold(Some(watcher), |w| async move {
         let mut w = w?;
-        let event = match w.next_async().await? {
-            Ok(c) => Event::default()
-                .event(c.kind.as_str())
-                .id(c.cursor.clone())
-                .data(c.to_json().to_string()),
-            Err(e) => {
-                let data = serde_json::json!({"kind": e.kind().as_str(), "detail": e.message()});
-                return Some((
-                    Ok::<_, Infallible>(Event::default().event("error").data(data.to_string())),
-                    None,
-                ));
+        match w.next_async().await? {
+            Ok(c) => {
+                let out = Out {
+                    name: c.kind.as_str().into(),
+                    id: Some(c.cursor.clone()),
+                    data: c.to_json(),
+                };
+                Some((out, Some(w)))
             }
-        };
-        Some((Ok(event), Some(w)))
+            // The last event: the watch has ended.
+            Err(e) => Some((Out::error(&e), None)),
+        }
     });
-    Ok(crate::streams::sse(events))
+    let events = events::boxed(events);
+    Ok(match ws {
+        Some(ws) => events::socket(ws, Some(events), None),
+        None => events::sse(events),
+    })
 }

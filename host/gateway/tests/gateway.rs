@@ -395,6 +395,146 @@ async fn tables_read_in_four_formats_and_take_writes() {
     s.stop().await;
 }
 
+/// One row by key: GET with an ETag (304 on If-None-Match), PATCH by merge patch under
+/// If-Match (412 on a stale tag, the row unchanged), DELETE (404 once gone); composite keys
+/// take a segment each, percent-decoded one by one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_by_key_are_read_patched_under_if_match_and_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Served::start(dir.path(), BINDINGS).await;
+    let t = s.ctx.table();
+    t.create("db://users")
+        .schema("user string NOT NULL, age int64, addr string, score float64")
+        .primary_key("user", None)
+        .await
+        .unwrap();
+    t.write("db://users")
+        .with_items([
+            serde_json::json!({"user": "ana", "age": 41, "addr": "NY", "score": 2.5}),
+            serde_json::json!({"user": "b/ob", "age": 17}),
+        ])
+        .await
+        .unwrap();
+    let url = format!("{}/v1/tables/db/users/_rows", s.base);
+    let ana = get(&format!("{url}/ana"), &[]).await;
+    assert_eq!(ana.status, StatusCode::OK, "{}", ana.text());
+    assert_eq!(
+        ana.json(),
+        serde_json::json!({"user": "ana", "age": 41, "addr": "NY", "score": 2.5})
+    );
+    let tag = ana.header("etag").to_string();
+    assert!(tag.starts_with('"') && tag.len() > 4, "{tag}");
+    assert_eq!(
+        get(&format!("{url}/ana"), &[("if-none-match", &tag)])
+            .await
+            .status,
+        StatusCode::NOT_MODIFIED
+    );
+    // A key holding a '/', encoded.
+    let bob = get(&format!("{url}/b%2Fob"), &[]).await;
+    assert_eq!(bob.json()["age"], 17, "{}", bob.text());
+    let none = get(&format!("{url}/zed"), &[]).await;
+    assert_eq!(none.status, StatusCode::NOT_FOUND);
+    assert!(none.text().contains("no row with key"), "{}", none.text());
+    assert_eq!(
+        get(&format!("{url}/ana/extra"), &[]).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    // PATCH: a merge patch; null clears, absent keeps.
+    let merge = [
+        ("content-type", "application/merge-patch+json"),
+        ("if-match", tag.as_str()),
+    ];
+    let p = send(
+        Method::PATCH,
+        &format!("{url}/ana"),
+        &merge,
+        r#"{"age": 42, "addr": null}"#,
+    )
+    .await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.text());
+    assert_eq!(
+        p.json(),
+        serde_json::json!({"user": "ana", "age": 42, "score": 2.5})
+    );
+    let new_tag = p.header("etag").to_string();
+    assert_ne!(new_tag, tag);
+    // The old tag is stale now: 412, nothing changes.
+    let stale = send(Method::PATCH, &format!("{url}/ana"), &merge, r#"{"age": 1}"#).await;
+    assert_eq!(stale.status, StatusCode::PRECONDITION_FAILED, "{}", stale.text());
+    let gone = send(
+        Method::DELETE,
+        &format!("{url}/ana"),
+        &[("if-match", tag.as_str())],
+        "",
+    )
+    .await;
+    assert_eq!(gone.status, StatusCode::PRECONDITION_FAILED, "{}", gone.text());
+    assert_eq!(get(&format!("{url}/ana"), &[]).await.json()["age"], 42);
+    // The key cannot change; the body must be a merge patch.
+    let rekey = send(
+        Method::PATCH,
+        &format!("{url}/ana"),
+        &merge[..1],
+        r#"{"user": "zoe"}"#,
+    )
+    .await;
+    assert_eq!(rekey.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", rekey.text());
+    let text = send(
+        Method::PATCH,
+        &format!("{url}/ana"),
+        &[("content-type", "text/plain")],
+        "age=1",
+    )
+    .await;
+    assert_eq!(text.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    // DELETE: under the current tag, then 404.
+    let del = send(
+        Method::DELETE,
+        &format!("{url}/ana"),
+        &[("if-match", new_tag.as_str())],
+        "",
+    )
+    .await;
+    assert_eq!(del.status, StatusCode::NO_CONTENT, "{}", del.text());
+    assert_eq!(
+        send(Method::DELETE, &format!("{url}/ana"), &[], "").await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        get(&format!("{url}/ana"), &[]).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        send(Method::DELETE, &format!("{url}/b%2Fob"), &[], "")
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    assert!(t
+        .read("db://users")
+        .await
+        .unwrap()
+        .iter()
+        .all(|b| b.num_rows() == 0));
+    // A composite key: a segment per key column, typed by the schema.
+    t.create("db://visits")
+        .schema("site string NOT NULL, day int64 NOT NULL, hits int64")
+        .primary_key("site", Some("day"))
+        .await
+        .unwrap();
+    t.write("db://visits")
+        .with_items([serde_json::json!({"site": "a", "day": 3, "hits": 9})])
+        .await
+        .unwrap();
+    let v = format!("{}/v1/tables/db/visits/_rows", s.base);
+    assert_eq!(get(&format!("{v}/a/3"), &[]).await.json()["hits"], 9);
+    let bad = get(&format!("{v}/a/three"), &[]).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.text().contains("integer"), "{}", bad.text());
+    s.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streams_publish_and_consume_as_server_sent_events_and_watches_too() {
     let dir = tempfile::tempdir().unwrap();
@@ -469,6 +609,140 @@ async fn streams_publish_and_consume_as_server_sent_events_and_watches_too() {
     assert_eq!(kinds[2].0, "created");
     assert!(kinds[2].1.contains("\"path\":\"w/b\""), "{kinds:?}");
     assert!(!changes[2].1.is_empty(), "the event id is the cursor");
+    s.stop().await;
+}
+
+/// The next text frame of a WebSocket as JSON (bounded: a regression fails, not hangs).
+async fn next_frame<S>(ws: &mut S) -> serde_json::Value
+where
+    S: futures::Stream<
+            Item = Result<tokio_tungstenite::tungstenite::Message, tokio_tungstenite::tungstenite::Error>,
+        > + Unpin,
+{
+    use futures::StreamExt;
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(20), ws.next())
+            .await
+            .expect("no frame within 20 s")
+            .expect("the socket closed")
+            .unwrap();
+        if let tokio_tungstenite::tungstenite::Message::Text(t) = frame {
+            return serde_json::from_str(t.as_str()).unwrap();
+        }
+    }
+}
+
+/// A WebSocket on a stream publishes the frames its client sends and sends every message
+/// published (by it, or over HTTP) as an event; one on a watch sends the changes; a token
+/// that may only consume gets an error frame for a publish, and the stream is unchanged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websockets_publish_and_consume_streams_and_carry_watches() {
+    use futures::SinkExt;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::Message as Frame;
+    let dir = tempfile::tempdir().unwrap();
+    let spec = format!(
+        "{BINDINGS}  gateway:
+    auth:
+      anonymous: [\"ev:consume\", \"ev:publish\", \"files:read\", \"files:write\"]
+      tokens:
+        - name: reader
+          sha256: {}
+          scopes: [\"ev:consume\"]
+",
+        sha256_hex("only-consume")
+    );
+    let s = Served::start(dir.path(), &spec).await;
+    s.ctx.stream().create("ev://", "chat", 1).await.unwrap();
+    let ws_base = s.base.replace("http://", "ws://");
+    let (mut ws, resp) =
+        tokio_tungstenite::connect_async(format!("{ws_base}/v1/streams/ev/chat?from=earliest"))
+            .await
+            .unwrap();
+    assert_eq!(resp.status(), StatusCode::SWITCHING_PROTOCOLS);
+    ws.send(Frame::text(r#"[{"key": "k", "value": "hello"}]"#))
+        .await
+        .unwrap();
+    let mut got = vec![next_frame(&mut ws).await, next_frame(&mut ws).await];
+    got.sort_by_key(|f| f["event"].as_str().unwrap().to_string());
+    assert_eq!(got[0]["event"], "message", "{got:?}");
+    assert_eq!(
+        (got[0]["data"]["value"].as_str(), got[0]["data"]["key"].as_str()),
+        (Some("hello"), Some("k"))
+    );
+    assert_eq!(got[0]["id"], "0:1");
+    assert_eq!(got[1]["event"], "published");
+    assert_eq!(got[1]["data"]["positions"], serde_json::json!(["0:0"]));
+    // A message published over HTTP reaches the socket too.
+    let url = format!("{}/v1/streams/ev/chat", s.base);
+    send(Method::POST, &url, &[("content-type", "text/plain")], "from-http").await;
+    assert_eq!(next_frame(&mut ws).await["data"]["value"], "from-http");
+    // A bad frame is answered by an error event; the socket goes on.
+    ws.send(Frame::text("not json")).await.unwrap();
+    let bad = next_frame(&mut ws).await;
+    assert_eq!(
+        (bad["event"].as_str(), bad["data"]["status"].as_u64()),
+        (Some("error"), Some(400)),
+        "{bad:?}"
+    );
+    ws.send(Frame::text(r#"{"value": "again"}"#)).await.unwrap();
+    let mut again = vec![next_frame(&mut ws).await, next_frame(&mut ws).await];
+    again.sort_by_key(|f| f["event"].as_str().unwrap().to_string());
+    assert_eq!(again[0]["data"]["value"], "again");
+    ws.close(None).await.unwrap();
+    // A token that may consume only: events yes, publishing refused with 403 in a frame.
+    let mut req = format!("{ws_base}/v1/streams/ev/chat?from=earliest")
+        .into_client_request()
+        .unwrap();
+    req.headers_mut()
+        .insert("authorization", "Bearer only-consume".parse().unwrap());
+    let (mut ro, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    assert_eq!(next_frame(&mut ro).await["data"]["value"], "hello");
+    ro.send(Frame::text(r#"{"value": "sneaky"}"#)).await.unwrap();
+    loop {
+        let f = next_frame(&mut ro).await;
+        if f["event"] == "error" {
+            assert_eq!(f["data"]["status"], 403, "{f:?}");
+            break;
+        }
+        assert_ne!(f["data"]["value"], "sneaky", "{f:?}");
+    }
+    let all = events(&format!("{url}?from=earliest"), &[], 3, async {}).await;
+    let values: Vec<String> = all
+        .iter()
+        .map(|e| serde_json::from_str::<serde_json::Value>(&e.2).unwrap()["value"].to_string())
+        .collect();
+    assert_eq!(values, ["\"hello\"", "\"from-http\"", "\"again\""]);
+    // A bad token is refused before the upgrade.
+    let mut req = format!("{ws_base}/v1/streams/ev/chat")
+        .into_client_request()
+        .unwrap();
+    req.headers_mut()
+        .insert("authorization", "Bearer wrong".parse().unwrap());
+    let refused = tokio_tungstenite::connect_async(req).await.unwrap_err();
+    assert!(refused.to_string().contains("401"), "{refused}");
+    // A watch over a socket: the changes as frames, the cursor as the id.
+    let (mut w, _) = tokio_tungstenite::connect_async(format!("{ws_base}/v1/watch/files/ws/?initial=true"))
+        .await
+        .unwrap();
+    assert_eq!(next_frame(&mut w).await["event"], "synced");
+    send(
+        Method::PUT,
+        &format!("{}/v1/objects/files/ws/x", s.base),
+        &[],
+        "x",
+    )
+    .await;
+    let created = next_frame(&mut w).await;
+    assert_eq!(
+        (created["event"].as_str(), created["data"]["path"].as_str()),
+        (Some("created"), Some("ws/x")),
+        "{created:?}"
+    );
+    assert!(
+        created["id"].as_str().is_some_and(|c| !c.is_empty()),
+        "{created:?}"
+    );
     s.stop().await;
 }
 
