@@ -954,6 +954,7 @@ impl Native {
 
     /// A delete of rows by keys and/or a filter, with a condition.
     #[pyo3(signature = (path, keys, filter, condition, options, wg=None))]
+    #[allow(clippy::too_many_arguments)]
     fn table_delete<'py>(
         &self,
         py: Python<'py>,

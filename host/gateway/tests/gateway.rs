@@ -663,7 +663,7 @@ async fn websockets_publish_and_consume_streams_and_carry_watches() {
     ws.send(Frame::text(r#"[{"key": "k", "value": "hello"}]"#))
         .await
         .unwrap();
-    let mut got = vec![next_frame(&mut ws).await, next_frame(&mut ws).await];
+    let mut got = [next_frame(&mut ws).await, next_frame(&mut ws).await];
     got.sort_by_key(|f| f["event"].as_str().unwrap().to_string());
     assert_eq!(got[0]["event"], "message", "{got:?}");
     assert_eq!(
@@ -686,7 +686,7 @@ async fn websockets_publish_and_consume_streams_and_carry_watches() {
         "{bad:?}"
     );
     ws.send(Frame::text(r#"{"value": "again"}"#)).await.unwrap();
-    let mut again = vec![next_frame(&mut ws).await, next_frame(&mut ws).await];
+    let mut again = [next_frame(&mut ws).await, next_frame(&mut ws).await];
     again.sort_by_key(|f| f["event"].as_str().unwrap().to_string());
     assert_eq!(again[0]["data"]["value"], "again");
     ws.close(None).await.unwrap();
