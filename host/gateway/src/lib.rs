@@ -165,9 +165,16 @@ pub fn build(ctx: Context, listen: Option<&str>) -> Result<(Router, Settings), S
         json_bytes: g.json_bytes,
     });
     let doc = Arc::new(openapi::document(&shared, &spec.name));
+    // Bodies of rows and listings are gzipped for a client that accepts it; objects keep
+    // their bytes (their ETag and ranges are of those), and event streams are never
+    // compressed (tower-http's default predicate).
+    let gzip = tower_http::compression::CompressionLayer::new;
     let router = Router::new()
-        .route("/v1/openapi.json", get(move || openapi::serve(doc.clone())))
-        .route("/v1/objects/{binding}", get(objects::list))
+        .route(
+            "/v1/openapi.json",
+            get(move || openapi::serve(doc.clone())).layer(gzip()),
+        )
+        .route("/v1/objects/{binding}", get(objects::list).layer(gzip()))
         .route(
             "/v1/objects/{binding}/{*path}",
             get(objects::get)
@@ -180,7 +187,8 @@ pub fn build(ctx: Context, listen: Option<&str>) -> Result<(Router, Settings), S
             get(tables::read)
                 .post(tables::write)
                 .patch(tables::patch)
-                .delete(tables::delete),
+                .delete(tables::delete)
+                .layer(gzip()),
         )
         .route(
             "/v1/streams/{binding}/{*stream}",

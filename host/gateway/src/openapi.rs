@@ -1,5 +1,7 @@
 //! The OpenAPI 3.1 description of a gateway, made from its spec: a path per exposed binding
-//! and operation, the problem details, and the bearer security scheme.
+//! and operation (only the operations `gateway.bindings` exposes it for, where it limits
+//! them; each method's `x-bindery-operation` names its operation), the problem details, and
+//! the bearer security scheme.
 
 use std::sync::Arc;
 
@@ -49,9 +51,33 @@ fn op(summary: &str, scope: &str, params: Vec<Value>, ok: Value) -> Value {
     json!({
         "summary": summary,
         "description": format!("Needs the scope `{scope}`."),
+        "x-bindery-operation": scope.rsplit(':').next().unwrap_or(scope),
         "parameters": params,
         "responses": responses,
     })
+}
+
+/// Drops from `paths` the methods of binding `n` the spec does not expose it for (and the
+/// paths left with none).
+fn only_exposed(paths: &mut serde_json::Map<String, Value>, n: &str, ops: &[String]) {
+    let prefixes = ["objects", "tables", "streams", "watch", "call"].map(|k| format!("/v1/{k}/{n}"));
+    paths.retain(|path, item| {
+        let ours = prefixes
+            .iter()
+            .any(|p| path == p || path.starts_with(&format!("{p}/")));
+        if !ours {
+            return true;
+        }
+        if let Some(methods) = item.as_object_mut() {
+            methods.retain(|_, op| {
+                op.get("x-bindery-operation")
+                    .and_then(Value::as_str)
+                    .is_none_or(|o| ops.iter().any(|x| x == o))
+            });
+            return !methods.is_empty();
+        }
+        true
+    });
 }
 
 /// The document for `gateway`'s bindings.
@@ -262,6 +288,9 @@ pub(crate) fn document(g: &Gateway, title: &str) -> Value {
                 paths.insert(format!("/v1/call/{n}/{{path}}"), json!({"post": call}));
             }
         }
+    }
+    for (n, ops) in &g.operations {
+        only_exposed(&mut paths, n, ops);
     }
     json!({
         "openapi": "3.1.0",

@@ -363,6 +363,13 @@ async fn tables_read_in_four_formats_and_take_writes() {
             .collect::<Result<_, _>>()
             .unwrap();
     assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 3);
+    // Gzipped for a client that asks; the same rows.
+    let gz = get(&format!("{url}?format=ndjson"), &[("accept-encoding", "gzip")]).await;
+    assert_eq!(gz.header("content-encoding"), "gzip");
+    let mut plain = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz.body[..]), &mut plain).unwrap();
+    assert_eq!(plain, get(&format!("{url}?format=ndjson"), &[]).await.text());
+    assert_eq!(plain.lines().count(), 3);
     // No rows: an empty array.
     assert_eq!(
         get(&format!("{url}?where=age%20%3E%20100"), &[]).await.json(),
@@ -915,6 +922,80 @@ async fn tokens_and_scopes_decide_and_refusals_change_nothing() {
     s.stop().await;
 }
 
+/// A JWKS file as the public key: tokens of either of its keys, named by `kid`, are taken; an
+/// unknown `kid`, a forgery with the RSA key's bytes, or a key the set does not hold are 401.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jwks_file_holds_the_keys_tokens_name_by_kid() {
+    let keys = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/keys");
+    let dir = tempfile::tempdir().unwrap();
+    let jwt = format!(
+        "      jwt:\n        publicKey: {}\n        audience: bindery\n",
+        keys.join("jwks.json").display()
+    );
+    let s = Served::start(dir.path(), &spec_with_auth(&jwt)).await;
+    let url = format!("{}/v1/objects/files/j", s.base);
+    let sign = |alg: Algorithm, kid: Option<&str>, key: &EncodingKey| {
+        let mut h = Header::new(alg);
+        h.kid = kid.map(str::to_string);
+        encode(&h, &claims("files:write", 60), key).unwrap()
+    };
+    let rsa = EncodingKey::from_rsa_pem(&std::fs::read(keys.join("rsa.key")).unwrap()).unwrap();
+    let ec = EncodingKey::from_ec_pem(&std::fs::read(keys.join("ec.key")).unwrap()).unwrap();
+    let put = |token: String| {
+        let url = url.clone();
+        async move {
+            send(
+                Method::PUT,
+                &url,
+                &[("authorization", &format!("Bearer {token}"))],
+                "j",
+            )
+            .await
+        }
+    };
+    for token in [
+        sign(Algorithm::RS256, Some("rsa-1"), &rsa),
+        sign(Algorithm::ES256, Some("ec-1"), &ec),
+        sign(Algorithm::ES256, None, &ec),
+    ] {
+        let ok = put(token).await;
+        assert_eq!(ok.status, StatusCode::OK, "{}", ok.text());
+    }
+    let unknown = put(sign(Algorithm::RS256, Some("rsa-2"), &rsa)).await;
+    assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
+    assert!(unknown.text().contains("kid 'rsa-2'"), "{}", unknown.text());
+    // The RSA key's kid on a token signed by the EC key: a bad signature.
+    let wrong = put(sign(Algorithm::ES256, Some("rsa-1"), &ec)).await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED, "{}", wrong.text());
+    let forged = put(sign(
+        Algorithm::HS256,
+        Some("rsa-1"),
+        &EncodingKey::from_secret(&std::fs::read(keys.join("rsa.pub")).unwrap()),
+    ))
+    .await;
+    assert_eq!(forged.status, StatusCode::UNAUTHORIZED, "{}", forged.text());
+    let other = EncodingKey::from_secret(b"not-the-key");
+    assert_eq!(
+        put(sign(Algorithm::HS256, None, &other)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    s.stop().await;
+    // A JWKS holding a shared secret is refused at start, naming it.
+    let bad = dir.path().join("oct.json");
+    std::fs::write(&bad, r#"{"keys": [{"kty": "oct", "kid": "s", "k": "c2VjcmV0"}]}"#).unwrap();
+    let file = dir.path().join("function.yaml");
+    std::fs::write(
+        &file,
+        spec_with_auth(&format!("      jwt:\n        publicKey: {}\n", bad.display())),
+    )
+    .unwrap();
+    let ctx = Context::connect(&file).await.unwrap();
+    let err = bindery_gateway::build(ctx, Some("127.0.0.1:0"))
+        .err()
+        .expect("refused");
+    assert!(err.contains("shared secret"), "{err}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn public_keys_verify_rs256_and_es256_and_refuse_an_hs256_forgery() {
     let keys = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/keys");
@@ -1059,6 +1140,21 @@ async fn only_the_bindings_and_operations_the_spec_exposes_are_served() {
     assert_eq!(ev.status, StatusCode::NOT_FOUND, "{}", ev.text());
     let doc = get(&format!("{}/v1/openapi.json", s.base), &[]).await.json();
     assert!(doc["paths"].get("/v1/streams/ev/{stream}").is_none());
+    // The description lists only the methods exposed.
+    let object = &doc["paths"]["/v1/objects/files/{path}"];
+    assert!(
+        object.get("get").is_some() && object.get("head").is_some(),
+        "{object}"
+    );
+    assert!(
+        object.get("put").is_none() && object.get("delete").is_none(),
+        "{object}"
+    );
+    let rows = &doc["paths"]["/v1/tables/db/{table}/_rows/{key}"];
+    assert!(
+        rows.get("patch").is_some() && rows.get("delete").is_none(),
+        "{rows}"
+    );
     s.stop().await;
 }
 

@@ -15,7 +15,7 @@
 //!           sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
 //!           scopes: ["files:read", "files:write"]
 //!       jwt:
-//!         secret: {env: JWT_SECRET}      # HS256; or publicKey: a PEM file (RS256 or ES256)
+//!         secret: {env: JWT_SECRET}      # HS256; or publicKey: a PEM file (RS256 or ES256) or a JWKS
 //!         issuer: https://login.example.com
 //!         audience: bindery
 //!         scopeClaim: scope              # a space-separated string or a list
@@ -150,7 +150,7 @@ pub struct JwtSpec {
     pub loc: Loc,
     /// `secret`: an HS256 key.
     pub secret: Option<SecretRef>,
-    /// `publicKey`: a PEM file with an RS256 or ES256 public key.
+    /// `publicKey`: a PEM file with an RS256 or ES256 public key, or a JWKS file (JSON).
     pub public_key: Option<PathBuf>,
     /// `issuer`: the `iss` a token must have.
     pub issuer: Option<String>,
@@ -372,7 +372,7 @@ impl SpecParser {
         if secret.is_some() == public_key.is_some() {
             return Err(self.err(
                 node.loc,
-                format!("{what} needs one of `secret` (HS256) and `publicKey` (a PEM file: RS256 or ES256)"),
+                format!("{what} needs one of `secret` (HS256) and `publicKey` (a PEM file, RS256 or ES256, or a JWKS file)"),
             ));
         }
         let text = |key: &str| {
