@@ -165,8 +165,9 @@ fn serve(file: &std::path::Path, listen: Option<&str>) -> Result<(), String> {
             }
             eprintln!("bindery: stopping (the requests in flight finish first)");
         };
+        let scheme = if settings.tls.is_some() { "https" } else { "http" };
         bindery_gateway::serve(router, settings, shutdown, |addr| {
-            eprintln!("bindery: serving {count} binding(s) on http://{addr} (OpenAPI: http://{addr}/v1/openapi.json)");
+            eprintln!("bindery: serving {count} binding(s) on {scheme}://{addr} (OpenAPI: {scheme}://{addr}/v1/openapi.json)");
         })
         .await
     })

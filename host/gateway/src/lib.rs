@@ -132,8 +132,39 @@ fn endpoint(kind: Kind) -> &'static str {
 pub struct Settings {
     /// Where to listen.
     pub listen: SocketAddr,
-    /// The header-read timeout.
+    /// The header-read timeout (also the TLS handshake's).
     pub header_timeout: Duration,
+    /// HTTPS: the server's TLS configuration (`spec.gateway.tls`); `None`: plain HTTP.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+/// The TLS configuration of `spec.gateway.tls`: its certificate chain and key, TLS 1.2 and
+/// 1.3 by rustls on ring, HTTP/1.1 by ALPN.
+fn tls_config(tls: &bindery_runtime::spec::TlsSpec) -> Result<Arc<rustls::ServerConfig>, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(&tls.cert)
+        .and_then(|c| c.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("spec.gateway.tls.cert: '{}': {e}", tls.cert.display()))?;
+    if certs.is_empty() {
+        return Err(format!(
+            "spec.gateway.tls.cert: '{}' holds no certificate",
+            tls.cert.display()
+        ));
+    }
+    let key = PrivateKeyDer::from_pem_file(&tls.key)
+        .map_err(|e| format!("spec.gateway.tls.key: '{}': {e}", tls.key.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("spec.gateway.tls: {e}"))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| {
+            format!("spec.gateway.tls: the key does not fit the certificate, or either is unusable: {e}")
+        })?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
 }
 
 /// Builds the gateway of a connected context: its router and where it listens. `listen`
@@ -209,6 +240,7 @@ pub fn build(ctx: Context, listen: Option<&str>) -> Result<(Router, Settings), S
         Settings {
             listen: addr,
             header_timeout: g.header_timeout,
+            tls: g.tls.as_ref().map(tls_config).transpose()?,
         },
     ))
 }
@@ -258,6 +290,38 @@ async fn cors(
     resp
 }
 
+/// Serves one connection (HTTP/1.1, upgrades allowed) until it ends, or until `stop` says to
+/// finish the request in flight and close.
+async fn connection<I>(
+    io: I,
+    service: hyper_util::service::TowerToHyperService<Router>,
+    header_timeout: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .serve_connection(io, service)
+        .with_upgrades();
+    let mut conn = std::pin::pin!(conn);
+    let ended = tokio::select! {
+        ended = conn.as_mut() => Some(ended),
+        _ = stop.changed() => None,
+    };
+    let ended = match ended {
+        Some(ended) => ended,
+        None => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = ended {
+        tracing::debug!(error = %e, "gateway: connection ended with an error");
+    }
+}
+
 /// How long a shutdown waits for the requests in flight.
 const DRAIN: Duration = Duration::from_secs(10);
 
@@ -270,7 +334,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
     ready: impl FnOnce(SocketAddr),
 ) -> Result<(), String> {
-    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::rt::TokioIo;
     use hyper_util::service::TowerToHyperService;
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
@@ -300,29 +364,24 @@ pub async fn serve(
         };
         while connections.try_join_next().is_some() {}
         let service = TowerToHyperService::new(router.clone());
-        let conn = hyper::server::conn::http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(settings.header_timeout)
-            .serve_connection(TokioIo::new(stream), service)
-            .with_upgrades();
-        let mut stop = stop.clone();
-        connections.spawn(async move {
-            let mut conn = std::pin::pin!(conn);
-            let ended = tokio::select! {
-                ended = conn.as_mut() => Some(ended),
-                _ = stop.changed() => None,
-            };
-            let ended = match ended {
-                Some(ended) => ended,
-                None => {
-                    conn.as_mut().graceful_shutdown();
-                    conn.await
-                }
-            };
-            if let Err(e) = ended {
-                tracing::debug!(error = %e, "gateway: connection ended with an error");
+        let stop = stop.clone();
+        let header_timeout = settings.header_timeout;
+        match &settings.tls {
+            None => {
+                connections.spawn(connection(TokioIo::new(stream), service, header_timeout, stop));
             }
-        });
+            Some(config) => {
+                let acceptor = tokio_rustls::TlsAcceptor::from(config.clone());
+                connections.spawn(async move {
+                    // The handshake in the connection's task, bounded as the headers are.
+                    match tokio::time::timeout(header_timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => connection(TokioIo::new(tls), service, header_timeout, stop).await,
+                        Ok(Err(e)) => tracing::debug!(error = %e, "gateway: TLS handshake failed"),
+                        Err(_) => tracing::debug!("gateway: TLS handshake timed out"),
+                    }
+                });
+            }
+        }
     }
     drop(listener);
     let _ = stopping.send(true);

@@ -4,6 +4,7 @@
 //! backend unchanged.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
@@ -994,6 +995,73 @@ async fn a_jwks_file_holds_the_keys_tokens_name_by_kid() {
         .err()
         .expect("refused");
     assert!(err.contains("shared secret"), "{err}");
+}
+
+/// With `spec.gateway.tls` the gateway speaks HTTPS only (rustls): a client trusting the
+/// test CA gets its answers; plain HTTP on that port gets none; a key that does not fit the
+/// certificate is refused at start, naming it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_serves_https_with_the_spec_certificate() {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let keys = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/keys");
+    let dir = tempfile::tempdir().unwrap();
+    let tls = |cert: &str, key: &str| {
+        format!(
+            "{BINDINGS}  gateway:\n    tls:\n      cert: {}\n      key: {}\n",
+            keys.join(cert).display(),
+            keys.join(key).display()
+        )
+    };
+    let s = Served::start(dir.path(), &tls("tls.crt", "tls.key")).await;
+    s.ctx.object().put("files://t", "over tls").await.unwrap();
+    let addr = s.base.trim_start_matches("http://").to_string();
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_file(keys.join("tls-ca.crt")).unwrap())
+        .unwrap();
+    let config =
+        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let mut tls_stream = connector
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .unwrap();
+    tls_stream
+        .write_all(b"GET /v1/objects/files/t HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(20), tls_stream.read_to_string(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.ends_with("over tls"), "{answer}");
+    // Plain HTTP on the HTTPS port: no answer.
+    let plain = tokio::time::timeout(Duration::from_secs(20), async {
+        let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+        client
+            .get(format!("{}/v1/objects/files/t", s.base).parse().unwrap())
+            .await
+    })
+    .await
+    .unwrap();
+    assert!(plain.is_err(), "{plain:?}");
+    s.stop().await;
+    // A key that is not the certificate's.
+    std::fs::write(dir.path().join("function.yaml"), tls("tls.crt", "ec.key")).unwrap();
+    let ctx = Context::connect(dir.path().join("function.yaml")).await.unwrap();
+    let err = bindery_gateway::build(ctx, Some("127.0.0.1:0"))
+        .err()
+        .expect("refused");
+    assert!(err.contains("spec.gateway.tls"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

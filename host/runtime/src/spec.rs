@@ -41,7 +41,7 @@ use bindery_core::{path, DriverInfo, Error, Kind, Options, Secret};
 use crate::yaml::{self, Loc, Marked, Node};
 
 mod gateway;
-pub use gateway::{GatewaySpec, JwtSpec, Scope, TokenSpec, OPERATIONS};
+pub use gateway::{GatewaySpec, JwtSpec, Scope, TlsSpec, TokenSpec, OPERATIONS};
 
 /// Frames fetched ahead of the caller unless the binding says otherwise.
 pub const DEFAULT_PREFETCH: usize = 8;

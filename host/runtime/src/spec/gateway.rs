@@ -24,6 +24,9 @@
 //!       bodyBytes: 5368709120            # an object PUT; default 5 GiB
 //!       jsonBytes: 16777216              # a table or stream request's JSON body; default 16 MiB
 //!       headerTimeout: 10s
+//!     tls:                               # HTTPS (rustls); default: plain HTTP
+//!       cert: tls/cert.pem               # the chain, leaf first
+//!       key: tls/key.pem
 //!     cors:
 //!       origins: ["https://app.example.com"]
 //! ```
@@ -65,6 +68,18 @@ pub struct GatewaySpec {
     pub header_timeout: Duration,
     /// `cors.origins`: origins a browser may call from (`*`: any).
     pub cors_origins: Vec<String>,
+    /// `tls`: serve HTTPS with this certificate chain and key (PEM files, relative to the
+    /// spec); `None`: plain HTTP.
+    pub tls: Option<TlsSpec>,
+}
+
+/// `spec.gateway.tls`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsSpec {
+    /// `cert`: the certificate chain, leaf first (PEM).
+    pub cert: PathBuf,
+    /// `key`: the private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
 }
 
 impl Default for GatewaySpec {
@@ -83,6 +98,7 @@ impl Default for GatewaySpec {
             json_bytes: 16 << 20,
             header_timeout: Duration::from_secs(10),
             cors_origins: Vec::new(),
+            tls: None,
         }
     }
 }
@@ -168,7 +184,7 @@ impl SpecParser {
         self.known(
             node,
             "spec.gateway",
-            &["listen", "bindings", "auth", "limits", "cors"],
+            &["listen", "bindings", "auth", "limits", "cors", "tls"],
         )?;
         let listen = get(node, "listen")
             .map(|n| self.string(n, "spec.gateway.listen"))
@@ -247,6 +263,19 @@ impl SpecParser {
             if let Some(n) = get(limits, "headerTimeout") {
                 spec.header_timeout = self.duration(n, "spec.gateway.limits.headerTimeout")?;
             }
+        }
+        if let Some(tls) = get(node, "tls") {
+            self.known(tls, "spec.gateway.tls", &["cert", "key"])?;
+            let file = |key: &str| -> R<PathBuf> {
+                let what = format!("spec.gateway.tls.{key}");
+                let n = get(tls, key)
+                    .ok_or_else(|| self.err(tls.loc, format!("{what} is missing (a PEM file)")))?;
+                Ok(self.base_dir().join(self.string(n, &what)?))
+            };
+            spec.tls = Some(TlsSpec {
+                cert: file("cert")?,
+                key: file("key")?,
+            });
         }
         if let Some(cors) = get(node, "cors") {
             self.known(cors, "spec.gateway.cors", &["origins"])?;
