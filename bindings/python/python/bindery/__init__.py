@@ -824,7 +824,7 @@ class Write(_Request):
         )
 
 
-class Delete(_Request):
+class DeleteRows(_Request):
     """``delete(path)``: ``key()`` / ``keys()``, ``where_()`` (``"true"`` for every row), ``condition()``,
     then ``do()`` (rows removed). Atomic: a condition that fails for any row removes none."""
 
@@ -834,22 +834,22 @@ class Delete(_Request):
         self._filter = None
         self._condition = None
 
-    def key(self, *values) -> "Delete":
+    def key(self, *values) -> "DeleteRows":
         """One row by primary key (partition key, then sorting key)."""
         self._keys.append(list(values))
         return self
 
-    def keys(self, keys: Iterable) -> "Delete":
+    def keys(self, keys: Iterable) -> "DeleteRows":
         """Several rows by key; each key a value or a sequence of values."""
         for k in keys:
             self._keys.append(list(k) if isinstance(k, (list, tuple)) else [k])
         return self
 
-    def where_(self, filter: str) -> "Delete":
+    def where_(self, filter: str) -> "DeleteRows":
         self._filter = filter
         return self
 
-    def condition(self, condition: str) -> "Delete":
+    def condition(self, condition: str) -> "DeleteRows":
         self._condition = condition
         return self
 
@@ -940,9 +940,9 @@ class Tables:
     def write(self, path: str) -> Write:
         return Write(self._ctx, path)
 
-    def delete(self, path: str) -> Delete:
+    def delete(self, path: str) -> DeleteRows:
         """Removes rows by ``keys()`` or ``where_()``, atomically; ``do()`` answers how many."""
-        return Delete(self._ctx, path)
+        return DeleteRows(self._ctx, path)
 
     def create(self, path: str) -> Create:
         return Create(self._ctx, path)
