@@ -1373,7 +1373,7 @@ mod tests {
             ("    bindings: [nope]\n", "spec.gateway.bindings names 'nope', which is not a binding of the spec"),
             ("    bindings:\n      files: [rwx]\n", "fn/function.yaml:8:15: spec.gateway.bindings.files: unknown operation 'rwx'"),
             ("    bindings:\n      nope: [read]\n", "spec.gateway.bindings names 'nope'"),
-            ("    lisen: x\n", "fn/function.yaml:7:5: spec.gateway has no key 'lisen' (keys: listen, bindings, auth, limits, cors)"),
+            ("    lisen: x\n", "fn/function.yaml:7:5: spec.gateway has no key 'lisen' (keys: listen, bindings, auth, limits, cors, tls)"),
             ("    auth:\n      tokens:\n        - name: ci\n          sha256: abc\n          scopes: []\n", "token 'ci': sha256 must be 64 hex digits"),
             ("    auth:\n      jwt:\n        issuer: x\n", "needs one of `secret` (HS256) and `publicKey`"),
         ] {
