@@ -117,7 +117,7 @@ impl RowAt {
             .to_string();
         let row = self.expect(g).await?;
         let tag = etag(&row);
-        if want.trim() != "*" && !want.split(',').any(|t| t.trim().trim_start_matches("W/") == tag) {
+        if !names(&want, &tag) {
             return Err(precondition(format!(
                 "the row's ETag is {tag}, not {want}: it changed since it was read"
             )));
@@ -128,26 +128,18 @@ impl RowAt {
 }
 
 fn decode(segment: &str) -> Result<String, Problem> {
-    percent_decode(segment)
-        .ok_or_else(|| Problem::bad_request(format!("'{segment}' is not valid percent-encoded UTF-8")))
+    percent_encoding::percent_decode_str(segment)
+        .decode_utf8()
+        .map(|d| d.into_owned())
+        .map_err(|_| Problem::bad_request(format!("'{segment}' is not valid percent-encoded UTF-8")))
 }
 
-/// `%XX` escapes decoded; `None` when they do not make UTF-8.
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = s.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
+/// Whether an `If-Match` / `If-None-Match` value (a list of tags, or `*`) names `tag`.
+fn names(header: &str, tag: &str) -> bool {
+    header
+        .split(',')
+        .map(str::trim)
+        .any(|t| t == "*" || t.trim_start_matches("W/") == tag)
 }
 
 /// A key segment as a value of its column's type.
@@ -227,10 +219,7 @@ pub(crate) async fn get(g: &Shared, at: RowAt, headers: &HeaderMap) -> Result<Re
     let fresh = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(',')
-                .any(|t| t.trim().trim_start_matches("W/") == tag || t.trim() == "*")
-        });
+        .is_some_and(|v| names(v, &tag));
     if fresh {
         let mut resp = Response::new(Body::empty());
         *resp.status_mut() = StatusCode::NOT_MODIFIED;
