@@ -323,6 +323,7 @@ struct TableRead {
   hasLimit @7 :Bool;
   limit @8 :UInt64;
   schema @9 :Text;          # absent: the table's own; else the schema's text form
+  orderBy @10 :List(Text);  # "column asc" / "column desc", NULLs last; empty: any order
 }
 
 # Rows removed: those of the keys (if any) passing the filter (if any); at least one is given.
@@ -459,5 +460,6 @@ struct ResponseMessage {
     revisions @17 :List(Revision);
     tags @18 :List(Tag);
     diff @19 :Diff;
+    page @20 :Text;         # a paged read's next page token
   }
 }

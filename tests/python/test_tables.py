@@ -63,6 +63,32 @@ def test_delete_by_keys_and_filter_with_a_condition(ctx):
     assert ctx.table.read("db://users").do().num_rows == 0
 
 
+def test_order_by_and_pages_by_token(ctx):
+    make_users(ctx)
+    got = ctx.table.read("db://users").order_by("age desc").select("user").do()
+    assert got.column("user").to_pylist() == ["ana", "chen", "bob"]
+    assert ctx.table.read("db://users").order_by(["-user"]).do().column("user").to_pylist() == ["chen", "bob", "ana"]
+    seen, token = [], None
+    while True:
+        read = ctx.table.read("db://users").order_by("addr").select("user").page(2)
+        if token is not None:
+            read = read.after(token)
+        reader = read.load()
+        page = reader.read_all()
+        assert page.column_names == ["user"]
+        seen += page.column("user").to_pylist()
+        token = reader.next_page
+        if token is None:
+            break
+    assert seen == ["ana", "bob", "chen"]  # NY, SF, then chen's missing addr last
+    by_addr = ctx.table.read("db://users").order_by("addr").page(1).load()
+    by_addr.read_all()
+    with pytest.raises(bindery.InvalidInput, match="ordered by"):
+        ctx.table.read("db://users").page(2).after(by_addr.next_page).do()
+    with pytest.raises(bindery.InvalidInput, match="order_by 'age sideways'"):
+        ctx.table.read("db://users").order_by("age sideways").do()
+
+
 def test_pyarrow_batches_written_to_a_parquet_table(ctx):
     ctx.table.create("lake://visits").schema("user string NOT NULL, page string, n int64").do()
     batch = pa.record_batch({"user": ["ana", "bob"], "page": ["/ny", "/sf"], "n": [1, 2]})

@@ -16,7 +16,7 @@ use bindery_runtime::{Factory, Registry};
 use crate::Fixture;
 
 /// The capability flags the host's fill layer stands in for.
-const FILLED: [&str; 9] = [
+const FILLED: [&str; 10] = [
     "get_with_range",
     "list_with_delimiter",
     "list_with_limit",
@@ -26,6 +26,7 @@ const FILLED: [&str; 9] = [
     "read_with_filter",
     "read_with_select",
     "read_with_limit",
+    "read_with_order",
 ];
 
 fn bare(mut capability: Capability) -> Capability {

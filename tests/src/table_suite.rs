@@ -25,6 +25,7 @@ macro_rules! table_suite {
                 expressions_update_rows_atomically,
                 conditions_are_checked_atomically,
                 deletes_remove_rows_atomically,
+                orders_and_pages_resume_exactly,
                 read_only_columns_cannot_change,
                 alter_adds_columns_only,
                 bad_input_is_refused_clearly,
@@ -594,6 +595,130 @@ pub async fn deletes_remove_rows_atomically(fx: &crate::Fixture) {
     );
     let left = t.read("db://dk").await.unwrap();
     assert_eq!(rows(&left), 1);
+}
+
+/// `order_by` sorts (NULLs last either way, ties in key order when paged), and pages resume
+/// exactly where the last one ended, also when rows are written and removed between pages.
+pub async fn orders_and_pages_resume_exactly(fx: &crate::Fixture) {
+    let Some(ctx) = ready(fx, &[], "pg").await else {
+        return;
+    };
+    let t = ctx.table();
+    people(ctx, "pg").await;
+    let users = |b: &[RecordBatch]| -> Vec<String> { strings(b, "user").into_iter().flatten().collect() };
+    let by = |order: &'static [&'static str]| t.read("db://pg").order_by(order.iter().copied());
+    assert_eq!(users(&by(&["age"]).await.unwrap()), ["bob", "cy", "ana", "di"]);
+    assert_eq!(
+        users(&by(&["age desc"]).await.unwrap()),
+        ["ana", "cy", "bob", "di"]
+    );
+    assert_eq!(users(&by(&["-user"]).await.unwrap()), ["di", "cy", "bob", "ana"]);
+    // Ordered by a column the select leaves out, filtered, limited.
+    let b = by(&["addr desc", "age"])
+        .select(["user"])
+        .where_("user != 'bob'")
+        .limit(2)
+        .await
+        .unwrap();
+    assert_eq!(users(&b), ["cy", "ana"]);
+    assert_eq!(b[0].num_columns(), 1);
+    for bad in [&["nope"][..], &["age sideways"], &["age", "age desc"]] {
+        let e = by(bad).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{bad:?}: {e}");
+    }
+
+    // Pages of two, by address then key, through rows changing between pages.
+    let page = |after: Option<String>| {
+        let mut r = t.read("db://pg").order_by(["addr"]).select(["user"]).page(2);
+        if let Some(a) = after {
+            r = r.after(a);
+        }
+        r.load()
+    };
+    let mut reader = page(None);
+    let mut first = Vec::new();
+    while let Some(b) = reader.next_async().await {
+        first.extend(users(&[b.unwrap()]));
+    }
+    assert_eq!(first, ["di", "ana"]);
+    let token = reader.next_page().expect("a full page gives a token");
+    // Between pages: a row before the token's (not seen), one after it (seen), one removed.
+    t.write("db://pg")
+        .with_items([
+            json!({"user": "al", "addr": "AA"}),
+            json!({"user": "zed", "addr": "ZZ"}),
+        ])
+        .await
+        .unwrap();
+    let removed = match t.delete("db://pg").keys(["cy"]).await {
+        Ok(n) => n == 1,
+        Err(e) if e.kind() == ErrorKind::Unsupported => false,
+        Err(e) => panic!("{e}"),
+    };
+    let mut seen = first.clone();
+    let mut token = Some(token);
+    let mut pages = 1;
+    while let Some(tok) = token.take() {
+        let mut reader = page(Some(tok));
+        while let Some(b) = reader.next_async().await {
+            let b = b.unwrap();
+            assert_eq!(b.num_columns(), 1, "the ordering columns stay out of the page");
+            seen.extend(users(&[b]));
+        }
+        token = reader.next_page();
+        pages += 1;
+        assert!(pages < 10, "pages never end: {seen:?}");
+    }
+    match removed {
+        true => assert_eq!(seen, ["di", "ana", "bob", "zed"]),
+        false => assert_eq!(seen, ["di", "ana", "cy", "bob", "zed"]),
+    }
+
+    // NULLs last, and a page boundary among them.
+    t.write("db://pg")
+        .with_items([json!({"user": "n1"}), json!({"user": "n2"})])
+        .await
+        .unwrap();
+    let mut all = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut r = t.read("db://pg").order_by(["age desc"]).page(3);
+        if let Some(tok) = token.take() {
+            r = r.after(tok);
+        }
+        let mut reader = r.load();
+        while let Some(b) = reader.next_async().await {
+            all.extend(users(&[b.unwrap()]));
+        }
+        match reader.next_page() {
+            Some(tok) => token = Some(tok),
+            None => break,
+        }
+    }
+    let mut expect = vec!["ana", "cy", "bob", "al", "di", "n1", "n2", "zed"];
+    if removed {
+        expect.retain(|u| *u != "cy");
+    }
+    assert_eq!(all, expect);
+    // A token belongs to its order; a keyless table has no pages; garbage is no token.
+    let mut reader = page(None);
+    while reader.next_async().await.is_some() {}
+    let by_addr = reader.next_page().unwrap();
+    let e = t
+        .read("db://pg")
+        .order_by(["user"])
+        .page(2)
+        .after(by_addr)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    assert!(e.to_string().contains("ordered by"), "{e}");
+    let e = t.read("db://pg").page(2).after("garbage").await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    t.create("db://pk").schema("n int64").await.unwrap();
+    let e = t.read("db://pk").page(2).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    assert!(e.to_string().contains("no primary key"), "{e}");
 }
 
 /// A read-only column is set when the row is created and never changes after.

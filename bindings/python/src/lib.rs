@@ -492,6 +492,7 @@ impl Iterator for Batches {
 #[pyclass(module = "bindery")]
 pub struct ReadFailure {
     failed: Arc<Mutex<Option<bindery::Error>>>,
+    next_page: Arc<Mutex<Option<String>>>,
 }
 
 #[pymethods]
@@ -500,6 +501,11 @@ impl ReadFailure {
     fn take<'py>(&self, py: Python<'py>) -> Option<Bound<'py, pyo3::exceptions::PyBaseException>> {
         let e = self.failed.lock().unwrap_or_else(|p| p.into_inner()).take()?;
         Some(to_py(py, &e).into_value(py).into_bound(py))
+    }
+
+    /// A paged read's next page token, once its batches are all read (None: the last page).
+    fn next_page(&self) -> Option<String> {
+        self.next_page.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
 
@@ -827,7 +833,7 @@ impl Native {
     // ---- tables ----
 
     /// A read as a `pyarrow.RecordBatchReader` (batches prefetched in the background).
-    #[pyo3(signature = (path, keys, filter, select, sql, partition, limit, schema, options))]
+    #[pyo3(signature = (path, keys, filter, select, sql, partition, limit, schema, options, order_by=Vec::new(), page=None, after=None))]
     #[allow(clippy::too_many_arguments)]
     fn table_read<'py>(
         &self,
@@ -841,6 +847,9 @@ impl Native {
         limit: Option<u64>,
         schema: Option<String>,
         options: Opts,
+        order_by: Vec<String>,
+        page: Option<u64>,
+        after: Option<String>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let mut req = self.ctx.table().read(path);
         for k in keys {
@@ -865,8 +874,18 @@ impl Native {
         if let Some(s) = schema {
             req = req.schema(&s);
         }
+        if !order_by.is_empty() {
+            req = req.order_by(order_by);
+        }
+        if let Some(n) = page {
+            req = req.page(n);
+        }
+        if let Some(t) = after {
+            req = req.after(t);
+        }
         each!(req, options, option);
         let mut reader = req.load();
+        let next_page = reader.next_page_slot();
         let schema = py.detach(|| reader.schema()).map_err(err(py))?;
         let failed = Arc::new(Mutex::new(None));
         let batches: Box<dyn RecordBatchReader + Send> = Box::new(Batches {
@@ -875,7 +894,7 @@ impl Native {
             failed: failed.clone(),
         });
         let reader = batches.into_pyarrow(py)?;
-        let failure = Bound::new(py, ReadFailure { failed })?.into_any();
+        let failure = Bound::new(py, ReadFailure { failed, next_page })?.into_any();
         pyo3::types::PyTuple::new(py, [reader, failure]).map(Bound::into_any)
     }
 

@@ -18,10 +18,12 @@
 //! ```
 
 use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 
 use bindery_core::arrow::array::RecordBatch;
 use bindery_core::arrow::datatypes::SchemaRef;
 use bindery_core::filter::{Assignments, Filter, Params, Value};
+use bindery_core::table::page;
 use bindery_core::{
     Details, Error, Head, Items, Kind, OpAlter, OpCreateTable, OpDeleteRows, OpRead, OpSchema, OpWrite,
     Options, ResponseMessage, Result, TableSchema,
@@ -220,6 +222,37 @@ impl Read {
         self
     }
 
+    /// The rows in this order: `["age desc", "user"]` (a column, then `asc` or `desc`; or
+    /// `-age`). `NULL`s sort last either way. Drivers that sort push it down (SQL `ORDER BY`);
+    /// for the others the host sorts, holding the rows that pass the filter.
+    pub fn order_by<S: AsRef<str>>(mut self, columns: impl IntoIterator<Item = S>) -> Self {
+        for c in columns {
+            match page::Order::parse(c.as_ref()) {
+                Ok(o) => self.op.order_by.push(o),
+                Err(e) => self.req.fail(e),
+            }
+        }
+        self
+    }
+
+    /// A page of at most `rows` rows, in `order_by` then primary-key order; when the page is
+    /// full, [`TableReader::next_page`] gives the token of the next one (read it with
+    /// [`Read::after`]). Pages resume exactly: rows written or removed meanwhile are neither
+    /// skipped nor repeated. A table without a primary key cannot be paged.
+    pub fn page(mut self, rows: u64) -> Self {
+        self.op.page = true;
+        self.op.limit = Some(rows);
+        self
+    }
+
+    /// Only the rows after the page that gave `token` (see [`Read::page`]): keep the same
+    /// `order_by`, filter and select.
+    pub fn after(mut self, token: impl Into<String>) -> Self {
+        self.op.page = true;
+        self.op.after = Some(token.into());
+        self
+    }
+
     /// The schema to read with, in the text form (for files without one of their own).
     pub fn schema(mut self, schema: &str) -> Self {
         match TableSchema::parse(schema) {
@@ -254,15 +287,18 @@ impl Read {
     /// Starts the read and returns the reader at once; batches are prefetched up to the
     /// binding's window while the caller works.
     pub fn load(self) -> TableReader {
-        let unpack = |f: ResponseMessage, queue: &mut VecDeque<RecordBatch>| {
-            if let Head::Batch(b) = f.head {
-                queue.push_back(b);
-            }
+        let next_page = Arc::new(Mutex::new(None));
+        let slot = next_page.clone();
+        let unpack = move |f: ResponseMessage, queue: &mut VecDeque<RecordBatch>| match f.head {
+            Head::Batch(b) => queue.push_back(b),
+            Head::Page(token) => *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(token),
+            _ => {}
         };
         TableReader {
             items: Queue::new(self.send(), Box::new(unpack)),
             schema: None,
             ahead: None,
+            next_page,
         }
     }
 }
@@ -275,6 +311,8 @@ pub struct TableReader {
     schema: Option<SchemaRef>,
     /// A batch (or error) taken early, by `schema` or `has_next`.
     ahead: Option<Result<RecordBatch>>,
+    /// A paged read's next page token, once the read has ended.
+    next_page: Arc<Mutex<Option<String>>>,
 }
 
 impl TableReader {
@@ -341,6 +379,19 @@ impl TableReader {
                 return b;
             }
         }
+    }
+
+    /// The token of the next page of a [`Read::page`]d read, once every batch has been
+    /// taken: `None` when this page was the last (it stopped before its limit), or before the
+    /// end.
+    pub fn next_page(&self) -> Option<String> {
+        self.next_page.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// A handle on [`next_page`](TableReader::next_page) that outlives the reader (for
+    /// wrappers that consume it).
+    pub fn next_page_slot(&self) -> Arc<Mutex<Option<String>>> {
+        self.next_page.clone()
     }
 
     /// Whether another batch (or an error) follows; blocks until that is known.

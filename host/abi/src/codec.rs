@@ -7,7 +7,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use bindery_core::arrow::array::RecordBatch;
 use bindery_core::filter::{Assignments, Filter, Params, Value};
 use bindery_core::table::{
-    Items, Key, OpAlter, OpCreateTable, OpDeleteRows, OpRead, OpSchema, OpWrite, TableSchema,
+    page::Order, Items, Key, OpAlter, OpCreateTable, OpDeleteRows, OpRead, OpSchema, OpWrite, TableSchema,
 };
 use bindery_core::watch::{Change, ChangeKind, OpWatch, WatchFrom};
 use bindery_core::{
@@ -507,6 +507,8 @@ pub fn encode_request(req: &DataRequest) -> Result<Vec<u8>> {
             if let Some(schema) = &op.schema {
                 t.set_schema(schema.to_string().as_str());
             }
+            let order: Vec<String> = op.order_by.iter().map(|o| o.to_string()).collect();
+            put_texts(t.reborrow().init_order_by(order.len() as u32), &order);
         }
         Details::TableWrite(op) => {
             let mut t = d.init_table_write();
@@ -869,6 +871,12 @@ pub fn decode_request(bytes: &[u8], body: Option<PutBody>) -> Result<DataRequest
                     true => Some(TableSchema::parse(&text(t.get_schema())?)?),
                     false => None,
                 },
+                order_by: get_texts(t.get_order_by())?
+                    .iter()
+                    .map(|o| Order::parse(o))
+                    .collect::<Result<_>>()?,
+                page: false,
+                after: None,
                 options,
             })
         }
@@ -1064,6 +1072,7 @@ pub fn encode_frame(frame: &Result<ResponseMessage>) -> Vec<u8> {
                 Head::Revisions(list) => versions::put_revisions(h.init_revisions(list.len() as u32), list),
                 Head::Tags(list) => versions::put_tags(h.init_tags(list.len() as u32), list),
                 Head::Diff(d) => versions::put_diff(h.init_diff(), d),
+                Head::Page(token) => h.set_page(token.as_str()),
                 Head::Positions(p) => put_positions(h.init_positions(p.len() as u32), p),
                 // The batch itself crosses beside the envelope.
                 Head::Batch(_) => h.set_batch(()),
@@ -1115,6 +1124,7 @@ pub fn decode_frame(bytes: &[u8], buffer: Bytes, batch: Option<RecordBatch>) -> 
         Which::Revisions(list) => Head::Revisions(versions::get_revisions(list)?),
         Which::Tags(list) => Head::Tags(versions::get_tags(list)?),
         Which::Diff(d) => Head::Diff(versions::get_diff(d)?),
+        Which::Page(t) => Head::Page(text(t)?),
         Which::Positions(list) => Head::Positions(get_positions(list)?),
         Which::Batch(()) => {
             Head::Batch(batch.ok_or_else(|| Error::internal("a batch frame came without its batch"))?)
@@ -1205,6 +1215,7 @@ mod tests {
             partition: Some((1, 3)),
             limit: Some(7),
             schema: Some(schema.clone()),
+            order_by: Order::parse_list("n desc, user").unwrap(),
             ..OpRead::default()
         };
         let req = DataRequest {
@@ -1218,8 +1229,22 @@ mod tests {
             panic!("not a read")
         };
         assert_eq!(
-            (back.keys, back.filter, back.select, back.partition, back.limit),
-            (read.keys, read.filter, read.select, read.partition, read.limit)
+            (
+                back.keys,
+                back.filter,
+                back.select,
+                back.partition,
+                back.limit,
+                back.order_by
+            ),
+            (
+                read.keys,
+                read.filter,
+                read.select,
+                read.partition,
+                read.limit,
+                read.order_by
+            )
         );
         assert_eq!(back.schema.unwrap().columns, schema.columns);
         let params = Params::from([("inc".to_string(), Value::Float(1.5))]);

@@ -145,6 +145,8 @@ capability! {
         read_with_select,
         /// `read` stops after a number of rows by itself (otherwise the host does).
         read_with_limit,
+        /// `read` returns rows in `order_by` itself (otherwise the host sorts them).
+        read_with_order,
         /// `read` with a read-only query in the driver's own language (`sql`).
         read_with_sql,
         /// `read` of one of several disjoint parts of a table (`partition`).
@@ -225,6 +227,7 @@ impl Capability {
         read_with_limit: true,
         read_with_sql: true,
         read_with_partition: true,
+        read_with_order: true,
         write_upsert: true,
         write_with_expression: true,
         write_with_condition: true,

@@ -483,6 +483,8 @@ pub enum Head {
     Tags(Vec<Tag>),
     /// The difference of two revisions.
     Diff(Diff),
+    /// The token of a paged read's next page (its last frame, when there may be more rows).
+    Page(String),
 }
 
 /// One frame of a response. Errors travel as the `Err` of a frame result.

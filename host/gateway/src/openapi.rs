@@ -165,6 +165,15 @@ pub(crate) fn document(g: &Gateway, title: &str) -> Value {
                     ],
                     json!({"type": "array", "items": {"type": "object"}}),
                 );
+                let next = json!({
+                    "Bindery-Next-Page-Token": {"schema": {"type": "string"}, "description": "A paged read's next page token (absent on the last page)."},
+                    "Link": {"schema": {"type": "string"}, "description": "`<url>; rel=\"next\"`: the next page (absent on the last page)."},
+                });
+                let rows_ok = json!({"200": {"description": "The rows.", "headers": next, "content": {
+                    "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+                    "application/x-ndjson": {"schema": {"type": "string"}},
+                    "text/csv": {"schema": {"type": "string"}},
+                    "application/vnd.apache.arrow.stream": {"schema": {"type": "string", "format": "binary"}}}}});
                 paths.insert(
                     format!("/v1/tables/{n}/{{table}}"),
                     json!({
@@ -173,14 +182,41 @@ pub(crate) fn document(g: &Gateway, title: &str) -> Value {
                             param("where", "query", "A filter (`age > 30 AND addr = 'NY'`).", string.clone()),
                             param("select", "query", "Columns, comma separated.", string.clone()),
                             param("limit", "query", "At most this many rows.", json!({"type": "integer", "minimum": 0})),
+                            param("order_by", "query", "Columns, comma separated: `age desc,user` (or `-age`); NULLs last.", string.clone()),
+                            param("page_size", "query", "A page of this many rows, in order_by then key order; the next page's token is in the Bindery-Next-Page-Token and Link headers.", json!({"type": "integer", "minimum": 1, "maximum": 100000})),
+                            param("page_token", "query", "The rows after the page that gave this token (same order_by, where and select).", string.clone()),
                             param("format", "query", "json, ndjson, csv or arrow (else by Accept).", json!({"type": "string", "enum": ["json", "ndjson", "csv", "arrow"]})),
-                        ], json!({"200": {"description": "The rows.", "content": {
-                            "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
-                            "application/x-ndjson": {"schema": {"type": "string"}},
-                            "text/csv": {"schema": {"type": "string"}},
-                            "application/vnd.apache.arrow.stream": {"schema": {"type": "string", "format": "binary"}}}}})),
+                        ], rows_ok.clone()),
                         "post": write,
                     }),
+                );
+                let mut query = op(
+                    "Read rows by a query in the body",
+                    &format!("{n}:read"),
+                    vec![param("table", "path", "The table.", string.clone())],
+                    rows_ok.clone(),
+                );
+                let names =
+                    json!({"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]});
+                query["requestBody"] = body(
+                    &["application/json"],
+                    json!({
+                        "type": "object",
+                        "additionalProperties": false,
+                        "properties": {
+                            "where": {"type": "string"},
+                            "select": names,
+                            "order_by": names,
+                            "limit": {"type": "integer", "minimum": 0},
+                            "page_size": {"type": "integer", "minimum": 1, "maximum": 100000},
+                            "page_token": {"type": "string"},
+                            "format": {"type": "string", "enum": ["json", "ndjson", "csv", "arrow"]},
+                        }
+                    }),
+                );
+                paths.insert(
+                    format!("/v1/tables/{n}/{{table}}/_query"),
+                    json!({ "post": query }),
                 );
                 let row_params = |extra: Vec<Value>| {
                     let mut p = vec![

@@ -29,11 +29,55 @@ pub(crate) struct ReadQuery {
     filter: Option<String>,
     select: Option<String>,
     limit: Option<u64>,
+    /// Columns, comma separated, each `col`, `col asc`, `col desc` or `-col`.
+    order_by: Option<String>,
+    /// A page of this many rows (ordered by `order_by`, then the key); the next page's token
+    /// comes in `Bindery-Next-Page-Token` and a `Link: <…>; rel="next"` header.
+    page_size: Option<u64>,
+    /// The rows after the page that gave this token.
+    page_token: Option<String>,
     /// `json`, `ndjson`, `csv` or `arrow`: wins over `Accept`.
     format: Option<String>,
     /// `_schema` only: an older version of the schema.
     version: Option<u64>,
 }
+
+/// The body of `POST …/_query`: the read's query as JSON, lists as arrays or comma-separated
+/// text.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct QueryBody {
+    #[serde(rename = "where")]
+    filter: Option<String>,
+    select: Option<Names>,
+    limit: Option<u64>,
+    order_by: Option<Names>,
+    page_size: Option<u64>,
+    page_token: Option<String>,
+    format: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Names {
+    Text(String),
+    List(Vec<String>),
+}
+
+impl Names {
+    fn text(self) -> String {
+        match self {
+            Names::Text(t) => t,
+            Names::List(l) => l.join(","),
+        }
+    }
+}
+
+/// The largest page a paged read may ask for (a page is gathered before it is sent, so that
+/// its token can lead the answer).
+const MAX_PAGE: u64 = 100_000;
+/// A paged read's page size when only a token is given.
+const DEFAULT_PAGE: u64 = 1000;
 
 #[derive(Clone, Copy, PartialEq, Debug)]
 enum Format {
@@ -105,7 +149,20 @@ pub(crate) async fn read(
         return Ok(json(StatusCode::OK, &schema_json(&req.await?)));
     }
     g.binding(&grant, &binding, Kind::Table, "read")?;
-    let format = Format::of(q.format.as_deref(), &headers)?;
+    query(&g, &binding, &table, q, &uri, &headers).await
+}
+
+/// A read of rows: streamed as they come, or, when paged, gathered page by page so that the
+/// next page's token can lead the answer.
+async fn query(
+    g: &Shared,
+    binding: &str,
+    table: &str,
+    q: ReadQuery,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Result<Response, Problem> {
+    let format = Format::of(q.format.as_deref(), headers)?;
     let mut req = g.ctx.table().read(format!("{binding}://{table}"));
     if let Some(w) = q.filter.as_deref().filter(|w| !w.trim().is_empty()) {
         req = req.where_(w);
@@ -116,11 +173,46 @@ pub(crate) async fn read(
     if let Some(n) = q.limit {
         req = req.limit(n);
     }
+    if let Some(o) = q.order_by.as_deref().filter(|o| !o.trim().is_empty()) {
+        req = req.order_by(o.split(','));
+    }
+    let token = q.page_token.filter(|t| !t.is_empty());
+    let paged = q.page_size.is_some() || token.is_some();
+    if paged {
+        let size = q.page_size.unwrap_or(DEFAULT_PAGE);
+        if size == 0 || size > MAX_PAGE {
+            return Err(Problem::bad_request(format!(
+                "page_size {size} is not between 1 and {MAX_PAGE}"
+            )));
+        }
+        req = req.page(size);
+        if let Some(t) = token {
+            req = req.after(t);
+        }
+    }
     let mut reader = req.load();
     // The schema first: an error before any row is a problem answer, not a cut body.
     let schema = reader.schema_async().await?;
-    let body = encode(format, schema, reader.into_stream());
-    let mut resp = Response::new(Body::from_stream(body));
+    let mut resp = if paged {
+        let mut page = Vec::new();
+        while let Some(b) = reader.next_async().await {
+            page.push(b?);
+        }
+        let next = reader.next_page();
+        let body = encode(format, schema, futures::stream::iter(page.into_iter().map(Ok)));
+        let mut resp = Response::new(Body::from_stream(body));
+        if let Some(next) = next {
+            let h = resp.headers_mut();
+            h.insert(NEXT_PAGE, header_value(&next)?);
+            h.insert(
+                header::LINK,
+                header_value(&format!("<{}>; rel=\"next\"", next_link(uri, &next)))?,
+            );
+        }
+        resp
+    } else {
+        Response::new(Body::from_stream(encode(format, schema, reader.into_stream())))
+    };
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(format.content_type()),
@@ -128,13 +220,56 @@ pub(crate) async fn read(
     Ok(resp)
 }
 
+/// The header that carries a paged read's next page token.
+pub(crate) const NEXT_PAGE: &str = "bindery-next-page-token";
+
+fn header_value(v: &str) -> Result<HeaderValue, Problem> {
+    HeaderValue::from_str(v).map_err(|_| Problem::from(Error::internal("a page token is not header text")))
+}
+
+/// The request's own URL with `page_token` set to `token` (a GET's; a `_query` POST's token
+/// goes in its body, so its link is the GET of the same table).
+fn next_link(uri: &Uri, token: &str) -> String {
+    let path = uri.path().trim_end_matches("/_query");
+    let mut pairs: Vec<&str> = uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty() && !p.starts_with("page_token="))
+        .collect();
+    let set = format!("page_token={token}");
+    pairs.push(&set);
+    format!("{path}?{}", pairs.join("&"))
+}
+
 pub(crate) async fn write(
     State(g): State<Shared>,
     Extension(grant): Extension<Grant>,
     Path((binding, table)): Path<(String, String)>,
+    uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, Problem> {
+    if let Some(table) = table.strip_suffix("/_query") {
+        g.binding(&grant, &binding, Kind::Table, "read")?;
+        let bytes = crate::streams::take_body(body, g.json_bytes, "a query").await?;
+        let b: QueryBody = serde_json::from_slice(&bytes).map_err(|e| {
+            Problem::bad_request(format!(
+                "the query is not a JSON object of where, select, limit, order_by, page_size, page_token and format: {e}"
+            ))
+        })?;
+        let q = ReadQuery {
+            filter: b.filter,
+            select: b.select.map(Names::text),
+            limit: b.limit,
+            order_by: b.order_by.map(Names::text),
+            page_size: b.page_size,
+            page_token: b.page_token,
+            format: b.format,
+            version: None,
+        };
+        return query(&g, &binding, table, q, &uri, &headers).await;
+    }
     g.binding(&grant, &binding, Kind::Table, "write")?;
     let bytes = crate::streams::take_body(body, g.json_bytes, "a table write").await?;
     let content_type = headers

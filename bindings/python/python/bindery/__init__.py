@@ -657,6 +657,12 @@ class TableReader:
         except Exception as e:
             self._raise_bindery_error(e)
 
+    @property
+    def next_page(self):
+        """After a paged read (``read(p).page(n)``) has been read to its end: the token of the
+        next page, for ``read(p).page(n).after(token)``; ``None`` when this page was the last."""
+        return self._failure.next_page()
+
     def scan(self, as_tuples: bool = False) -> list:
         """Every remaining row, as dicts by column name (or tuples)."""
         rows = self.read_all().to_pylist()
@@ -686,7 +692,8 @@ class TableReader:
 
 class Read(_Request):
     """``read(path)``: ``key()``, ``keys()``, ``where_()``, ``select()``, ``sql()``,
-    ``partition()``, ``limit()``, ``schema()``, then ``load()`` or ``do()`` (a ``pyarrow.Table``)."""
+    ``partition()``, ``limit()``, ``order_by()``, ``page()``, ``after()``, ``schema()``, then
+    ``load()`` or ``do()`` (a ``pyarrow.Table``)."""
 
     def __init__(self, ctx, path):
         super().__init__(ctx, path)
@@ -697,6 +704,9 @@ class Read(_Request):
         self._partition = None
         self._limit = None
         self._schema = None
+        self._order_by: list[str] = []
+        self._page = None
+        self._after = None
 
     def key(self, *values) -> "Read":
         """One row by primary key (partition key, then sorting key)."""
@@ -732,6 +742,24 @@ class Read(_Request):
         self._limit = n
         return self
 
+    def order_by(self, *columns) -> "Read":
+        """The rows in this order: ``order_by("age desc", "user")`` (``asc``/``desc``, or
+        ``-age``); ``None`` values sort last either way."""
+        for c in columns:
+            self._order_by.extend([c] if isinstance(c, str) else list(c))
+        return self
+
+    def page(self, rows: int) -> "Read":
+        """A page of at most ``rows`` rows in ``order_by`` then primary-key order; after
+        reading it, ``reader.next_page`` is the token of the next (or ``None``)."""
+        self._page = rows
+        return self
+
+    def after(self, token: str) -> "Read":
+        """Only the rows after the page that gave ``token`` (same order_by, filter, select)."""
+        self._after = token
+        return self
+
     def schema(self, schema: str) -> "Read":
         self._schema = schema
         return self
@@ -740,7 +768,7 @@ class Read(_Request):
         return TableReader(
             self._ctx._n.table_read(
                 self._path, self._keys, self._filter, self._select, self._sql, self._partition,
-                self._limit, self._schema, self._options,
+                self._limit, self._schema, self._options, self._order_by, self._page, self._after,
             )
         )
 

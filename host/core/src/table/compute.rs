@@ -17,7 +17,7 @@ use arrow::compute::kernels::{boolean, cmp, numeric};
 use arrow::compute::{cast_with_options, filter_record_batch, CastOptions};
 use arrow::datatypes::{DataType, SchemaRef};
 use arrow::error::ArrowError;
-use futures::stream::StreamExt;
+use futures::stream::{StreamExt, TryStreamExt};
 
 use crate::error::{Error, Result};
 use crate::filter::{BinOp, Expr, Filter, Value};
@@ -713,11 +713,14 @@ pub fn project_schema(schema: &SchemaRef, select: &[String], table: &str) -> Res
     Ok((Arc::new(projected), indices))
 }
 
-/// What the host does after a driver that cannot: filter, then project, then limit.
+/// What the host does after a driver that cannot: filter, then sort, then project, then limit.
 #[derive(Debug, Clone, Default)]
 pub struct Finish {
     /// Rows must pass this.
     pub filter: Option<Expr>,
+    /// The rows in this order (empty: as they come). Sorting holds every row passing the
+    /// filter at once: a driver without `read_with_order` pays that memory.
+    pub order: Vec<crate::table::page::Order>,
     /// Only these columns, in this order (empty: all).
     pub select: Vec<String>,
     /// At most this many rows.
@@ -727,7 +730,7 @@ pub struct Finish {
 impl Finish {
     /// Whether there is nothing to do.
     pub fn is_empty(&self) -> bool {
-        self.filter.is_none() && self.select.is_empty() && self.limit.is_none()
+        self.filter.is_none() && self.order.is_empty() && self.select.is_empty() && self.limit.is_none()
     }
 
     /// The schema of the finished batches.
@@ -750,15 +753,31 @@ impl Finish {
         };
         let table = table.to_string();
         let filter = self.filter;
-        let finished = batches.map(move |b| {
-            let mut b = b?;
-            if let Some(f) = &filter {
-                b = filter_batch(f, &b, &table)?;
+        let filtered = {
+            let table = table.clone();
+            batches.map(move |b| match &filter {
+                Some(f) => filter_batch(f, &b?, &table),
+                None => b,
+            })
+        };
+        let ordered: BatchStream = if self.order.is_empty() {
+            filtered.boxed()
+        } else {
+            let (order, schema, table) = (self.order, input_schema.clone(), table.clone());
+            futures::stream::once(async move {
+                let all: Vec<RecordBatch> = filtered.try_collect().await?;
+                let one = arrow::compute::concat_batches(&schema, &all)
+                    .map_err(|e| arrow_err("gathering the rows to sort", e))?;
+                crate::table::page::sort_batch(&one, &order, &table)
+            })
+            .boxed()
+        };
+        let finished = ordered.map(move |b| {
+            let b = b?;
+            match &indices {
+                Some(ix) => b.project(ix).map_err(|e| arrow_err("the projection", e)),
+                None => Ok(b),
             }
-            if let Some(ix) = &indices {
-                b = b.project(ix).map_err(|e| arrow_err("the projection", e))?;
-            }
-            Ok(b)
         });
         // With a limit, stop reading as soon as it is reached.
         let out = futures::stream::unfold((finished, self.limit), |(mut input, left)| async move {
@@ -925,6 +944,7 @@ mod tests {
             filter: Some(Filter::parse("age IS NOT NULL").unwrap().expr),
             select: vec!["age".into(), "name".into()],
             limit: Some(3),
+            ..Finish::default()
         };
         assert_eq!(finish.schema(&schema, "t").unwrap().fields().len(), 2);
         let out: Vec<RecordBatch> = finish

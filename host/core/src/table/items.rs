@@ -348,6 +348,7 @@ pub fn check_read(schema: &TableSchema, op: &OpRead, table: &str) -> Result<()> 
     for k in &op.keys {
         typed_key(schema, k, table)?;
     }
+    crate::table::page::check_order(schema, &op.order_by, table)?;
     if let Some((part, parts)) = op.partition {
         if parts == 0 || part >= parts {
             return Err(Error::invalid_input(format!(

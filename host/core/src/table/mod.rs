@@ -8,6 +8,7 @@
 pub mod build;
 pub mod compute;
 pub mod items;
+pub mod page;
 pub mod schema;
 pub mod serve;
 pub mod sql;
@@ -55,6 +56,16 @@ pub struct OpRead {
     pub partition: Option<(u32, u32)>,
     /// At most this many rows.
     pub limit: Option<u64>,
+    /// The rows in this order (`NULL`s last); empty: the driver's order. A driver with
+    /// `read_with_order` sorts; otherwise the host does (see [`page`]).
+    pub order_by: Vec<page::Order>,
+    /// A paged read: ordered by `order_by` then the primary key, and answering a page token
+    /// (a last [`crate::Head::Page`] frame) when it stops at its limit. The host's; drivers
+    /// never see it.
+    pub page: bool,
+    /// Only the rows after this page token's (a paged read's continuation). The host's;
+    /// drivers never see it.
+    pub after: Option<String>,
     /// The schema to read with (for files without one of their own, such as CSV).
     pub schema: Option<TableSchema>,
     /// Options for the driver.

@@ -284,6 +284,21 @@ impl<'a, D: Dialect> Render<'a, D> {
             sql.push_str(" WHERE ");
             sql.push_str(&conditions.join(" AND "));
         }
+        if !op.order_by.is_empty() {
+            // NULLs last either way, as the host sorts (both SQLite and PostgreSQL say so
+            // explicitly; their defaults differ).
+            let keys: Vec<String> = op
+                .order_by
+                .iter()
+                .map(|o| {
+                    let ty = self.schema.column(&o.column).map(|c| &c.column_type);
+                    let dir = if o.descending { "DESC" } else { "ASC" };
+                    format!("{} {dir} NULLS LAST", self.dialect.column(&o.column, ty))
+                })
+                .collect();
+            sql.push_str(" ORDER BY ");
+            sql.push_str(&keys.join(", "));
+        }
         let mut finish = Finish::default();
         match op.limit {
             Some(limit) if residual.is_none() => {

@@ -21,10 +21,11 @@
 use bindery_core::filter::{BinOp, Expr, Filter};
 use bindery_core::table::compute::{self, Finish};
 use bindery_core::table::items::{check_read, key_filter};
+use bindery_core::table::page::{self, Order, PageToken};
 use bindery_core::table::serve::batch_frames;
 use bindery_core::{
     filter_message, list_frames, shape_listing, BatchStream, ByteRange, Capability, DataRequest, Details,
-    Error, FrameStream, Head, OpList, OpRead, OpSchema, Result, TableSchema,
+    Error, FrameStream, Head, OpList, OpRead, OpSchema, ResponseMessage, Result, TableSchema,
 };
 use futures::stream::{self, StreamExt, TryStreamExt};
 
@@ -109,17 +110,33 @@ impl<L: Layer> Fill<L> {
     async fn read(&self, path: String, mut op: OpRead) -> Result<FrameStream> {
         let cap = &self.capability;
         let mut finish = Finish::default();
+        let mut paging = None;
         if op.sql.is_some() {
-            // A query's result is whatever it selects: filter, select and limit apply to it here.
+            // A query's result is whatever it selects: filter, order, select and limit apply
+            // to it here.
             if !op.keys.is_empty() {
                 return Err(Error::invalid_input("a read with sql cannot also name keys"));
             }
+            if op.page || op.after.is_some() {
+                return Err(Error::invalid_input(
+                    "a read with sql cannot be paged (its rows have no key to resume at); page the table itself, or add LIMIT and OFFSET to the query",
+                ));
+            }
             finish.filter = op.filter.take().map(|f| f.expr);
+            finish.order = std::mem::take(&mut op.order_by);
             finish.select = std::mem::take(&mut op.select);
             finish.limit = op.limit.take();
         } else {
             let schema = self.schema(&path, &op).await?;
             check_read(&schema, &op, &path)?;
+            paging = page_plan(&schema, &mut op, &path)?;
+            if !op.order_by.is_empty() && !cap.read_with_order {
+                // The sort needs every row passing the filter, and the ordering columns: the
+                // projection and the limit come after it.
+                finish.order = std::mem::take(&mut op.order_by);
+                finish.select.append(&mut op.select);
+                finish.limit = op.limit.take();
+            }
             if !op.keys.is_empty() && !cap.read_with_keys {
                 let keys = key_filter(&schema, &op.keys, &path)?;
                 op.filter = Some(and(op.filter.take(), keys));
@@ -128,10 +145,10 @@ impl<L: Layer> Fill<L> {
             if op.filter.is_some() && !cap.read_with_filter {
                 // The filter may name columns the select leaves out: both happen here.
                 finish.filter = op.filter.take().map(|f| f.expr);
-                finish.select = std::mem::take(&mut op.select);
+                finish.select.append(&mut op.select);
             }
             if !op.select.is_empty() && !cap.read_with_select {
-                finish.select = std::mem::take(&mut op.select);
+                finish.select.append(&mut op.select);
             }
             if op.limit.is_some() && (!cap.read_with_limit || finish.filter.is_some()) {
                 finish.limit = op.limit.take();
@@ -144,27 +161,13 @@ impl<L: Layer> Fill<L> {
                 details: Details::TableRead(op),
             })
             .await?;
-        if finish.is_empty() {
-            return Ok(frames);
+        if !finish.is_empty() {
+            frames = finished(frames, finish, &path).await?;
         }
-        let input = match frames.next().await {
-            Some(Ok(f)) => match f.head {
-                Head::Batch(b) => b.schema(),
-                _ => return Err(Error::internal("a table read began without its schema")),
-            },
-            Some(Err(e)) => return Err(e),
-            None => return Err(Error::internal("a table read ended before its first frame")),
-        };
-        let batches: BatchStream = frames
-            .try_filter_map(|f| {
-                futures::future::ready(Ok(match f.head {
-                    Head::Batch(b) => Some(b),
-                    _ => None,
-                }))
-            })
-            .boxed();
-        let schema = finish.schema(&input, &path)?;
-        Ok(batch_frames(schema, finish.apply(&input, batches, &path)?))
+        Ok(match paging {
+            Some(p) => p.frames(frames),
+            None => frames,
+        })
     }
 
     /// The table's schema, asked of the layers inside.
@@ -198,6 +201,134 @@ fn and(a: Option<Filter>, b: Expr) -> Filter {
         text: compute::describe(&expr),
         expr,
     }
+}
+
+/// What a paged read does on its frames (see [`bindery_core::table::page`]).
+struct Paging {
+    /// The read's total order.
+    order: Vec<Order>,
+    /// A token follows only a page that stopped at its limit.
+    limit: Option<u64>,
+    /// The columns asked for, when the ordering columns were added to them (empty: as read).
+    select: Vec<String>,
+}
+
+/// Makes a paged read (or one continuing a page token) a read the layers inside know: ordered
+/// totally, after the token's row by a filter, with its ordering columns selected.
+fn page_plan(schema: &TableSchema, op: &mut OpRead, path: &str) -> Result<Option<Paging>> {
+    if !op.page && op.after.is_none() {
+        return Ok(None);
+    }
+    let order = page::total_order(schema, &op.order_by, path)?;
+    if let Some(text) = op.after.take() {
+        let token = PageToken::decode(&text)?;
+        token.check(schema, &order, path)?;
+        op.filter = Some(and(op.filter.take(), page::after_filter(&order, &token.after)));
+    }
+    op.order_by = order.clone();
+    op.page = false;
+    let mut select = Vec::new();
+    if !op.select.is_empty() {
+        let missing: Vec<String> = order
+            .iter()
+            .filter(|o| !op.select.contains(&o.column))
+            .map(|o| o.column.clone())
+            .collect();
+        if !missing.is_empty() {
+            select = op.select.clone();
+            op.select.extend(missing);
+        }
+    }
+    Ok(Some(Paging {
+        order,
+        limit: op.limit,
+        select,
+    }))
+}
+
+impl Paging {
+    /// The frames with the added ordering columns dropped again and, when the page stopped at
+    /// its limit, the next page's token as the last frame.
+    fn frames(self, frames: FrameStream) -> FrameStream {
+        let Paging { order, limit, select } = self;
+        let mut rows = 0u64;
+        let mut last: Option<PageToken> = None;
+        frames
+            .flat_map(move |f| {
+                let out = match f.and_then(|f| page_frame(f, &order, &select, &mut rows, &mut last)) {
+                    Ok(mut f) => match (f.is_last && limit.is_some_and(|n| rows >= n), last.take()) {
+                        (true, Some(t)) if matches!(f.head, Head::None) => {
+                            f.head = Head::Page(t.encode());
+                            vec![Ok(f)]
+                        }
+                        (true, Some(t)) => {
+                            f.is_last = false;
+                            let page = ResponseMessage {
+                                head: Head::Page(t.encode()),
+                                is_last: true,
+                                ..ResponseMessage::default()
+                            };
+                            vec![Ok(f), Ok(page)]
+                        }
+                        (_, t) => {
+                            last = t;
+                            vec![Ok(f)]
+                        }
+                    },
+                    Err(e) => vec![Err(e)],
+                };
+                stream::iter(out)
+            })
+            .boxed()
+    }
+}
+
+/// One frame of a paged read: its last row noted, its batch cut to the columns asked for.
+fn page_frame(
+    mut f: ResponseMessage,
+    order: &[Order],
+    select: &[String],
+    rows: &mut u64,
+    last: &mut Option<PageToken>,
+) -> Result<ResponseMessage> {
+    if let Head::Batch(b) = &mut f.head {
+        if b.num_rows() > 0 {
+            *rows += b.num_rows() as u64;
+            *last = PageToken::after_last_row(order, b)?;
+        }
+        if !select.is_empty() {
+            let indices = select
+                .iter()
+                .map(|c| b.schema_ref().index_of(c))
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .and_then(|ix| b.project(&ix))
+                .map_err(|e| Error::internal(format!("a paged read lost a column: {e}")))?;
+            *b = indices;
+        }
+    }
+    Ok(f)
+}
+
+/// A read's frames with `finish` done on their batches.
+async fn finished(mut frames: FrameStream, finish: Finish, path: &str) -> Result<FrameStream> {
+    let input = match frames.next().await {
+        Some(Ok(f)) => match f.head {
+            Head::Batch(b) => b.schema(),
+            _ => return Err(Error::internal("a table read began without its schema")),
+        },
+        Some(Err(e)) => return Err(e),
+        None => return Err(Error::internal("a table read ended before its first frame")),
+    };
+    let batches: BatchStream = frames
+        .try_filter_map(|f| {
+            futures::future::ready(Ok(match f.head {
+                Head::Batch(b) => Some(b),
+                _ => None,
+            }))
+        })
+        .boxed();
+    let schema = finish.schema(&input, path)?;
+    Ok(batch_frames(schema, finish.apply(&input, batches, path)?))
 }
 
 /// What of a listing the driver does, and what the host does after it (`None`: nothing).
