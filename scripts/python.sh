@@ -6,9 +6,10 @@
 #                        module built by cargo for this checkout (the dev profile, which
 #                        benches/run builds optimized)
 bindery_make_venv
-if ! "$bindery_venv/bin/python" -c 'import pyarrow, pytest' 2>/dev/null; then
-    echo "bindery setup: pip install pyarrow pytest into $bindery_venv" >&2
-    "$bindery_venv/bin/pip" install --quiet pyarrow pytest
+# openapi-spec-validator and schemathesis check the gateway's OpenAPI document from outside.
+if ! "$bindery_venv/bin/python" -c 'import pyarrow, pytest, openapi_spec_validator, schemathesis' 2>/dev/null; then
+    echo "bindery setup: pip install pyarrow pytest openapi-spec-validator schemathesis into $bindery_venv" >&2
+    "$bindery_venv/bin/pip" install --quiet pyarrow pytest openapi-spec-validator schemathesis
 fi
 bindery_python_build() {
     # benches/run builds the module itself, with the benches (BINDERY_PYTHON_BUILT=1).

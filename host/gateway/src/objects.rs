@@ -61,7 +61,7 @@ pub(crate) async fn list(
     if let Some(t) = q.page_token.filter(|t| !t.is_empty()) {
         req = req.start_after(t);
     }
-    if let Some(v) = q.version {
+    if let Some(v) = q.version.filter(|v| !v.is_empty()) {
         req = req.version(v);
     }
     let mut entries = req.await?;
@@ -108,7 +108,7 @@ pub(crate) async fn get(
         for (k, v) in &conditions {
             head = head.condition(k, v.clone());
         }
-        if let Some(v) = &q.version {
+        if let Some(v) = q.version.as_ref().filter(|v| !v.is_empty()) {
             head = head.version(v.clone());
         }
         let meta = head.await.map_err(|e| condition_answer(e, not_modified))?;
@@ -133,7 +133,7 @@ pub(crate) async fn get(
     for (k, v) in &conditions {
         req = req.condition(k, v.clone());
     }
-    if let Some(v) = q.version {
+    if let Some(v) = q.version.filter(|v| !v.is_empty()) {
         req = req.version(v);
     }
     if let Some(((offset, length), _)) = span {
@@ -176,7 +176,7 @@ pub(crate) async fn head(
     for (k, v) in conditions {
         req = req.condition(k, v);
     }
-    if let Some(v) = q.version {
+    if let Some(v) = q.version.filter(|v| !v.is_empty()) {
         req = req.version(v);
     }
     let meta = req.await.map_err(|e| condition_answer(e, not_modified))?;

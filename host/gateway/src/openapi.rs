@@ -114,7 +114,16 @@ pub(crate) fn document(g: &Gateway, title: &str) -> Value {
                 ];
                 let mut get_params = conditions.clone();
                 get_params.push(param("Range", "header", "One byte range (206).", string.clone()));
-                get_params.push(param("version", "query", "A revision or tag.", string.clone()));
+                // Only where the driver keeps revisions (elsewhere a version is a 501).
+                let versioned = g
+                    .ctx
+                    .host()
+                    .bindings()
+                    .iter()
+                    .any(|x| x.name() == n.as_str() && x.capability().versioning);
+                if versioned {
+                    get_params.push(param("version", "query", "A revision or tag.", string.clone()));
+                }
                 let mut put = op(
                     "Write an object (streamed)",
                     &format!("{n}:write"),
