@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 
@@ -113,3 +114,36 @@ def test_openapi_document_is_valid_and_the_server_keeps_to_it(served, tmp_path):
     )
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
     assert "generated" in run.stdout, run.stdout[-2000:]
+
+
+def test_sighup_reads_the_processors_again(served, tmp_path):
+    """`kill -HUP` makes a running `bindery serve` take the spec's processors as they are now;
+    a spec that does not load is logged with its place, and the pipeline in use is kept."""
+    base, proc = served
+    url = f"{base}/v1/objects/files/h.json"
+    json_type = {"Content-Type": "application/json"}
+    assert call("PUT", url, b'{"n": 1}', json_type)[0] == 200
+    spec = tmp_path / "function.yaml"
+    text = spec.read_text()
+    good = text.replace("      path: up\n", "      path: up\n      processors:\n        - kind: maxSize\n          bytes: 4\n")
+    assert good != text
+    spec.write_text(good)
+    proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 20
+    while True:
+        status, _, body = call("PUT", url, b'{"n": 2}', json_type)
+        if status == 413:
+            break
+        assert status == 200 and time.monotonic() < deadline, (status, body)
+        time.sleep(0.1)
+    assert b"processor 1 (maxSize)" in body, body
+    spec.write_text(good.replace("kind: maxSize", "kind: maxSiz"))
+    proc.send_signal(signal.SIGHUP)
+    with ends_within(30):
+        line = proc.stderr.readline()
+        while "did not load" not in line:
+            line = proc.stderr.readline()
+    assert "unknown processor kind 'maxSiz'" in line and "function.yaml:" in line, line
+    assert call("PUT", url, b'{"n": 3}', json_type)[0] == 413
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0

@@ -1,10 +1,12 @@
 """Objects from Python: every operation, conditions, zero-copy buffers, streaming reads."""
 
+import json
 import resource
 
 import pytest
 
 import bindery
+from conftest import write_spec
 
 
 def test_put_get_head_list_delete(ctx):
@@ -222,3 +224,35 @@ def test_versions_tags_revert_and_diff(ctx):
     # fs keeps no versions: refused, naming the driver.
     with pytest.raises(bindery.Unsupported, match="driver 'fs'"):
         o.versions("files://x").do()
+
+
+def test_processors_in_the_spec_refuse_and_shape_documents(tmp_path):
+    """A binding's processors work the same from Python: a refusal is InvalidInput naming
+    the processor, and writes nothing; reads come back redacted."""
+    spec = write_spec(tmp_path, """
+        metadata:
+          name: processed
+        spec:
+          dataBindings:
+            docs:
+              kind: object
+              driver: fs
+              url: ./docs
+              processors:
+                - kind: validate
+                  schema: {type: object, required: [id], properties: {id: {type: integer}}}
+                - kind: defaults
+                  values: {status: new}
+                - kind: redact
+                  fields: [ssn]
+    """)
+    ctx = bindery.Context(spec)
+    with pytest.raises(bindery.InvalidInput, match=r"processor 1 \(validate\).*at /id"):
+        ctx.object.put("docs://a.json", b'{"id": "x"}').do()
+    with pytest.raises(bindery.NotFound):
+        ctx.object.head("docs://a.json").do()
+    assert not (tmp_path / "docs" / "a.json").exists()
+    ctx.object.put("docs://a.json", b'{"id": 1, "ssn": "123"}').do()
+    assert json.loads((tmp_path / "docs" / "a.json").read_bytes()) == {"id": 1, "ssn": "123", "status": "new"}
+    got = ctx.object.get("docs://a.json").do()
+    assert json.loads(bytes(got.data)) == {"id": 1, "ssn": "***", "status": "new"}

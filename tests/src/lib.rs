@@ -12,6 +12,7 @@ pub mod bare;
 pub mod function;
 pub mod memory;
 pub mod object_suite;
+pub mod processors_suite;
 pub mod stream_suite;
 pub mod table_suite;
 pub mod table_watch_suite;

@@ -66,7 +66,7 @@ async fn ready<'a>(fx: &'a crate::Fixture, needs: &[&str], name: &str, shards: u
 }
 
 /// Everything in a stream now (without following).
-async fn drain(ctx: &Context, stream: &str) -> Vec<Message> {
+pub async fn drain(ctx: &Context, stream: &str) -> Vec<Message> {
     let mut c = ctx
         .stream()
         .consume(format!("ev://{stream}"))

@@ -96,6 +96,8 @@ impl std::fmt::Debug for Context {
 
 struct Inner {
     host: Host,
+    /// The drivers the spec was checked against, to check it again on a reload.
+    drivers: Vec<bindery_core::DriverInfo>,
     runtime: Option<tokio::runtime::Runtime>,
 }
 
@@ -115,10 +117,15 @@ impl Context {
 
     /// Like [`connect`](Context::connect), with a registry of drivers of your own.
     pub async fn connect_with(spec: impl AsRef<Path>, registry: Registry) -> Result<Context> {
-        let spec = Spec::load(spec, &registry.infos())?;
+        let drivers = registry.infos();
+        let spec = Spec::load(spec, &drivers)?;
         let host = Host::start(spec, &registry).await?;
         Ok(Context {
-            inner: Arc::new(Inner { host, runtime: None }),
+            inner: Arc::new(Inner {
+                host,
+                drivers,
+                runtime: None,
+            }),
         })
     }
 
@@ -136,11 +143,13 @@ impl Context {
             .enable_all()
             .build()
             .map_err(|e| Error::internal(format!("cannot start the host's runtime: {e}")))?;
-        let spec = Spec::load(spec, &registry.infos())?;
+        let drivers = registry.infos();
+        let spec = Spec::load(spec, &drivers)?;
         let host = runtime.block_on(Host::start(spec, &registry))?;
         Ok(Context {
             inner: Arc::new(Inner {
                 host,
+                drivers,
                 runtime: Some(runtime),
             }),
         })
@@ -149,6 +158,45 @@ impl Context {
     /// The running host (bindings, spec).
     pub fn host(&self) -> &Host {
         &self.inner.host
+    }
+
+    /// Reads the spec file again and takes its bindings' processors (nothing else of it
+    /// changes a running host). A spec that fails to load is an error naming its place; the
+    /// processors in use are kept.
+    pub fn reload_processors(&self) -> Result<bindery_runtime::Reloaded> {
+        let host = &self.inner.host;
+        let spec = Spec::load(&host.spec().file, &self.inner.drivers)?;
+        Ok(host.reload_processors(&spec))
+    }
+
+    /// Re-reads the processors on every SIGHUP for as long as the context lives (what `bindery
+    /// run` and `bindery serve` do), logging what changed, or why the spec did not load (the
+    /// processors in use are then kept). Must run inside a tokio runtime.
+    pub fn reload_on_hangup(&self) {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            tracing::error!("Cannot listen for SIGHUP: the processors will not be re-read.");
+            return;
+        };
+        let ctx = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                let Some(inner) = ctx.upgrade() else { return };
+                let ctx = Context { inner };
+                match ctx.reload_processors() {
+                    Ok(r) => tracing::info!(
+                        reloaded = ?r.reloaded,
+                        missing = ?r.missing,
+                        added = ?r.added,
+                        "SIGHUP: the processors were read again (bindings added or removed need a restart)."
+                    ),
+                    Err(e) => tracing::error!(
+                        error = %e,
+                        "SIGHUP: the spec did not load; the processors in use are kept."
+                    ),
+                }
+            }
+        });
     }
 
     /// Object requests.

@@ -147,7 +147,7 @@ fn main() -> ExitCode {
 }
 
 /// `bindery serve`: connects the bindings, serves them until SIGINT or SIGTERM, then lets the
-/// requests in flight finish.
+/// requests in flight finish; SIGHUP re-reads the bindings' processors.
 fn serve(file: &std::path::Path, listen: Option<&str>) -> Result<(), String> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -155,6 +155,7 @@ fn serve(file: &std::path::Path, listen: Option<&str>) -> Result<(), String> {
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async {
         let ctx = bindery::Context::connect(file).await.map_err(|e| e.to_string())?;
+        ctx.reload_on_hangup();
         let count = ctx.host().spec().bindings.len();
         let (router, settings) = bindery_gateway::build(ctx, listen)?;
         let shutdown = async {

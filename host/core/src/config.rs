@@ -125,19 +125,9 @@ impl<'a> DriverOptions<'a> {
         let Some(v) = self.get(key) else {
             return Ok(None);
         };
-        let t = v.trim();
-        let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-        let (num, unit) = t.split_at(split);
-        let shift = match unit.trim().to_ascii_lowercase().as_str() {
-            "" | "b" => Some(0),
-            "k" | "kb" | "kib" => Some(10),
-            "m" | "mb" | "mib" => Some(20),
-            "g" | "gb" | "gib" => Some(30),
-            _ => None,
-        };
-        match (num.parse::<u64>(), shift) {
-            (Ok(n), Some(shift)) => Ok(Some(n.saturating_mul(1 << shift))),
-            _ => Err(self.invalid(key, v, "a size (bytes, or a number with KiB, MiB or GiB)")),
+        match parse_size(v) {
+            Some(n) => Ok(Some(n)),
+            None => Err(self.invalid(key, v, SIZE_FORM)),
         }
     }
 
@@ -155,6 +145,25 @@ impl<'a> DriverOptions<'a> {
             self.driver
         ))
     }
+}
+
+/// What [`parse_size`] takes, for messages.
+pub const SIZE_FORM: &str = "a size (bytes, or a number with KiB, MiB or GiB)";
+
+/// A size in bytes: a whole number, optionally with a unit (`B`, `KiB`, `MiB`, `GiB`;
+/// `K`/`KB`, `M`/`MB`, `G`/`GB` mean the same powers of two); `None` if `text` is not one.
+pub fn parse_size(text: &str) -> Option<u64> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        _ => return None,
+    };
+    num.parse::<u64>().ok().map(|n| n.saturating_mul(1 << shift))
 }
 
 #[cfg(test)]

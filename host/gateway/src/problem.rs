@@ -16,7 +16,8 @@
 //!
 //! The gateway's own refusals: 401 (no token, or a bad one; with `WWW-Authenticate`), 403 (a
 //! scope missing), 404 (no such endpoint or binding), 413 (a body over its limit), 416 (a
-//! range outside the object).
+//! range outside the object). A binding's processors' refusals are `InvalidInput` (400),
+//! except `maxSize`'s, 413, and `contentTypes`', 415.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -109,8 +110,15 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
 
 impl From<Error> for Problem {
     fn from(e: Error) -> Problem {
+        use bindery_runtime::processors::Refusal;
+        let refusal = std::error::Error::source(&e).and_then(|s| s.downcast_ref::<Refusal>());
+        let status = match refusal {
+            Some(Refusal::TooLarge) => StatusCode::PAYLOAD_TOO_LARGE,
+            Some(Refusal::MediaType) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            _ => status_of(e.kind()),
+        };
         Problem(Box::new(Details {
-            status: status_of(e.kind()),
+            status,
             kind: Some(e.kind()),
             detail: e.message().to_string(),
             binding: e.binding().map(str::to_string),

@@ -1398,3 +1398,61 @@ async fn cors_allows_the_spec_origins_only_and_answers_their_preflights() {
     assert!(pre.headers.get("access-control-allow-origin").is_none());
     s.stop().await;
 }
+
+/// A binding's processors answer through the gateway: `maxSize` as 413, `contentTypes` as
+/// 415, a schema's refusal as 400 naming the processor; reads come back redacted; nothing
+/// refused is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processors_refuse_with_413_415_and_400_and_redact_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = BINDINGS.replace(
+        "      url: ./objects\n",
+        "      url: ./objects\n      processors:\n        - kind: maxSize\n          bytes: 100\n        - kind: contentTypes\n          allow: [application/json]\n        - kind: validate\n          name: user\n          schema: {type: object, required: [id]}\n        - kind: redact\n          fields: [ssn]\n",
+    );
+    let s = Served::start(dir.path(), &spec).await;
+    let url = |k: &str| format!("{}/v1/objects/files/{k}", s.base);
+    let json = [("content-type", "application/json")];
+    let r = send(
+        Method::PUT,
+        &url("big"),
+        &json,
+        format!("{{\"id\": \"{}\"}}", "x".repeat(100)),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.text());
+    assert!(
+        r.json()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("processor 1 (maxSize)"),
+        "{}",
+        r.text()
+    );
+    let r = send(
+        Method::PUT,
+        &url("text"),
+        &[("content-type", "text/plain")],
+        "{\"id\": 1}",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{}", r.text());
+    let r = send(Method::PUT, &url("noid"), &json, "{\"name\": \"a\"}").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    assert!(
+        r.json()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("processor 3 ('user', validate)"),
+        "{}",
+        r.text()
+    );
+    for k in ["big", "text", "noid"] {
+        assert_eq!(get(&url(k), &[]).await.status, StatusCode::NOT_FOUND, "{k}");
+    }
+    let r = send(Method::PUT, &url("ana"), &json, "{\"id\": 1, \"ssn\": \"123\"}").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let r = get(&url("ana"), &[]).await;
+    assert_eq!(r.json(), serde_json::json!({"id": 1, "ssn": "***"}));
+    assert_eq!(r.header("content-length"), r.body.len().to_string());
+    s.stop().await;
+}

@@ -9,8 +9,8 @@
 //! frames, and a caller that drops its receiver stops the driver's work.
 //!
 //! Every request passes the binding's layers (`crate::layers`): refusal of what the
-//! capability lacks (at dispatch), retry of retryable errors, a timeout per attempt, then the
-//! driver.
+//! capability lacks (at dispatch), the binding's processors, what the host fills in for the
+//! driver, retry of retryable errors, a timeout per attempt, then the driver.
 
 use std::sync::Arc;
 use std::task::Poll;
@@ -69,6 +69,7 @@ pub struct Binding {
     capability: Capability,
     tx: flume::Sender<Envelope>,
     runtime: tokio::runtime::Handle,
+    processors: Arc<arc_swap::ArcSwap<crate::processors::Pipeline>>,
 }
 
 impl Binding {
@@ -91,6 +92,11 @@ impl Binding {
     /// Its spec.
     pub fn spec(&self) -> &BindingSpec {
         &self.spec
+    }
+    /// Its processors as they are now (the spec's, or those of the spec read again since:
+    /// [`Host::reload_processors`]).
+    pub fn processors(&self) -> Arc<crate::processors::Pipeline> {
+        self.processors.load_full()
     }
 
     /// Decorates an error with this binding's context.
@@ -176,6 +182,30 @@ impl Host {
         &self.bindings
     }
 
+    /// Takes the processors of `spec` (the host's spec read again): each binding's pipeline is
+    /// swapped whole, for the requests that begin after (a request under way keeps the one it
+    /// began with). Nothing else of the spec changes a running host: a binding `spec` lacks or
+    /// adds is named in the answer, as are bindings whose pipeline changed.
+    pub fn reload_processors(&self, spec: &Spec) -> Reloaded {
+        let mut out = Reloaded::default();
+        for b in &self.bindings {
+            match spec.bindings.iter().find(|n| n.name == b.name()) {
+                Some(n) => {
+                    b.processors.store(Arc::new(n.processors.clone()));
+                    out.reloaded.push(b.name().to_string());
+                }
+                None => out.missing.push(b.name().to_string()),
+            }
+        }
+        out.added = spec
+            .bindings
+            .iter()
+            .filter(|n| !self.bindings.iter().any(|b| b.name() == n.name))
+            .map(|n| n.name.clone())
+            .collect();
+        out
+    }
+
     /// The binding a command path names (`name://…`), or the first binding; checks the kind.
     /// Returns the binding and the effective path.
     pub fn resolve(&self, kind: Kind, command_path: &str, prefix: bool) -> Result<(Arc<Binding>, String)> {
@@ -217,6 +247,17 @@ impl Host {
         .map_err(|e| e.with_binding(binding.name()))?;
         Ok((binding.clone(), path))
     }
+}
+
+/// What [`Host::reload_processors`] did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Reloaded {
+    /// Bindings whose pipeline was taken from the new spec.
+    pub reloaded: Vec<String>,
+    /// Bindings of the host the new spec lacks (their pipelines are kept).
+    pub missing: Vec<String>,
+    /// Bindings of the new spec the host does not have (a restart starts them).
+    pub added: Vec<String>,
 }
 
 async fn connect(spec: &Spec, b: &BindingSpec, registry: &Registry) -> Result<Binding> {
@@ -268,7 +309,9 @@ async fn connect(spec: &Spec, b: &BindingSpec, registry: &Registry) -> Result<Bi
         })?
         .map_err(fail)?;
     let (tx, rx) = flume::bounded::<Envelope>(BINDING_QUEUE);
+    let processors = Arc::new(arc_swap::ArcSwap::from_pointee(b.processors.clone()));
     let binding = Binding {
+        processors: processors.clone(),
         spec: b.clone(),
         driver: info.name.clone(),
         capability: service.capability(),
@@ -281,7 +324,9 @@ async fn connect(spec: &Spec, b: &BindingSpec, registry: &Registry) -> Result<Bi
     });
     tracing::info!(binding = %b.name, driver = %settings.driver, "Binding connected.");
     let in_place = service.answers_in_place();
-    let stack = Arc::new(crate::layers::stack(service, &b.name, b.timeout, b.retries));
+    let stack = Arc::new(crate::layers::stack(
+        service, &b.name, b.timeout, b.retries, processors,
+    ));
     tokio::spawn(run_binding(rx, stack, in_place, settings));
     Ok(binding)
 }

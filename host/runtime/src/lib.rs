@@ -12,12 +12,13 @@
 
 pub mod host;
 mod layers;
+pub mod processors;
 pub mod registry;
 pub mod schedule;
 pub mod spec;
 pub mod yaml;
 
-pub use host::{Binding, Envelope, Host, Reply};
+pub use host::{Binding, Envelope, Host, Reloaded, Reply};
 pub use registry::{Factory, Registry};
 pub use schedule::Schedule;
 pub use spec::{BindingSpec, Spec, SpecError, TriggerSpec};

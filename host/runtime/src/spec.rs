@@ -23,6 +23,7 @@
 //!       prefetch: 8             # frames fetched ahead of the caller
 //!       timeout: 30s            # per attempt, until the response starts
 //!       retries: 3              # extra attempts for retryable errors
+//!       processors: []          # the binding's pipeline (see `crate::processors`)
 //! ```
 //!
 //! `${VAR}` is looked up in the host's environment, then in `spec.env`; `$$` is a literal `$`.
@@ -148,6 +149,8 @@ pub struct BindingSpec {
     pub timeout: Duration,
     /// Extra attempts for retryable errors.
     pub retries: u32,
+    /// Its processors, in order (`processors:`).
+    pub processors: crate::processors::Pipeline,
 }
 
 /// A trigger of the spec: checked for a known kind and the attributes that kind needs.
@@ -345,7 +348,7 @@ fn get<'a>(node: &'a Marked, key: &str) -> Option<&'a Marked> {
         .map(|(_, v)| v)
 }
 
-const BINDING_KEYS: [&str; 14] = [
+const BINDING_KEYS: [&str; 15] = [
     "kind",
     "driver",
     "class",
@@ -360,6 +363,7 @@ const BINDING_KEYS: [&str; 14] = [
     "retries",
     "name",
     "query",
+    "processors",
 ];
 
 impl SpecParser {
@@ -754,6 +758,7 @@ impl SpecParser {
             prefetch: DEFAULT_PREFETCH,
             timeout: DEFAULT_TIMEOUT,
             retries: DEFAULT_RETRIES,
+            processors: crate::processors::Pipeline::default(),
         };
         let topics: Vec<&str> = topics
             .split(',')
@@ -1206,7 +1211,13 @@ impl SpecParser {
             },
             None => DEFAULT_RETRIES,
         };
+        let processors = match get(node, "processors") {
+            Some(n) => crate::processors::parse(n, &name, kind, &self.base_dir())
+                .map_err(|(loc, m)| self.err(loc, m))?,
+            None => crate::processors::Pipeline::default(),
+        };
         Ok(BindingSpec {
+            processors,
             name,
             loc: key.loc,
             kind,

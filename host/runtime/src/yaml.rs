@@ -58,6 +58,40 @@ impl Marked {
         matches!(&self.node, Node::Scalar { value, quoted: false } if value.is_empty() || value == "~" || value == "null")
     }
 
+    /// The node as JSON: an unquoted scalar is null, a boolean or a number when it reads as
+    /// one (YAML's core schema), else a string; sequences are arrays, mappings objects.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value;
+        match &self.node {
+            Node::Scalar { .. } if self.is_null() => Value::Null,
+            Node::Scalar { value, quoted: true } => Value::String(value.clone()),
+            Node::Scalar { value, quoted: false } => match value.as_str() {
+                "true" | "True" | "TRUE" => Value::Bool(true),
+                "false" | "False" | "FALSE" => Value::Bool(false),
+                v => v
+                    .parse::<i64>()
+                    .map(Value::from)
+                    .ok()
+                    .or_else(|| v.parse::<u64>().map(Value::from).ok())
+                    .or_else(|| {
+                        v.parse::<f64>()
+                            .ok()
+                            .filter(|f| f.is_finite() && v.chars().any(|c| c.is_ascii_digit()))
+                            .and_then(serde_json::Number::from_f64)
+                            .map(Value::Number)
+                    })
+                    .unwrap_or_else(|| Value::String(v.to_string())),
+            },
+            Node::Seq(items) => Value::Array(items.iter().map(Marked::to_json).collect()),
+            Node::Map(entries) => Value::Object(
+                entries
+                    .iter()
+                    .map(|(k, v)| (k.as_str().unwrap_or_default().to_string(), v.to_json()))
+                    .collect(),
+            ),
+        }
+    }
+
     /// What the node is, for messages.
     pub fn describe(&self) -> &'static str {
         match &self.node {

@@ -468,6 +468,7 @@ impl Function {
         }
         match command {
             Command::Run { .. } => {
+                ctx.reload_on_hangup();
                 serve(ctx, self.handler, Shutdown::on_signals()).await?;
                 Ok(ExitCode::SUCCESS)
             }

@@ -5,16 +5,18 @@
 //! 1. **refuse** ([`refuse`]): what the binding's capability lacks is answered `Unsupported`,
 //!    naming binding, driver and operation. It runs where the request is dispatched
 //!    (`Binding::prepare`), so the caller has the answer before anything is queued.
-//! 2. **fill** ([`Fill`]): what the request asks and the driver's capability lacks is taken
+//! 2. **processors** ([`Process`]): the binding's pipeline declared in the spec
+//!    ([`crate::processors`]), on what the caller asked and on the answer.
+//! 3. **fill** ([`Fill`]): what the request asks and the driver's capability lacks is taken
 //!    off the request and done on the answer: a table read's key lookup, filter, projection
 //!    and limit (after checking the read against the schema), a consume's `where_` and
 //!    `select`, a get's byte range, a listing's delimiter, start-after and limit.
-//! 3. **retry** ([`Retry`]): a retryable error is tried again, up to the binding's
+//! 4. **retry** ([`Retry`]): a retryable error is tried again, up to the binding's
 //!    `retries`, when the request may be repeated (`DataRequest::may_repeat`, from the
 //!    operation's description in the core).
-//! 4. **timeout** ([`Timeout`]): each attempt has the binding's `timeout` until its response
+//! 5. **timeout** ([`Timeout`]): each attempt has the binding's `timeout` until its response
 //!    starts.
-//! 5. **the driver**: built in, the core's `serve` (the typed driver call turned into
+//! 6. **the driver**: built in, the core's `serve` (the typed driver call turned into
 //!    frames), or a plugin through the ABI (whose side runs the same `serve`).
 //!
 //! Fill sits outside retry, so the schema request a read needs and the read itself are
@@ -23,11 +25,11 @@
 //! Layers compose statically ([`Stack`]): each is a [`Layer`] around the next, with no boxing
 //! but the driver's. (DESIGN §11 has a layer be a `Service` wrapping a `Service`; a `Service`
 //! call is boxed by `async_trait`, so the stack would cost an allocation per layer per request.
-//! A [`Layer`] is the same shape without that.) Processors declared in a spec will be one layer
-//! of the same shape holding their list, between refusal and fill (they see what the caller
-//! asked, before the host takes part of it off for the driver).
+//! A [`Layer`] is the same shape without that.) The processors sit between refusal and fill:
+//! they see what the caller asked, before the host takes part of it off for the driver.
 
 mod fill;
+mod process;
 mod refuse;
 mod retry;
 mod timeout;
@@ -38,6 +40,7 @@ use std::sync::Arc;
 use bindery_core::{DataRequest, FrameStream, Result, Service};
 
 pub(crate) use fill::Fill;
+pub(crate) use process::Process;
 pub(crate) use refuse::refuse;
 pub(crate) use retry::Retry;
 pub(crate) use timeout::Timeout;
@@ -58,7 +61,7 @@ impl Layer for Driver {
 }
 
 /// Every binding's stack, inside the refusal at dispatch.
-pub(crate) type Stack = Fill<Retry<Timeout<Driver>>>;
+pub(crate) type Stack = Process<Fill<Retry<Timeout<Driver>>>>;
 
 /// The stack around a binding's driver.
 pub(crate) fn stack(
@@ -66,10 +69,15 @@ pub(crate) fn stack(
     binding: &str,
     timeout: std::time::Duration,
     retries: u32,
+    processors: Arc<arc_swap::ArcSwap<crate::processors::Pipeline>>,
 ) -> Stack {
     let capability = driver.capability();
-    Fill::new(
-        Retry::new(Timeout::new(Driver(driver), timeout), binding, retries),
+    Process::new(
+        Fill::new(
+            Retry::new(Timeout::new(Driver(driver), timeout), binding, retries),
+            capability,
+        ),
+        processors,
         capability,
     )
 }
