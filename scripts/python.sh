@@ -6,10 +6,11 @@
 #                        module built by cargo for this checkout (the dev profile, which
 #                        benches/run builds optimized)
 bindery_make_venv
-# openapi-spec-validator and schemathesis check the gateway's OpenAPI document from outside.
+# openapi-spec-validator and schemathesis check the gateway's OpenAPI document from outside;
+# schemathesis is held to its 4.x command line (the test passes its options).
 if ! "$bindery_venv/bin/python" -c 'import pyarrow, pytest, openapi_spec_validator, schemathesis' 2>/dev/null; then
     echo "bindery setup: pip install pyarrow pytest openapi-spec-validator schemathesis into $bindery_venv" >&2
-    "$bindery_venv/bin/pip" install --quiet pyarrow pytest openapi-spec-validator schemathesis
+    "$bindery_venv/bin/pip" install --quiet pyarrow pytest 'openapi-spec-validator>=0.7,<0.10' 'schemathesis>=4.32,<5'
 fi
 bindery_python_build() {
     # benches/run builds the module itself, with the benches (BINDERY_PYTHON_BUILT=1).
