@@ -319,12 +319,26 @@ impl Processor {
         }
     }
 
-    /// Whether this processor works on sizes or media types only.
+    /// The size a `maxSize` processor allows.
     pub(crate) fn max_size(&self) -> Option<u64> {
         match self.step {
             Step::MaxSize(n) => Some(n),
             _ => None,
         }
+    }
+
+    /// The refusal a streamed put ends with once it has grown to `seen` bytes, past this
+    /// `maxSize` processor's size.
+    pub(crate) fn too_large(&self, seen: u64) -> Error {
+        let max = self.max_size().unwrap_or_default();
+        self.refusal(
+            Op::Put,
+            "",
+            Refused {
+                why: format!("{seen} bytes or more is more than the {max} bytes maxSize allows"),
+                reason: Refusal::TooLarge,
+            },
+        )
     }
 
     /// Checks a size against `maxSize` (other processors pass it).
@@ -514,41 +528,33 @@ impl Processor {
     }
 }
 
-/// A document for [`run_document`]: its bytes (parsed when a processor needs it), or parsed.
-pub(crate) enum Doc<'a> {
-    /// The bytes of a JSON document.
-    Bytes(&'a [u8]),
-    /// A parsed document.
-    Value(Value),
-}
-
 /// Runs a document through `processors` in order, each under its failure policy, answering
-/// the document if any processor changed it. `what` names the document in messages
-/// (`" (message 3)"`); `old` is the stored document the write replaces, for `readOnly`.
+/// whether any processor changed it. The document is `doc` when given, else `bytes` (parsed
+/// into `doc` when a processor first needs it); after a change `doc` holds the result. `what`
+/// names the document in messages (`" (message 3)"`); `old` is the stored document the write
+/// replaces, for `readOnly`.
 pub(crate) fn run_document<'a>(
     processors: impl Iterator<Item = &'a Processor>,
     op: Op,
     what: &str,
-    input: Doc<'_>,
+    bytes: &[u8],
+    doc: &mut Option<Value>,
     old: Option<&Value>,
-) -> Result<Option<Value>, Error> {
-    let (bytes, mut doc) = match input {
-        Doc::Bytes(b) => (Some(b), None),
-        Doc::Value(v) => (None, Some(v)),
-    };
+) -> Result<bool, Error> {
+    let given = doc.is_some();
     let mut changed = false;
     for p in processors {
         if let Step::MaxSize(_) = p.step {
-            let size = match (&doc, bytes) {
-                (Some(d), b) if changed || b.is_none() => serde_json::to_vec(d).map(|b| b.len()).unwrap_or(0),
-                (_, b) => b.map_or(0, <[u8]>::len),
+            let size = match doc.as_ref() {
+                Some(d) if changed || given => serde_json::to_vec(d).map_or(0, |b| b.len()),
+                _ => bytes.len(),
             };
             p.settle(op, what, p.size(size as u64))?;
             continue;
         }
         if doc.is_none() {
-            match serde_json::from_slice::<Value>(bytes.unwrap_or_default()) {
-                Ok(d) => doc = Some(d),
+            match serde_json::from_slice::<Value>(bytes) {
+                Ok(d) => *doc = Some(d),
                 Err(e) => {
                     p.settle(
                         op,
@@ -573,7 +579,7 @@ pub(crate) fn run_document<'a>(
             }
         }
     }
-    Ok(if changed { doc } else { None })
+    Ok(changed)
 }
 
 /// Runs a table read's batch through the processors of `read`, in order.
@@ -602,22 +608,6 @@ pub(crate) fn check_put(
         }
     }
     Ok(())
-}
-
-/// The error a streamed put's body ends with when it grows past `max` bytes.
-pub(crate) fn too_large(pipeline: &Pipeline, max: u64, seen: u64) -> Error {
-    let p = pipeline
-        .on(Op::Put)
-        .find(|p| p.max_size() == Some(max))
-        .expect("a maxSize processor set the limit");
-    p.refusal(
-        Op::Put,
-        "",
-        Refused {
-            why: format!("{seen} bytes or more is more than the {max} bytes maxSize allows"),
-            reason: Refusal::TooLarge,
-        },
-    )
 }
 
 fn as_object(doc: &mut Value) -> Result<&mut Map<String, Value>, Refused> {
@@ -868,20 +858,18 @@ fn parse_one(
         None => pkind.to_string(),
     };
     let need = |key: &str| get(key).ok_or_else(|| at(node.loc, format!("a {pkind} processor needs `{key}`")));
+    let field_at = |n: &Marked| {
+        scalar(n)
+            .and_then(|s| field(&s))
+            .map_err(|m| at(n.loc, format!("a field {m}")))
+    };
     let fields = |key: &str| -> Result<Vec<FieldPath>, (Loc, String)> {
         let n = need(key)?;
         let items = list(n).map_err(|m| at(n.loc, format!("{key} {m}")))?;
         if items.is_empty() {
             return Err(at(n.loc, format!("{key} names no field")));
         }
-        items
-            .iter()
-            .map(|i| {
-                scalar(i)
-                    .and_then(|s| field(&s))
-                    .map_err(|m| at(i.loc, format!("a field {m}")))
-            })
-            .collect()
+        items.iter().map(field_at).collect()
     };
     let table_read = on.contains(&Op::Read);
     let step = match pkind {
@@ -923,9 +911,7 @@ fn parse_one(
             };
             let mut out = Vec::new();
             for (k, v) in values {
-                let f = scalar(k)
-                    .and_then(|s| field(&s))
-                    .map_err(|m| at(k.loc, format!("a field {m}")))?;
+                let f = field_at(k)?;
                 out.push((f, v.to_json()));
             }
             Step::Defaults(out)
@@ -983,12 +969,8 @@ fn parse_one(
             };
             let mut out = Vec::new();
             for (k, v) in pairs {
-                let from = scalar(k)
-                    .and_then(|s| field(&s))
-                    .map_err(|m| at(k.loc, format!("a field {m}")))?;
-                let to = scalar(v)
-                    .and_then(|s| field(&s))
-                    .map_err(|m| at(v.loc, format!("a field {m}")))?;
+                let from = field_at(k)?;
+                let to = field_at(v)?;
                 out.push((from, to));
             }
             Step::Rename(out)

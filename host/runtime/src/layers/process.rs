@@ -27,7 +27,7 @@ use bindery_core::{
 use futures::{stream, StreamExt};
 
 use super::Layer;
-use crate::processors::{self, Doc, Op, Pipeline};
+use crate::processors::{self, Op, Pipeline, Processor};
 
 /// The largest body the processors read whole (a larger one is refused when a processor works
 /// on put documents; set `maxSize` lower to refuse sooner).
@@ -86,11 +86,9 @@ impl<L: Layer> Layer for Process<L> {
                     } else {
                         String::new()
                     };
-                    let doc = Doc::Bytes(&m.value);
-                    if let Some(v) =
-                        processors::run_document(pipeline.on(Op::Publish), Op::Publish, &what, doc, None)?
+                    if let Some(v) = processed(pipeline.on(Op::Publish), Op::Publish, &what, &m.value, None)?
                     {
-                        m.value = json_bytes(&v)?;
+                        m.value = v;
                     }
                 }
                 call(Details::StreamPublish(op)).await
@@ -103,15 +101,10 @@ impl<L: Layer> Layer for Process<L> {
                         if let Head::Messages(messages) = &mut f.head {
                             for m in messages {
                                 let what = format!(" (message {})", m.position_string());
-                                let doc = Doc::Bytes(&m.value);
-                                if let Some(v) = processors::run_document(
-                                    pipeline.on(Op::Consume),
-                                    Op::Consume,
-                                    &what,
-                                    doc,
-                                    None,
-                                )? {
-                                    m.value = json_bytes(&v)?;
+                                if let Some(v) =
+                                    processed(pipeline.on(Op::Consume), Op::Consume, &what, &m.value, None)?
+                                {
+                                    m.value = v;
                                 }
                             }
                         }
@@ -145,45 +138,30 @@ impl<L: Layer> Process<L> {
     async fn put(&self, pipeline: &Pipeline, path: &str, op: &mut OpPut, body: PutBody) -> Result<PutBody> {
         let content_type = op.metadata.get("content-type").map(String::as_str);
         processors::check_put(pipeline, body.known_size(), content_type)?;
+        // The smallest size a `maxSize` that fails allows: a streamed body is cut off there.
         let limit = pipeline
             .on(Op::Put)
             .filter(|p| p.policy == processors::FailurePolicy::Fail)
-            .filter_map(|p| p.max_size())
-            .min();
+            .filter(|p| p.max_size().is_some())
+            .min_by_key(|p| p.max_size());
+        let body = match (body.known_size(), limit) {
+            (None, Some(p)) => limited(body, p),
+            _ => body,
+        };
         if !pipeline.reads_documents(Op::Put) {
-            return Ok(match (body.known_size(), limit) {
-                (None, Some(max)) => limited(body, pipeline, max),
-                _ => body,
-            });
+            return Ok(body);
         }
-        let cap = limit.unwrap_or(MAX_DOCUMENT).min(MAX_DOCUMENT);
         let bytes = match body.known_size() {
             Some(n) if n > MAX_DOCUMENT => return Err(too_big_for_processors(n)),
             Some(_) => body.collect().await?,
-            None => {
-                let body = match limit {
-                    Some(max) => limited(body, pipeline, max),
-                    None => body,
-                };
-                read_at_most(body, cap).await?
-            }
+            None => read_at_most(body, MAX_DOCUMENT).await?,
         };
         let old = if pipeline.on(Op::Put).any(|p| p.kind == "readOnly") {
             self.stored(path, op).await?
         } else {
             None
         };
-        let out = processors::run_document(
-            pipeline.on(Op::Put),
-            Op::Put,
-            "",
-            Doc::Bytes(&bytes),
-            old.as_ref(),
-        )?;
-        let bytes = match out {
-            Some(v) => json_bytes(&v)?,
-            None => bytes,
-        };
+        let bytes = processed(pipeline.on(Op::Put), Op::Put, "", &bytes, old.as_ref())?.unwrap_or(bytes);
         Ok(PutBody::from_chunks([bytes]))
     }
 
@@ -233,10 +211,7 @@ impl<L: Layer> Process<L> {
 /// A get's frames read whole, run through the pipeline, and answered as one frame.
 async fn processed_get(pipeline: &Pipeline, frames: FrameStream) -> Result<FrameStream> {
     let (mut head, bytes) = collect(frames).await?;
-    let bytes = match processors::run_document(pipeline.on(Op::Get), Op::Get, "", Doc::Bytes(&bytes), None)? {
-        Some(v) => json_bytes(&v)?,
-        None => bytes,
-    };
+    let bytes = processed(pipeline.on(Op::Get), Op::Get, "", &bytes, None)?.unwrap_or(bytes);
     let size = bytes.len() as u64;
     if let Head::Object(meta) = &mut head {
         meta.size = size;
@@ -276,15 +251,15 @@ async fn collect(mut frames: FrameStream) -> Result<(Head, Bytes)> {
     Ok((head, bytes))
 }
 
-/// A table write's rows through the pipeline: each a document; the rows go on as JSON only
-/// when a processor changed one.
+/// A table write's rows through the pipeline: each a document. JSON rows go on as they came
+/// out; batches go on as JSON rows only when a processor changed one.
 fn processed_rows(pipeline: &Pipeline, items: Items) -> Result<Items> {
-    let rows: Vec<serde_json::Value> = match &items {
-        Items::None => return Ok(items),
-        Items::Json(rows) => rows.iter().cloned().map(serde_json::Value::Object).collect(),
+    let (rows, batches) = match items {
+        Items::None => return Ok(Items::None),
+        Items::Json(rows) => (rows, None),
         Items::Batches(batches) => {
             let mut rows = Vec::new();
-            for b in batches {
+            for b in &batches {
                 for text in bindery_core::table::build::row_texts(b)? {
                     rows.push(
                         serde_json::from_str(&text)
@@ -292,38 +267,48 @@ fn processed_rows(pipeline: &Pipeline, items: Items) -> Result<Items> {
                     );
                 }
             }
-            rows
+            (rows, Some(batches))
         }
     };
     let mut out = Vec::with_capacity(rows.len());
     let mut changed = false;
     for (i, row) in rows.into_iter().enumerate() {
         let what = format!(" (row {})", i + 1);
-        let doc = match processors::run_document(
-            pipeline.on(Op::Write),
-            Op::Write,
-            &what,
-            Doc::Value(row.clone()),
-            None,
-        )? {
-            Some(v) => {
-                changed = true;
-                v
-            }
-            None => row,
-        };
+        let mut doc = Some(serde_json::Value::Object(row));
+        changed |= processors::run_document(pipeline.on(Op::Write), Op::Write, &what, &[], &mut doc, None)?;
         match doc {
-            serde_json::Value::Object(m) => out.push(m),
+            Some(serde_json::Value::Object(m)) => out.push(m),
             other => {
                 return Err(Error::invalid_input(format!(
                     "row {} is {} after the binding's processors, not a JSON object",
                     i + 1,
-                    other
+                    other.unwrap_or_default()
                 )))
             }
         }
     }
-    Ok(if changed { Items::Json(out) } else { items })
+    Ok(match batches {
+        Some(batches) if !changed => Items::Batches(batches),
+        _ => Items::Json(out),
+    })
+}
+
+/// A document's bytes through `processors`: the new bytes when one changed it.
+fn processed<'a>(
+    processors: impl Iterator<Item = &'a Processor>,
+    op: Op,
+    what: &str,
+    bytes: &[u8],
+    old: Option<&serde_json::Value>,
+) -> Result<Option<Bytes>> {
+    let mut doc = None;
+    match (
+        processors::run_document(processors, op, what, bytes, &mut doc, old)?,
+        doc,
+    ) {
+        (true, Some(v)) => json_bytes(&v).map(Some),
+        _ => Ok(None),
+    }
 }
 
 fn json_bytes(v: &serde_json::Value) -> Result<Bytes> {
@@ -339,9 +324,11 @@ fn too_big_for_processors(size: u64) -> Error {
     .with_source(processors::Refusal::TooLarge)
 }
 
-/// A streamed body that ends with the `maxSize` refusal once it passes `max` bytes.
-fn limited(body: PutBody, pipeline: &Pipeline, max: u64) -> PutBody {
-    let refusal = processors::too_large(pipeline, max, max + 1);
+/// A streamed body that ends with the `maxSize` processor `p`'s refusal once it passes its
+/// size.
+fn limited(body: PutBody, p: &Processor) -> PutBody {
+    let max = p.max_size().unwrap_or(u64::MAX);
+    let refusal = p.too_large(max.saturating_add(1));
     let chunks = stream::unfold(
         (body, 0u64, Some(refusal)),
         move |(mut body, seen, refusal)| async move {
